@@ -1,0 +1,90 @@
+import type { BigIntStats } from "node:fs";
+
+/** What a path was at backup time. `absent` records that the path did not exist. */
+export type EntryKind =
+  | "file"
+  | "dir"
+  | "symlink"
+  | "fifo"
+  | "socket"
+  | "char"
+  | "block"
+  | "absent";
+
+/** One line of a file backup's listing; `rel` is relative to the backed-up path ("" for itself). */
+export interface Entry {
+  rel: string;
+  kind: EntryKind;
+  /** Permission bits including setuid, setgid and sticky (no file-type bits). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  rdev: number;
+  /** SHA-256 of a regular file's contents: the name of its object in the store. */
+  hash: string | null;
+  /** A symlink's target, as written, never followed. */
+  target: string | null;
+}
+
+export function kindOf(stats: BigIntStats): EntryKind {
+  if (stats.isFile()) return "file";
+  if (stats.isDirectory()) return "dir";
+  if (stats.isSymbolicLink()) return "symlink";
+  if (stats.isFIFO()) return "fifo";
+  if (stats.isSocket()) return "socket";
+  if (stats.isCharacterDevice()) return "char";
+  return "block";
+}
+
+export function entryFromStats(rel: string, stats: BigIntStats): Entry {
+  return {
+    rel,
+    kind: kindOf(stats),
+    mode: Number(stats.mode & 0o7777n),
+    uid: Number(stats.uid),
+    gid: Number(stats.gid),
+    size: Number(stats.size),
+    mtimeNs: stats.mtimeNs,
+    ctimeNs: stats.ctimeNs,
+    ino: stats.ino,
+    dev: stats.dev,
+    rdev: Number(stats.rdev),
+    hash: null,
+    target: null,
+  };
+}
+
+export function absentEntry(): Entry {
+  return {
+    rel: "",
+    kind: "absent",
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtimeNs: 0n,
+    ctimeNs: 0n,
+    ino: 0n,
+    dev: 0n,
+    rdev: 0,
+    hash: null,
+    target: null,
+  };
+}
+
+/** True when stat says the contents cannot have changed since `entry` was taken. */
+export function sameStatIdentity(entry: Entry, stats: BigIntStats): boolean {
+  return (
+    entry.kind === kindOf(stats) &&
+    BigInt(entry.size) === stats.size &&
+    entry.mtimeNs === stats.mtimeNs &&
+    entry.ctimeNs === stats.ctimeNs &&
+    entry.ino === stats.ino &&
+    entry.dev === stats.dev
+  );
+}

@@ -1,0 +1,141 @@
+import { isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { describeError, GlobalRollbackError } from "../../errors.js";
+import type { BackupRow } from "../../store/catalog.js";
+import { syncFileSystems } from "../../store/durable.js";
+import { newId } from "../../store/ids.js";
+import type { Store } from "../../store/store.js";
+import { snapshotTree } from "./backup.js";
+import type { Entry } from "./entry.js";
+import { applyRestore, type RestoreCounts } from "./restore-apply.js";
+import { planRestore, type RestorePlan } from "./restore-plan.js";
+
+export interface FileBackupRequest {
+  path: string;
+  exclude: string[];
+  description: string;
+  moduleName: string;
+  pointId?: string;
+  pointSeq?: number;
+}
+
+/** Refuse a path that is the store, or holds it, or lies inside it: a backup would chase itself. */
+export function checkedSourcePath(store: Store, path: string): string {
+  const source = normalize(resolve(path));
+  const inside = (child: string, parent: string) => {
+    const rel = relative(parent, child);
+    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+  };
+  if (inside(source, store.dir) || inside(store.dir, source)) {
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `cannot back up ${source}: it overlaps the store ${store.dir}`,
+      { context: { path: source, store: store.dir } },
+    );
+  }
+  return source;
+}
+
+/**
+ * Back up one path. The catalog row is `pending` until every object is on disk (one syncfs) and
+ * the listing is written with it, complete, in one transaction.
+ */
+export async function backupFiles(store: Store, request: FileBackupRequest): Promise<BackupRow> {
+  const source = checkedSourcePath(store, request.path);
+  const id = newId("file");
+  const createdAt = Date.now();
+  store.catalog.insertBackup({
+    id,
+    type: "file",
+    module: request.moduleName,
+    description: request.description,
+    createdAt,
+    source,
+    pointId: request.pointId ?? null,
+    pointSeq: request.pointSeq ?? null,
+    meta: { exclude: request.exclude },
+  });
+  try {
+    const previous = store.catalog.latestListingOf(source);
+    const snapshot = await snapshotTree(store.objects, source, request.exclude, previous);
+    if (snapshot.stats.newObjects > 0) await syncFileSystems([store.objects.dir]);
+    const meta = {
+      exclude: request.exclude,
+      absent: snapshot.entries[0]?.kind === "absent",
+      stats: snapshot.stats,
+      warnings: snapshot.warnings,
+    };
+    store.catalog.completeBackup(id, snapshot.entries, meta);
+    store.log.append({
+      op: "backup",
+      outcome: "ok",
+      backupId: id,
+      moduleName: request.moduleName,
+      path: source,
+    });
+    return store.catalog.getBackup(id)!;
+  } catch (error) {
+    store.catalog.deleteBackup(id);
+    store.log.append({
+      op: "backup",
+      outcome: "failed",
+      backupId: id,
+      moduleName: request.moduleName,
+      path: source,
+      detail: describeError(error),
+    });
+    throw new GlobalRollbackError(
+      "BACKUP_FAILED",
+      `backup of ${source} failed: ${describeError(error)}`,
+      {
+        cause: error,
+        context: { path: source, backupId: id },
+      },
+    );
+  }
+}
+
+/** A restore that has been planned and whose objects were all verified: safe to apply. */
+export interface VerifiedRestore {
+  row: BackupRow;
+  plan: RestorePlan;
+}
+
+/**
+ * Plan the restore of a file backup and re-hash every object it will read. Touches nothing live;
+ * a missing or damaged object fails here, naming the backup and the path.
+ */
+export async function prepareFileRestore(store: Store, row: BackupRow): Promise<VerifiedRestore> {
+  const listing = store.catalog.entries(row.id);
+  const exclude = (row.meta.exclude as string[] | undefined) ?? [];
+  const plan = await planRestore(row.source, listing, exclude);
+  const byHash = new Map<string, Entry>();
+  for (const e of listing) if (e.hash && plan.neededHashes.has(e.hash)) byHash.set(e.hash, e);
+  for (const hash of plan.neededHashes) {
+    const check = await store.objects.check(hash);
+    if (check !== "ok") {
+      const rel = byHash.get(hash)?.rel ?? "";
+      const path = rel === "" ? row.source : join(row.source, rel);
+      throw new GlobalRollbackError(
+        "VERIFY_FAILED",
+        `backup ${row.id} cannot be restored: the stored copy of ${path} is ${check === "missing" ? "missing" : "damaged (SHA-256 mismatch)"} (object ${hash}); nothing was changed`,
+        { context: { backupId: row.id, path } },
+      );
+    }
+  }
+  return { row, plan };
+}
+
+export async function applyFileRestore(
+  store: Store,
+  restore: VerifiedRestore,
+): Promise<RestoreCounts> {
+  try {
+    return await applyRestore(store.objects, restore.plan);
+  } catch (error) {
+    throw new GlobalRollbackError(
+      "RESTORE_FAILED",
+      `restore of backup ${restore.row.id} to ${restore.row.source} failed part-way: ${describeError(error)}; running the restore again finishes it`,
+      { cause: error, context: { backupId: restore.row.id, path: restore.row.source } },
+    );
+  }
+}

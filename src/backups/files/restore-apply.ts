@@ -1,0 +1,138 @@
+import {
+  chmod,
+  chown,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  rename,
+  rm,
+  symlink,
+  utimes,
+} from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { execa } from "execa";
+import { syncFileSystems, tempNameBeside } from "../../store/durable.js";
+import type { ObjectStore } from "../../store/objects.js";
+import type { Entry } from "./entry.js";
+import { type RestorePlan, sameMetadata } from "./restore-plan.js";
+
+/** What a restore changed, for reports and the audit log. */
+export interface RestoreCounts {
+  removed: number;
+  written: number;
+  metadata: number;
+  warnings: string[];
+}
+
+/**
+ * Carry out a verified plan. Each file is written to a temporary name in its own directory with
+ * its final owner, mode and mtime, then renamed over the live path, so a reader sees the old file
+ * or the restored one, never a half-written one; a crash part-way leaves a tree that the same
+ * restore, run again, finishes.
+ */
+export async function applyRestore(
+  objects: ObjectStore,
+  plan: RestorePlan,
+): Promise<RestoreCounts> {
+  const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
+  const at = (rel: string) => (rel === "" ? plan.root : join(plan.root, rel));
+  await mkdir(dirname(plan.root), { recursive: true });
+  for (const action of plan.actions) {
+    switch (action.op) {
+      case "remove":
+        await rm(at(action.rel), { recursive: true, force: true });
+        counts.removed++;
+        break;
+      case "write":
+        await writeEntry(objects, action.entry, at(action.entry.rel), counts);
+        counts.written++;
+        break;
+      case "metadata":
+        await setMetadata(action.entry, at(action.entry.rel));
+        counts.metadata++;
+        break;
+    }
+  }
+  // Writing into a directory moves its mtime, so directories are finished last, deepest first.
+  for (const dir of [...plan.directories].reverse()) {
+    const path = at(dir.rel);
+    if (!sameMetadata(dir, await lstat(path, { bigint: true }))) await setMetadata(dir, path);
+  }
+  if (plan.actions.length > 0) await syncFileSystems([dirname(plan.root)]);
+  return counts;
+}
+
+async function writeEntry(
+  objects: ObjectStore,
+  entry: Entry,
+  path: string,
+  counts: RestoreCounts,
+): Promise<void> {
+  switch (entry.kind) {
+    case "dir":
+      await mkdir(path, { mode: 0o700 });
+      // Owner and mode are set once its contents are in place (see the end of applyRestore).
+      return;
+    case "file":
+    case "symlink":
+    case "fifo":
+    case "char":
+    case "block": {
+      const temp = tempNameBeside(path);
+      try {
+        await createAt(objects, entry, temp);
+        await setMetadata(entry, temp);
+        await rename(temp, path);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+      return;
+    }
+    case "socket":
+      counts.warnings.push(`${path}: a socket cannot be restored; its owner recreates it`);
+      return;
+    case "absent":
+      return;
+  }
+}
+
+async function createAt(objects: ObjectStore, entry: Entry, path: string): Promise<void> {
+  switch (entry.kind) {
+    case "file":
+      await objects.copyTo(entry.hash!, path);
+      return;
+    case "symlink":
+      await symlink(entry.target!, path);
+      return;
+    case "fifo":
+      await execa("mkfifo", ["-m", "600", "--", path]);
+      return;
+    default: {
+      const major = Math.floor(entry.rdev / 256) & 0xfff;
+      const minor = (entry.rdev & 0xff) | ((entry.rdev >> 12) & 0xfff00);
+      const type = entry.kind === "char" ? "c" : "b";
+      await execa("mknod", ["-m", "600", "--", path, type, String(major), String(minor)]);
+    }
+  }
+}
+
+// Owner before mode: chown clears setuid and setgid bits, so the mode must come after it.
+async function setMetadata(entry: Entry, path: string): Promise<void> {
+  const seconds = (Number(entry.mtimeNs / 1000n) + 0.5) / 1e6;
+  if (entry.kind === "symlink") {
+    await lchown(path, entry.uid, entry.gid).catch(ignoreIfNotRoot);
+    await lutimes(path, seconds, seconds);
+    return;
+  }
+  await chown(path, entry.uid, entry.gid).catch(ignoreIfNotRoot);
+  await chmod(path, entry.mode);
+  await utimes(path, seconds, seconds);
+}
+
+// An unprivileged user restoring their own files cannot give them away; the rest still applies.
+function ignoreIfNotRoot(error: NodeJS.ErrnoException): void {
+  if (error.code === "EPERM" && process.getuid?.() !== 0) return;
+  throw error;
+}

@@ -1,0 +1,111 @@
+import type { BigIntStats } from "node:fs";
+import { readlink } from "node:fs/promises";
+import { hashFile } from "../../store/hash.js";
+import { type Entry, kindOf, sameStatIdentity } from "./entry.js";
+import { compileExcludes } from "./exclude.js";
+import { walkTree } from "./walk.js";
+
+/** One change that brings a live path back to its backed-up state. */
+export type RestoreAction =
+  /** The path exists but did not at backup time, or has another type now. */
+  | { op: "remove"; rel: string }
+  /** The path must be written anew from the backup (missing, another type, other contents). */
+  | { op: "write"; entry: Entry }
+  /** Contents are right; mode, owner or mtime are not. */
+  | { op: "metadata"; entry: Entry };
+
+export interface RestorePlan {
+  root: string;
+  /** In order: removals (top-most only), then writes and metadata, parents before children. */
+  actions: RestoreAction[];
+  /** Objects that writes will read: each is verified before anything is touched. */
+  neededHashes: Set<string>;
+  /** Directories of the backup, to have their metadata put back last (children change it). */
+  directories: Entry[];
+}
+
+/** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
+export async function planRestore(
+  root: string,
+  listing: readonly Entry[],
+  exclude: readonly string[],
+): Promise<RestorePlan> {
+  const walked = (await walkTree(root, compileExcludes(exclude))) ?? [];
+  const live = new Map(walked.map((w) => [w.rel, w]));
+  const wanted = new Map(listing.map((e) => [e.rel, e]));
+  const removals: string[] = [];
+  const changes: RestoreAction[] = [];
+
+  for (const w of walked) {
+    const entry = wanted.get(w.rel);
+    const wrongKind =
+      entry !== undefined && entry.kind !== "absent" && entry.kind !== kindOf(w.stats);
+    if (
+      (entry === undefined || entry.kind === "absent" || wrongKind) &&
+      !underAny(w.rel, removals)
+    ) {
+      removals.push(w.rel);
+    }
+  }
+  for (const entry of listing) {
+    if (entry.kind === "absent") continue;
+    const current = live.get(entry.rel);
+    if (!current || removals.some((r) => r === entry.rel || isUnder(entry.rel, r))) {
+      changes.push({ op: "write", entry });
+    } else if (!(await sameContents(entry, current.stats, current.abs))) {
+      changes.push({ op: "write", entry });
+    } else if (!sameMetadata(entry, current.stats)) {
+      changes.push({ op: "metadata", entry });
+    }
+  }
+  const neededHashes = new Set<string>();
+  for (const action of changes) {
+    if (action.op === "write" && action.entry.kind === "file") neededHashes.add(action.entry.hash!);
+  }
+  return {
+    root,
+    actions: [...removals.map((rel) => ({ op: "remove" as const, rel })), ...changes],
+    neededHashes,
+    directories: listing.filter((e) => e.kind === "dir"),
+  };
+}
+
+function isUnder(rel: string, ancestor: string): boolean {
+  return ancestor === "" || rel.startsWith(`${ancestor}/`);
+}
+
+function underAny(rel: string, ancestors: readonly string[]): boolean {
+  return ancestors.some((a) => isUnder(rel, a));
+}
+
+async function sameContents(entry: Entry, stats: BigIntStats, abs: string): Promise<boolean> {
+  switch (entry.kind) {
+    case "file":
+      if (BigInt(entry.size) !== stats.size) return false;
+      // ctime cannot be set back by a user, so an unchanged stat identity means unchanged bytes.
+      if (sameStatIdentity(entry, stats)) return true;
+      return (await hashFile(abs)) === entry.hash;
+    case "symlink":
+      return (await readlink(abs)) === entry.target;
+    case "char":
+    case "block":
+      return BigInt(entry.rdev) === stats.rdev;
+    default:
+      return true;
+  }
+}
+
+/** Mtimes are compared, and restored, to the microsecond: the precision of utimes in Node. */
+export function sameMicros(a: bigint, b: bigint): boolean {
+  return a / 1000n === b / 1000n;
+}
+
+export function sameMetadata(entry: Entry, stats: BigIntStats): boolean {
+  const sameOwner = BigInt(entry.uid) === stats.uid && BigInt(entry.gid) === stats.gid;
+  if (entry.kind === "symlink") return sameOwner && sameMicros(entry.mtimeNs, stats.mtimeNs);
+  return (
+    sameOwner &&
+    BigInt(entry.mode) === (stats.mode & 0o7777n) &&
+    sameMicros(entry.mtimeNs, stats.mtimeNs)
+  );
+}

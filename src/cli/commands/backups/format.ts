@@ -1,0 +1,58 @@
+import type { Entry } from "../../../backups/files/entry.js";
+import type { BackupInfo, RollbackOperation, VerifyReport } from "../../../library/types.js";
+
+export function backupLine(b: BackupInfo): string {
+  return [
+    b.backupId,
+    b.backupType,
+    b.moduleName,
+    b.createdAt.toISOString(),
+    b.source,
+    b.description,
+  ].join("\t");
+}
+
+export function entryJson(e: Entry) {
+  return {
+    path: e.rel,
+    kind: e.kind,
+    mode: `0${e.mode.toString(8).padStart(3, "0")}`,
+    uid: e.uid,
+    gid: e.gid,
+    size: e.size,
+    mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
+    mtimeNs: e.mtimeNs.toString(),
+    ...(e.hash ? { sha256: e.hash } : {}),
+    ...(e.target !== null ? { target: e.target } : {}),
+  };
+}
+
+export function entryLine(e: Entry): string {
+  const j = entryJson(e);
+  const tail = e.kind === "symlink" ? ` -> ${e.target}` : e.hash ? ` ${e.hash.slice(0, 12)}` : "";
+  return `${e.kind.padEnd(7)} ${j.mode} ${e.uid}:${e.gid} ${String(e.size).padStart(10)} ${j.mtime} ${e.rel || "."}${tail}`;
+}
+
+export function operationLine(o: RollbackOperation): string {
+  const mark = o.outcome === "failed" ? "✗" : "✓";
+  const what =
+    o.outcome === "failed"
+      ? `failed: ${o.error?.message}`
+      : o.outcome === "unchanged"
+        ? "already as backed up"
+        : `restored (${o.changes?.written ?? 0} written, ${o.changes?.removed ?? 0} removed, ${o.changes?.metadata ?? 0} metadata)`;
+  return [
+    `${mark} ${o.backupId} ${o.source}: ${what}`,
+    ...o.warnings.map((w) => `  warning: ${w}`),
+  ].join("\n");
+}
+
+export function verifyLines(reports: VerifyReport[]): string {
+  const lines: string[] = [];
+  for (const r of reports) {
+    if (r.ok) lines.push(`✓ ${r.backupId}: ${r.objectsChecked} objects ok`);
+    for (const p of r.problems)
+      lines.push(`✗ ${r.backupId}: ${p.path}: object ${p.hash} ${p.problem}`);
+  }
+  return lines.join("\n") || "no backups to verify";
+}

@@ -1,0 +1,30 @@
+import { GlobalRollback } from "../library/global-rollback.js";
+import { defaultStoreDir } from "../store/location.js";
+
+/** Options every command accepts, resolved once. */
+export interface GlobalOptions {
+  store: string;
+  json: boolean;
+}
+
+export function resolveGlobalOptions(raw: { store?: string; json?: boolean }): GlobalOptions {
+  return { store: raw.store ?? defaultStoreDir(), json: raw.json === true };
+}
+
+export function openLibrary(options: GlobalOptions, command: string): GlobalRollback {
+  return new GlobalRollback({ backupDir: options.store, command: `rollpoint ${command}` });
+}
+
+/** Print the command's result: one JSON document with --json, else the human text. */
+export function emit(options: GlobalOptions, data: unknown, text: () => string): void {
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(data, jsonReplacer, 2)}\n`);
+  } else {
+    const out = text();
+    if (out) process.stdout.write(out.endsWith("\n") ? out : `${out}\n`);
+  }
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}

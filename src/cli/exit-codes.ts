@@ -1,0 +1,25 @@
+import type { ErrorCode } from "../errors.js";
+
+/** DESIGN.md's exit codes, the same for every command. */
+export const ExitCode = {
+  ok: 0,
+  rolledBack: 1,
+  needsIntervention: 2,
+  invalid: 3,
+  notStarted: 4,
+  locked: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** The one place where an error's code becomes a process's exit code. */
+export const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {
+  INVALID_ARGUMENT: ExitCode.invalid,
+  INVALID_BACKUP_ID: ExitCode.invalid,
+  BACKUP_NOT_FOUND: ExitCode.invalid,
+  BACKUP_FAILED: ExitCode.notStarted,
+  ROLLBACK_POINT_FAILED: ExitCode.notStarted,
+  STORE_ERROR: ExitCode.notStarted,
+  VERIFY_FAILED: ExitCode.needsIntervention,
+  RESTORE_FAILED: ExitCode.needsIntervention,
+  STORE_LOCKED: ExitCode.locked,
+};

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { describeError, GlobalRollbackError } from "../errors.js";
+import { registerBackups } from "./commands/backups/index.js";
+import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+// The error boundary: the library throws typed errors and never exits; here each becomes a
+// one-line message on stderr and the exit code of DESIGN.md's table. No stack traces for users.
+async function guarded(fn: () => Promise<ExitCode>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (error) {
+    process.exitCode = report(error);
+  }
+}
+
+function report(error: unknown): ExitCode {
+  if (error instanceof GlobalRollbackError) {
+    process.stderr.write(`rollpoint: ${error.message}\n`);
+    return EXIT_CODE_OF[error.code];
+  }
+  process.stderr.write(`rollpoint: unexpected error: ${describeError(error)}\n`);
+  if (process.env.ROLLPOINT_DEBUG) process.stderr.write(`${(error as Error).stack ?? ""}\n`);
+  else process.stderr.write("rollpoint: set ROLLPOINT_DEBUG=1 for details\n");
+  return ExitCode.needsIntervention;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("rollpoint")
+    .description(
+      "transactional updates for self-hosted servers: rollback points, automatic rollback",
+    )
+    .version(version(), "--version")
+    .option(
+      "--store <dir>",
+      "the store directory (default: $ROLLPOINT_STORE, /var/backups/rollpoint as root)",
+    )
+    .option("--json", "print one JSON document on stdout")
+    .showHelpAfterError()
+    .exitOverride();
+  registerBackups(program, guarded);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version "fail" with exit code 0; every other usage error is invalid usage.
+      process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.invalid;
+      return;
+    }
+    process.exitCode = report(error);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,23 @@
+// The public API of rollpoint. Everything not exported here is internal and may change.
+export type { Entry as ListingEntry, EntryKind } from "./backups/files/entry.js";
+export { type ErrorCode, type ErrorContext, GlobalRollbackError } from "./errors.js";
+export {
+  backupFileSimple,
+  createGlobalRollback,
+  restoreBackupSimple,
+} from "./library/convenience.js";
+export { GlobalRollback, type GlobalRollbackOptions } from "./library/global-rollback.js";
+export type { CleanupResult } from "./library/retention.js";
+export type {
+  BackupInfo,
+  BackupType,
+  CleanupOptions,
+  FileTarget,
+  RollbackOperation,
+  RollbackPoint,
+  RollbackPointSpec,
+  RollbackResult,
+  VerifyProblem,
+  VerifyReport,
+} from "./library/types.js";
+export { defaultStoreDir } from "./store/location.js";

@@ -1,0 +1,341 @@
+import {
+  applyFileRestore,
+  backupFiles,
+  prepareFileRestore,
+  type VerifiedRestore,
+} from "../backups/files/kind.js";
+import { describeError, GlobalRollbackError } from "../errors.js";
+import type { BackupRow } from "../store/catalog.js";
+import { assertValidId, newId } from "../store/ids.js";
+import { defaultStoreDir } from "../store/location.js";
+import { Store } from "../store/store.js";
+import { toBackupInfo } from "./convert.js";
+import { type CleanupResult, cleanUp } from "./retention.js";
+import type {
+  BackupInfo,
+  BackupType,
+  CleanupOptions,
+  RollbackOperation,
+  RollbackPoint,
+  RollbackPointSpec,
+  RollbackResult,
+  VerifyReport,
+} from "./types.js";
+import { verifyBackupObjects } from "./verify.js";
+
+/** Options for {@link GlobalRollback}. */
+export interface GlobalRollbackOptions {
+  /** The store directory; defaults to `ROLLPOINT_STORE` or the per-user default. */
+  backupDir?: string;
+  /** Named in the store's lock, so a second writer's error says who holds it. */
+  command?: string;
+}
+
+/**
+ * Backups and rollback points in one store: the original utility's API, made safe. Every
+ * change takes the store's lock for its duration; reads do not.
+ *
+ * @example
+ * const rollback = new GlobalRollback({ backupDir: "/var/backups/rollpoint" });
+ * const point = await rollback.createRollbackPoint({ moduleName: "app", description: "pre 2.1", files: ["/etc/app"] });
+ * try { await update(); } catch { await rollback.restoreRollbackPoint(point); }
+ */
+export class GlobalRollback {
+  /** The store directory in use. */
+  readonly backupDir: string;
+  private readonly command: string;
+  private storePromise: Promise<Store> | undefined;
+
+  constructor(options: GlobalRollbackOptions = {}) {
+    this.backupDir = options.backupDir ?? defaultStoreDir();
+    this.command = options.command ?? `library (${process.argv[1] ?? "node"})`;
+  }
+
+  /** The opened store; opened on first use. */
+  store(): Promise<Store> {
+    this.storePromise ??= Store.open(this.backupDir);
+    return this.storePromise;
+  }
+
+  /** Close the catalog. The instance can not be used afterwards. */
+  async close(): Promise<void> {
+    if (this.storePromise) (await this.storePromise).close();
+    this.storePromise = undefined;
+  }
+
+  private async exclusive<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    const store = await this.store();
+    return store.exclusive(this.command, () => fn(store));
+  }
+
+  /**
+   * Back up a file, a directory tree, or a path that does not exist (recorded as absent, so a
+   * restore removes what the update created there).
+   * @throws GlobalRollbackError `BACKUP_FAILED`, `INVALID_ARGUMENT`, `STORE_LOCKED`
+   */
+  async backupFile(
+    path: string,
+    description: string,
+    moduleName: string,
+    options: { exclude?: string[] } = {},
+  ): Promise<BackupInfo> {
+    requireText({ description, moduleName });
+    return this.exclusive(async (store) =>
+      toBackupInfo(
+        await backupFiles(store, { path, exclude: options.exclude ?? [], description, moduleName }),
+      ),
+    );
+  }
+
+  /**
+   * Put a backup back. Every object it needs is re-hashed first; a damaged one fails with
+   * `VERIFY_FAILED` and nothing live is touched. Only what differs is rewritten, so restoring
+   * twice is harmless. Resolves to `true`; every failure is a thrown {@link GlobalRollbackError}
+   * (the original returned `false` and lost the reason).
+   */
+  async restoreBackup(backupId: string): Promise<boolean> {
+    const operation = await this.restoreBackupDetailed(backupId);
+    return operation.outcome !== "failed";
+  }
+
+  /** Like {@link restoreBackup}, with what changed. */
+  async restoreBackupDetailed(backupId: string): Promise<RollbackOperation> {
+    return this.exclusive(async (store) => {
+      const row = requireBackup(store, backupId);
+      const operation = await restoreVerified(store, await prepareFileRestore(store, row));
+      if (operation.error) {
+        throw new GlobalRollbackError(operation.error.code, operation.error.message, {
+          context: { backupId },
+        });
+      }
+      return operation;
+    });
+  }
+
+  /**
+   * Back up everything an update touches, whole or not at all: if any member fails, the members
+   * already taken are removed and `ROLLBACK_POINT_FAILED` is thrown.
+   */
+  async createRollbackPoint(spec: RollbackPointSpec): Promise<RollbackPoint> {
+    requireText({ description: spec.description, moduleName: spec.moduleName });
+    return this.exclusive(async (store) => {
+      const pointId = newId("point");
+      const createdAt = Date.now();
+      store.catalog.insertPoint({
+        id: pointId,
+        module: spec.moduleName,
+        description: spec.description,
+        createdAt,
+      });
+      try {
+        let seq = 0;
+        for (const target of spec.files ?? []) {
+          const { path, exclude } =
+            typeof target === "string" ? { path: target, exclude: [] } : target;
+          await backupFiles(store, {
+            path,
+            exclude: exclude ?? [],
+            description: spec.description,
+            moduleName: spec.moduleName,
+            pointId,
+            pointSeq: seq++,
+          });
+        }
+        store.catalog.completePoint(pointId);
+      } catch (error) {
+        store.catalog.deletePoint(pointId);
+        await store.objects.collectGarbage(store.catalog.referencedHashes());
+        store.log.append({
+          op: "rollback-point",
+          outcome: "failed",
+          pointId,
+          detail: describeError(error),
+        });
+        throw new GlobalRollbackError(
+          "ROLLBACK_POINT_FAILED",
+          `rollback point for ${spec.moduleName} not created: ${describeError(error)}`,
+          {
+            cause: error,
+            context: { pointId, ...(error instanceof GlobalRollbackError ? error.context : {}) },
+          },
+        );
+      }
+      store.log.append({
+        op: "rollback-point",
+        outcome: "ok",
+        pointId,
+        moduleName: spec.moduleName,
+      });
+      return loadPoint(store, pointId);
+    });
+  }
+
+  /** A rollback point by id, as `createRollbackPoint` returned it. */
+  async getRollbackPoint(pointId: string): Promise<RollbackPoint> {
+    assertValidId(pointId, "rollback point id");
+    return loadPoint(await this.store(), pointId);
+  }
+
+  /**
+   * Restore every member of a rollback point, in reverse order of backup. All members are planned
+   * and verified before any is applied; a member that fails verification is left untouched and
+   * reported, and the others are still restored. `ok` is true only if every member was.
+   */
+  async restoreRollbackPoint(point: RollbackPoint | string): Promise<RollbackResult> {
+    const pointId = typeof point === "string" ? point : point.pointId;
+    assertValidId(pointId, "rollback point id");
+    return this.exclusive(async (store) => {
+      const members = loadPoint(store, pointId).members.reverse();
+      const prepared: Array<VerifiedRestore | RollbackOperation> = [];
+      for (const member of members) {
+        const row = store.catalog.getBackup(member.backupId)!;
+        prepared.push(await prepareFileRestore(store, row).catch((error) => failed(row, error)));
+      }
+      const operations: RollbackOperation[] = [];
+      for (const item of prepared) {
+        operations.push("plan" in item ? await restoreVerified(store, item) : item);
+      }
+      const ok = operations.every((o) => o.outcome !== "failed");
+      store.log.append({ op: "restore-point", outcome: ok ? "ok" : "failed", pointId });
+      return { pointId, ok, operations };
+    });
+  }
+
+  /** Complete backups, newest first, optionally of one module or one type. */
+  async listBackups(
+    filter: { moduleName?: string; backupType?: BackupType } = {},
+  ): Promise<BackupInfo[]> {
+    const store = await this.store();
+    return store.catalog
+      .listBackups({
+        ...(filter.moduleName === undefined ? {} : { module: filter.moduleName }),
+        ...(filter.backupType === undefined ? {} : { type: filter.backupType }),
+      })
+      .map(toBackupInfo);
+  }
+
+  /** One complete backup. @throws `BACKUP_NOT_FOUND`, `INVALID_BACKUP_ID` */
+  async getBackup(backupId: string): Promise<BackupInfo> {
+    return toBackupInfo(requireBackup(await this.store(), backupId));
+  }
+
+  /** The listing of a file backup: every path with its type, mode, owner, mtime and hash. */
+  async getListing(backupId: string) {
+    const store = await this.store();
+    requireBackup(store, backupId);
+    return store.catalog.entries(backupId);
+  }
+
+  /** Re-hash every object of a backup (all backups when no id is given). */
+  async verifyBackups(backupId?: string): Promise<VerifyReport[]> {
+    const store = await this.store();
+    const rows =
+      backupId === undefined ? store.catalog.listBackups() : [requireBackup(store, backupId)];
+    const reports: VerifyReport[] = [];
+    for (const row of rows) reports.push(await verifyBackupObjects(store, row));
+    return reports;
+  }
+
+  /**
+   * Remove old backups: per module, those older than `maxAgeDays` beyond the newest
+   * `keepMinimum`; never a rollback point an unfinished run needs. Returns how many were removed.
+   */
+  async cleanupOldBackups(options: CleanupOptions): Promise<number> {
+    return (await this.cleanupOldBackupsDetailed(options)).removedBackups.length;
+  }
+
+  /** Like {@link cleanupOldBackups}, with what was removed and what was held. */
+  async cleanupOldBackupsDetailed(options: CleanupOptions): Promise<CleanupResult> {
+    if (!(options.maxAgeDays >= 0) || !(options.keepMinimum >= 0)) {
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `maxAgeDays and keepMinimum must be numbers >= 0, got ${options.maxAgeDays} and ${options.keepMinimum}`,
+      );
+    }
+    return this.exclusive((store) => cleanUp(store, options));
+  }
+}
+
+async function restoreVerified(store: Store, restore: VerifiedRestore): Promise<RollbackOperation> {
+  const { row } = restore;
+  try {
+    const counts = await applyFileRestore(store, restore);
+    const changed = counts.removed + counts.written + counts.metadata > 0;
+    store.log.append({ op: "restore", outcome: "ok", backupId: row.id, path: row.source });
+    return {
+      backupId: row.id,
+      backupType: row.type,
+      source: row.source,
+      outcome: changed ? "restored" : "unchanged",
+      changes: { removed: counts.removed, written: counts.written, metadata: counts.metadata },
+      warnings: counts.warnings,
+    };
+  } catch (error) {
+    store.log.append({
+      op: "restore",
+      outcome: "failed",
+      backupId: row.id,
+      path: row.source,
+      detail: describeError(error),
+    });
+    return failed(row, error);
+  }
+}
+
+function failed(row: BackupRow, error: unknown): RollbackOperation {
+  const code = error instanceof GlobalRollbackError ? error.code : "RESTORE_FAILED";
+  return {
+    backupId: row.id,
+    backupType: row.type,
+    source: row.source,
+    outcome: "failed",
+    warnings: [],
+    error: { code, message: describeError(error) },
+  };
+}
+
+function requireBackup(store: Store, backupId: string): BackupRow {
+  assertValidId(backupId);
+  const row = store.catalog.getBackup(backupId);
+  if (!row || row.status !== "complete") {
+    throw new GlobalRollbackError(
+      "BACKUP_NOT_FOUND",
+      `no backup ${backupId} in store ${store.dir}`,
+      {
+        context: { backupId, store: store.dir },
+      },
+    );
+  }
+  return row;
+}
+
+function loadPoint(store: Store, pointId: string): RollbackPoint {
+  const point = store.catalog.getPoint(pointId);
+  if (!point || point.status !== "complete") {
+    throw new GlobalRollbackError(
+      "BACKUP_NOT_FOUND",
+      `no rollback point ${pointId} in store ${store.dir}`,
+      {
+        context: { pointId, store: store.dir },
+      },
+    );
+  }
+  return {
+    pointId,
+    moduleName: point.module,
+    description: point.description,
+    createdAt: new Date(point.createdAt),
+    members: store.catalog.pointMembers(pointId).map(toBackupInfo),
+  };
+}
+
+function requireText(fields: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value !== "string" || value.trim() === "") {
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `${name} must be a non-empty string, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,292 @@
+import Database from "better-sqlite3";
+import type { Entry, EntryKind } from "../backups/files/entry.js";
+import { MIGRATIONS } from "./schema.js";
+
+export type BackupType = "file" | "service" | "database";
+export type BackupStatus = "pending" | "complete";
+
+/** A backup as the catalog holds it. */
+export interface BackupRow {
+  id: string;
+  type: BackupType;
+  module: string;
+  description: string;
+  createdAt: number;
+  status: BackupStatus;
+  source: string;
+  pointId: string | null;
+  pointSeq: number | null;
+  meta: Record<string, unknown>;
+}
+
+export interface PointRow {
+  id: string;
+  module: string;
+  description: string;
+  createdAt: number;
+  status: BackupStatus;
+}
+
+interface RawBackup {
+  id: string;
+  type: BackupType;
+  module: string;
+  description: string;
+  created_at: number;
+  status: BackupStatus;
+  source: string;
+  point_id: string | null;
+  point_seq: number | null;
+  meta: string;
+}
+
+interface RawEntry {
+  rel: string;
+  kind: EntryKind;
+  mode: bigint;
+  uid: bigint;
+  gid: bigint;
+  size: bigint;
+  mtime_ns: bigint;
+  ctime_ns: bigint;
+  ino: bigint;
+  dev: bigint;
+  rdev: bigint;
+  hash: string | null;
+  target: string | null;
+}
+
+function toBackup(raw: RawBackup): BackupRow {
+  return {
+    id: raw.id,
+    type: raw.type,
+    module: raw.module,
+    description: raw.description,
+    createdAt: raw.created_at,
+    status: raw.status,
+    source: raw.source,
+    pointId: raw.point_id,
+    pointSeq: raw.point_seq,
+    meta: JSON.parse(raw.meta) as Record<string, unknown>,
+  };
+}
+
+function toEntry(raw: RawEntry): Entry {
+  return {
+    rel: raw.rel,
+    kind: raw.kind,
+    mode: Number(raw.mode),
+    uid: Number(raw.uid),
+    gid: Number(raw.gid),
+    size: Number(raw.size),
+    mtimeNs: raw.mtime_ns,
+    ctimeNs: raw.ctime_ns,
+    ino: raw.ino,
+    dev: raw.dev,
+    rdev: Number(raw.rdev),
+    hash: raw.hash,
+    target: raw.target,
+  };
+}
+
+/** The SQLite catalog. Every method is one statement or one transaction, so each is atomic. */
+export class Catalog {
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    // FULL: a backup marked complete survives a power cut, not only a crash of the process.
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.pragma("busy_timeout = 5000");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    for (let step = version; step < MIGRATIONS.length; step++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[step]!);
+        this.db.pragma(`user_version = ${step + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  insertBackup(row: Omit<BackupRow, "status">): void {
+    this.db
+      .prepare(
+        `INSERT INTO backups (id, type, module, description, created_at, status, source, point_id, point_seq, meta)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+      )
+      .run(
+        row.id,
+        row.type,
+        row.module,
+        row.description,
+        row.createdAt,
+        row.source,
+        row.pointId,
+        row.pointSeq,
+        JSON.stringify(row.meta),
+      );
+  }
+
+  /** Store the listing and mark the backup complete in one transaction: both or neither. */
+  completeBackup(id: string, entries: readonly Entry[], meta: Record<string, unknown>): void {
+    const insert = this.db.prepare(
+      `INSERT INTO entries (backup_id, rel, kind, mode, uid, gid, size, mtime_ns, ctime_ns, ino, dev, rdev, hash, target)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const finish = this.db.prepare(
+      `UPDATE backups SET status = 'complete', meta = ? WHERE id = ? AND status = 'pending'`,
+    );
+    this.db.transaction(() => {
+      for (const e of entries) {
+        insert.run(
+          id,
+          e.rel,
+          e.kind,
+          e.mode,
+          e.uid,
+          e.gid,
+          e.size,
+          e.mtimeNs,
+          e.ctimeNs,
+          e.ino,
+          e.dev,
+          e.rdev,
+          e.hash,
+          e.target,
+        );
+      }
+      finish.run(JSON.stringify(meta), id);
+    })();
+  }
+
+  getBackup(id: string): BackupRow | undefined {
+    const raw = this.db.prepare(`SELECT * FROM backups WHERE id = ?`).get(id) as
+      | RawBackup
+      | undefined;
+    return raw && toBackup(raw);
+  }
+
+  listBackups(filter: { module?: string; type?: BackupType } = {}): BackupRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM backups
+         WHERE status = 'complete'
+           AND (@module IS NULL OR module = @module)
+           AND (@type IS NULL OR type = @type)
+         ORDER BY created_at DESC, rowid DESC`,
+      )
+      .all({ module: filter.module ?? null, type: filter.type ?? null }) as RawBackup[];
+    return rows.map(toBackup);
+  }
+
+  entries(backupId: string): Entry[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM entries WHERE backup_id = ? ORDER BY rel`)
+      .safeIntegers(true)
+      .all(backupId) as RawEntry[];
+    return rows.map(toEntry);
+  }
+
+  /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
+  latestListingOf(source: string): Entry[] {
+    const row = this.db
+      .prepare(
+        `SELECT id FROM backups WHERE type = 'file' AND source = ? AND status = 'complete'
+         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      )
+      .get(source) as { id: string } | undefined;
+    return row ? this.entries(row.id) : [];
+  }
+
+  referencedHashes(): Set<string> {
+    const rows = this.db
+      .prepare(`SELECT DISTINCT hash FROM entries WHERE hash IS NOT NULL`)
+      .pluck()
+      .all() as string[];
+    return new Set(rows);
+  }
+
+  deleteBackup(id: string): void {
+    this.db.prepare(`DELETE FROM backups WHERE id = ?`).run(id);
+  }
+
+  pendingBackups(): BackupRow[] {
+    return (
+      this.db.prepare(`SELECT * FROM backups WHERE status = 'pending'`).all() as RawBackup[]
+    ).map(toBackup);
+  }
+
+  insertPoint(row: Omit<PointRow, "status">): void {
+    this.db
+      .prepare(
+        `INSERT INTO points (id, module, description, created_at, status) VALUES (?, ?, ?, ?, 'pending')`,
+      )
+      .run(row.id, row.module, row.description, row.createdAt);
+  }
+
+  completePoint(id: string): void {
+    this.db.prepare(`UPDATE points SET status = 'complete' WHERE id = ?`).run(id);
+  }
+
+  getPoint(id: string): PointRow | undefined {
+    const raw = this.db.prepare(`SELECT * FROM points WHERE id = ?`).get(id) as
+      | {
+          id: string;
+          module: string;
+          description: string;
+          created_at: number;
+          status: BackupStatus;
+        }
+      | undefined;
+    return (
+      raw && {
+        id: raw.id,
+        module: raw.module,
+        description: raw.description,
+        createdAt: raw.created_at,
+        status: raw.status,
+      }
+    );
+  }
+
+  pointMembers(pointId: string): BackupRow[] {
+    return (
+      this.db
+        .prepare(`SELECT * FROM backups WHERE point_id = ? ORDER BY point_seq`)
+        .all(pointId) as RawBackup[]
+    ).map(toBackup);
+  }
+
+  /** Delete a point and its members together; a point is kept whole or removed whole. */
+  deletePoint(pointId: string): void {
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM backups WHERE point_id = ?`).run(pointId);
+      this.db.prepare(`DELETE FROM points WHERE id = ?`).run(pointId);
+    })();
+  }
+
+  pendingPoints(): string[] {
+    return this.db
+      .prepare(`SELECT id FROM points WHERE status = 'pending'`)
+      .pluck()
+      .all() as string[];
+  }
+
+  /** Rollback points that an unfinished run may still restore: retention must keep them. */
+  pointsHeldByUnfinishedRuns(): Set<string> {
+    const rows = this.db
+      .prepare(`SELECT point_id FROM runs WHERE finished = 0 AND point_id IS NOT NULL`)
+      .pluck()
+      .all() as string[];
+    return new Set(rows);
+  }
+}

@@ -1,0 +1,82 @@
+import { readFileSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { GlobalRollbackError } from "../errors.js";
+import { writeFileAtomic } from "./durable.js";
+
+/** Who holds a store's lock; written to `lock.json` beside the lock itself. */
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  command: string;
+  startedAt: string;
+  runId?: string;
+}
+
+/**
+ * One writer per store. The lock itself is an exclusive SQLite transaction on `lock.db`, which is
+ * an fcntl(2) lock: the kernel drops it the instant its process dies, however it dies, so a dead
+ * holder can never keep the store locked and no pid-liveness guessing is needed. `lock.json`
+ * names the holder for the message a second writer gets; finding it present when the lock was
+ * free means the previous holder died without releasing, and its work must be recovered.
+ */
+export class StoreLock {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly infoPath: string,
+    readonly holder: LockHolder,
+    /** The holder that died while holding the store, if any. */
+    readonly previousHolder: LockHolder | undefined,
+  ) {}
+
+  static async acquire(
+    storeDir: string,
+    who: { command: string; runId?: string },
+  ): Promise<StoreLock> {
+    const infoPath = join(storeDir, "lock.json");
+    const db = new Database(join(storeDir, "lock.db"), { timeout: 0 });
+    try {
+      db.exec("BEGIN EXCLUSIVE");
+    } catch (error) {
+      db.close();
+      if ((error as { code?: string }).code === "SQLITE_BUSY") {
+        throw lockedError(storeDir, readHolder(infoPath));
+      }
+      throw error;
+    }
+    const previousHolder = readHolder(infoPath);
+    const holder: LockHolder = {
+      pid: process.pid,
+      hostname: hostname(),
+      command: who.command,
+      startedAt: new Date().toISOString(),
+      ...(who.runId === undefined ? {} : { runId: who.runId }),
+    };
+    await writeFileAtomic(infoPath, `${JSON.stringify(holder)}\n`);
+    return new StoreLock(db, infoPath, holder, previousHolder);
+  }
+
+  release(): void {
+    rmSync(this.infoPath, { force: true });
+    this.db.exec("ROLLBACK");
+    this.db.close();
+  }
+}
+
+export function readHolder(infoPath: string): LockHolder | undefined {
+  try {
+    return JSON.parse(readFileSync(infoPath, "utf8")) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+function lockedError(storeDir: string, holder: LockHolder | undefined): GlobalRollbackError {
+  const who = holder
+    ? `pid ${holder.pid} on ${holder.hostname} (${holder.command}${holder.runId ? `, run ${holder.runId}` : ""}, since ${holder.startedAt})`
+    : "another process";
+  return new GlobalRollbackError("STORE_LOCKED", `store ${storeDir} is locked by ${who}`, {
+    context: { store: storeDir, ...(holder ? { holderPid: holder.pid } : {}) },
+  });
+}

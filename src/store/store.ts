@@ -1,0 +1,129 @@
+import { chmod, mkdir, readdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { describeError, GlobalRollbackError } from "../errors.js";
+import { Catalog } from "./catalog.js";
+import { StoreLock } from "./lock.js";
+import { ObjectStore } from "./objects.js";
+import { OperationLog } from "./oplog.js";
+
+/** What crash recovery found and cleaned when a dead holder's lock was taken over. */
+export interface CrashCleanup {
+  previousPid: number;
+  droppedBackups: string[];
+  droppedPoints: string[];
+  removedObjects: number;
+}
+
+/**
+ * A store directory: the catalog, the objects, the audit log and the lock. Reading needs no lock;
+ * every change happens inside `exclusive()`.
+ */
+export class Store {
+  private lock: StoreLock | undefined;
+  private depth = 0;
+  /** Set when this process took over from a holder that died, after cleaning up its leftovers. */
+  lastCrashCleanup: CrashCleanup | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly catalog: Catalog,
+    readonly objects: ObjectStore,
+    readonly log: OperationLog,
+    readonly tempDir: string,
+  ) {}
+
+  static async open(dir: string): Promise<Store> {
+    const root = resolve(dir);
+    try {
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      // mkdir's mode is filtered by the umask, and an existing directory keeps its own mode.
+      await chmod(root, 0o700);
+      const tempDir = join(root, "tmp");
+      await mkdir(tempDir, { recursive: true, mode: 0o700 });
+      await mkdir(join(root, "objects"), { recursive: true, mode: 0o700 });
+      const catalog = new Catalog(join(root, "catalog.db"));
+      return new Store(
+        root,
+        catalog,
+        new ObjectStore(join(root, "objects"), tempDir),
+        new OperationLog(join(root, "operations.log")),
+        tempDir,
+      );
+    } catch (error) {
+      if (error instanceof GlobalRollbackError) throw error;
+      throw new GlobalRollbackError(
+        "STORE_ERROR",
+        `cannot open store ${root}: ${describeError(error)}`,
+        {
+          cause: error,
+          context: { store: root },
+        },
+      );
+    }
+  }
+
+  close(): void {
+    this.lock?.release();
+    this.lock = undefined;
+    this.catalog.close();
+  }
+
+  get lockHolder() {
+    return this.lock?.holder;
+  }
+
+  /**
+   * Run `fn` holding the store's lock. Re-entrant, so a rollback point can hold it across the
+   * backups it is made of. Throws STORE_LOCKED at once when another process holds it.
+   */
+  async exclusive<T>(command: string, fn: () => Promise<T>, runId?: string): Promise<T> {
+    if (!this.lock) {
+      this.lock = await StoreLock.acquire(
+        this.dir,
+        runId === undefined ? { command } : { command, runId },
+      );
+      try {
+        if (this.lock.previousHolder) await this.cleanUpAfterCrash(this.lock.previousHolder.pid);
+      } catch (error) {
+        this.releaseLock();
+        throw error;
+      }
+    }
+    this.depth++;
+    try {
+      return await fn();
+    } finally {
+      this.depth--;
+      if (this.depth === 0) this.releaseLock();
+    }
+  }
+
+  private releaseLock(): void {
+    this.lock?.release();
+    this.lock = undefined;
+  }
+
+  // A holder that died mid-backup leaves a pending row and objects that were never synced. The
+  // backup is dropped (it was never complete) and every object no complete backup references is
+  // deleted, so that a torn object is not later taken as a good copy by deduplication.
+  private async cleanUpAfterCrash(previousPid: number): Promise<void> {
+    const droppedPoints = this.catalog.pendingPoints();
+    for (const point of droppedPoints) this.catalog.deletePoint(point);
+    const droppedBackups = this.catalog.pendingBackups().map((b) => b.id);
+    for (const id of droppedBackups) this.catalog.deleteBackup(id);
+    await this.clearTemp();
+    const removedObjects = await this.objects.collectGarbage(this.catalog.referencedHashes());
+    this.lastCrashCleanup = { previousPid, droppedBackups, droppedPoints, removedObjects };
+    this.log.append({
+      op: "crash-cleanup",
+      outcome: "ok",
+      detail: `holder pid ${previousPid} died; dropped ${droppedBackups.length} incomplete backups, ${removedObjects} unreferenced objects`,
+    });
+  }
+
+  async clearTemp(): Promise<void> {
+    for (const name of await readdir(this.tempDir)) {
+      await rm(join(this.tempDir, name), { recursive: true, force: true });
+    }
+  }
+}
