@@ -28,6 +28,7 @@ export const HASH_PATTERN = /^[0-9a-f]{64}$/;
  */
 export class ObjectStore {
   private readonly shards = new Set<string>();
+  private readonly claimed = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -52,14 +53,16 @@ export class ObjectStore {
     if (sizeHint <= SMALL_FILE) {
       const data = await readFile(source);
       const hash = createHash("sha256").update(data).digest("hex");
-      if (await this.has(hash)) return { hash, size: data.length, written: false };
-      const temp = this.tempPath();
-      try {
-        await writeNew(temp, data);
-        return { hash, size: data.length, written: await this.adopt(temp, hash) };
-      } finally {
-        await rm(temp, { force: true });
-      }
+      return this.once(hash, data.length, async () => {
+        const temp = this.tempPath();
+        try {
+          await writeNew(temp, data);
+          await this.adopt(temp, hash);
+        } catch (error) {
+          await rm(temp, { force: true });
+          throw error;
+        }
+      });
     }
     return this.putLargeFile(source);
   }
@@ -86,22 +89,34 @@ export class ObjectStore {
         await output.close();
       }
       const hash = hasher.digest("hex");
-      const written = (await this.has(hash)) ? false : await this.adopt(temp, hash);
-      return { hash, size, written };
+      return await this.once(hash, size, () => this.adopt(temp, hash));
     } finally {
       await input.close();
       await rm(temp, { force: true });
     }
   }
 
-  private async adopt(temp: string, hash: string): Promise<boolean> {
+  // Files with equal contents are stored concurrently; the first to claim a hash writes it and
+  // the others count as deduplicated. The claim lasts until the object is on disk.
+  private async once(hash: string, size: number, write: () => Promise<void>): Promise<PutResult> {
+    if (this.claimed.has(hash)) return { hash, size, written: false };
+    this.claimed.add(hash);
+    try {
+      if (await this.has(hash)) return { hash, size, written: false };
+      await write();
+      return { hash, size, written: true };
+    } finally {
+      this.claimed.delete(hash);
+    }
+  }
+
+  private async adopt(temp: string, hash: string): Promise<void> {
     const shard = join(this.dir, hash.slice(0, 2));
     if (!this.shards.has(shard)) {
       await mkdir(shard, { recursive: true, mode: 0o700 });
       this.shards.add(shard);
     }
     await rename(temp, this.pathOf(hash));
-    return true;
   }
 
   private tempPath(): string {

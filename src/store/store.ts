@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { chmod, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../errors.js";
@@ -20,7 +21,8 @@ export interface CrashCleanup {
  */
 export class Store {
   private lock: StoreLock | undefined;
-  private depth = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly inside = new AsyncLocalStorage<boolean>();
   /** Set when this process took over from a holder that died, after cleaning up its leftovers. */
   lastCrashCleanup: CrashCleanup | undefined;
 
@@ -73,34 +75,32 @@ export class Store {
   }
 
   /**
-   * Run `fn` holding the store's lock. Re-entrant, so a rollback point can hold it across the
-   * backups it is made of. Throws STORE_LOCKED at once when another process holds it.
+   * Run `fn` holding the store's lock. Callers in this process queue behind each other; a call
+   * made from inside `fn` (a rollback point's backups) runs at once. Throws STORE_LOCKED at once
+   * when another process holds the lock.
    */
   async exclusive<T>(command: string, fn: () => Promise<T>, runId?: string): Promise<T> {
-    if (!this.lock) {
-      this.lock = await StoreLock.acquire(
-        this.dir,
-        runId === undefined ? { command } : { command, runId },
-      );
-      try {
-        if (this.lock.previousHolder) await this.cleanUpAfterCrash(this.lock.previousHolder.pid);
-      } catch (error) {
-        this.releaseLock();
-        throw error;
-      }
-    }
-    this.depth++;
-    try {
-      return await fn();
-    } finally {
-      this.depth--;
-      if (this.depth === 0) this.releaseLock();
-    }
+    if (this.inside.getStore()) return fn();
+    const turn = this.queue.then(() => this.holdLockFor(command, fn, runId));
+    this.queue = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
   }
 
-  private releaseLock(): void {
-    this.lock?.release();
-    this.lock = undefined;
+  private async holdLockFor<T>(command: string, fn: () => Promise<T>, runId?: string): Promise<T> {
+    this.lock = await StoreLock.acquire(
+      this.dir,
+      runId === undefined ? { command } : { command, runId },
+    );
+    try {
+      if (this.lock.previousHolder) await this.cleanUpAfterCrash(this.lock.previousHolder.pid);
+      return await this.inside.run(true, fn);
+    } finally {
+      this.lock.release();
+      this.lock = undefined;
+    }
   }
 
   // A holder that died mid-backup leaves a pending row and objects that were never synced. The

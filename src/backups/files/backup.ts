@@ -1,5 +1,6 @@
 import { readlink } from "node:fs/promises";
 import type { ObjectStore } from "../../store/objects.js";
+import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
 import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
@@ -81,10 +82,12 @@ export async function snapshotTree(
         entry.target = await readlink(path.abs);
         break;
       default:
+        // Fifos and devices are recreated on restore (mkfifo, mknod); a socket belongs to the
+        // process that listens on it and cannot be, which the user must hear about.
         stats.special++;
-        warnings.push(
-          `${path.abs}: ${entry.kind} recorded by type and mode only; its contents are not backed up`,
-        );
+        if (entry.kind === "socket") {
+          warnings.push(`${path.abs}: socket recorded, but a restore cannot recreate it`);
+        }
     }
   }
 
@@ -97,6 +100,7 @@ export async function snapshotTree(
       stats.newObjects++;
       stats.newBytes += put.size;
     }
+    await pausePoint("backup:object");
   });
   entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   return { entries, stats, warnings };

@@ -4,6 +4,7 @@ import type { BackupRow } from "../../store/catalog.js";
 import { syncFileSystems } from "../../store/durable.js";
 import { newId } from "../../store/ids.js";
 import type { Store } from "../../store/store.js";
+import { pausePoint } from "../../util/pause-point.js";
 import { snapshotTree } from "./backup.js";
 import type { Entry } from "./entry.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
@@ -57,6 +58,7 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
   try {
     const previous = store.catalog.latestListingOf(source);
     const snapshot = await snapshotTree(store.objects, source, request.exclude, previous);
+    await pausePoint("backup:before-sync");
     if (snapshot.stats.newObjects > 0) await syncFileSystems([store.objects.dir]);
     const meta = {
       exclude: request.exclude,

@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { syncFileSystems, tempNameBeside } from "../../store/durable.js";
 import type { ObjectStore } from "../../store/objects.js";
+import { pausePoint } from "../../util/pause-point.js";
 import type { Entry } from "./entry.js";
 import { type RestorePlan, sameMetadata } from "./restore-plan.js";
 
@@ -47,6 +48,7 @@ export async function applyRestore(
       case "write":
         await writeEntry(objects, action.entry, at(action.entry.rel), counts);
         counts.written++;
+        await pausePoint("restore:write");
         break;
       case "metadata":
         await setMetadata(action.entry, at(action.entry.rel));

@@ -1,0 +1,20 @@
+import { writeSync } from "node:fs";
+
+const counts = new Map<string, number>();
+
+/**
+ * A deterministic place for tests to kill the process: when `ROLLPOINT_PAUSE_AT` is `name` (or
+ * `name#n`, the n-th time it is reached), announce `rollpoint: paused at <name>` on stderr and
+ * wait forever, so the test can SIGKILL us at exactly this instant instead of guessing with
+ * sleeps. Costs a map lookup when unset.
+ */
+export async function pausePoint(name: string): Promise<void> {
+  const wanted = process.env.ROLLPOINT_PAUSE_AT;
+  if (!wanted) return;
+  const count = (counts.get(name) ?? 0) + 1;
+  counts.set(name, count);
+  const [point, nth] = wanted.split("#");
+  if (point !== name || count !== Number(nth ?? 1)) return;
+  writeSync(2, `rollpoint: paused at ${wanted}\n`);
+  await new Promise<never>(() => setInterval(() => {}, 1 << 30));
+}

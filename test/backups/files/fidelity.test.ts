@@ -1,0 +1,157 @@
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { GlobalRollback } from "../../../src/index.js";
+import { isRoot, makeTree, snapshotTree, tempDir } from "../../helpers/tree.js";
+
+async function setup() {
+  const dir = await tempDir();
+  const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+  return { dir, rollback, live: join(dir, "app") };
+}
+
+describe("file backups keep everything a restore must put back", () => {
+  it("restores a modified tree to exactly its listing: bytes, modes, owners, links, mtimes", async () => {
+    const { live, rollback } = await setup();
+    const big = randomBytes(50 * 1024 * 1024);
+    makeTree(live, {
+      "etc/app.conf": "port=8080\n",
+      "etc/secret.key": { content: "s3cret\n", mode: 0o600 },
+      "bin/tool": { content: "#!/bin/sh\necho hi\n", mode: 0o4755 },
+      "bin/group-tool": { content: "sgid\n", mode: 0o2750 },
+      "data/nested/deep/leaf.txt": "leaf\n",
+      "data/owned.txt": isRoot ? { content: "owned\n", uid: 1234, gid: 5678 } : "owned\n",
+      empty: { dir: true },
+      shared: { dir: true, mode: 0o1777 },
+      "with space é ü 名前.txt": "unicode name\n",
+      "links/abs": { symlink: "/etc/hostname" },
+      "links/rel": { symlink: "../etc/app.conf" },
+      "links/dangling": { symlink: "../nowhere/at/all" },
+      "blob.bin": big,
+    });
+    await execa("mkfifo", [join(live, "pipe")]);
+    utimesSync(join(live, "etc/app.conf"), 1_600_000_000.123456, 1_600_000_000.123456);
+    const before = snapshotTree(live);
+
+    const info = await rollback.backupFile(live, "pre_update", "myapp");
+    expect(info.backupType).toBe("file");
+    expect(info.metadata.warnings).toEqual([]);
+
+    // An update that touches every kind of thing.
+    writeFileSync(join(live, "etc/app.conf"), "port=9090\n");
+    chmodSync(join(live, "etc/secret.key"), 0o644);
+    chmodSync(join(live, "bin/tool"), 0o755);
+    if (isRoot) chownSync(join(live, "data/owned.txt"), 0, 0);
+    rmSync(join(live, "data/nested"), { recursive: true });
+    rmSync(join(live, "empty"), { recursive: true });
+    unlinkSync(join(live, "links/rel"));
+    symlinkSync("/somewhere/else", join(live, "links/rel"));
+    unlinkSync(join(live, "links/abs"));
+    writeFileSync(join(live, "links/abs"), "now a file\n");
+    writeFileSync(join(live, "added.txt"), "created by the update\n");
+    mkdirSync(join(live, "newdir/sub"), { recursive: true });
+    writeFileSync(join(live, "newdir/sub/x"), "x");
+    unlinkSync(join(live, "pipe"));
+    const tampered = Buffer.from(big);
+    tampered[12345] = (tampered[12345]! + 1) % 256;
+    writeFileSync(join(live, "blob.bin"), tampered);
+    rmSync(join(live, "with space é ü 名前.txt"));
+    expect(snapshotTree(live)).not.toEqual(before);
+
+    const operation = await rollback.restoreBackupDetailed(info.backupId);
+    expect(operation.outcome).toBe("restored");
+    expect(snapshotTree(live)).toEqual(before);
+    expect(readFileSync(join(live, "blob.bin")).equals(big)).toBe(true);
+
+    // A second restore finds nothing to do and changes nothing.
+    const again = await rollback.restoreBackupDetailed(info.backupId);
+    expect(again.outcome).toBe("unchanged");
+    expect(snapshotTree(live)).toEqual(before);
+    await rollback.close();
+  });
+
+  it("records a missing path as absent, and restore removes what the update created there", async () => {
+    const { dir, rollback } = await setup();
+    const path = join(dir, "etc/new-feature.conf");
+    const info = await rollback.backupFile(path, "pre", "myapp");
+    expect(info.metadata.absent).toBe(true);
+    makeTree(dir, { "etc/new-feature.conf": "feature=on\n" });
+    expect(await rollback.restoreBackup(info.backupId)).toBe(true);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(join(dir, "etc"))).toBe(true);
+    await rollback.close();
+  });
+
+  it("backs up a single file and puts back its bytes and mode", async () => {
+    const { dir, rollback } = await setup();
+    const path = join(dir, "config.conf");
+    makeTree(dir, { "config.conf": { content: "a=1\n", mode: 0o640 } });
+    const before = snapshotTree(path);
+    const info = await rollback.backupFile(path, "pre", "myapp");
+    writeFileSync(path, "a=2\n");
+    chmodSync(path, 0o777);
+    await rollback.restoreBackup(info.backupId);
+    expect(snapshotTree(path)).toEqual(before);
+    // The same path replaced by a directory comes back as the file.
+    rmSync(path);
+    mkdirSync(join(path, "inner"), { recursive: true });
+    await rollback.restoreBackup(info.backupId);
+    expect(snapshotTree(path)).toEqual(before);
+    await rollback.close();
+  });
+
+  it("leaves excluded paths out of the backup and alone on restore", async () => {
+    const { live, rollback } = await setup();
+    makeTree(live, {
+      "keep.txt": "keep\n",
+      "app.log": "log\n",
+      "sub/debug.log": "dbg\n",
+      "cache/a/b": "cached\n",
+    });
+    const info = await rollback.backupFile(live, "pre", "myapp", {
+      exclude: ["*.log", "cache/**"],
+    });
+    const listing = (await rollback.getListing(info.backupId)).map((e) => e.rel);
+    expect(listing).toEqual(["", "keep.txt", "sub"]);
+    writeFileSync(join(live, "app.log"), "log grew\n");
+    writeFileSync(join(live, "cache/new"), "new cache\n");
+    writeFileSync(join(live, "keep.txt"), "changed\n");
+    await rollback.restoreBackup(info.backupId);
+    expect(readFileSync(join(live, "keep.txt"), "utf8")).toBe("keep\n");
+    expect(readFileSync(join(live, "app.log"), "utf8")).toBe("log grew\n");
+    expect(readFileSync(join(live, "cache/new"), "utf8")).toBe("new cache\n");
+    await rollback.close();
+  });
+
+  it("records sockets and devices and says so instead of dropping them", async () => {
+    const { live, rollback } = await setup();
+    makeTree(live, { "a.txt": "a" });
+    const net = await import("node:net");
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(join(live, "app.sock"), resolve));
+    try {
+      const info = await rollback.backupFile(live, "pre", "myapp");
+      const kinds = (await rollback.getListing(info.backupId)).map((e) => [e.rel, e.kind]);
+      expect(kinds).toContainEqual(["app.sock", "socket"]);
+      expect(info.metadata.warnings).toEqual([
+        expect.stringContaining("app.sock: socket recorded, but a restore cannot recreate it"),
+      ]);
+    } finally {
+      server.close();
+    }
+    await rollback.close();
+  });
+});

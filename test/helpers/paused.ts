@@ -1,0 +1,37 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { CLI } from "./cli.js";
+
+export interface PausedRun {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Start the built CLI with `ROLLPOINT_PAUSE_AT=point` and resolve once it reports that it is
+ * parked there: the test then kills it at exactly that instant.
+ */
+export async function startPausedAt(point: string, args: string[]): Promise<PausedRun> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ROLLPOINT_PAUSE_AT: point },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  await new Promise<void>((resolve, reject) => {
+    let seen = "";
+    child.stderr!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(`paused at ${point}`)) resolve();
+    });
+    void exited.then((code) =>
+      reject(new Error(`exited ${code} before pausing at ${point}: ${seen}`)),
+    );
+  });
+  return { child, exited };
+}
+
+export async function killHard(run: PausedRun): Promise<void> {
+  run.child.kill("SIGKILL");
+  await run.exited;
+}

@@ -1,0 +1,61 @@
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { GlobalRollback } from "../../src/index.js";
+import { makeTree, tempDir } from "../helpers/tree.js";
+
+function objectCount(store: string): number {
+  return readdirSync(join(store, "objects")).reduce(
+    (n, shard) => n + readdirSync(join(store, "objects", shard)).length,
+    0,
+  );
+}
+
+describe("content-addressed objects", () => {
+  it("stores identical contents once, and a repeat backup of an unchanged tree writes nothing", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const live = join(dir, "app");
+    makeTree(live, { "a.txt": "same\n", "b/c.txt": "same\n", "d.txt": "other\n" });
+    const rollback = new GlobalRollback({ backupDir: store });
+
+    const first = await rollback.backupFile(live, "one", "app");
+    expect(objectCount(store)).toBe(2);
+    expect(first.metadata.stats).toMatchObject({ files: 3, newObjects: 2, unchanged: 0 });
+
+    const second = await rollback.backupFile(live, "two", "app");
+    expect(objectCount(store)).toBe(2);
+    // Every file's hash came from the previous listing: nothing was read again.
+    expect(second.metadata.stats).toMatchObject({
+      files: 3,
+      newObjects: 0,
+      newBytes: 0,
+      unchanged: 3,
+    });
+
+    writeFileSync(join(live, "d.txt"), "changed\n");
+    const third = await rollback.backupFile(live, "three", "app");
+    expect(third.metadata.stats).toMatchObject({ newObjects: 1, unchanged: 2 });
+    expect(objectCount(store)).toBe(3);
+
+    // Each backup still restores its own state.
+    await rollback.restoreBackup(second.backupId);
+    const { readFileSync } = await import("node:fs");
+    expect(readFileSync(join(live, "d.txt"), "utf8")).toBe("other\n");
+    await rollback.close();
+  });
+
+  it("keeps distinct ids for many backups of the same description at the same instant", async () => {
+    const dir = await tempDir();
+    const live = join(dir, "app");
+    makeTree(live, { x: "1", y: "2", z: "3" });
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    const infos = await Promise.all(
+      ["x", "y", "z"].map((name) => rollback.backupFile(join(live, name), "pre_update", "app")),
+    );
+    expect(new Set(infos.map((i) => i.backupId)).size).toBe(3);
+    const listed = await rollback.listBackups({ moduleName: "app" });
+    expect(listed.map((b) => b.source).sort()).toEqual(["x", "y", "z"].map((n) => join(live, n)));
+    await rollback.close();
+  });
+});
