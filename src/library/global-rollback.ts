@@ -297,7 +297,7 @@ function failed(row: BackupRow, error: unknown): RollbackOperation {
 function requireBackup(store: Store, backupId: string): BackupRow {
   assertValidId(backupId);
   const row = store.catalog.getBackup(backupId);
-  if (!row || row.status !== "complete") {
+  if (row?.status !== "complete") {
     throw new GlobalRollbackError(
       "BACKUP_NOT_FOUND",
       `no backup ${backupId} in store ${store.dir}`,
@@ -311,7 +311,7 @@ function requireBackup(store: Store, backupId: string): BackupRow {
 
 function loadPoint(store: Store, pointId: string): RollbackPoint {
   const point = store.catalog.getPoint(pointId);
-  if (!point || point.status !== "complete") {
+  if (point?.status !== "complete") {
     throw new GlobalRollbackError(
       "BACKUP_NOT_FOUND",
       `no rollback point ${pointId} in store ${store.dir}`,
