@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
-import type { Entry, EntryKind } from "../backups/files/entry.js";
+import type { Entry } from "../backups/files/entry.js";
+import { decodeListing, encodeListing, hashesOfListing, LISTING_FORMAT } from "./listing-codec.js";
 import { MIGRATIONS } from "./schema.js";
 
 export type BackupType = "file" | "service" | "database";
@@ -40,22 +41,6 @@ interface RawBackup {
   meta: string;
 }
 
-interface RawEntry {
-  rel: string;
-  kind: EntryKind;
-  mode: bigint;
-  uid: bigint;
-  gid: bigint;
-  size: bigint;
-  mtime_ns: bigint;
-  ctime_ns: bigint;
-  ino: bigint;
-  dev: bigint;
-  rdev: bigint;
-  hash: string | null;
-  target: string | null;
-}
-
 function toBackup(raw: RawBackup): BackupRow {
   return {
     id: raw.id,
@@ -68,24 +53,6 @@ function toBackup(raw: RawBackup): BackupRow {
     pointId: raw.point_id,
     pointSeq: raw.point_seq,
     meta: JSON.parse(raw.meta) as Record<string, unknown>,
-  };
-}
-
-function toEntry(raw: RawEntry): Entry {
-  return {
-    rel: raw.rel,
-    kind: raw.kind,
-    mode: Number(raw.mode),
-    uid: Number(raw.uid),
-    gid: Number(raw.gid),
-    size: Number(raw.size),
-    mtimeNs: raw.mtime_ns,
-    ctimeNs: raw.ctime_ns,
-    ino: raw.ino,
-    dev: raw.dev,
-    rdev: Number(raw.rdev),
-    hash: raw.hash,
-    target: raw.target,
   };
 }
 
@@ -138,33 +105,16 @@ export class Catalog {
 
   /** Store the listing and mark the backup complete in one transaction: both or neither. */
   completeBackup(id: string, entries: readonly Entry[], meta: Record<string, unknown>): void {
-    const insert = this.db.prepare(
-      `INSERT INTO entries (backup_id, rel, kind, mode, uid, gid, size, mtime_ns, ctime_ns, ino, dev, rdev, hash, target)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const finish = this.db.prepare(
-      `UPDATE backups SET status = 'complete', meta = ? WHERE id = ? AND status = 'pending'`,
-    );
+    const data = encodeListing(entries);
     this.db.transaction(() => {
-      for (const e of entries) {
-        insert.run(
-          id,
-          e.rel,
-          e.kind,
-          e.mode,
-          e.uid,
-          e.gid,
-          e.size,
-          e.mtimeNs,
-          e.ctimeNs,
-          e.ino,
-          e.dev,
-          e.rdev,
-          e.hash,
-          e.target,
-        );
-      }
-      finish.run(JSON.stringify(meta), id);
+      this.db
+        .prepare(`INSERT INTO listings (backup_id, format, entries, data) VALUES (?, ?, ?, ?)`)
+        .run(id, LISTING_FORMAT, entries.length, data);
+      this.db
+        .prepare(
+          `UPDATE backups SET status = 'complete', meta = ? WHERE id = ? AND status = 'pending'`,
+        )
+        .run(JSON.stringify(meta), id);
     })();
   }
 
@@ -189,11 +139,10 @@ export class Catalog {
   }
 
   entries(backupId: string): Entry[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM entries WHERE backup_id = ? ORDER BY rel`)
-      .safeIntegers(true)
-      .all(backupId) as RawEntry[];
-    return rows.map(toEntry);
+    const row = this.db.prepare(`SELECT data FROM listings WHERE backup_id = ?`).get(backupId) as
+      | { data: Buffer }
+      | undefined;
+    return row ? decodeListing(row.data) : [];
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
@@ -207,12 +156,15 @@ export class Catalog {
     return row ? this.entries(row.id) : [];
   }
 
+  /** Every object hash a backup in the catalog (complete or not) references. */
   referencedHashes(): Set<string> {
-    const rows = this.db
-      .prepare(`SELECT DISTINCT hash FROM entries WHERE hash IS NOT NULL`)
-      .pluck()
-      .all() as string[];
-    return new Set(rows);
+    const hashes = new Set<string>();
+    for (const row of this.db.prepare(`SELECT data FROM listings`).iterate() as Iterable<{
+      data: Buffer;
+    }>) {
+      for (const hash of hashesOfListing(row.data)) hashes.add(hash);
+    }
+    return hashes;
   }
 
   deleteBackup(id: string): void {

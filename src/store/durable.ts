@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { execa } from "execa";
+import { runSystemCommand } from "../util/system-command.js";
 
 /** A name beside `path` that nobody else will pick, for write-then-rename. */
 export function tempNameBeside(path: string): string {
@@ -43,5 +43,5 @@ export async function syncDirectory(dir: string): Promise<void> {
 export async function syncFileSystems(paths: Iterable<string>): Promise<void> {
   const unique = [...new Set(paths)];
   if (unique.length === 0) return;
-  await execa("sync", ["-f", ...unique]);
+  await runSystemCommand("sync", ["-f", ...unique]);
 }

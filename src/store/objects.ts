@@ -1,12 +1,24 @@
-import { createHash, randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
-import { access, copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  constants as fsConstants,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { hashFile } from "./hash.js";
 
 const CHUNK = 1 << 20;
-// Below this size a file is read whole: one read, then a write only if the object is new.
-const SMALL_FILE = 1 << 20;
+// Up to this size a file is read whole with synchronous calls: for the thousands of small files
+// of a config or data tree, promise-based I/O costs more than the I/O itself.
+export const SMALL_FILE = 1 << 20;
 
 export type ObjectCheck = "ok" | "missing" | "mismatch";
 
@@ -21,14 +33,15 @@ export interface PutResult {
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /**
- * Content-addressed objects: `objects/<first two hex>/<sha256>`. Objects are never modified once
- * renamed into place. They are not fsynced one by one: the store syncs the file system once before
- * a backup is marked complete, and after a crash, objects no complete backup references are
- * deleted, so a torn object can never be taken for a stored one.
+ * Content-addressed objects: `objects/<first two hex>/<sha256>`, written to a temporary name and
+ * renamed into place, never modified after. They are not fsynced one by one: the store syncs the
+ * file system once before a backup is marked complete, and after a crash, objects no complete
+ * backup references are deleted, so a torn object can never be taken for a stored one.
  */
 export class ObjectStore {
   private readonly shards = new Set<string>();
   private readonly claimed = new Set<string>();
+  private tempCounter = 0;
 
   constructor(
     readonly dir: string,
@@ -39,36 +52,36 @@ export class ObjectStore {
     return join(this.dir, hash.slice(0, 2), hash);
   }
 
-  async has(hash: string): Promise<boolean> {
+  has(hash: string): boolean {
+    return this.claimed.has(hash) || existsSync(this.pathOf(hash));
+  }
+
+  /** Store a small file's contents (read whole); see {@link SMALL_FILE}. */
+  putSmallFile(source: string): PutResult {
+    const data = readFileSync(source);
+    const hash = createHash("sha256").update(data).digest("hex");
+    if (this.has(hash)) return { hash, size: data.length, written: false };
+    const temp = this.tempPath();
     try {
-      await access(this.pathOf(hash));
-      return true;
-    } catch {
-      return false;
+      const fd = openSync(temp, "wx", 0o600);
+      try {
+        writeSync(fd, data);
+      } finally {
+        closeSync(fd);
+      }
+      this.adopt(temp, hash);
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw error;
     }
+    return { hash, size: data.length, written: true };
   }
 
-  /** Store the contents of the file at `source` (a regular file, already lstat'ed by the caller). */
-  async putFile(source: string, sizeHint: number): Promise<PutResult> {
-    if (sizeHint <= SMALL_FILE) {
-      const data = await readFile(source);
-      const hash = createHash("sha256").update(data).digest("hex");
-      return this.once(hash, data.length, async () => {
-        const temp = this.tempPath();
-        try {
-          await writeNew(temp, data);
-          await this.adopt(temp, hash);
-        } catch (error) {
-          await rm(temp, { force: true });
-          throw error;
-        }
-      });
-    }
-    return this.putLargeFile(source);
-  }
-
-  // One pass over a large file: hash and copy together, then keep the copy only if it is new.
-  private async putLargeFile(source: string): Promise<PutResult> {
+  /**
+   * Store a large file in one pass: hash and copy together, then keep the copy only if it is new.
+   * Several may run at once; the first to finish a hash claims it.
+   */
+  async putLargeFile(source: string): Promise<PutResult> {
     const temp = this.tempPath();
     const input = await open(source, "r");
     try {
@@ -89,47 +102,37 @@ export class ObjectStore {
         await output.close();
       }
       const hash = hasher.digest("hex");
-      return await this.once(hash, size, () => this.adopt(temp, hash));
+      if (this.has(hash)) return { hash, size, written: false };
+      this.claimed.add(hash);
+      try {
+        this.adopt(temp, hash);
+      } finally {
+        this.claimed.delete(hash);
+      }
+      return { hash, size, written: true };
     } finally {
       await input.close();
       await rm(temp, { force: true });
     }
   }
 
-  // Files with equal contents are stored concurrently; the first to claim a hash writes it and
-  // the others count as deduplicated. The claim lasts until the object is on disk.
-  private async once(hash: string, size: number, write: () => Promise<void>): Promise<PutResult> {
-    if (this.claimed.has(hash)) return { hash, size, written: false };
-    this.claimed.add(hash);
-    try {
-      if (await this.has(hash)) return { hash, size, written: false };
-      await write();
-      return { hash, size, written: true };
-    } finally {
-      this.claimed.delete(hash);
-    }
-  }
-
-  private async adopt(temp: string, hash: string): Promise<void> {
+  private adopt(temp: string, hash: string): void {
     const shard = join(this.dir, hash.slice(0, 2));
     if (!this.shards.has(shard)) {
-      await mkdir(shard, { recursive: true, mode: 0o700 });
+      mkdirSync(shard, { recursive: true, mode: 0o700 });
       this.shards.add(shard);
     }
-    await rename(temp, this.pathOf(hash));
+    renameSync(temp, this.pathOf(hash));
   }
 
+  // The temp directory belongs to the lock holder alone, so a counter is unique enough.
   private tempPath(): string {
-    return join(this.tempDir, `object-${randomBytes(8).toString("hex")}`);
+    return join(this.tempDir, `object-${process.pid}-${++this.tempCounter}`);
   }
 
   /** Copy an object to `dest` (a new name), as a reflink where the file system allows. */
-  async copyTo(hash: string, dest: string): Promise<void> {
-    await copyFile(
-      this.pathOf(hash),
-      dest,
-      fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE,
-    );
+  copyTo(hash: string, dest: string): void {
+    copyFileSync(this.pathOf(hash), dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
   }
 
   /** Re-hash one object. */
@@ -166,14 +169,5 @@ export class ObjectStore {
       }
     }
     return removed;
-  }
-}
-
-async function writeNew(path: string, data: Uint8Array): Promise<void> {
-  const handle = await open(path, "wx", 0o600);
-  try {
-    await handle.writeFile(data);
-  } finally {
-    await handle.close();
   }
 }

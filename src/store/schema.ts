@@ -18,24 +18,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX backups_by_source ON backups (type, source, status, created_at);
   CREATE INDEX backups_by_point ON backups (point_id, point_seq);
 
-  CREATE TABLE entries (
-    backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
-    rel       TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    mode      INTEGER NOT NULL,
-    uid       INTEGER NOT NULL,
-    gid       INTEGER NOT NULL,
-    size      INTEGER NOT NULL,
-    mtime_ns  INTEGER NOT NULL,
-    ctime_ns  INTEGER NOT NULL,
-    ino       INTEGER NOT NULL,
-    dev       INTEGER NOT NULL,
-    rdev      INTEGER NOT NULL,
-    hash      TEXT,
-    target    TEXT,
-    PRIMARY KEY (backup_id, rel)
-  ) WITHOUT ROWID;
-  CREATE INDEX entries_by_hash ON entries (hash) WHERE hash IS NOT NULL;
+  -- A file backup's listing: every path with its type, mode, owner, times and object hash,
+  -- as one compressed blob (see listing-codec.ts). Written in the transaction that completes it.
+  CREATE TABLE listings (
+    backup_id TEXT PRIMARY KEY REFERENCES backups (id) ON DELETE CASCADE,
+    format    INTEGER NOT NULL,
+    entries   INTEGER NOT NULL,
+    data      BLOB NOT NULL
+  );
 
   CREATE TABLE points (
     id          TEXT PRIMARY KEY,

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { chmod, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../errors.js";
@@ -21,8 +20,8 @@ export interface CrashCleanup {
  */
 export class Store {
   private lock: StoreLock | undefined;
+  // Not AsyncLocalStorage for re-entrancy: it turns on promise hooks that slow every await.
   private queue: Promise<void> = Promise.resolve();
-  private readonly inside = new AsyncLocalStorage<boolean>();
   /** Set when this process took over from a holder that died, after cleaning up its leftovers. */
   lastCrashCleanup: CrashCleanup | undefined;
 
@@ -75,12 +74,11 @@ export class Store {
   }
 
   /**
-   * Run `fn` holding the store's lock. Callers in this process queue behind each other; a call
-   * made from inside `fn` (a rollback point's backups) runs at once. Throws STORE_LOCKED at once
-   * when another process holds the lock.
+   * Run `fn` holding the store's lock. Callers in this process queue behind each other (so `fn`
+   * must not call `exclusive` itself: it works on the store directly). Throws STORE_LOCKED at
+   * once when another process holds the lock.
    */
   async exclusive<T>(command: string, fn: () => Promise<T>, runId?: string): Promise<T> {
-    if (this.inside.getStore()) return fn();
     const turn = this.queue.then(() => this.holdLockFor(command, fn, runId));
     this.queue = turn.then(
       () => undefined,
@@ -96,7 +94,7 @@ export class Store {
     );
     try {
       if (this.lock.previousHolder) await this.cleanUpAfterCrash(this.lock.previousHolder.pid);
-      return await this.inside.run(true, fn);
+      return await fn();
     } finally {
       this.lock.release();
       this.lock = undefined;

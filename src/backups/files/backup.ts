@@ -1,5 +1,5 @@
-import { readlink } from "node:fs/promises";
-import type { ObjectStore } from "../../store/objects.js";
+import { readlinkSync } from "node:fs";
+import { type ObjectStore, type PutResult, SMALL_FILE } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
 import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
@@ -28,7 +28,9 @@ export interface TreeSnapshot {
   warnings: string[];
 }
 
-const IO_CONCURRENCY = 16;
+// Large files stream through the thread pool; two at once keep one core hashing while the other
+// file's next chunk is read, without thrashing a spinning disk.
+const LARGE_FILE_CONCURRENCY = 2;
 
 /**
  * Record `source` (a file, a tree, or nothing) into a listing, storing each regular file's
@@ -51,13 +53,22 @@ export async function snapshotTree(
     newBytes: 0,
     unchanged: 0,
   };
-  const walked = await walkTree(source, compileExcludes(exclude));
+  const walked = walkTree(source, compileExcludes(exclude));
   if (!walked) return { entries: [absentEntry()], stats, warnings: [] };
 
   const before = new Map(previous.map((e) => [e.rel, e]));
   const warnings: string[] = [];
   const entries: Entry[] = [];
-  const toStore: Array<{ entry: Entry; path: WalkedPath }> = [];
+  const large: Array<{ entry: Entry; path: WalkedPath }> = [];
+  const stored = (entry: Entry, put: PutResult) => {
+    entry.hash = put.hash;
+    // The bytes read are what is stored; a file that grew or shrank meanwhile is recorded as read.
+    entry.size = put.size;
+    if (put.written) {
+      stats.newObjects++;
+      stats.newBytes += put.size;
+    }
+  };
   for (const path of walked) {
     const entry = entryFromStats(path.rel, path.stats);
     entries.push(entry);
@@ -69,8 +80,11 @@ export async function snapshotTree(
         if (old?.hash && sameStatIdentity(old, path.stats)) {
           entry.hash = old.hash;
           stats.unchanged++;
+        } else if (entry.size <= SMALL_FILE) {
+          stored(entry, objects.putSmallFile(path.abs));
+          await pausePoint("backup:object");
         } else {
-          toStore.push({ entry, path });
+          large.push({ entry, path });
         }
         break;
       }
@@ -79,7 +93,7 @@ export async function snapshotTree(
         break;
       case "symlink":
         stats.symlinks++;
-        entry.target = await readlink(path.abs);
+        entry.target = readlinkSync(path.abs);
         break;
       default:
         // Fifos and devices are recreated on restore (mkfifo, mknod); a socket belongs to the
@@ -91,15 +105,8 @@ export async function snapshotTree(
     }
   }
 
-  await forEachLimited(toStore, IO_CONCURRENCY, async ({ entry, path }) => {
-    const put = await objects.putFile(path.abs, entry.size);
-    entry.hash = put.hash;
-    // The bytes read are what is stored; a file that grew or shrank meanwhile is recorded as read.
-    entry.size = put.size;
-    if (put.written) {
-      stats.newObjects++;
-      stats.newBytes += put.size;
-    }
+  await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, path }) => {
+    stored(entry, await objects.putLargeFile(path.abs));
     await pausePoint("backup:object");
   });
   entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));

@@ -1,20 +1,20 @@
 import {
-  chmod,
-  chown,
-  lchown,
-  lstat,
-  lutimes,
-  mkdir,
-  rename,
-  rm,
-  symlink,
-  utimes,
-} from "node:fs/promises";
+  chmodSync,
+  chownSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
-import { execa } from "execa";
 import { syncFileSystems, tempNameBeside } from "../../store/durable.js";
 import type { ObjectStore } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
+import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
 import { type RestorePlan, sameMetadata } from "./restore-plan.js";
 
@@ -30,7 +30,7 @@ export interface RestoreCounts {
  * Carry out a verified plan. Each file is written to a temporary name in its own directory with
  * its final owner, mode and mtime, then renamed over the live path, so a reader sees the old file
  * or the restored one, never a half-written one; a crash part-way leaves a tree that the same
- * restore, run again, finishes.
+ * restore, run again, finishes. Synchronous calls, as in the walk: many tiny operations.
  */
 export async function applyRestore(
   objects: ObjectStore,
@@ -38,11 +38,11 @@ export async function applyRestore(
 ): Promise<RestoreCounts> {
   const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
   const at = (rel: string) => (rel === "" ? plan.root : join(plan.root, rel));
-  await mkdir(dirname(plan.root), { recursive: true });
+  mkdirSync(dirname(plan.root), { recursive: true });
   for (const action of plan.actions) {
     switch (action.op) {
       case "remove":
-        await rm(at(action.rel), { recursive: true, force: true });
+        rmSync(at(action.rel), { recursive: true, force: true });
         counts.removed++;
         break;
       case "write":
@@ -51,7 +51,7 @@ export async function applyRestore(
         await pausePoint("restore:write");
         break;
       case "metadata":
-        await setMetadata(action.entry, at(action.entry.rel));
+        setMetadata(action.entry, at(action.entry.rel));
         counts.metadata++;
         break;
     }
@@ -59,7 +59,7 @@ export async function applyRestore(
   // Writing into a directory moves its mtime, so directories are finished last, deepest first.
   for (const dir of [...plan.directories].reverse()) {
     const path = at(dir.rel);
-    if (!sameMetadata(dir, await lstat(path, { bigint: true }))) await setMetadata(dir, path);
+    if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) setMetadata(dir, path);
   }
   if (plan.actions.length > 0) await syncFileSystems([dirname(plan.root)]);
   return counts;
@@ -73,7 +73,7 @@ async function writeEntry(
 ): Promise<void> {
   switch (entry.kind) {
     case "dir":
-      await mkdir(path, { mode: 0o700 });
+      mkdirSync(path, { mode: 0o700 });
       // Owner and mode are set once its contents are in place (see the end of applyRestore).
       return;
     case "file":
@@ -84,10 +84,10 @@ async function writeEntry(
       const temp = tempNameBeside(path);
       try {
         await createAt(objects, entry, temp);
-        await setMetadata(entry, temp);
-        await rename(temp, path);
+        setMetadata(entry, temp);
+        renameSync(temp, path);
       } catch (error) {
-        await rm(temp, { force: true });
+        rmSync(temp, { force: true });
         throw error;
       }
       return;
@@ -103,38 +103,52 @@ async function writeEntry(
 async function createAt(objects: ObjectStore, entry: Entry, path: string): Promise<void> {
   switch (entry.kind) {
     case "file":
-      await objects.copyTo(entry.hash!, path);
+      objects.copyTo(entry.hash!, path);
       return;
     case "symlink":
-      await symlink(entry.target!, path);
+      symlinkSync(entry.target!, path);
       return;
     case "fifo":
-      await execa("mkfifo", ["-m", "600", "--", path]);
+      await runSystemCommand("mkfifo", ["-m", "600", "--", path]);
       return;
     default: {
-      const major = Math.floor(entry.rdev / 256) & 0xfff;
-      const minor = (entry.rdev & 0xff) | ((entry.rdev >> 12) & 0xfff00);
+      // Linux's dev_t encoding, as glibc's major()/minor() read it.
+      const major = ((entry.rdev >> 8) & 0xfff) | ((entry.rdev >> 32) & ~0xfff);
+      const minor = (entry.rdev & 0xff) | ((entry.rdev >> 12) & ~0xff);
       const type = entry.kind === "char" ? "c" : "b";
-      await execa("mknod", ["-m", "600", "--", path, type, String(major), String(minor)]);
+      await runSystemCommand("mknod", [
+        "-m",
+        "600",
+        "--",
+        path,
+        type,
+        String(major),
+        String(minor),
+      ]);
     }
   }
 }
 
 // Owner before mode: chown clears setuid and setgid bits, so the mode must come after it.
-async function setMetadata(entry: Entry, path: string): Promise<void> {
+function setMetadata(entry: Entry, path: string): void {
+  // The middle of the microsecond, so that utimes' truncation to microseconds lands on it.
   const seconds = (Number(entry.mtimeNs / 1000n) + 0.5) / 1e6;
   if (entry.kind === "symlink") {
-    await lchown(path, entry.uid, entry.gid).catch(ignoreIfNotRoot);
-    await lutimes(path, seconds, seconds);
+    ignoreIfNotRoot(() => lchownSync(path, entry.uid, entry.gid));
+    lutimesSync(path, seconds, seconds);
     return;
   }
-  await chown(path, entry.uid, entry.gid).catch(ignoreIfNotRoot);
-  await chmod(path, entry.mode);
-  await utimes(path, seconds, seconds);
+  ignoreIfNotRoot(() => chownSync(path, entry.uid, entry.gid));
+  chmodSync(path, entry.mode);
+  utimesSync(path, seconds, seconds);
 }
 
 // An unprivileged user restoring their own files cannot give them away; the rest still applies.
-function ignoreIfNotRoot(error: NodeJS.ErrnoException): void {
-  if (error.code === "EPERM" && process.getuid?.() !== 0) return;
-  throw error;
+function ignoreIfNotRoot(change: () => void): void {
+  try {
+    change();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EPERM" && process.getuid?.() !== 0) return;
+    throw error;
+  }
 }

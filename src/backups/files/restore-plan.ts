@@ -1,6 +1,6 @@
 import type { BigIntStats } from "node:fs";
-import { readlink } from "node:fs/promises";
-import { hashFile } from "../../store/hash.js";
+import { readlinkSync } from "node:fs";
+import { hashFileSync } from "../../store/hash.js";
 import { type Entry, kindOf, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { walkTree } from "./walk.js";
@@ -30,7 +30,7 @@ export async function planRestore(
   listing: readonly Entry[],
   exclude: readonly string[],
 ): Promise<RestorePlan> {
-  const walked = (await walkTree(root, compileExcludes(exclude))) ?? [];
+  const walked = walkTree(root, compileExcludes(exclude)) ?? [];
   const live = new Map(walked.map((w) => [w.rel, w]));
   const wanted = new Map(listing.map((e) => [e.rel, e]));
   const removals: string[] = [];
@@ -52,7 +52,7 @@ export async function planRestore(
     const current = live.get(entry.rel);
     if (!current || removals.some((r) => r === entry.rel || isUnder(entry.rel, r))) {
       changes.push({ op: "write", entry });
-    } else if (!(await sameContents(entry, current.stats, current.abs))) {
+    } else if (!sameContents(entry, current.stats, current.abs)) {
       changes.push({ op: "write", entry });
     } else if (!sameMetadata(entry, current.stats)) {
       changes.push({ op: "metadata", entry });
@@ -78,15 +78,15 @@ function underAny(rel: string, ancestors: readonly string[]): boolean {
   return ancestors.some((a) => isUnder(rel, a));
 }
 
-async function sameContents(entry: Entry, stats: BigIntStats, abs: string): Promise<boolean> {
+function sameContents(entry: Entry, stats: BigIntStats, abs: string): boolean {
   switch (entry.kind) {
     case "file":
       if (BigInt(entry.size) !== stats.size) return false;
       // ctime cannot be set back by a user, so an unchanged stat identity means unchanged bytes.
       if (sameStatIdentity(entry, stats)) return true;
-      return (await hashFile(abs)) === entry.hash;
+      return hashFileSync(abs) === entry.hash;
     case "symlink":
-      return (await readlink(abs)) === entry.target;
+      return readlinkSync(abs) === entry.target;
     case "char":
     case "block":
       return BigInt(entry.rdev) === stats.rdev;

@@ -1,5 +1,5 @@
 import type { BigIntStats } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
+import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ExcludeMatcher } from "./exclude.js";
 
@@ -11,34 +11,29 @@ export interface WalkedPath {
 
 /**
  * Every path under `root` (itself first, then parents before children, names sorted), lstat'ed
- * so that symlinks are never followed. Returns `undefined` when `root` does not exist.
+ * so that symlinks are never followed. Returns `undefined` when `root` does not exist. A path
+ * that vanishes between readdir and lstat is skipped: it is no longer there to back up.
+ * Synchronous on purpose: tens of thousands of tiny metadata calls are several times faster
+ * without a promise each.
  */
-export async function walkTree(
-  root: string,
-  exclude: ExcludeMatcher,
-): Promise<WalkedPath[] | undefined> {
-  let rootStats: BigIntStats;
-  try {
-    rootStats = await lstat(root, { bigint: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
+export function walkTree(root: string, exclude: ExcludeMatcher): WalkedPath[] | undefined {
+  const rootStats = lstatOrUndefined(root);
+  if (!rootStats) return undefined;
   const out: WalkedPath[] = [{ rel: "", abs: root, stats: rootStats }];
   for (let i = 0; i < out.length; i++) {
     const dir = out[i]!;
     if (!dir.stats.isDirectory()) continue;
-    const names = (await readdir(dir.abs)).sort();
-    const children = await Promise.all(
-      names
-        .map((name) => (dir.rel === "" ? name : `${dir.rel}/${name}`))
-        .filter((rel) => !exclude(rel))
-        .map(async (rel) => {
-          const abs = join(root, rel);
-          return { rel, abs, stats: await lstat(abs, { bigint: true }) };
-        }),
-    );
-    out.push(...children);
+    for (const name of readdirSync(dir.abs).sort()) {
+      const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
+      if (exclude(rel)) continue;
+      const abs = join(dir.abs, name);
+      const stats = lstatOrUndefined(abs);
+      if (stats) out.push({ rel, abs, stats });
+    }
   }
   return out;
+}
+
+function lstatOrUndefined(path: string): BigIntStats | undefined {
+  return lstatSync(path, { bigint: true, throwIfNoEntry: false });
 }

@@ -1,0 +1,200 @@
+// npm run bench: rollpoint's file backups against `cp -a` + `sync`, measured in the same run,
+// inside a loop-mounted journaled ext4 image made here (the work disk is ext4 without a journal,
+// where mass deletes slow every later file creation). Needs root for mount.
+// Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3).
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const root = join(here, "..", ".bench");
+const image = join(root, "fs.img");
+const mnt = join(root, "mnt");
+const SMALL = Number(process.env.BENCH_SMALL_FILES ?? 20000);
+const LARGE_MB = Number(process.env.BENCH_LARGE_MB ?? 920);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+if (process.getuid?.() !== 0) {
+  console.error("npm run bench needs root: it loop-mounts a file system image of its own");
+  process.exit(3);
+}
+
+const sh = (cmd, args) =>
+  execFileSync(cmd, args, { stdio: ["ignore", "pipe", "inherit"] }).toString();
+const canDropCaches = (() => {
+  try {
+    writeFileSync("/proc/sys/vm/drop_caches", "3");
+    return true;
+  } catch {
+    return false;
+  }
+})();
+function cold() {
+  sh("sync", []);
+  if (canDropCaches) writeFileSync("/proc/sys/vm/drop_caches", "3");
+}
+
+function mount() {
+  mkdirSync(mnt, { recursive: true });
+  if (existsSync(image)) cleanup();
+  mkdirSync(mnt, { recursive: true });
+  const gb = Math.ceil(((LARGE_MB + SMALL * 0.01) * 4.5) / 1024) + 1;
+  sh("truncate", ["-s", `${gb}G`, image]);
+  sh("mkfs.ext4", ["-q", "-F", "-O", "has_journal", image]);
+  sh("mount", ["-o", "loop", image, mnt]);
+}
+function cleanup() {
+  spawnSync("umount", [mnt]);
+  rmSync(image, { force: true });
+}
+
+function timeMs(fn) {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function op(name, store, arg) {
+  let result;
+  const wall = timeMs(() => {
+    const out = execFileSync(process.execPath, [join(here, "op.mjs"), name, store, arg], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    result = JSON.parse(out.toString());
+  });
+  return { wall, ...result };
+}
+
+function cpA(tree, dest) {
+  const ms = timeMs(() => {
+    sh("cp", ["-a", tree, dest]);
+    sh("sync", []);
+  });
+  return ms;
+}
+
+function duBytes(path) {
+  return Number(sh("du", ["-sb", path]).split("\t")[0]);
+}
+
+function buildSmall(dir) {
+  for (let i = 0; i < SMALL; i++) {
+    const sub = join(dir, `d${i % 200}`, `e${i % 7}`);
+    if (i < 1400) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}.txt`), randomBytes(512 + ((i * 7919) % 7680)));
+  }
+}
+function buildLarge(dir) {
+  mkdirSync(dir, { recursive: true });
+  const per = Math.floor(LARGE_MB / 4);
+  const chunk = randomBytes(1 << 20);
+  for (let f = 0; f < 4; f++) {
+    const fd = openSync(join(dir, `large${f}.bin`), "w");
+    for (let m = 0; m < per; m++) {
+      chunk.writeUInt32LE(f * 100000 + m, 0);
+      writeSync(fd, chunk);
+    }
+    closeSync(fd);
+  }
+}
+function changeOnePercentSmall(dir) {
+  const changed = Math.ceil(SMALL / 100);
+  for (let i = 0; i < changed; i++) {
+    const n = i * 100;
+    writeFileSync(join(dir, `d${n % 200}`, `e${n % 7}`, `f${n}.txt`), randomBytes(1000));
+  }
+  return `${changed} of ${SMALL} files rewritten`;
+}
+function changeLarge(dir) {
+  const fd = openSync(join(dir, "large0.bin"), "r+");
+  writeSync(fd, randomBytes(1 << 20), 0, 1 << 20, 4 << 20);
+  closeSync(fd);
+  return "1 MiB changed inside one of the 4 large files (the whole file is rewritten)";
+}
+
+function benchTree(label, build, change) {
+  const tree = join(mnt, `tree-${label}`);
+  build(tree);
+  const treeBytes = duBytes(tree);
+  const rows = {
+    cp: [],
+    first: [],
+    repeat: [],
+    restore: [],
+    inner: { first: [], repeat: [], restore: [] },
+    rss: [],
+  };
+  let storeBytesAfterTwo = 0;
+  let changeNote = "";
+  for (let run = 0; run < RUNS; run++) {
+    const store = join(mnt, `store-${label}-${run}`);
+    const copy = join(mnt, `copy-${label}`);
+    cold();
+    rows.cp.push(cpA(tree, copy));
+    rmSync(copy, { recursive: true, force: true });
+    sh("sync", []);
+
+    cold();
+    const first = op("backup", store, tree);
+    rows.first.push(first.wall);
+    rows.inner.first.push(first.ms);
+    rows.rss.push(first.maxRssMb);
+    cold();
+    const repeat = op("backup", store, tree);
+    rows.repeat.push(repeat.wall);
+    rows.inner.repeat.push(repeat.ms);
+    rows.rss.push(repeat.maxRssMb);
+    storeBytesAfterTwo = duBytes(store);
+
+    changeNote = change(tree);
+    cold();
+    const restore = op("restore", store, repeat.detail.backupId);
+    rows.restore.push(restore.wall);
+    rows.inner.restore.push(restore.ms);
+    rows.rss.push(restore.maxRssMb);
+    rmSync(store, { recursive: true, force: true });
+    sh("sync", []);
+  }
+  const cp = median(rows.cp);
+  // Wall time includes starting node (~0.2 s); "in-process" is the operation alone.
+  const line = (name, values, inner) =>
+    `  ${name.padEnd(26)} ${median(values).toFixed(0).padStart(7)} ms   ${(median(values) / cp).toFixed(3)}× cp -a   (in-process ${median(inner).toFixed(0)} ms, ${(median(inner) / cp).toFixed(3)}×)`;
+  console.log(`\n${label}: ${(treeBytes / 1e6).toFixed(0)} MB on disk (median of ${RUNS} runs)`);
+  console.log(`  ${"cp -a + sync".padEnd(26)} ${cp.toFixed(0).padStart(7)} ms   1.000×`);
+  console.log(line("first backup", rows.first, rows.inner.first));
+  console.log(line("repeat backup (unchanged)", rows.repeat, rows.inner.repeat));
+  console.log(line("restore after change", rows.restore, rows.inner.restore));
+  console.log(`    change: ${changeNote}`);
+  console.log(
+    `  store after two backups: ${(storeBytesAfterTwo / treeBytes).toFixed(2)}× the tree's size`,
+  );
+  console.log(`  peak RSS: ${Math.max(...rows.rss).toFixed(0)} MB`);
+  rmSync(tree, { recursive: true, force: true });
+  sh("sync", []);
+}
+
+try {
+  mount();
+  console.log(
+    `rollpoint bench: journaled ext4 image at ${mnt}; page cache ${canDropCaches ? "dropped before each measurement" : "NOT dropped (no permission)"}`,
+  );
+  benchTree("small", buildSmall, changeOnePercentSmall);
+  benchTree("large", buildLarge, changeLarge);
+} finally {
+  cleanup();
+}
