@@ -1,7 +1,8 @@
 // npm run bench: rollpoint's file backups against `cp -a` + `sync`, measured in the same run,
 // inside a loop-mounted journaled ext4 image made here (the work disk is ext4 without a journal,
 // where mass deletes slow every later file creation). Needs root for mount.
-// Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3).
+// Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3),
+// BENCH_ONLY (small | large).
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -193,8 +194,9 @@ try {
   console.log(
     `rollpoint bench: journaled ext4 image at ${mnt}; page cache ${canDropCaches ? "dropped before each measurement" : "NOT dropped (no permission)"}`,
   );
-  benchTree("small", buildSmall, changeOnePercentSmall);
-  benchTree("large", buildLarge, changeLarge);
+  const only = process.env.BENCH_ONLY;
+  if (!only || only === "small") benchTree("small", buildSmall, changeOnePercentSmall);
+  if (!only || only === "large") benchTree("large", buildLarge, changeLarge);
 } finally {
   cleanup();
 }

@@ -45,11 +45,11 @@ export class ObjectStore {
 
   constructor(
     readonly dir: string,
-    private readonly tempDir: string,
+    readonly tempDir: string,
   ) {}
 
   pathOf(hash: string): string {
-    return join(this.dir, hash.slice(0, 2), hash);
+    return `${this.dir}/${hash.slice(0, 2)}/${hash}`;
   }
 
   has(hash: string): boolean {

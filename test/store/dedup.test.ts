@@ -1,8 +1,8 @@
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
-import { makeTree, tempDir } from "../helpers/tree.js";
+import { makeTree, snapshotTree, tempDir } from "../helpers/tree.js";
 
 function objectCount(store: string): number {
   return readdirSync(join(store, "objects")).reduce(
@@ -56,6 +56,27 @@ describe("content-addressed objects", () => {
     expect(new Set(infos.map((i) => i.backupId)).size).toBe(3);
     const listed = await rollback.listBackups({ moduleName: "app" });
     expect(listed.map((b) => b.source).sort()).toEqual(["x", "y", "z"].map((n) => join(live, n)));
+    await rollback.close();
+  });
+});
+
+describe("many small files (stored by worker threads)", () => {
+  it("stores each distinct content once and restores every file", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const live = join(dir, "app");
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) spec[`d${i % 13}/f${i}.txt`] = `content ${i % 300}\n`;
+    makeTree(live, spec);
+    const before = snapshotTree(live);
+    const rollback = new GlobalRollback({ backupDir: store });
+    const info = await rollback.backupFile(live, "pre", "app");
+    expect(info.metadata.stats).toMatchObject({ files: 600, newObjects: 300, unchanged: 0 });
+    expect(objectCount(store)).toBe(300);
+    for (let i = 0; i < 600; i += 7) writeFileSync(join(live, `d${i % 13}/f${i}.txt`), "changed\n");
+    rmSync(join(live, "d3"), { recursive: true });
+    await rollback.restoreBackup(info.backupId);
+    expect(snapshotTree(live)).toEqual(before);
     await rollback.close();
   });
 });

@@ -1,10 +1,11 @@
 import { readlinkSync } from "node:fs";
+import { SmallFileWriters } from "../../store/object-writers.js";
 import { type ObjectStore, type PutResult, SMALL_FILE } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
 import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
-import { type WalkedPath, walkTree } from "./walk.js";
+import { walkTree } from "./walk.js";
 
 /** Counts a user can check a file backup against. */
 export interface FileBackupStats {
@@ -24,24 +25,27 @@ export interface FileBackupStats {
 export interface TreeSnapshot {
   entries: Entry[];
   stats: FileBackupStats;
-  /** Things recorded but worth a person's attention (sockets, devices). */
+  /** Things recorded but worth a person's attention (sockets). */
   warnings: string[];
 }
 
 // Large files stream through the thread pool; two at once keep one core hashing while the other
 // file's next chunk is read, without thrashing a spinning disk.
 const LARGE_FILE_CONCURRENCY = 2;
+const PARALLEL_FROM = 256;
 
 /**
  * Record `source` (a file, a tree, or nothing) into a listing, storing each regular file's
  * contents as an object. Files whose size, mtime, ctime, inode and device match `previous` keep
- * their recorded hash without being read again.
+ * their recorded hash without being read again. With `parallel` (a first backup, where every file
+ * is new), small files go to worker threads once there are a few hundred of them.
  */
 export async function snapshotTree(
   objects: ObjectStore,
   source: string,
   exclude: readonly string[],
   previous: readonly Entry[],
+  parallel = previous.length === 0,
 ): Promise<TreeSnapshot> {
   const stats: FileBackupStats = {
     files: 0,
@@ -59,8 +63,83 @@ export async function snapshotTree(
   const before = new Map(previous.map((e) => [e.rel, e]));
   const warnings: string[] = [];
   const entries: Entry[] = [];
-  const large: Array<{ entry: Entry; path: WalkedPath }> = [];
-  const stored = (entry: Entry, put: PutResult) => {
+  const small: Entry[] = [];
+  const smallPaths: string[] = [];
+  const large: Array<{ entry: Entry; abs: string }> = [];
+  let writers: SmallFileWriters | undefined;
+  try {
+    for (const path of walked) {
+      const entry = entryFromStats(path.rel, path.stats);
+      entries.push(entry);
+      switch (entry.kind) {
+        case "file": {
+          stats.files++;
+          stats.bytes += entry.size;
+          const old = before.get(entry.rel);
+          if (old?.hash && sameStatIdentity(old, path.stats)) {
+            entry.hash = old.hash;
+            stats.unchanged++;
+          } else if (entry.size > SMALL_FILE) {
+            large.push({ entry, abs: path.abs });
+          } else if (parallel) {
+            small.push(entry);
+            smallPaths.push(path.abs);
+            // Threads are started only once there is enough work to repay their start-up.
+            if (!writers && small.length === PARALLEL_FROM) {
+              writers = new SmallFileWriters(objects.dir, objects.tempDir);
+              for (const abs of smallPaths) writers.submit(abs);
+            } else if (writers) {
+              writers.submit(path.abs);
+            }
+          } else {
+            record(entry, objects.putSmallFile(path.abs));
+            await pausePoint("backup:object");
+          }
+          break;
+        }
+        case "dir":
+          stats.directories++;
+          break;
+        case "symlink":
+          stats.symlinks++;
+          entry.target = readlinkSync(path.abs);
+          break;
+        default:
+          // Fifos and devices are recreated on restore (mkfifo, mknod); a socket belongs to the
+          // process that listens on it and cannot be, which the user must hear about.
+          stats.special++;
+          if (entry.kind === "socket") {
+            warnings.push(`${path.abs}: socket recorded, but a restore cannot recreate it`);
+          }
+      }
+    }
+    if (!writers) {
+      for (let i = 0; i < small.length; i++) {
+        record(small[i]!, objects.putSmallFile(smallPaths[i]!));
+        await pausePoint("backup:object");
+      }
+    } else {
+      const results = await writers.finish();
+      // Two threads may both store the same new contents; it is one new object.
+      const fresh = new Set<string>();
+      for (let i = 0; i < results.length; i++) {
+        const put = results[i]!;
+        record(small[i]!, fresh.has(put.hash) ? { ...put, written: false } : put);
+        if (put.written) fresh.add(put.hash);
+        await pausePoint("backup:object");
+      }
+    }
+  } finally {
+    await writers?.close();
+  }
+  await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, abs }) => {
+    record(entry, await objects.putLargeFile(abs));
+    await pausePoint("backup:object");
+  });
+  entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  return { entries, stats, warnings };
+
+  function record(entry: Entry, put: PutResult): void {
     entry.hash = put.hash;
     // The bytes read are what is stored; a file that grew or shrank meanwhile is recorded as read.
     entry.size = put.size;
@@ -68,47 +147,5 @@ export async function snapshotTree(
       stats.newObjects++;
       stats.newBytes += put.size;
     }
-  };
-  for (const path of walked) {
-    const entry = entryFromStats(path.rel, path.stats);
-    entries.push(entry);
-    switch (entry.kind) {
-      case "file": {
-        stats.files++;
-        stats.bytes += entry.size;
-        const old = before.get(entry.rel);
-        if (old?.hash && sameStatIdentity(old, path.stats)) {
-          entry.hash = old.hash;
-          stats.unchanged++;
-        } else if (entry.size <= SMALL_FILE) {
-          stored(entry, objects.putSmallFile(path.abs));
-          await pausePoint("backup:object");
-        } else {
-          large.push({ entry, path });
-        }
-        break;
-      }
-      case "dir":
-        stats.directories++;
-        break;
-      case "symlink":
-        stats.symlinks++;
-        entry.target = readlinkSync(path.abs);
-        break;
-      default:
-        // Fifos and devices are recreated on restore (mkfifo, mknod); a socket belongs to the
-        // process that listens on it and cannot be, which the user must hear about.
-        stats.special++;
-        if (entry.kind === "socket") {
-          warnings.push(`${path.abs}: socket recorded, but a restore cannot recreate it`);
-        }
-    }
   }
-
-  await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, path }) => {
-    stored(entry, await objects.putLargeFile(path.abs));
-    await pausePoint("backup:object");
-  });
-  entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-  return { entries, stats, warnings };
 }

@@ -1,6 +1,5 @@
 import type { BigIntStats } from "node:fs";
 import { lstatSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { ExcludeMatcher } from "./exclude.js";
 
 export interface WalkedPath {
@@ -26,7 +25,7 @@ export function walkTree(root: string, exclude: ExcludeMatcher): WalkedPath[] | 
     for (const name of readdirSync(dir.abs).sort()) {
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
       if (exclude(rel)) continue;
-      const abs = join(dir.abs, name);
+      const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
       const stats = lstatOrUndefined(abs);
       if (stats) out.push({ rel, abs, stats });
     }
