@@ -41,20 +41,10 @@ export function kindOf(stats: BigIntStats): EntryKind {
   return "block";
 }
 
-/** The stat fields a listing keeps; a `BigIntStats` has them, and so does a worker's reply. */
-export type StatFields = Pick<
-  BigIntStats,
-  "mode" | "uid" | "gid" | "size" | "mtimeNs" | "ctimeNs" | "ino" | "dev" | "rdev"
->;
-
 export function entryFromStats(rel: string, stats: BigIntStats): Entry {
-  return entryFromFields(rel, kindOf(stats), stats);
-}
-
-export function entryFromFields(rel: string, kind: EntryKind, stats: StatFields): Entry {
   return {
     rel,
-    kind,
+    kind: kindOf(stats),
     mode: Number(stats.mode & 0o7777n),
     uid: Number(stats.uid),
     gid: Number(stats.gid),
