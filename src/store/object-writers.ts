@@ -65,7 +65,10 @@ export class SmallFileWriters {
   private batch: string[] = [];
 
   constructor(objectsDir: string, tempDir: string) {
-    const count = Math.max(1, Math.min(4, availableParallelism()));
+    // At least two even on one core: cold reads of small files wait on the disk, and readers in
+    // flight overlap the waits (xargs -P2 cat read a cold 20,000-file tree 25% faster than -P1).
+    // Past the core count, measured 2 against 4 on two cores: no difference.
+    const count = Math.max(2, Math.min(4, availableParallelism()));
     this.workers = Array.from({ length: count }, (_, i) => {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,

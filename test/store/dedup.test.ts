@@ -67,14 +67,24 @@ describe("many small files (stored by worker threads)", () => {
     const live = join(dir, "app");
     const spec: Record<string, string> = {};
     for (let i = 0; i < 600; i++) spec[`d${i % 13}/f${i}.txt`] = `content ${i % 300}\n`;
-    makeTree(live, spec);
+    makeTree(live, {
+      ...spec,
+      "big.bin": Buffer.alloc(3 << 20, 7),
+      "d1/link": { symlink: "../big.bin" },
+    });
     const before = snapshotTree(live);
     const rollback = new GlobalRollback({ backupDir: store });
     const info = await rollback.backupFile(live, "pre", "app");
-    expect(info.metadata.stats).toMatchObject({ files: 600, newObjects: 300, unchanged: 0 });
-    expect(objectCount(store)).toBe(300);
+    expect(info.metadata.stats).toMatchObject({
+      files: 601,
+      symlinks: 1,
+      newObjects: 301,
+      unchanged: 0,
+    });
+    expect(objectCount(store)).toBe(301);
     for (let i = 0; i < 600; i += 7) writeFileSync(join(live, `d${i % 13}/f${i}.txt`), "changed\n");
     rmSync(join(live, "d3"), { recursive: true });
+    writeFileSync(join(live, "big.bin"), "truncated");
     await rollback.restoreBackup(info.backupId);
     expect(snapshotTree(live)).toEqual(before);
     await rollback.close();
