@@ -29,6 +29,12 @@ export interface GlobalRollbackOptions {
   backupDir?: string;
   /** Named in the store's lock, so a second writer's error says who holds it. */
   command?: string;
+  /**
+   * The clock backups are stamped with (milliseconds since the epoch). For tests: a file changed
+   * within two seconds of a backup is always re-read by the next one, and a clock set ahead makes
+   * a freshly written tree count as settled.
+   */
+  clock?: () => number;
 }
 
 /**
@@ -44,16 +50,18 @@ export class GlobalRollback {
   /** The store directory in use. */
   readonly backupDir: string;
   private readonly command: string;
+  private readonly clock: (() => number) | undefined;
   private storePromise: Promise<Store> | undefined;
 
   constructor(options: GlobalRollbackOptions = {}) {
     this.backupDir = options.backupDir ?? defaultStoreDir();
     this.command = options.command ?? `library (${process.argv[1] ?? "node"})`;
+    this.clock = options.clock;
   }
 
   /** The opened store; opened on first use. */
   store(): Promise<Store> {
-    this.storePromise ??= Store.open(this.backupDir);
+    this.storePromise ??= Store.open(this.backupDir, this.clock ? { clock: this.clock } : {});
     return this.storePromise;
   }
 
@@ -120,7 +128,7 @@ export class GlobalRollback {
     requireText({ description: spec.description, moduleName: spec.moduleName });
     return this.exclusive(async (store) => {
       const pointId = newId("point");
-      const createdAt = Date.now();
+      const createdAt = store.clock();
       store.catalog.insertPoint({
         id: pointId,
         module: spec.moduleName,

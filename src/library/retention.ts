@@ -17,11 +17,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * point) and remove older units past `maxAgeDays`. A rollback point is removed whole or kept
  * whole, and never while an unfinished run holds it. Then reclaim unreferenced objects.
  */
-export async function cleanUp(
-  store: Store,
-  options: CleanupOptions,
-  now = Date.now(),
-): Promise<CleanupResult> {
+export async function cleanUp(store: Store, options: CleanupOptions): Promise<CleanupResult> {
+  const now = store.clock();
   const held = store.catalog.pointsHeldByUnfinishedRuns();
   const result: CleanupResult = {
     removedBackups: [],

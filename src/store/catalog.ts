@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import type { Entry } from "../backups/files/entry.js";
+import type { Entry, Listing } from "../backups/files/entry.js";
 import { decodeListing, encodeListing, hashesOfListing, LISTING_FORMAT } from "./listing-codec.js";
 import { MIGRATIONS } from "./schema.js";
 
@@ -146,14 +146,14 @@ export class Catalog {
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
-  latestListingOf(source: string): Entry[] {
+  latestListingOf(source: string): Listing | undefined {
     const row = this.db
       .prepare(
-        `SELECT id FROM backups WHERE type = 'file' AND source = ? AND status = 'complete'
+        `SELECT id, created_at FROM backups WHERE type = 'file' AND source = ? AND status = 'complete'
          ORDER BY created_at DESC, rowid DESC LIMIT 1`,
       )
-      .get(source) as { id: string } | undefined;
-    return row ? this.entries(row.id) : [];
+      .get(source) as { id: string; created_at: number } | undefined;
+    return row && { entries: this.entries(row.id), takenAtMs: row.created_at };
   }
 
   /** Every object hash a backup in the catalog (complete or not) references. */

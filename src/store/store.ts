@@ -31,9 +31,11 @@ export class Store {
     readonly objects: ObjectStore,
     readonly log: OperationLog,
     readonly tempDir: string,
+    /** The time backups are stamped with; injected by tests that need files to look old. */
+    readonly clock: () => number,
   ) {}
 
-  static async open(dir: string): Promise<Store> {
+  static async open(dir: string, options: { clock?: () => number } = {}): Promise<Store> {
     const root = resolve(dir);
     try {
       await mkdir(root, { recursive: true, mode: 0o700 });
@@ -49,6 +51,7 @@ export class Store {
         new ObjectStore(join(root, "objects"), tempDir),
         new OperationLog(join(root, "operations.log")),
         tempDir,
+        options.clock ?? Date.now,
       );
     } catch (error) {
       if (error instanceof GlobalRollbackError) throw error;

@@ -56,7 +56,7 @@ export interface PathState {
 }
 
 /** A listing of `root` taken with lstat (links not followed), sorted by path. */
-export function snapshotTree(root: string): PathState[] {
+export function treeState(root: string): PathState[] {
   const out: PathState[] = [];
   const visit = (rel: string) => {
     const path = rel === "" ? root : join(root, rel);

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
-import { makeTree, snapshotTree, tempDir } from "../helpers/tree.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 describe("rollback points", () => {
   it("restore every member in reverse order of backup and report each one", async () => {
@@ -15,8 +15,8 @@ describe("rollback points", () => {
       "opt/app/data/rows": "1\n",
     });
     // A file's backup covers the file, not the directory holding it (whose mtime a restore moves).
-    const config = snapshotTree(join(dir, "etc/app/config.conf"));
-    const opt = snapshotTree(join(dir, "opt"));
+    const config = treeState(join(dir, "etc/app/config.conf"));
+    const opt = treeState(join(dir, "opt"));
     const point = await rollback.createRollbackPoint({
       moduleName: "app",
       description: "pre_update_v2",
@@ -47,9 +47,9 @@ describe("rollback points", () => {
       [join(dir, "etc/app/config.conf"), "restored"],
     ]);
     expect(existsSync(join(dir, "etc/app/new-feature.conf"))).toBe(false);
-    expect(snapshotTree(join(dir, "etc/app/config.conf"))).toEqual(config);
+    expect(treeState(join(dir, "etc/app/config.conf"))).toEqual(config);
     // The excluded file keeps the update's contents; the rest is as before.
-    const optNow = snapshotTree(join(dir, "opt"));
+    const optNow = treeState(join(dir, "opt"));
     const strip = (s: typeof opt) =>
       s.filter((p) => !p.path.endsWith("cache.tmp") && p.path !== "app/data");
     expect(strip(optNow)).toEqual(strip(opt));

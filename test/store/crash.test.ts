@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
-import { makeTree, snapshotTree, tempDir } from "../helpers/tree.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 function objectCount(store: string): number {
   return readdirSync(join(store, "objects")).reduce(
@@ -79,11 +79,11 @@ describe("a runner killed with SIGKILL leaves a store that opens", () => {
       // The complete backup is intact and restores.
       const wanted = (() => {
         makeTree(join(dir, "expected"), manyFiles(100, "v1"));
-        return snapshotTree(join(dir, "expected")).map((s) => [s.path, s.content]);
+        return treeState(join(dir, "expected")).map((s) => [s.path, s.content]);
       })();
       const restore = await rollpoint(["--store", store, "backups", "restore", completeId!]);
       expect(restore.exitCode).toBe(0);
-      expect(snapshotTree(live).map((s) => [s.path, s.content])).toEqual(wanted);
+      expect(treeState(live).map((s) => [s.path, s.content])).toEqual(wanted);
     });
   }
 
@@ -92,7 +92,7 @@ describe("a runner killed with SIGKILL leaves a store that opens", () => {
     const store = join(dir, "store");
     const live = join(dir, "app");
     makeTree(live, manyFiles(50, "v1"));
-    const before = snapshotTree(live);
+    const before = treeState(live);
     expect(
       (await rollpoint(["--store", store, "backups", "create", live, "--module", "app"])).exitCode,
     ).toBe(0);
@@ -108,12 +108,12 @@ describe("a runner killed with SIGKILL leaves a store that opens", () => {
       id!,
     ]);
     await killHard(child);
-    expect(snapshotTree(live)).not.toEqual(before);
+    expect(treeState(live)).not.toEqual(before);
 
     const again = await rollpoint(["--store", store, "backups", "restore", id!]);
     expect(again.exitCode).toBe(0);
-    expect(snapshotTree(live)).toEqual(before);
+    expect(treeState(live)).toEqual(before);
     // No temporary file of the interrupted restore is left behind in the live tree.
-    expect(JSON.stringify(snapshotTree(live))).not.toContain(".rollpoint-");
+    expect(JSON.stringify(treeState(live))).not.toContain(".rollpoint-");
   });
 });

@@ -1,8 +1,12 @@
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { lstatSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { snapshotTree } from "../../src/backups/files/backup.js";
+import { entryFromStats } from "../../src/backups/files/entry.js";
 import { GlobalRollback } from "../../src/index.js";
-import { makeTree, snapshotTree, tempDir } from "../helpers/tree.js";
+import { ObjectStore } from "../../src/store/objects.js";
+import { treeState as listTree, makeTree, tempDir } from "../helpers/tree.js";
 
 function objectCount(store: string): number {
   return readdirSync(join(store, "objects")).reduce(
@@ -17,7 +21,9 @@ describe("content-addressed objects", () => {
     const store = join(dir, "store");
     const live = join(dir, "app");
     makeTree(live, { "a.txt": "same\n", "b/c.txt": "same\n", "d.txt": "other\n" });
-    const rollback = new GlobalRollback({ backupDir: store });
+    // Files changed within two seconds of a backup are re-read by the next one (see the racy
+    // test below); a clock ahead of the files makes this freshly written tree count as settled.
+    const rollback = new GlobalRollback({ backupDir: store, clock: () => Date.now() + 10_000 });
 
     const first = await rollback.backupFile(live, "one", "app");
     expect(objectCount(store)).toBe(2);
@@ -72,7 +78,7 @@ describe("many small files (stored by worker threads)", () => {
       "big.bin": Buffer.alloc(3 << 20, 7),
       "d1/link": { symlink: "../big.bin" },
     });
-    const before = snapshotTree(live);
+    const before = treeState(live);
     const rollback = new GlobalRollback({ backupDir: store });
     const info = await rollback.backupFile(live, "pre", "app");
     expect(info.metadata.stats).toMatchObject({
@@ -86,7 +92,39 @@ describe("many small files (stored by worker threads)", () => {
     rmSync(join(live, "d3"), { recursive: true });
     writeFileSync(join(live, "big.bin"), "truncated");
     await rollback.restoreBackup(info.backupId);
-    expect(snapshotTree(live)).toEqual(before);
+    expect(treeState(live)).toEqual(before);
     await rollback.close();
+  });
+});
+
+describe("the stat shortcut is not trusted for files that may still have been changing", () => {
+  it("re-reads a file whose ctime is within two seconds of the previous listing", async () => {
+    const dir = await tempDir();
+    const live = join(dir, "app");
+    makeTree(live, { "f.txt": "after\n" });
+    const objects = new ObjectStore(join(dir, "objects"), dir);
+    const stats = lstatSync(join(live, "f.txt"), { bigint: true });
+    // A previous listing whose entry matches the live file's stat exactly but names other
+    // contents: what a same-tick rewrite of equal size leaves behind.
+    const stale = { ...entryFromStats("f.txt", stats), hash: "0".repeat(64) };
+    const root = { ...entryFromStats("", lstatSync(live, { bigint: true })) };
+    const ctimeMs = Number(stats.ctimeNs / 1_000_000n);
+
+    const racy = await snapshotTree(objects, live, [], {
+      entries: [root, stale],
+      takenAtMs: ctimeMs + 500,
+    });
+    expect(racy.entries.find((e) => e.rel === "f.txt")!.hash).toBe(
+      createHash("sha256").update("after\n").digest("hex"),
+    );
+    expect(racy.stats.unchanged).toBe(0);
+
+    // Taken well after the file settled, the listing is trusted and the file is not read.
+    const settled = await snapshotTree(objects, live, [], {
+      entries: [root, stale],
+      takenAtMs: ctimeMs + 5_000,
+    });
+    expect(settled.entries.find((e) => e.rel === "f.txt")!.hash).toBe("0".repeat(64));
+    expect(settled.stats.unchanged).toBe(1);
   });
 });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
 import { rollpoint } from "../helpers/cli.js";
-import { makeTree, snapshotTree, tempDir } from "../helpers/tree.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 function flipOneByte(path: string, offset = 0): void {
   const fd = openSync(path, "r+");
@@ -28,7 +28,7 @@ describe("a damaged store is caught before it touches the live system", () => {
     writeFileSync(join(live, "config.conf"), "port=9090\n");
     writeFileSync(join(live, "data/rows.csv"), "changed\n");
     writeFileSync(join(live, "added"), "new\n");
-    const modified = snapshotTree(live);
+    const modified = treeState(live);
 
     const error = await rollback.restoreBackup(info.backupId).catch((e: unknown) => e);
     expect(error).toMatchObject({
@@ -36,12 +36,12 @@ describe("a damaged store is caught before it touches the live system", () => {
       context: { path: join(live, "config.conf") },
     });
     expect(String((error as Error).message)).toContain("SHA-256 mismatch");
-    expect(snapshotTree(live)).toEqual(modified);
+    expect(treeState(live)).toEqual(modified);
 
     const cli = await rollpoint(["--store", store, "backups", "restore", info.backupId]);
     expect(cli.exitCode).toBe(2);
     expect(cli.stderr).toContain(join(live, "config.conf"));
-    expect(snapshotTree(live)).toEqual(modified);
+    expect(treeState(live)).toEqual(modified);
 
     const verify = await rollpoint(["--store", store, "backups", "verify"]);
     expect(verify.exitCode).toBe(2);

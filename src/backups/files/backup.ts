@@ -3,7 +3,13 @@ import { SmallFileWriters } from "../../store/object-writers.js";
 import { type ObjectStore, type PutResult, SMALL_FILE } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
-import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
+import {
+  absentEntry,
+  type Entry,
+  entryFromStats,
+  type Listing,
+  sameStatIdentity,
+} from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { walkTree } from "./walk.js";
 
@@ -36,16 +42,15 @@ const PARALLEL_FROM = 256;
 
 /**
  * Record `source` (a file, a tree, or nothing) into a listing, storing each regular file's
- * contents as an object. Files whose size, mtime, ctime, inode and device match `previous` keep
- * their recorded hash without being read again. With `parallel` (a first backup, where every file
- * is new), small files go to worker threads once there are a few hundred of them.
+ * contents as an object. Files whose stat identity matches `previous` (see `sameStatIdentity`)
+ * keep their recorded hash without being read again. In a first backup, where every file is new,
+ * small files go to worker threads once there are a few hundred of them.
  */
 export async function snapshotTree(
   objects: ObjectStore,
   source: string,
   exclude: readonly string[],
-  previous: readonly Entry[],
-  parallel = previous.length === 0,
+  previous: Listing | undefined,
 ): Promise<TreeSnapshot> {
   const stats: FileBackupStats = {
     files: 0,
@@ -60,7 +65,8 @@ export async function snapshotTree(
   const walked = walkTree(source, compileExcludes(exclude));
   if (!walked) return { entries: [absentEntry()], stats, warnings: [] };
 
-  const before = new Map(previous.map((e) => [e.rel, e]));
+  const before = new Map(previous?.entries.map((e) => [e.rel, e]));
+  const takenAtMs = previous?.takenAtMs ?? 0;
   const warnings: string[] = [];
   const entries: Entry[] = [];
   const small: Entry[] = [];
@@ -76,12 +82,12 @@ export async function snapshotTree(
           stats.files++;
           stats.bytes += entry.size;
           const old = before.get(entry.rel);
-          if (old?.hash && sameStatIdentity(old, path.stats)) {
+          if (old?.hash && sameStatIdentity(old, path.stats, takenAtMs)) {
             entry.hash = old.hash;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
             large.push({ entry, abs: path.abs });
-          } else if (parallel) {
+          } else if (!previous) {
             small.push(entry);
             smallPaths.push(path.abs);
             // Threads are started only once there is enough work to repay their start-up.

@@ -77,9 +77,26 @@ export function absentEntry(): Entry {
   };
 }
 
-/** True when stat says the contents cannot have changed since `entry` was taken. */
-export function sameStatIdentity(entry: Entry, stats: BigIntStats): boolean {
+/** A file backup's entries and when the backup was started. */
+export interface Listing {
+  entries: readonly Entry[];
+  takenAtMs: number;
+}
+
+// File systems stamp times from a coarse clock (a kernel tick on ext4, 2 s on FAT), so a file
+// written again within the same tick as the backup read it keeps its size, mtime and ctime. As
+// git does for its index, a file whose ctime is this close to the listing's time is "racy" and
+// its stat identity is not trusted: it is hashed instead.
+const RACY_MARGIN_NS = 2_000_000_000n;
+
+/**
+ * True when stat proves the contents unchanged since `entry` was listed: same type, size, mtime,
+ * ctime (which no user can set back), inode and device, and the file had already stopped
+ * changing when the listing was taken.
+ */
+export function sameStatIdentity(entry: Entry, stats: BigIntStats, takenAtMs: number): boolean {
   return (
+    entry.ctimeNs < BigInt(takenAtMs) * 1_000_000n - RACY_MARGIN_NS &&
     entry.kind === kindOf(stats) &&
     BigInt(entry.size) === stats.size &&
     entry.mtimeNs === stats.mtimeNs &&

@@ -43,7 +43,7 @@ export function checkedSourcePath(store: Store, path: string): string {
 export async function backupFiles(store: Store, request: FileBackupRequest): Promise<BackupRow> {
   const source = checkedSourcePath(store, request.path);
   const id = newId("file");
-  const createdAt = Date.now();
+  const createdAt = store.clock();
   store.catalog.insertBackup({
     id,
     type: "file",
@@ -109,7 +109,11 @@ export interface VerifiedRestore {
 export async function prepareFileRestore(store: Store, row: BackupRow): Promise<VerifiedRestore> {
   const listing = store.catalog.entries(row.id);
   const exclude = (row.meta.exclude as string[] | undefined) ?? [];
-  const plan = await planRestore(row.source, listing, exclude);
+  const plan = await planRestore(
+    row.source,
+    { entries: listing, takenAtMs: row.createdAt },
+    exclude,
+  );
   const byHash = new Map<string, Entry>();
   for (const e of listing) if (e.hash && plan.neededHashes.has(e.hash)) byHash.set(e.hash, e);
   for (const hash of plan.neededHashes) {

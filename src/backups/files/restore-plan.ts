@@ -1,7 +1,7 @@
 import type { BigIntStats } from "node:fs";
 import { readlinkSync } from "node:fs";
 import { hashFileSync } from "../../store/hash.js";
-import { type Entry, kindOf, sameStatIdentity } from "./entry.js";
+import { type Entry, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { walkTree } from "./walk.js";
 
@@ -27,7 +27,7 @@ export interface RestorePlan {
 /** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
 export async function planRestore(
   root: string,
-  listing: readonly Entry[],
+  { entries: listing, takenAtMs }: Listing,
   exclude: readonly string[],
 ): Promise<RestorePlan> {
   const walked = walkTree(root, compileExcludes(exclude)) ?? [];
@@ -52,7 +52,7 @@ export async function planRestore(
     const current = live.get(entry.rel);
     if (!current || removals.some((r) => r === entry.rel || isUnder(entry.rel, r))) {
       changes.push({ op: "write", entry });
-    } else if (!sameContents(entry, current.stats, current.abs)) {
+    } else if (!sameContents(entry, current.stats, current.abs, takenAtMs)) {
       changes.push({ op: "write", entry });
     } else if (!sameMetadata(entry, current.stats)) {
       changes.push({ op: "metadata", entry });
@@ -78,12 +78,12 @@ function underAny(rel: string, ancestors: readonly string[]): boolean {
   return ancestors.some((a) => isUnder(rel, a));
 }
 
-function sameContents(entry: Entry, stats: BigIntStats, abs: string): boolean {
+function sameContents(entry: Entry, stats: BigIntStats, abs: string, takenAtMs: number): boolean {
   switch (entry.kind) {
     case "file":
       if (BigInt(entry.size) !== stats.size) return false;
       // ctime cannot be set back by a user, so an unchanged stat identity means unchanged bytes.
-      if (sameStatIdentity(entry, stats)) return true;
+      if (sameStatIdentity(entry, stats, takenAtMs)) return true;
       return hashFileSync(abs) === entry.hash;
     case "symlink":
       return readlinkSync(abs) === entry.target;

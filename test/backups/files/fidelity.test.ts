@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
-import { isRoot, makeTree, snapshotTree, tempDir } from "../../helpers/tree.js";
+import { isRoot, makeTree, tempDir, treeState } from "../../helpers/tree.js";
 
 async function setup() {
   const dir = await tempDir();
@@ -44,7 +44,7 @@ describe("file backups keep everything a restore must put back", () => {
     });
     await execa("mkfifo", [join(live, "pipe")]);
     utimesSync(join(live, "etc/app.conf"), 1_600_000_000.123456, 1_600_000_000.123456);
-    const before = snapshotTree(live);
+    const before = treeState(live);
 
     const info = await rollback.backupFile(live, "pre_update", "myapp");
     expect(info.backupType).toBe("file");
@@ -69,17 +69,17 @@ describe("file backups keep everything a restore must put back", () => {
     tampered[12345] = (tampered[12345]! + 1) % 256;
     writeFileSync(join(live, "blob.bin"), tampered);
     rmSync(join(live, "with space é ü 名前.txt"));
-    expect(snapshotTree(live)).not.toEqual(before);
+    expect(treeState(live)).not.toEqual(before);
 
     const operation = await rollback.restoreBackupDetailed(info.backupId);
     expect(operation.outcome).toBe("restored");
-    expect(snapshotTree(live)).toEqual(before);
+    expect(treeState(live)).toEqual(before);
     expect(readFileSync(join(live, "blob.bin")).equals(big)).toBe(true);
 
     // A second restore finds nothing to do and changes nothing.
     const again = await rollback.restoreBackupDetailed(info.backupId);
     expect(again.outcome).toBe("unchanged");
-    expect(snapshotTree(live)).toEqual(before);
+    expect(treeState(live)).toEqual(before);
     await rollback.close();
   });
 
@@ -99,17 +99,17 @@ describe("file backups keep everything a restore must put back", () => {
     const { dir, rollback } = await setup();
     const path = join(dir, "config.conf");
     makeTree(dir, { "config.conf": { content: "a=1\n", mode: 0o640 } });
-    const before = snapshotTree(path);
+    const before = treeState(path);
     const info = await rollback.backupFile(path, "pre", "myapp");
     writeFileSync(path, "a=2\n");
     chmodSync(path, 0o777);
     await rollback.restoreBackup(info.backupId);
-    expect(snapshotTree(path)).toEqual(before);
+    expect(treeState(path)).toEqual(before);
     // The same path replaced by a directory comes back as the file.
     rmSync(path);
     mkdirSync(join(path, "inner"), { recursive: true });
     await rollback.restoreBackup(info.backupId);
-    expect(snapshotTree(path)).toEqual(before);
+    expect(treeState(path)).toEqual(before);
     await rollback.close();
   });
 
