@@ -6,7 +6,7 @@ import { snapshotTree } from "../../src/backups/files/backup.js";
 import { entryFromStats } from "../../src/backups/files/entry.js";
 import { GlobalRollback } from "../../src/index.js";
 import { ObjectStore } from "../../src/store/objects.js";
-import { treeState as listTree, makeTree, tempDir } from "../helpers/tree.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 function objectCount(store: string): number {
   return readdirSync(join(store, "objects")).reduce(
