@@ -1,6 +1,13 @@
+import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Entry, Listing } from "../backups/files/entry.js";
-import { decodeListing, encodeListing, hashesOfListing, LISTING_FORMAT } from "./listing-codec.js";
+import {
+  compressListing,
+  decodeListing,
+  hashesOfListing,
+  LISTING_FORMAT,
+  listingJson,
+} from "./listing-codec.js";
 import { MIGRATIONS } from "./schema.js";
 
 export type BackupType = "file" | "service" | "database";
@@ -105,11 +112,20 @@ export class Catalog {
 
   /** Store the listing and mark the backup complete in one transaction: both or neither. */
   completeBackup(id: string, entries: readonly Entry[], meta: Record<string, unknown>): void {
-    const data = encodeListing(entries);
+    const json = listingJson(entries);
+    const sha = createHash("sha256").update(json).digest("hex");
+    const known = this.db.prepare(`SELECT 1 FROM listing_blobs WHERE sha = ?`).get(sha);
+    // Compress outside the transaction, and only a listing not stored before.
+    const data = known ? undefined : compressListing(json);
     this.db.transaction(() => {
-      this.db
-        .prepare(`INSERT INTO listings (backup_id, format, entries, data) VALUES (?, ?, ?, ?)`)
-        .run(id, LISTING_FORMAT, entries.length, data);
+      if (data) {
+        this.db
+          .prepare(
+            `INSERT OR IGNORE INTO listing_blobs (sha, format, entries, data) VALUES (?, ?, ?, ?)`,
+          )
+          .run(sha, LISTING_FORMAT, entries.length, data);
+      }
+      this.db.prepare(`INSERT INTO listings (backup_id, sha) VALUES (?, ?)`).run(id, sha);
       this.db
         .prepare(
           `UPDATE backups SET status = 'complete', meta = ? WHERE id = ? AND status = 'pending'`,
@@ -139,9 +155,11 @@ export class Catalog {
   }
 
   entries(backupId: string): Entry[] {
-    const row = this.db.prepare(`SELECT data FROM listings WHERE backup_id = ?`).get(backupId) as
-      | { data: Buffer }
-      | undefined;
+    const row = this.db
+      .prepare(
+        `SELECT b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
+      )
+      .get(backupId) as { data: Buffer } | undefined;
     return row ? decodeListing(row.data) : [];
   }
 
@@ -159,7 +177,7 @@ export class Catalog {
   /** Every object hash a backup in the catalog (complete or not) references. */
   referencedHashes(): Set<string> {
     const hashes = new Set<string>();
-    for (const row of this.db.prepare(`SELECT data FROM listings`).iterate() as Iterable<{
+    for (const row of this.db.prepare(`SELECT data FROM listing_blobs`).iterate() as Iterable<{
       data: Buffer;
     }>) {
       for (const hash of hashesOfListing(row.data)) hashes.add(hash);
@@ -168,7 +186,14 @@ export class Catalog {
   }
 
   deleteBackup(id: string): void {
-    this.db.prepare(`DELETE FROM backups WHERE id = ?`).run(id);
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM backups WHERE id = ?`).run(id);
+      this.dropUnusedListings();
+    })();
+  }
+
+  private dropUnusedListings(): void {
+    this.db.prepare(`DELETE FROM listing_blobs WHERE sha NOT IN (SELECT sha FROM listings)`).run();
   }
 
   pendingBackups(): BackupRow[] {
@@ -223,6 +248,7 @@ export class Catalog {
     this.db.transaction(() => {
       this.db.prepare(`DELETE FROM backups WHERE point_id = ?`).run(pointId);
       this.db.prepare(`DELETE FROM points WHERE id = ?`).run(pointId);
+      this.dropUnusedListings();
     })();
   }
 

@@ -22,7 +22,8 @@ type Tuple = [
 
 export const LISTING_FORMAT = 1;
 
-export function encodeListing(entries: readonly Entry[]): Buffer {
+/** The listing's canonical JSON: equal listings give equal strings. */
+export function listingJson(entries: readonly Entry[]): string {
   const tuples: Tuple[] = entries.map((e) => [
     e.rel,
     e.kind,
@@ -38,7 +39,11 @@ export function encodeListing(entries: readonly Entry[]): Buffer {
     e.hash,
     e.target,
   ]);
-  return deflateRawSync(JSON.stringify(tuples), { level: 1 });
+  return JSON.stringify(tuples);
+}
+
+export function compressListing(json: string): Buffer {
+  return deflateRawSync(json, { level: 1 });
 }
 
 export function decodeListing(data: Buffer): Entry[] {

@@ -19,13 +19,19 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX backups_by_point ON backups (point_id, point_seq);
 
   -- A file backup's listing: every path with its type, mode, owner, times and object hash,
-  -- as one compressed blob (see listing-codec.ts). Written in the transaction that completes it.
+  -- as one compressed blob (see listing-codec.ts), stored once by the SHA-256 of its JSON: a
+  -- repeat backup of an unchanged tree adds a row here and no blob.
+  CREATE TABLE listing_blobs (
+    sha     TEXT PRIMARY KEY,
+    format  INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    data    BLOB NOT NULL
+  );
   CREATE TABLE listings (
     backup_id TEXT PRIMARY KEY REFERENCES backups (id) ON DELETE CASCADE,
-    format    INTEGER NOT NULL,
-    entries   INTEGER NOT NULL,
-    data      BLOB NOT NULL
+    sha       TEXT NOT NULL REFERENCES listing_blobs (sha)
   );
+  CREATE INDEX listings_by_sha ON listings (sha);
 
   CREATE TABLE points (
     id          TEXT PRIMARY KEY,

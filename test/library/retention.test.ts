@@ -42,6 +42,9 @@ describe("cleanupOldBackups", () => {
     const left = (await rollback.listBackups()).map((b) => b.backupId).sort();
     expect(left).toEqual([ids[2], ids[3], other].sort());
     expect(objectCount(store)).toBe(3);
+    const db = new Database(join(store, "catalog.db"), { readonly: true });
+    expect(db.prepare("SELECT count(*) FROM listing_blobs").pluck().get()).toBe(3);
+    db.close();
     await rollback.close();
   });
 
