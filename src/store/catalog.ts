@@ -13,6 +13,11 @@ import { MIGRATIONS } from "./schema.js";
 export type BackupType = "file" | "service" | "database";
 export type BackupStatus = "pending" | "complete";
 
+/** A listing as stored, with the SHA-256 it is stored under. */
+export interface StoredListing extends Listing {
+  sha: string;
+}
+
 /** A backup as the catalog holds it. */
 export interface BackupRow {
   id: string;
@@ -110,13 +115,25 @@ export class Catalog {
       );
   }
 
-  /** Store the listing and mark the backup complete in one transaction: both or neither. */
-  completeBackup(id: string, entries: readonly Entry[], meta: Record<string, unknown>): void {
-    const json = listingJson(entries);
-    const sha = createHash("sha256").update(json).digest("hex");
-    const known = this.db.prepare(`SELECT 1 FROM listing_blobs WHERE sha = ?`).get(sha);
-    // Compress outside the transaction, and only a listing not stored before.
-    const data = known ? undefined : compressListing(json);
+  /**
+   * Store the listing and mark the backup complete in one transaction: both or neither.
+   * `unchangedFrom`, a stored listing known to be equal, spares encoding it again.
+   */
+  completeBackup(
+    id: string,
+    entries: readonly Entry[],
+    meta: Record<string, unknown>,
+    unchangedFrom?: StoredListing,
+  ): void {
+    let sha = unchangedFrom?.sha;
+    let data: Buffer | undefined;
+    if (sha === undefined) {
+      const json = listingJson(entries);
+      sha = createHash("sha256").update(json).digest("hex");
+      const known = this.db.prepare(`SELECT 1 FROM listing_blobs WHERE sha = ?`).get(sha);
+      // Compress outside the transaction, and only a listing not stored before.
+      if (!known) data = compressListing(json);
+    }
     this.db.transaction(() => {
       if (data) {
         this.db
@@ -164,14 +181,16 @@ export class Catalog {
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
-  latestListingOf(source: string): Listing | undefined {
+  latestListingOf(source: string): StoredListing | undefined {
     const row = this.db
       .prepare(
-        `SELECT id, created_at FROM backups WHERE type = 'file' AND source = ? AND status = 'complete'
-         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+        `SELECT b.created_at, l.sha, lb.data FROM backups b
+           JOIN listings l ON l.backup_id = b.id JOIN listing_blobs lb ON lb.sha = l.sha
+         WHERE b.type = 'file' AND b.source = ? AND b.status = 'complete'
+         ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1`,
       )
-      .get(source) as { id: string; created_at: number } | undefined;
-    return row && { entries: this.entries(row.id), takenAtMs: row.created_at };
+      .get(source) as { created_at: number; sha: string; data: Buffer } | undefined;
+    return row && { entries: decodeListing(row.data), takenAtMs: row.created_at, sha: row.sha };
   }
 
   /** Every object hash a backup in the catalog (complete or not) references. */

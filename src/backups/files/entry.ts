@@ -105,3 +105,30 @@ export function sameStatIdentity(entry: Entry, stats: BigIntStats, takenAtMs: nu
     entry.dev === stats.dev
   );
 }
+
+/** True when two listings (each sorted by path) record exactly the same state. */
+export function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (
+      x.rel !== y.rel ||
+      x.kind !== y.kind ||
+      x.mode !== y.mode ||
+      x.uid !== y.uid ||
+      x.gid !== y.gid ||
+      x.size !== y.size ||
+      x.mtimeNs !== y.mtimeNs ||
+      x.ctimeNs !== y.ctimeNs ||
+      x.ino !== y.ino ||
+      x.dev !== y.dev ||
+      x.rdev !== y.rdev ||
+      x.hash !== y.hash ||
+      x.target !== y.target
+    ) {
+      return false;
+    }
+  }
+  return true;
+}

@@ -6,7 +6,7 @@ import { newId } from "../../store/ids.js";
 import type { Store } from "../../store/store.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { snapshotTree } from "./backup.js";
-import type { Entry } from "./entry.js";
+import { type Entry, sameEntries } from "./entry.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
 import { planRestore, type RestorePlan } from "./restore-plan.js";
 
@@ -66,7 +66,9 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
       stats: snapshot.stats,
       warnings: snapshot.warnings,
     };
-    store.catalog.completeBackup(id, snapshot.entries, meta);
+    const unchanged =
+      previous && sameEntries(previous.entries, snapshot.entries) ? previous : undefined;
+    store.catalog.completeBackup(id, snapshot.entries, meta, unchanged);
     store.log.append({
       op: "backup",
       outcome: "ok",
