@@ -1,8 +1,8 @@
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
+import { catalogCount, objectCount } from "../helpers/store.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
 const DAY = 86_400_000;
@@ -12,13 +12,6 @@ function age(store: string, ids: string[], days: number): void {
   const stmt = db.prepare("UPDATE backups SET created_at = created_at - ? WHERE id = ?");
   for (const id of ids) stmt.run(days * DAY, id);
   db.close();
-}
-
-function objectCount(store: string): number {
-  return readdirSync(join(store, "objects")).reduce(
-    (n, s) => n + readdirSync(join(store, "objects", s)).length,
-    0,
-  );
 }
 
 describe("cleanupOldBackups", () => {
@@ -42,9 +35,7 @@ describe("cleanupOldBackups", () => {
     const left = (await rollback.listBackups()).map((b) => b.backupId).sort();
     expect(left).toEqual([ids[2], ids[3], other].sort());
     expect(objectCount(store)).toBe(3);
-    const db = new Database(join(store, "catalog.db"), { readonly: true });
-    expect(db.prepare("SELECT count(*) FROM listing_blobs").pluck().get()).toBe(3);
-    db.close();
+    expect(catalogCount(store, "SELECT count(*) FROM listing_blobs")).toBe(3);
     await rollback.close();
   });
 

@@ -1,17 +1,11 @@
-import { readdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
+import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
-
-function objectCount(store: string): number {
-  return readdirSync(join(store, "objects")).reduce(
-    (n, s) => n + readdirSync(join(store, "objects", s)).length,
-    0,
-  );
-}
 
 function manyFiles(n: number, tag: string): Record<string, string> {
   return Object.fromEntries(

@@ -1,27 +1,13 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../src/backups/files/backup.js";
 import { entryFromStats } from "../../src/backups/files/entry.js";
 import { GlobalRollback } from "../../src/index.js";
 import { ObjectStore } from "../../src/store/objects.js";
+import { catalogCount, objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
-
-function listingBlobs(store: string): number {
-  const db = new Database(join(store, "catalog.db"), { readonly: true });
-  const count = db.prepare("SELECT count(*) FROM listing_blobs").pluck().get() as number;
-  db.close();
-  return count;
-}
-
-function objectCount(store: string): number {
-  return readdirSync(join(store, "objects")).reduce(
-    (n, shard) => n + readdirSync(join(store, "objects", shard)).length,
-    0,
-  );
-}
 
 describe("content-addressed objects", () => {
   it("stores identical contents once, and a repeat backup of an unchanged tree writes nothing", async () => {
@@ -47,7 +33,7 @@ describe("content-addressed objects", () => {
       unchanged: 3,
     });
     // The listing itself, identical, was not stored twice.
-    expect(listingBlobs(store)).toBe(1);
+    expect(catalogCount(store, "SELECT count(*) FROM listing_blobs")).toBe(1);
 
     writeFileSync(join(live, "d.txt"), "changed\n");
     const third = await rollback.backupFile(live, "three", "app");
