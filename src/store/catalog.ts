@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Entry, Listing } from "../backups/files/entry.js";
+import { GlobalRollbackError } from "../errors.js";
 import {
   compressListing,
   decodeListing,
@@ -84,6 +85,12 @@ export class Catalog {
 
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new GlobalRollbackError(
+        "STORE_ERROR",
+        `the catalog ${this.db.name} has schema version ${version}, newer than this rollpoint knows (${MIGRATIONS.length}): upgrade rollpoint`,
+      );
+    }
     for (let step = version; step < MIGRATIONS.length; step++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[step]!);

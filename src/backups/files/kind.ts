@@ -79,6 +79,9 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
     return store.catalog.getBackup(id)!;
   } catch (error) {
     store.catalog.deleteBackup(id);
+    // Objects this backup wrote were never synced; if power failed now, one could be left torn
+    // and later taken for a good copy by deduplication. Nothing references them: delete them.
+    await store.objects.collectGarbage(store.catalog.referencedHashes()).catch(() => 0);
     store.log.append({
       op: "backup",
       outcome: "failed",

@@ -1,3 +1,4 @@
+import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
 import type { BackupInfo, RollbackOperation, VerifyReport } from "../../../library/types.js";
 
@@ -10,6 +11,21 @@ export function backupLine(b: BackupInfo): string {
     b.source,
     b.description,
   ].join("\t");
+}
+
+/** What a file backup recorded, and anything a person should know about it. */
+export function backupSummary(b: BackupInfo): string[] {
+  const stats = b.metadata.stats as FileBackupStats | undefined;
+  const warnings = (b.metadata.warnings as string[] | undefined) ?? [];
+  if (b.metadata.absent)
+    return ["  the path does not exist: recorded as absent (a restore removes it)"];
+  if (!stats) return [];
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  return [
+    `  ${stats.files} files (${mb(stats.bytes)}), ${stats.directories} directories, ${stats.symlinks} symlinks, ${stats.special} other (fifo, socket, device)`,
+    `  ${stats.newObjects} new objects (${mb(stats.newBytes)}); ${stats.unchanged} files unchanged since the last backup`,
+    ...warnings.map((w) => `  warning: ${w}`),
+  ];
 }
 
 export function entryJson(e: Entry) {

@@ -4,7 +4,14 @@ import type { BackupType } from "../../../library/types.js";
 import { parseDuration } from "../../../util/duration.js";
 import { emit, type GlobalOptions, openLibrary, resolveGlobalOptions } from "../../context.js";
 import { ExitCode } from "../../exit-codes.js";
-import { backupLine, entryJson, entryLine, operationLine, verifyLines } from "./format.js";
+import {
+  backupLine,
+  backupSummary,
+  entryJson,
+  entryLine,
+  operationLine,
+  verifyLines,
+} from "./format.js";
 
 type Action = (options: GlobalOptions, ...args: never[]) => Promise<ExitCode>;
 
@@ -98,7 +105,7 @@ async function create(
   const info = await rollback.backupFile(path, opts.description, opts.module, {
     exclude: opts.exclude ?? [],
   });
-  emit(o, { backup: info }, () => backupLine(info));
+  emit(o, { backup: info }, () => [backupLine(info), ...backupSummary(info)].join("\n"));
   return ExitCode.ok;
 }
 
