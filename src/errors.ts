@@ -11,7 +11,11 @@ export type ErrorCode =
   | "VERIFY_FAILED"
   | "RESTORE_FAILED"
   | "STORE_LOCKED"
-  | "STORE_ERROR";
+  | "STORE_ERROR"
+  | "SERVICE_NOT_FOUND"
+  | "SERVICE_FAILED"
+  | "DATABASE_FAILED"
+  | "PREFLIGHT_FAILED";
 
 /** Where an error happened, so a message makes sense on its own. */
 export interface ErrorContext {
@@ -20,6 +24,10 @@ export interface ErrorContext {
   pointId?: string;
   stepId?: string;
   store?: string;
+  /** A systemd unit, for service errors. */
+  unit?: string;
+  /** A database's name in the rollback point, for database errors. */
+  database?: string;
   /** The pid of the process that holds the store's lock, for STORE_LOCKED. */
   holderPid?: number;
 }

@@ -1,5 +1,14 @@
 // The public API of rollpoint. Everything not exported here is internal and may change.
+export type {
+  DatabaseConfig,
+  PostgresDatabase,
+  SqliteDatabase,
+} from "./backups/databases/config.js";
+export { type PostgresPreflight, preflightPostgres } from "./backups/databases/postgres-backup.js";
 export type { Entry as ListingEntry, EntryKind } from "./backups/files/entry.js";
+export type { ServiceAction, ServiceManager, UnitState } from "./backups/services/manager.js";
+export type { UnitOutcome } from "./backups/services/restore.js";
+export { SystemdServiceManager } from "./backups/services/systemd.js";
 export { type ErrorCode, type ErrorContext, GlobalRollbackError } from "./errors.js";
 export {
   backupFileSimple,

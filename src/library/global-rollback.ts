@@ -1,16 +1,18 @@
-import {
-  applyFileRestore,
-  backupFiles,
-  prepareFileRestore,
-  type VerifiedRestore,
-} from "../backups/files/kind.js";
-import { describeError, GlobalRollbackError } from "../errors.js";
+import type { DatabaseConfig } from "../backups/databases/config.js";
+import { backupDatabase } from "../backups/databases/kind.js";
+import { backupFiles } from "../backups/files/kind.js";
+import { failedOperation, prepareRestore } from "../backups/restore.js";
+import { backupServices } from "../backups/services/kind.js";
+import type { ServiceManager } from "../backups/services/manager.js";
+import { SystemdServiceManager } from "../backups/services/systemd.js";
+import { GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
-import { assertValidId, newId } from "../store/ids.js";
+import { assertValidId } from "../store/ids.js";
 import { defaultStoreDir } from "../store/location.js";
 import { Store } from "../store/store.js";
 import { toBackupInfo } from "./convert.js";
 import { type CleanupResult, cleanUp } from "./retention.js";
+import { createPoint, loadPoint, restorePoint } from "./rollback-point.js";
 import type {
   BackupInfo,
   BackupType,
@@ -35,6 +37,8 @@ export interface GlobalRollbackOptions {
    * a freshly written tree count as settled.
    */
   clock?: () => number;
+  /** How services are queried and driven; systemd's `systemctl` by default. */
+  serviceManager?: ServiceManager;
 }
 
 /**
@@ -51,12 +55,14 @@ export class GlobalRollback {
   readonly backupDir: string;
   private readonly command: string;
   private readonly clock: (() => number) | undefined;
+  private readonly services: ServiceManager;
   private storePromise: Promise<Store> | undefined;
 
   constructor(options: GlobalRollbackOptions = {}) {
     this.backupDir = options.backupDir ?? defaultStoreDir();
     this.command = options.command ?? `library (${process.argv[1] ?? "node"})`;
     this.clock = options.clock;
+    this.services = options.serviceManager ?? new SystemdServiceManager();
   }
 
   /** The opened store; opened on first use. */
@@ -110,7 +116,15 @@ export class GlobalRollback {
   async restoreBackupDetailed(backupId: string): Promise<RollbackOperation> {
     return this.exclusive(async (store) => {
       const row = requireBackup(store, backupId);
-      const operation = await restoreVerified(store, await prepareFileRestore(store, row));
+      const prepared = await prepareRestore(store, row, this.services);
+      const operation = await prepared.apply().catch((error) => failedOperation(row, error));
+      store.log.append({
+        op: "restore",
+        outcome: operation.outcome === "failed" ? "failed" : "ok",
+        backupId,
+        path: row.source,
+        ...(operation.error ? { detail: operation.error.message } : {}),
+      });
       if (operation.error) {
         throw new GlobalRollbackError(operation.error.code, operation.error.message, {
           context: { backupId },
@@ -121,61 +135,44 @@ export class GlobalRollback {
   }
 
   /**
+   * Record the state (ActiveState, UnitFileState) of systemd units. A unit that does not exist
+   * fails the backup, naming it.
+   */
+  async backupServices(
+    services: string[],
+    description: string,
+    moduleName: string,
+  ): Promise<BackupInfo> {
+    requireText({ description, moduleName });
+    return this.exclusive(async (store) =>
+      toBackupInfo(
+        await backupServices(store, this.services, services, { description, moduleName }),
+      ),
+    );
+  }
+
+  /**
+   * Back up a SQLite database (online backup API, integrity-checked) or a PostgreSQL database
+   * (`strategy: "dump"`, pg_dump into the store, or `"clone"`, a template copy on the server).
+   */
+  async backupDatabase(
+    config: DatabaseConfig,
+    description: string,
+    moduleName: string,
+  ): Promise<BackupInfo> {
+    requireText({ description, moduleName });
+    return this.exclusive(async (store) =>
+      toBackupInfo(await backupDatabase(store, config, { description, moduleName })),
+    );
+  }
+
+  /**
    * Back up everything an update touches, whole or not at all: if any member fails, the members
    * already taken are removed and `ROLLBACK_POINT_FAILED` is thrown.
    */
   async createRollbackPoint(spec: RollbackPointSpec): Promise<RollbackPoint> {
     requireText({ description: spec.description, moduleName: spec.moduleName });
-    return this.exclusive(async (store) => {
-      const pointId = newId("point");
-      const createdAt = store.clock();
-      store.catalog.insertPoint({
-        id: pointId,
-        module: spec.moduleName,
-        description: spec.description,
-        createdAt,
-      });
-      try {
-        let seq = 0;
-        for (const target of spec.files ?? []) {
-          const { path, exclude } =
-            typeof target === "string" ? { path: target, exclude: [] } : target;
-          await backupFiles(store, {
-            path,
-            exclude: exclude ?? [],
-            description: spec.description,
-            moduleName: spec.moduleName,
-            pointId,
-            pointSeq: seq++,
-          });
-        }
-        store.catalog.completePoint(pointId);
-      } catch (error) {
-        store.catalog.deletePoint(pointId);
-        await store.objects.collectGarbage(store.catalog.referencedHashes());
-        store.log.append({
-          op: "rollback-point",
-          outcome: "failed",
-          pointId,
-          detail: describeError(error),
-        });
-        throw new GlobalRollbackError(
-          "ROLLBACK_POINT_FAILED",
-          `rollback point for ${spec.moduleName} not created: ${describeError(error)}`,
-          {
-            cause: error,
-            context: { pointId, ...(error instanceof GlobalRollbackError ? error.context : {}) },
-          },
-        );
-      }
-      store.log.append({
-        op: "rollback-point",
-        outcome: "ok",
-        pointId,
-        moduleName: spec.moduleName,
-      });
-      return loadPoint(store, pointId);
-    });
+    return this.exclusive((store) => createPoint(store, this.services, spec));
   }
 
   /** A rollback point by id, as `createRollbackPoint` returned it. */
@@ -185,28 +182,14 @@ export class GlobalRollback {
   }
 
   /**
-   * Restore every member of a rollback point, in reverse order of backup. All members are planned
-   * and verified before any is applied; a member that fails verification is left untouched and
-   * reported, and the others are still restored. `ok` is true only if every member was.
+   * Restore a rollback point in DESIGN.md's order: verify every member, stop the point's
+   * services, restore databases and files in reverse order of backup, then return the services
+   * to their recorded states. Every member is attempted and reported; `ok` only if all were.
    */
   async restoreRollbackPoint(point: RollbackPoint | string): Promise<RollbackResult> {
     const pointId = typeof point === "string" ? point : point.pointId;
     assertValidId(pointId, "rollback point id");
-    return this.exclusive(async (store) => {
-      const members = loadPoint(store, pointId).members.reverse();
-      const prepared: Array<VerifiedRestore | RollbackOperation> = [];
-      for (const member of members) {
-        const row = store.catalog.getBackup(member.backupId)!;
-        prepared.push(await prepareFileRestore(store, row).catch((error) => failed(row, error)));
-      }
-      const operations: RollbackOperation[] = [];
-      for (const item of prepared) {
-        operations.push("plan" in item ? await restoreVerified(store, item) : item);
-      }
-      const ok = operations.every((o) => o.outcome !== "failed");
-      store.log.append({ op: "restore-point", outcome: ok ? "ok" : "failed", pointId });
-      return { pointId, ok, operations };
-    });
+    return this.exclusive((store) => restorePoint(store, this.services, pointId));
   }
 
   /** Complete backups, newest first, optionally of one module or one type. */
@@ -264,44 +247,6 @@ export class GlobalRollback {
   }
 }
 
-async function restoreVerified(store: Store, restore: VerifiedRestore): Promise<RollbackOperation> {
-  const { row } = restore;
-  try {
-    const counts = await applyFileRestore(store, restore);
-    const changed = counts.removed + counts.written + counts.metadata > 0;
-    store.log.append({ op: "restore", outcome: "ok", backupId: row.id, path: row.source });
-    return {
-      backupId: row.id,
-      backupType: row.type,
-      source: row.source,
-      outcome: changed ? "restored" : "unchanged",
-      changes: { removed: counts.removed, written: counts.written, metadata: counts.metadata },
-      warnings: counts.warnings,
-    };
-  } catch (error) {
-    store.log.append({
-      op: "restore",
-      outcome: "failed",
-      backupId: row.id,
-      path: row.source,
-      detail: describeError(error),
-    });
-    return failed(row, error);
-  }
-}
-
-function failed(row: BackupRow, error: unknown): RollbackOperation {
-  const code = error instanceof GlobalRollbackError ? error.code : "RESTORE_FAILED";
-  return {
-    backupId: row.id,
-    backupType: row.type,
-    source: row.source,
-    outcome: "failed",
-    warnings: [],
-    error: { code, message: describeError(error) },
-  };
-}
-
 function requireBackup(store: Store, backupId: string): BackupRow {
   assertValidId(backupId);
   const row = store.catalog.getBackup(backupId);
@@ -315,26 +260,6 @@ function requireBackup(store: Store, backupId: string): BackupRow {
     );
   }
   return row;
-}
-
-function loadPoint(store: Store, pointId: string): RollbackPoint {
-  const point = store.catalog.getPoint(pointId);
-  if (point?.status !== "complete") {
-    throw new GlobalRollbackError(
-      "BACKUP_NOT_FOUND",
-      `no rollback point ${pointId} in store ${store.dir}`,
-      {
-        context: { pointId, store: store.dir },
-      },
-    );
-  }
-  return {
-    pointId,
-    moduleName: point.module,
-    description: point.description,
-    createdAt: new Date(point.createdAt),
-    members: store.catalog.pointMembers(pointId).map(toBackupInfo),
-  };
 }
 
 function requireText(fields: Record<string, unknown>): void {

@@ -1,3 +1,5 @@
+import { discardSnapshot } from "../backups/databases/postgres-restore.js";
+import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
 import type { CleanupOptions } from "./types.js";
@@ -7,6 +9,8 @@ export interface CleanupResult {
   removedPoints: string[];
   /** Points kept only because an unfinished run may still need them. */
   heldPoints: string[];
+  /** Backups kept because what they hold outside the store could not be dropped. */
+  kept: Array<{ backupId: string; reason: string }>;
   removedObjects: number;
 }
 
@@ -18,32 +22,25 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * whole, and never while an unfinished run holds it. Then reclaim unreferenced objects.
  */
 export async function cleanUp(store: Store, options: CleanupOptions): Promise<CleanupResult> {
-  const now = store.clock();
   const held = store.catalog.pointsHeldByUnfinishedRuns();
+  const cutoff = store.clock() - options.maxAgeDays * DAY_MS;
   const result: CleanupResult = {
     removedBackups: [],
     removedPoints: [],
     heldPoints: [],
+    kept: [],
     removedObjects: 0,
   };
-  const byModule = new Map<string, Map<string, BackupRow[]>>();
-  for (const row of store.catalog.listBackups()) {
-    const units = byModule.get(row.module) ?? new Map<string, BackupRow[]>();
-    byModule.set(row.module, units);
-    const key = row.pointId ?? row.id;
-    units.set(key, [...(units.get(key) ?? []), row]);
-  }
-  const cutoff = now - options.maxAgeDays * DAY_MS;
-  for (const units of byModule.values()) {
+  for (const units of unitsByModule(store.catalog.listBackups()).values()) {
     // listBackups is newest first, so units are in order of their newest member.
-    [...units.values()].slice(options.keepMinimum).forEach((members) => {
-      const newest = Math.max(...members.map((m) => m.createdAt));
-      if (newest >= cutoff) return;
+    for (const members of [...units.values()].slice(options.keepMinimum)) {
+      if (Math.max(...members.map((m) => m.createdAt)) >= cutoff) continue;
       const pointId = members[0]!.pointId;
       if (pointId && held.has(pointId)) {
         result.heldPoints.push(pointId);
-        return;
+        continue;
       }
+      if (!(await discardOutsideStore(members, result))) continue;
       if (pointId) {
         store.catalog.deletePoint(pointId);
         result.removedPoints.push(pointId);
@@ -51,7 +48,7 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
         store.catalog.deleteBackup(members[0]!.id);
       }
       result.removedBackups.push(...members.map((m) => m.id));
-    });
+    }
   }
   result.removedObjects = await store.objects.collectGarbage(store.catalog.referencedHashes());
   store.log.append({
@@ -60,4 +57,29 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
     detail: `removed ${result.removedBackups.length} backups, ${result.removedObjects} objects`,
   });
   return result;
+}
+
+function unitsByModule(rows: BackupRow[]): Map<string, Map<string, BackupRow[]>> {
+  const byModule = new Map<string, Map<string, BackupRow[]>>();
+  for (const row of rows) {
+    const units = byModule.get(row.module) ?? new Map<string, BackupRow[]>();
+    byModule.set(row.module, units);
+    const key = row.pointId ?? row.id;
+    units.set(key, [...(units.get(key) ?? []), row]);
+  }
+  return byModule;
+}
+
+// A clone's snapshot database lives on the PostgreSQL server: drop it first, and keep the backup
+// if that fails (its record is how a person finds the database later).
+async function discardOutsideStore(members: BackupRow[], result: CleanupResult): Promise<boolean> {
+  for (const member of members) {
+    try {
+      await discardSnapshot(member);
+    } catch (error) {
+      result.kept.push({ backupId: member.id, reason: describeError(error) });
+      return false;
+    }
+  }
+  return true;
 }

@@ -1,3 +1,5 @@
+import type { DatabaseConfig } from "../backups/databases/config.js";
+import type { UnitOutcome } from "../backups/services/restore.js";
 import type { ErrorCode } from "../errors.js";
 import type { BackupType } from "../store/catalog.js";
 
@@ -27,7 +29,12 @@ export interface RollbackOperation {
   source: string;
   /** `restored`: something was changed back; `unchanged`: the live state already matched. */
   outcome: "restored" | "unchanged" | "failed";
+  /** For a file backup: what was rewritten, removed, or only had its metadata put back. */
   changes?: { removed: number; written: number; metadata: number };
+  /** For a service backup: every unit's outcome. */
+  units?: UnitOutcome[];
+  /** How it was done, in words (a database's restore path, say). */
+  detail?: string;
   warnings: string[];
   error?: { code: ErrorCode; message: string };
 }
@@ -45,6 +52,8 @@ export interface RollbackPoint {
 export interface RollbackResult {
   pointId: string;
   ok: boolean;
+  /** The point's services stopped before any data was restored (DESIGN.md's order). */
+  stopped: UnitOutcome[];
   operations: RollbackOperation[];
 }
 
@@ -55,6 +64,9 @@ export interface RollbackPointSpec {
   moduleName: string;
   description: string;
   files?: FileTarget[];
+  /** systemd units whose enablement and activity to record. */
+  services?: string[];
+  databases?: DatabaseConfig[];
 }
 
 /** One problem `verifyBackup` found. */

@@ -11,7 +11,7 @@ import {
   rmSync,
   writeSync,
 } from "node:fs";
-import { open, readdir, rm } from "node:fs/promises";
+import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { hashFile } from "./hash.js";
 
@@ -41,6 +41,7 @@ export const HASH_PATTERN = /^[0-9a-f]{64}$/;
 export class ObjectStore {
   private readonly shards = new Set<string>();
   private readonly claimed = new Set<string>();
+  // The temp directory belongs to the lock holder alone, so a counter is unique enough.
   private tempCounter = 0;
 
   constructor(
@@ -116,6 +117,27 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Take a file already written in the store's temp directory (a database dump, say) as an
+   * object: hash it, rename it into place if new, delete it if not. No copy.
+   */
+  async adoptTempFile(temp: string): Promise<PutResult> {
+    try {
+      const hash = await hashFile(temp);
+      const { size } = await stat(temp);
+      if (this.has(hash)) return { hash, size, written: false };
+      this.adopt(temp, hash);
+      return { hash, size, written: true };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /** A fresh name in the store's temp directory, for a file to be adopted. */
+  tempPath(): string {
+    return join(this.tempDir, `object-${process.pid}-${++this.tempCounter}`);
+  }
+
   private adopt(temp: string, hash: string): void {
     const shard = join(this.dir, hash.slice(0, 2));
     if (!this.shards.has(shard)) {
@@ -123,11 +145,6 @@ export class ObjectStore {
       this.shards.add(shard);
     }
     renameSync(temp, this.pathOf(hash));
-  }
-
-  // The temp directory belongs to the lock holder alone, so a counter is unique enough.
-  private tempPath(): string {
-    return join(this.tempDir, `object-${process.pid}-${++this.tempCounter}`);
   }
 
   /** Copy an object to `dest` (a new name), as a reflink where the file system allows. */

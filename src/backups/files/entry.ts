@@ -41,10 +41,20 @@ export function kindOf(stats: BigIntStats): EntryKind {
   return "block";
 }
 
+/** The stat fields a listing keeps. */
+export type StatFields = Pick<
+  BigIntStats,
+  "mode" | "uid" | "gid" | "size" | "mtimeNs" | "ctimeNs" | "ino" | "dev" | "rdev"
+>;
+
 export function entryFromStats(rel: string, stats: BigIntStats): Entry {
+  return entryFromFields(rel, kindOf(stats), stats);
+}
+
+export function entryFromFields(rel: string, kind: EntryKind, stats: StatFields): Entry {
   return {
     rel,
-    kind: kindOf(stats),
+    kind,
     mode: Number(stats.mode & 0o7777n),
     uid: Number(stats.uid),
     gid: Number(stats.gid),

@@ -1,22 +1,16 @@
 import { isAbsolute, join, normalize, relative, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
-import { syncFileSystems } from "../../store/durable.js";
-import { newId } from "../../store/ids.js";
 import type { Store } from "../../store/store.js";
-import { pausePoint } from "../../util/pause-point.js";
+import { type BackupLabel, recordBackup } from "../record.js";
 import { snapshotTree } from "./backup.js";
 import { type Entry, sameEntries } from "./entry.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
 import { planRestore, type RestorePlan } from "./restore-plan.js";
 
-export interface FileBackupRequest {
+export interface FileBackupRequest extends BackupLabel {
   path: string;
   exclude: string[];
-  description: string;
-  moduleName: string;
-  pointId?: string;
-  pointSeq?: number;
 }
 
 /** Refuse a path that is the store, or holds it, or lies inside it: a backup would chase itself. */
@@ -36,69 +30,31 @@ export function checkedSourcePath(store: Store, path: string): string {
   return source;
 }
 
-/**
- * Back up one path. The catalog row is `pending` until every object is on disk (one syncfs) and
- * the listing is written with it, complete, in one transaction.
- */
+/** Back up one path (see `recordBackup` for how it becomes durable and complete). */
 export async function backupFiles(store: Store, request: FileBackupRequest): Promise<BackupRow> {
   const source = checkedSourcePath(store, request.path);
-  const id = newId("file");
-  const createdAt = store.clock();
-  store.catalog.insertBackup({
-    id,
-    type: "file",
-    module: request.moduleName,
-    description: request.description,
-    createdAt,
-    source,
-    pointId: request.pointId ?? null,
-    pointSeq: request.pointSeq ?? null,
-    meta: { exclude: request.exclude },
-  });
-  try {
-    const previous = store.catalog.latestListingOf(source);
-    const snapshot = await snapshotTree(store.objects, source, request.exclude, previous);
-    await pausePoint("backup:before-sync");
-    if (snapshot.stats.newObjects > 0) await syncFileSystems([store.objects.dir]);
-    const meta = {
-      exclude: request.exclude,
-      absent: snapshot.entries[0]?.kind === "absent",
-      stats: snapshot.stats,
-      warnings: snapshot.warnings,
-    };
-    const unchanged =
-      previous && sameEntries(previous.entries, snapshot.entries) ? previous : undefined;
-    store.catalog.completeBackup(id, snapshot.entries, meta, unchanged);
-    store.log.append({
-      op: "backup",
-      outcome: "ok",
-      backupId: id,
-      moduleName: request.moduleName,
-      path: source,
-    });
-    return store.catalog.getBackup(id)!;
-  } catch (error) {
-    store.catalog.deleteBackup(id);
-    // Objects this backup wrote were never synced; if power failed now, one could be left torn
-    // and later taken for a good copy by deduplication. Nothing references them: delete them.
-    await store.objects.collectGarbage(store.catalog.referencedHashes()).catch(() => 0);
-    store.log.append({
-      op: "backup",
-      outcome: "failed",
-      backupId: id,
-      moduleName: request.moduleName,
-      path: source,
-      detail: describeError(error),
-    });
-    throw new GlobalRollbackError(
-      "BACKUP_FAILED",
-      `backup of ${source} failed: ${describeError(error)}`,
-      {
-        cause: error,
-        context: { path: source, backupId: id },
-      },
-    );
-  }
+  return recordBackup(
+    store,
+    { type: "file", source, meta: { exclude: request.exclude } },
+    request,
+    async () => {
+      const previous = store.catalog.latestListingOf(source);
+      const snapshot = await snapshotTree(store.objects, source, request.exclude, previous);
+      return {
+        entries: snapshot.entries,
+        meta: {
+          exclude: request.exclude,
+          absent: snapshot.entries[0]?.kind === "absent",
+          stats: snapshot.stats,
+          warnings: snapshot.warnings,
+        },
+        wroteObjects: snapshot.stats.newObjects > 0,
+        ...(previous && sameEntries(previous.entries, snapshot.entries)
+          ? { unchangedFrom: previous }
+          : {}),
+      };
+    },
+  );
 }
 
 /** A restore that has been planned and whose objects were all verified: safe to apply. */

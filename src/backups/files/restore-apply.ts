@@ -129,8 +129,8 @@ async function createAt(objects: ObjectStore, entry: Entry, path: string): Promi
   }
 }
 
-// Owner before mode: chown clears setuid and setgid bits, so the mode must come after it.
-function setMetadata(entry: Entry, path: string): void {
+/** Put back owner, mode and mtime. Owner before mode: chown clears setuid and setgid bits. */
+export function setMetadata(entry: Entry, path: string): void {
   // The middle of the microsecond, so that utimes' truncation to microseconds lands on it.
   const seconds = (Number(entry.mtimeNs / 1000n) + 0.5) / 1e6;
   if (entry.kind === "symlink") {

@@ -1,0 +1,187 @@
+import { execa } from "execa";
+import { describeError, GlobalRollbackError } from "../../errors.js";
+import type { Store } from "../../store/store.js";
+import { entryFromFields } from "../files/entry.js";
+import type { Taken } from "../record.js";
+import type { PostgresDatabase } from "./config.js";
+import {
+  childEnv,
+  ident,
+  type PostgresTarget,
+  passwordOf,
+  targetOf,
+  terminateSessions,
+  withClient,
+} from "./postgres-connection.js";
+
+/** How a PostgreSQL backup is named in listings and logs: never with its password. */
+export function describePostgres(config: PostgresDatabase): string {
+  const t = targetOf(config);
+  return `postgresql://${t.user}@${t.host}:${t.port}/${t.database}`;
+}
+
+/** The extra databases a backup's restore and clone strategy use, derived from its id. */
+export function scratchNames(backupId: string): {
+  snapshot: string;
+  incoming: string;
+  outgoing: string;
+} {
+  const tag = backupId.slice(-16);
+  return { snapshot: `rp_snap_${tag}`, incoming: `rp_new_${tag}`, outgoing: `rp_old_${tag}` };
+}
+
+/** What preflight found. */
+export interface PostgresPreflight {
+  serverVersion: number;
+  pgDumpVersion: number;
+  pgRestoreVersion: number;
+  canCreateDatabases: boolean;
+  sizeBytes: number;
+}
+
+async function clientMajor(tool: string): Promise<number> {
+  try {
+    const { stdout } = await execa(tool, ["--version"]);
+    const match = /(\d+)(?:\.\d+)?/.exec(stdout);
+    return Number(match?.[1] ?? 0);
+  } catch (error) {
+    throw new GlobalRollbackError(
+      "PREFLIGHT_FAILED",
+      `${tool} is not installed or does not run (${describeError(error)}); Debian: apt-get install postgresql-client`,
+    );
+  }
+}
+
+/**
+ * Everything a backup and its restore will need, checked before either is attempted: the server
+ * answers, pg_dump and pg_restore exist and are not older than the server, and for `clone` the
+ * role may create databases on a server of version 15 or newer.
+ */
+export async function preflightPostgres(config: PostgresDatabase): Promise<PostgresPreflight> {
+  const target = targetOf(config);
+  const password = passwordOf(target, config.password);
+  const where = describePostgres(config);
+  let server: { version: number; createdb: boolean; size: number };
+  try {
+    server = await withClient(target, password, async (client) => {
+      const { rows } = await client.query<{ v: string; c: boolean; s: string | null }>(
+        `SELECT current_setting('server_version_num') AS v,
+                (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user) AS c,
+                (SELECT pg_database_size(datname)::text FROM pg_database WHERE datname = $1) AS s`,
+        [target.database],
+      );
+      const row = rows[0]!;
+      if (row.s === null) throw new Error(`database ${target.database} does not exist`);
+      return { version: Math.floor(Number(row.v) / 10000), createdb: row.c, size: Number(row.s) };
+    });
+  } catch (error) {
+    if (error instanceof GlobalRollbackError) throw error;
+    throw new GlobalRollbackError("PREFLIGHT_FAILED", `${where}: ${describeError(error)}`, {
+      cause: error,
+      context: { database: target.database },
+    });
+  }
+  const [pgDumpVersion, pgRestoreVersion] = await Promise.all([
+    clientMajor("pg_dump"),
+    clientMajor("pg_restore"),
+  ]);
+  for (const [tool, version] of [
+    ["pg_dump", pgDumpVersion],
+    ["pg_restore", pgRestoreVersion],
+  ] as const) {
+    if (version < server.version) {
+      throw new GlobalRollbackError(
+        "PREFLIGHT_FAILED",
+        `${tool} ${version} is older than the server (${server.version}) at ${where}: install postgresql-client-${server.version}`,
+        { context: { database: target.database } },
+      );
+    }
+  }
+  if ((config.strategy ?? "dump") === "clone") {
+    if (server.version < 15) {
+      throw new GlobalRollbackError(
+        "PREFLIGHT_FAILED",
+        `strategy clone needs PostgreSQL 15 or newer (CREATE DATABASE ... STRATEGY FILE_COPY); ${where} is ${server.version}: use strategy dump`,
+        { context: { database: target.database } },
+      );
+    }
+    if (!server.createdb) {
+      throw new GlobalRollbackError(
+        "PREFLIGHT_FAILED",
+        `strategy clone needs a role that may create databases; ${target.user} at ${where} may not: use strategy dump, or ALTER ROLE ${target.user} CREATEDB`,
+        { context: { database: target.database } },
+      );
+    }
+  }
+  return {
+    serverVersion: server.version,
+    pgDumpVersion,
+    pgRestoreVersion,
+    canCreateDatabases: server.createdb,
+    sizeBytes: server.size,
+  };
+}
+
+/** Take a PostgreSQL backup with the configured strategy. */
+export async function backupPostgres(
+  store: Store,
+  config: PostgresDatabase,
+  backupId: string,
+): Promise<Taken> {
+  const preflight = await preflightPostgres(config);
+  const target = targetOf(config);
+  const password = passwordOf(target, config.password);
+  const strategy = config.strategy ?? "dump";
+  const meta = { engine: "postgresql", strategy, target, serverVersion: preflight.serverVersion };
+  if (strategy === "clone") {
+    const { snapshot } = scratchNames(backupId);
+    await cloneDatabase(target, password, target.database, snapshot);
+    return { entries: [], meta: { ...meta, snapshotDatabase: snapshot }, wroteObjects: false };
+  }
+  const temp = store.objects.tempPath();
+  await execa("pg_dump", ["--format=custom", "--no-password", `--file=${temp}`], {
+    env: childEnv(target, target.database, password),
+    extendEnv: false,
+  });
+  const put = await store.objects.adoptTempFile(temp);
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const entry = entryFromFields("", "file", {
+    mode: 0o600n,
+    uid: 0n,
+    gid: 0n,
+    size: BigInt(put.size),
+    mtimeNs: now,
+    ctimeNs: now,
+    ino: 0n,
+    dev: 0n,
+    rdev: 0n,
+  });
+  return { entries: [{ ...entry, hash: put.hash }], meta, wroteObjects: put.written };
+}
+
+/**
+ * `CREATE DATABASE copy TEMPLATE source STRATEGY FILE_COPY`: the template must have no other
+ * sessions, so they are ended first (plan announces it); one that reconnects in between is
+ * ended again, a few times.
+ */
+export async function cloneDatabase(
+  target: PostgresTarget,
+  password: string | undefined,
+  source: string,
+  copy: string,
+): Promise<void> {
+  await withClient(target, password, async (client) => {
+    for (let attempt = 1; ; attempt++) {
+      await terminateSessions(client, [source]);
+      try {
+        await client.query(
+          `CREATE DATABASE ${ident(copy)} TEMPLATE ${ident(source)} STRATEGY FILE_COPY`,
+        );
+        return;
+      } catch (error) {
+        if (attempt >= 5 || !/being accessed by other users/.test(describeError(error)))
+          throw error;
+      }
+    }
+  });
+}

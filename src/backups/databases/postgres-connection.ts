@@ -1,0 +1,106 @@
+import pg from "pg";
+import { GlobalRollbackError } from "../../errors.js";
+import type { PostgresDatabase } from "./config.js";
+
+/** Where a PostgreSQL backup connects, as the catalog may keep it: no password, ever. */
+export interface PostgresTarget {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  passwordEnv?: string;
+}
+
+export function targetOf(config: PostgresDatabase): PostgresTarget {
+  return {
+    host: config.host ?? process.env.PGHOST ?? "localhost",
+    port: Number(config.port ?? process.env.PGPORT ?? 5432),
+    user: config.user ?? process.env.PGUSER ?? process.env.USER ?? "postgres",
+    database: config.database,
+    ...(config.passwordEnv ? { passwordEnv: config.passwordEnv } : {}),
+  };
+}
+
+/**
+ * The password from `passwordEnv` or the inline value; `undefined` lets libpq and node-postgres
+ * find one in PGPASSWORD, PGPASSFILE or ~/.pgpass. A named variable that is unset is an error.
+ */
+export function passwordOf(target: PostgresTarget, inline?: string): string | undefined {
+  if (target.passwordEnv) {
+    const value = process.env[target.passwordEnv];
+    if (value === undefined) {
+      throw new GlobalRollbackError(
+        "PREFLIGHT_FAILED",
+        `the password of ${target.user}@${target.host}/${target.database} should be in $${target.passwordEnv}, which is not set`,
+        { context: { database: target.database } },
+      );
+    }
+    return value;
+  }
+  return inline;
+}
+
+/** The environment for pg_dump and pg_restore: the password travels here, never in argv. */
+export function childEnv(
+  target: PostgresTarget,
+  database: string,
+  password?: string,
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PGHOST: target.host,
+    PGPORT: String(target.port),
+    PGUSER: target.user,
+    PGDATABASE: database,
+    ...(password === undefined ? {} : { PGPASSWORD: password }),
+  };
+}
+
+/** Run `fn` with a connection to `database` (the maintenance database `postgres` by default). */
+export async function withClient<T>(
+  target: PostgresTarget,
+  password: string | undefined,
+  fn: (client: pg.Client) => Promise<T>,
+  database = "postgres",
+): Promise<T> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    database,
+    ...(password === undefined ? {} : { password }),
+    connectionTimeoutMillis: 10_000,
+  });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A SQL identifier, quoted. */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** End every other session on these databases: a rename, a template copy or a drop needs it. */
+export async function terminateSessions(
+  client: pg.Client,
+  databases: readonly string[],
+): Promise<number> {
+  const result = await client.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
+    [databases],
+  );
+  return result.rowCount ?? 0;
+}
+
+/** Database names that exist, of those asked. */
+export async function existing(client: pg.Client, names: readonly string[]): Promise<Set<string>> {
+  const result = await client.query<{ datname: string }>(
+    `SELECT datname FROM pg_database WHERE datname = ANY($1)`,
+    [names],
+  );
+  return new Set(result.rows.map((r) => r.datname));
+}

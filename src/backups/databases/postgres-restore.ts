@@ -1,0 +1,194 @@
+import { execa } from "execa";
+import type pg from "pg";
+import { describeError, GlobalRollbackError } from "../../errors.js";
+import type { BackupRow } from "../../store/catalog.js";
+import type { ObjectStore } from "../../store/objects.js";
+import type { Entry } from "../files/entry.js";
+import { scratchNames } from "./postgres-backup.js";
+import {
+  childEnv,
+  existing,
+  ident,
+  type PostgresTarget,
+  passwordOf,
+  terminateSessions,
+  withClient,
+} from "./postgres-connection.js";
+
+/** What a PostgreSQL restore did, in words for the report. */
+export type PostgresRestoreResult = { changed: boolean; detail: string };
+
+/**
+ * Restore a PostgreSQL backup. The live database is never dropped before its replacement is
+ * complete: `clone` and `dump` (when the role may create databases) build the replacement beside
+ * it and swap names in one transaction; only then is the old one dropped. Every step is
+ * idempotent by name (scratch names derive from the backup id), so an interrupted restore, run
+ * again, finishes.
+ */
+export async function restorePostgres(
+  objects: ObjectStore,
+  row: BackupRow,
+  entries: Entry[],
+): Promise<PostgresRestoreResult> {
+  const target = row.meta.target as PostgresTarget;
+  const password = passwordOf(target);
+  const names = scratchNames(row.id);
+  try {
+    if (row.meta.strategy === "clone") {
+      return await withClient(target, password, (client) =>
+        swapIn(client, target.database, names.snapshot, names.outgoing, "clone"),
+      );
+    }
+    const dump = objects.pathOf(entries[0]!.hash!);
+    const canCreate = await withClient(target, password, async (client) => {
+      const { rows } = await client.query<{ c: boolean }>(
+        `SELECT rolcreatedb OR rolsuper AS c FROM pg_roles WHERE rolname = current_user`,
+      );
+      return rows[0]?.c === true;
+    });
+    if (!canCreate) return await restoreInPlace(target, password, dump);
+    return await withClient(target, password, async (client) => {
+      const present = await existing(client, [names.incoming, names.outgoing]);
+      // A previous attempt got as far as the swap: only the drop of the old one is left.
+      if (present.has(names.outgoing) && !present.has(names.incoming)) {
+        return swapIn(client, target.database, names.incoming, names.outgoing, "dump");
+      }
+      if (present.has(names.incoming)) await dropDatabase(client, names.incoming);
+      await createLike(client, target.database, names.incoming);
+      try {
+        await execa(
+          "pg_restore",
+          [
+            "--no-password",
+            "--exit-on-error",
+            "--single-transaction",
+            `--dbname=${names.incoming}`,
+            dump,
+          ],
+          {
+            env: childEnv(target, names.incoming, password),
+            extendEnv: false,
+          },
+        );
+      } catch (error) {
+        await dropDatabase(client, names.incoming).catch(() => undefined);
+        throw error;
+      }
+      return swapIn(client, target.database, names.incoming, names.outgoing, "dump");
+    });
+  } catch (error) {
+    if (error instanceof GlobalRollbackError) throw error;
+    throw new GlobalRollbackError(
+      "DATABASE_FAILED",
+      `restore of ${row.source} from backup ${row.id} failed: ${describeError(error)}`,
+      { cause: error, context: { backupId: row.id, database: target.database } },
+    );
+  }
+}
+
+/**
+ * Put `replacement` in the place of `live`: end the sessions on both, then rename live → outgoing
+ * and replacement → live in one transaction (both or neither), then drop outgoing. O(1) in the
+ * database's size. Safe to call again after any interruption.
+ */
+async function swapIn(
+  client: pg.Client,
+  live: string,
+  replacement: string,
+  outgoing: string,
+  how: "clone" | "dump",
+): Promise<PostgresRestoreResult> {
+  const present = await existing(client, [live, replacement, outgoing]);
+  if (!present.has(replacement)) {
+    if (present.has(outgoing)) await dropDatabase(client, outgoing);
+    if (how === "clone" && present.has(live)) {
+      return {
+        changed: false,
+        detail: `the snapshot was already swapped in; ${live} is left as it is`,
+      };
+    }
+    if (!present.has(live))
+      throw new Error(`neither ${live} nor its replacement ${replacement} exists`);
+    return { changed: present.has(outgoing), detail: `${live} was already restored` };
+  }
+  for (let attempt = 1; ; attempt++) {
+    await terminateSessions(client, [live, replacement]);
+    try {
+      await client.query("BEGIN");
+      if (present.has(live))
+        await client.query(`ALTER DATABASE ${ident(live)} RENAME TO ${ident(outgoing)}`);
+      await client.query(`ALTER DATABASE ${ident(replacement)} RENAME TO ${ident(live)}`);
+      await client.query("COMMIT");
+      break;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      if (attempt >= 5 || !/being accessed by other users/.test(describeError(error))) throw error;
+    }
+  }
+  if (present.has(live)) await dropDatabase(client, outgoing);
+  return {
+    changed: true,
+    detail:
+      how === "clone"
+        ? `swapped the snapshot ${replacement} in for ${live} (two renames in one transaction)`
+        : `restored into a new database, then swapped it in for ${live}; the old one was dropped`,
+  };
+}
+
+/** The role may not create databases: restore inside the live database, in one transaction. */
+async function restoreInPlace(
+  target: PostgresTarget,
+  password: string | undefined,
+  dump: string,
+): Promise<PostgresRestoreResult> {
+  await withClient(target, password, (client) => terminateSessions(client, [target.database]));
+  await execa(
+    "pg_restore",
+    [
+      "--no-password",
+      "--clean",
+      "--if-exists",
+      "--single-transaction",
+      "--exit-on-error",
+      `--dbname=${target.database}`,
+      dump,
+    ],
+    { env: childEnv(target, target.database, password), extendEnv: false },
+  );
+  return {
+    changed: true,
+    detail: `restored in place with pg_restore --clean --single-transaction (${target.user} may not create databases)`,
+  };
+}
+
+async function createLike(client: pg.Client, model: string, name: string): Promise<void> {
+  const { rows } = await client.query<{
+    owner: string;
+    encoding: string;
+    collate: string;
+    ctype: string;
+  }>(
+    `SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
+            datcollate AS collate, datctype AS ctype
+       FROM pg_database WHERE datname = $1`,
+    [model],
+  );
+  const m = rows[0];
+  const like = m
+    ? ` OWNER ${ident(m.owner)} ENCODING '${m.encoding}' LC_COLLATE '${m.collate.replace(/'/g, "''")}' LC_CTYPE '${m.ctype.replace(/'/g, "''")}'`
+    : "";
+  await client.query(`CREATE DATABASE ${ident(name)} TEMPLATE template0${like}`);
+}
+
+export async function dropDatabase(client: pg.Client, name: string): Promise<void> {
+  await client.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+}
+
+/** Drop a clone backup's snapshot database (on commit or retention). */
+export async function discardSnapshot(row: BackupRow): Promise<void> {
+  if (row.meta.strategy !== "clone") return;
+  const target = row.meta.target as PostgresTarget;
+  await withClient(target, passwordOf(target), (client) =>
+    dropDatabase(client, scratchNames(row.id).snapshot),
+  );
+}

@@ -1,0 +1,81 @@
+import { describeError, GlobalRollbackError } from "../errors.js";
+import type { BackupRow, BackupType, StoredListing } from "../store/catalog.js";
+import { syncFileSystems } from "../store/durable.js";
+import { newId } from "../store/ids.js";
+import type { Store } from "../store/store.js";
+import { pausePoint } from "../util/pause-point.js";
+import type { Entry } from "./files/entry.js";
+
+/** What every backup is filed under. */
+export interface BackupLabel {
+  description: string;
+  moduleName: string;
+  pointId?: string;
+  pointSeq?: number;
+}
+
+/** What taking a backup produced: the objects it references, and what to remember about it. */
+export interface Taken {
+  entries: Entry[];
+  meta: Record<string, unknown>;
+  /** True when new objects were written (they must reach the disk before completion). */
+  wroteObjects: boolean;
+  /** A stored listing known to equal `entries`, to spare encoding it again. */
+  unchangedFrom?: StoredListing;
+}
+
+/**
+ * The life of every backup: a `pending` row first; then the work; then one syncfs so that every
+ * object is on disk; then the listing and `complete` in one transaction. On failure the row goes,
+ * and so do objects nothing references (they were never synced: after a power cut one could be
+ * torn and later taken for a good copy by deduplication).
+ */
+export async function recordBackup(
+  store: Store,
+  what: { type: BackupType; source: string; meta?: Record<string, unknown> },
+  label: BackupLabel,
+  take: (id: string) => Promise<Taken>,
+): Promise<BackupRow> {
+  const id = newId(what.type);
+  store.catalog.insertBackup({
+    id,
+    type: what.type,
+    module: label.moduleName,
+    description: label.description,
+    createdAt: store.clock(),
+    source: what.source,
+    pointId: label.pointId ?? null,
+    pointSeq: label.pointSeq ?? null,
+    meta: what.meta ?? {},
+  });
+  const logged = { backupId: id, moduleName: label.moduleName, path: what.source };
+  try {
+    const taken = await take(id);
+    await pausePoint("backup:before-sync");
+    if (taken.wroteObjects) await syncFileSystems([store.objects.dir]);
+    store.catalog.completeBackup(id, taken.entries, taken.meta, taken.unchangedFrom);
+    store.log.append({ op: `backup-${what.type}`, outcome: "ok", ...logged });
+    return store.catalog.getBackup(id)!;
+  } catch (error) {
+    store.catalog.deleteBackup(id);
+    await store.objects.collectGarbage(store.catalog.referencedHashes()).catch(() => 0);
+    store.log.append({
+      op: `backup-${what.type}`,
+      outcome: "failed",
+      ...logged,
+      detail: describeError(error),
+    });
+    throw new GlobalRollbackError(
+      "BACKUP_FAILED",
+      `${what.type} backup of ${what.source} failed: ${describeError(error)}`,
+      {
+        cause: error,
+        context: {
+          backupId: id,
+          ...(error instanceof GlobalRollbackError ? error.context : {}),
+          path: what.source,
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,63 @@
+import { execa } from "execa";
+import { GlobalRollbackError } from "../../errors.js";
+import { type ServiceAction, type ServiceManager, type UnitState, unitName } from "./manager.js";
+
+const PROPERTIES = ["Id", "LoadState", "ActiveState", "UnitFileState"];
+
+/** {@link ServiceManager} through `systemctl` (found on PATH; never through a shell). */
+export class SystemdServiceManager implements ServiceManager {
+  constructor(private readonly systemctl = "systemctl") {}
+
+  async states(units: readonly string[]): Promise<UnitState[]> {
+    if (units.length === 0) return [];
+    const names = units.map(unitName);
+    const result = await execa(
+      this.systemctl,
+      ["show", "--no-pager", "-p", PROPERTIES.join(","), ...names],
+      {
+        reject: false,
+      },
+    );
+    if (result.exitCode !== 0) {
+      throw new GlobalRollbackError(
+        "SERVICE_FAILED",
+        `systemctl show ${names.join(" ")} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
+      );
+    }
+    // One block of KEY=value lines per unit, in the order asked, separated by empty lines.
+    const blocks = result.stdout.split(/\n\s*\n/).filter((b) => b.trim() !== "");
+    return names.map((unit, i) => {
+      const props = new Map(
+        (blocks[i] ?? "").split("\n").map((line) => {
+          const eq = line.indexOf("=");
+          return [line.slice(0, eq), line.slice(eq + 1)] as const;
+        }),
+      );
+      if (props.get("LoadState") === "not-found" || !props.has("ActiveState")) {
+        throw new GlobalRollbackError("SERVICE_NOT_FOUND", `unit ${unit} does not exist`, {
+          context: { unit },
+        });
+      }
+      return {
+        unit,
+        activeState: props.get("ActiveState") ?? "",
+        unitFileState: props.get("UnitFileState") ?? "",
+      };
+    });
+  }
+
+  async act(action: ServiceAction, units: readonly string[]): Promise<void> {
+    if (units.length === 0) return;
+    const names = units.map(unitName);
+    const result = await execa(this.systemctl, [action, "--no-ask-password", ...names], {
+      reject: false,
+    });
+    if (result.exitCode !== 0) {
+      throw new GlobalRollbackError(
+        "SERVICE_FAILED",
+        `systemctl ${action} ${names.join(" ")} failed (exit ${result.exitCode}): ${result.stderr.trim() || result.stdout.trim()}`,
+        { context: { unit: names.join(" ") } },
+      );
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { lstatSync, renameSync, rmSync } from "node:fs";
+import Database from "better-sqlite3";
+import { describeError, GlobalRollbackError } from "../../errors.js";
+import { syncFileSystems, tempNameBeside } from "../../store/durable.js";
+import type { ObjectStore } from "../../store/objects.js";
+import { absentEntry, type Entry, entryFromStats } from "../files/entry.js";
+import { setMetadata } from "../files/restore-apply.js";
+
+/**
+ * Copy a SQLite database through SQLite's online backup API into the store. The copy is
+ * consistent even while other connections write (WAL or not): SQLite restarts the copy if the
+ * source changes under it. The copy is integrity-checked before it is kept. A database file that
+ * does not exist is recorded as absent, like a file.
+ */
+export async function backupSqlite(objects: ObjectStore, path: string): Promise<Entry> {
+  const stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  if (!stats) return absentEntry();
+  const temp = objects.tempPath();
+  const source = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    await source.backup(temp);
+  } finally {
+    source.close();
+  }
+  try {
+    const copy = new Database(temp, { readonly: true });
+    try {
+      const result = copy.pragma("integrity_check", { simple: true });
+      if (result !== "ok") throw new Error(`integrity_check of the copy said: ${String(result)}`);
+    } finally {
+      copy.close();
+    }
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  const put = await objects.adoptTempFile(temp);
+  return { ...entryFromStats("", stats), size: put.size, hash: put.hash };
+}
+
+const SIDE_FILES = ["-wal", "-shm", "-journal"];
+
+/**
+ * Put a database file back: the copy is written beside the target, the target's stale `-wal`,
+ * `-shm` and `-journal` are removed (an old WAL replayed onto the restored file would corrupt it),
+ * and the copy is renamed over the target. Owner, mode and mtime are the recorded ones.
+ */
+export async function restoreSqlite(
+  objects: ObjectStore,
+  path: string,
+  entry: Entry,
+): Promise<void> {
+  try {
+    if (entry.kind === "absent") {
+      for (const suffix of ["", ...SIDE_FILES]) rmSync(path + suffix, { force: true });
+      return;
+    }
+    const temp = tempNameBeside(path);
+    try {
+      objects.copyTo(entry.hash!, temp);
+      setMetadata(entry, temp);
+      for (const suffix of SIDE_FILES) rmSync(path + suffix, { force: true });
+      renameSync(temp, path);
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw error;
+    }
+    await syncFileSystems([path]);
+  } catch (error) {
+    throw new GlobalRollbackError(
+      "DATABASE_FAILED",
+      `restore of SQLite database ${path} failed: ${describeError(error)}`,
+      {
+        cause: error,
+        context: { path },
+      },
+    );
+  }
+}

@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { GlobalRollback } from "../../../src/index.js";
+import { tempDir } from "../../helpers/tree.js";
+
+const WRITER = fileURLToPath(new URL("../../fixtures/sqlite-writer.mjs", import.meta.url));
+
+function createEventsDb(path: string, rows: number): void {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)");
+  db.exec("CREATE INDEX events_payload ON events (payload)");
+  const insert = db.prepare("INSERT INTO events (payload) VALUES (?)");
+  db.transaction(() => {
+    for (let i = 1; i <= rows; i++) insert.run(`seed ${i}`);
+  })();
+  db.close();
+}
+
+function inspect(path: string) {
+  const db = new Database(path, { readonly: true });
+  try {
+    const { count, max } = db
+      .prepare("SELECT count(*) AS count, max(id) AS max FROM events")
+      .get() as {
+      count: number;
+      max: number;
+    };
+    return {
+      count,
+      max,
+      integrity: db.pragma("integrity_check", { simple: true }),
+      tables: db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .pluck()
+        .all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe("SQLite backups", () => {
+  it("copy a WAL database consistently while another process writes, and restore it", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "app.db");
+    createEventsDb(path, 1000);
+    const writer = spawn(process.execPath, [WRITER, path], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve) => writer.stdout.once("data", () => resolve()));
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    let info: Awaited<ReturnType<typeof rollback.backupDatabase>>;
+    try {
+      info = await rollback.backupDatabase({ type: "sqlite", database: path }, "pre", "app");
+    } finally {
+      writer.kill("SIGKILL");
+      await new Promise((resolve) => writer.once("exit", resolve));
+    }
+    expect(info.backupType).toBe("database");
+    expect(info.metadata.engine).toBe("sqlite");
+
+    // The update: more rows, rows deleted, a new table; a connection leaves its WAL behind.
+    const live = new Database(path);
+    live.exec("DELETE FROM events WHERE id % 2 = 0; CREATE TABLE migrated (x INTEGER)");
+    live.prepare("INSERT INTO events (payload) VALUES ('after the backup')").run();
+    const atUpdate = inspect(path);
+    expect(existsSync(`${path}-wal`)).toBe(true);
+
+    expect(await rollback.restoreBackup(info.backupId)).toBe(true);
+    live.close();
+    const restored = inspect(path);
+    expect(restored.integrity).toBe("ok");
+    expect(restored.tables).toEqual(["events", "sqlite_sequence"]);
+    // A consistent snapshot: every row up to the last one, none missing, none from the update.
+    expect(restored.count).toBe(restored.max);
+    expect(restored.count).toBeGreaterThanOrEqual(1050);
+    expect(restored.count).not.toBe(atUpdate.count);
+    await rollback.close();
+  });
+
+  it("records a database that does not exist yet as absent; restore removes it and its WAL", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "new.db");
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    const info = await rollback.backupDatabase({ type: "sqlite", database: path }, "pre", "app");
+    expect(info.metadata.absent).toBe(true);
+    createEventsDb(path, 3);
+    writeFileSync(`${path}-wal`, "stale");
+    await rollback.restoreBackup(info.backupId);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    await rollback.close();
+  });
+});
