@@ -1,5 +1,6 @@
 import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
+import type { UnitOutcome } from "../../../backups/services/restore.js";
 import type { BackupInfo, RollbackOperation, VerifyReport } from "../../../library/types.js";
 
 export function backupLine(b: BackupInfo): string {
@@ -56,11 +57,20 @@ export function operationLine(o: RollbackOperation): string {
       ? `failed: ${o.error?.message}`
       : o.outcome === "unchanged"
         ? "already as backed up"
-        : `restored (${o.changes?.written ?? 0} written, ${o.changes?.removed ?? 0} removed, ${o.changes?.metadata ?? 0} metadata)`;
+        : o.changes
+          ? `restored (${o.changes.written} written, ${o.changes.removed} removed, ${o.changes.metadata} metadata)`
+          : "restored";
   return [
     `${mark} ${o.backupId} ${o.source}: ${what}`,
+    ...(o.detail ? [`  ${o.detail}`] : []),
+    ...(o.units ?? []).map(unitLine),
     ...o.warnings.map((w) => `  warning: ${w}`),
   ].join("\n");
+}
+
+export function unitLine(u: UnitOutcome): string {
+  const did = u.actions.length ? u.actions.join(", ") : "nothing to do";
+  return `  ${u.ok ? "✓" : "✗"} ${u.unit}: ${did}${u.error ? ` (${u.error})` : ""}`;
 }
 
 export function verifyLines(reports: VerifyReport[]): string {
@@ -71,4 +81,27 @@ export function verifyLines(reports: VerifyReport[]): string {
       lines.push(`✗ ${r.backupId}: ${p.path}: object ${p.hash} ${p.problem}`);
   }
   return lines.join("\n") || "no backups to verify";
+}
+
+/** What a service or database backup recorded, for `backups show`. */
+export function kindLines(b: BackupInfo): string[] {
+  if (b.backupType === "service") {
+    const units =
+      (b.metadata.units as Array<{ unit: string; activeState: string; unitFileState: string }>) ??
+      [];
+    return units.map(
+      (u) => `unit    ${u.unit.padEnd(32)} ${u.activeState.padEnd(10)} ${u.unitFileState}`,
+    );
+  }
+  if (b.backupType === "database") {
+    const m = b.metadata;
+    if (m.engine === "sqlite")
+      return [`sqlite  ${m.absent ? "absent at backup time" : "online backup, integrity-checked"}`];
+    return [
+      m.strategy === "clone"
+        ? `postgresql clone: snapshot database ${String(m.snapshotDatabase)} on the server (PostgreSQL ${String(m.serverVersion)})`
+        : `postgresql dump: pg_dump --format=custom in the store (PostgreSQL ${String(m.serverVersion)})`,
+    ];
+  }
+  return [];
 }

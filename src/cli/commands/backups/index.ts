@@ -9,7 +9,9 @@ import {
   backupSummary,
   entryJson,
   entryLine,
+  kindLines,
   operationLine,
+  unitLine,
   verifyLines,
 } from "./format.js";
 
@@ -91,7 +93,7 @@ async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
   const backup = await rollback.getBackup(id);
   const listing = await rollback.getListing(id);
   emit(o, { backup, entries: listing.map(entryJson) }, () =>
-    [backupLine(backup), ...listing.map(entryLine)].join("\n"),
+    [backupLine(backup), ...kindLines(backup), ...listing.map(entryLine)].join("\n"),
   );
   return ExitCode.ok;
 }
@@ -113,7 +115,14 @@ async function restore(o: GlobalOptions, id: string): Promise<ExitCode> {
   const rollback = openLibrary(o, "backups restore");
   if (id.startsWith("p-")) {
     const result = await rollback.restoreRollbackPoint(id);
-    emit(o, result, () => result.operations.map(operationLine).join("\n"));
+    emit(o, result, () =>
+      [
+        ...(result.stopped.length
+          ? ["services stopped first:", ...result.stopped.map(unitLine)]
+          : []),
+        ...result.operations.map(operationLine),
+      ].join("\n"),
+    );
     return result.ok ? ExitCode.ok : ExitCode.needsIntervention;
   }
   const operation = await rollback.restoreBackupDetailed(id);
