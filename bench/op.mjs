@@ -9,6 +9,21 @@ let detail;
 if (op === "backup") {
   const info = await rollback.backupFile(arg, "bench", "bench");
   detail = { backupId: info.backupId, stats: info.metadata.stats };
+} else if (op === "backup-pg-dump" || op === "backup-pg-clone") {
+  const strategy = op === "backup-pg-dump" ? "dump" : "clone";
+  const info = await rollback.backupDatabase(
+    {
+      type: "postgresql",
+      host: "127.0.0.1",
+      port: 5432,
+      user: "postgres",
+      database: arg,
+      strategy,
+    },
+    "bench",
+    "bench",
+  );
+  detail = { backupId: info.backupId };
 } else if (op === "restore") {
   detail = await rollback.restoreBackupDetailed(arg);
 } else {

@@ -107,9 +107,13 @@ export async function prepareRestore(
     row,
     apply: async () => {
       const result = await restorePostgres(store.objects, row, entries);
+      const t = result.timings;
       return operation(row, {
         outcome: result.changed ? "restored" : "unchanged",
-        detail: result.detail,
+        detail: t
+          ? `${result.detail} (unavailable for ${t.swapMs.toFixed(0)} ms; old copy dropped in ${t.dropMs.toFixed(0)} ms)`
+          : result.detail,
+        ...(t ? { timings: t } : {}),
       });
     },
   };

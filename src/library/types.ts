@@ -35,6 +35,8 @@ export interface RollbackOperation {
   units?: UnitOutcome[];
   /** How it was done, in words (a database's restore path, say). */
   detail?: string;
+  /** For a PostgreSQL swap: how long the database was unavailable, and the old copy's drop. */
+  timings?: { swapMs: number; dropMs: number };
   warnings: string[];
   error?: { code: ErrorCode; message: string };
 }

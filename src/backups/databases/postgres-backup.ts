@@ -139,7 +139,7 @@ export async function backupPostgres(
     return { entries: [], meta: { ...meta, snapshotDatabase: snapshot }, wroteObjects: false };
   }
   const temp = store.objects.tempPath();
-  await execa("pg_dump", ["--format=custom", "--no-password", `--file=${temp}`], {
+  await execa("pg_dump", ["--format=custom", "--compress=1", "--no-password", `--file=${temp}`], {
     env: childEnv(target, target.database, password),
     extendEnv: false,
   });

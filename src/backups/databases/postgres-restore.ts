@@ -16,7 +16,12 @@ import {
 } from "./postgres-connection.js";
 
 /** What a PostgreSQL restore did, in words for the report. */
-export type PostgresRestoreResult = { changed: boolean; detail: string };
+export type PostgresRestoreResult = {
+  changed: boolean;
+  detail: string;
+  /** How long the database was unavailable (the swap), and how long dropping the old one took. */
+  timings?: { swapMs: number; dropMs: number };
+};
 
 /**
  * Restore a PostgreSQL backup. The live database is never dropped before its replacement is
@@ -111,6 +116,7 @@ async function swapIn(
       throw new Error(`neither ${live} nor its replacement ${replacement} exists`);
     return { changed: present.has(outgoing), detail: `${live} was already restored` };
   }
+  const swapStart = performance.now();
   for (let attempt = 1; ; attempt++) {
     await terminateSessions(client, [live, replacement]);
     try {
@@ -125,9 +131,11 @@ async function swapIn(
       if (attempt >= 5 || !/being accessed by other users/.test(describeError(error))) throw error;
     }
   }
+  const swapMs = performance.now() - swapStart;
   if (present.has(live)) await dropDatabase(client, outgoing);
   return {
     changed: true,
+    timings: { swapMs, dropMs: performance.now() - swapStart - swapMs },
     detail:
       how === "clone"
         ? `swapped the snapshot ${replacement} in for ${live} (two renames in one transaction)`
