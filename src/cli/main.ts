@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { registerBackups } from "./commands/backups/index.js";
+import { registerValidate } from "./commands/validate.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
 
 function version(): string {
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
     .option("--json", "print one JSON document on stdout")
     .showHelpAfterError()
     .exitOverride();
+  registerValidate(program, guarded);
   registerBackups(program, guarded);
   for (const command of program.commands) command.exitOverride();
   return program;

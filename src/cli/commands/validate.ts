@@ -1,0 +1,89 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { GlobalRollbackError } from "../../errors.js";
+import { formatDiagnostic, formatGithub } from "../../manifest/diagnostics.js";
+import { type LoadResult, loadManifest } from "../../manifest/load.js";
+import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
+import { ExitCode } from "../exit-codes.js";
+import { collectVars, parseVars } from "../vars.js";
+
+/** `rollpoint validate <manifest|dir>...`: schema and rules, no host access at all. */
+export function registerValidate(
+  program: Command,
+  run: (fn: () => Promise<ExitCode>) => Promise<void>,
+): void {
+  program
+    .command("validate")
+    .argument("<manifest...>", "manifest files, or directories searched for *.yaml and *.yml")
+    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
+    .option("--format <format>", "text, or github for ::error annotations", "text")
+    .description("check manifests without touching the host (for CI); exit 3 if any is invalid")
+    .action((paths: string[], opts: { var: string[]; format: string }, command: Command) =>
+      run(() => validate(resolveGlobalOptions(command.optsWithGlobals()), paths, opts)),
+    );
+}
+
+async function validate(
+  o: GlobalOptions,
+  paths: string[],
+  opts: { var: string[]; format: string },
+): Promise<ExitCode> {
+  if (opts.format !== "text" && opts.format !== "github") {
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `--format must be text or github, got ${JSON.stringify(opts.format)}`,
+    );
+  }
+  const vars = parseVars(opts.var);
+  const files = paths.flatMap(manifestsIn);
+  const results: LoadResult[] = [];
+  for (const file of files)
+    results.push(await loadManifest(file, { vars, mode: "validate", storeDir: o.store }));
+  const ok = results.every((r) => r.errors.length === 0);
+  emit(
+    o,
+    {
+      ok,
+      files: results.map((r) => ({
+        file: r.file,
+        ok: r.errors.length === 0,
+        errors: r.errors,
+        warnings: r.warnings,
+      })),
+    },
+    () => {
+      const format = opts.format === "github" ? formatGithub : formatDiagnostic;
+      const lines = results.flatMap((r) => [...r.errors, ...r.warnings].map(format));
+      const summary = results.map((r) =>
+        r.errors.length
+          ? `✗ ${r.file}: ${r.errors.length} error(s)`
+          : `✓ ${r.file}${r.warnings.length ? ` (${r.warnings.length} warning(s))` : ""}`,
+      );
+      return [...lines, ...(opts.format === "github" ? [] : summary)].join("\n");
+    },
+  );
+  return ok ? ExitCode.ok : ExitCode.invalid;
+}
+
+function manifestsIn(path: string): string[] {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    throw new GlobalRollbackError("INVALID_ARGUMENT", `no such manifest or directory: ${path}`, {
+      context: { path },
+    });
+  }
+  if (!stats.isDirectory()) return [path];
+  const found = (readdirSync(path, { recursive: true }) as string[])
+    .filter((f) => /\.ya?ml$/.test(f) && !f.split("/").includes("node_modules"))
+    .sort()
+    .map((f) => join(path, f));
+  if (found.length === 0) {
+    throw new GlobalRollbackError("INVALID_ARGUMENT", `no *.yaml or *.yml manifest in ${path}`, {
+      context: { path },
+    });
+  }
+  return found;
+}

@@ -1,0 +1,123 @@
+import { readFile } from "node:fs/promises";
+import type { Diagnostic } from "./diagnostics.js";
+import { pathText } from "./diagnostics.js";
+import { interpolateDeep } from "./interpolate.js";
+import { type Finding, RULES } from "./rules.js";
+import { schemaDiagnostics } from "./schema.js";
+import { type DocPath, ManifestSource } from "./source.js";
+import type { WrittenManifest } from "./types.js";
+
+export interface LoadOptions {
+  /** `--var` values; they override the manifest's `vars`. */
+  vars?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
+  /** At `validate`, an unset `${env.X}` is a warning (CI has not the host's environment); at `run`, an error. */
+  mode: "validate" | "run";
+  /** The store in use: no protected path may be inside it. */
+  storeDir: string;
+}
+
+/** A manifest, checked: `manifest` is set (interpolated) when there are no errors. */
+export interface LoadResult {
+  file: string;
+  manifest?: WrittenManifest;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+/**
+ * Load a manifest in four stages that collect rather than throw: parse YAML with positions,
+ * check the JSON Schema, interpolate `${vars.X}` and `${env.X}`, then the semantic rules. Every
+ * finding of a stage is reported; a stage runs only if the one before found no error.
+ */
+export async function loadManifest(file: string, options: LoadOptions): Promise<LoadResult> {
+  const result: LoadResult = { file, errors: [], warnings: [] };
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    result.errors.push({
+      severity: "error",
+      file,
+      line: 1,
+      col: 1,
+      path: "",
+      message: `cannot read the manifest: ${(error as Error).message}`,
+    });
+    return result;
+  }
+  const source = new ManifestSource(file, text);
+  const at = (
+    severity: "error" | "warning",
+    path: DocPath,
+    message: string,
+    key = false,
+  ): Diagnostic => ({
+    severity,
+    file,
+    ...source.locate(path, { key }),
+    path: pathText(path),
+    message,
+  });
+
+  for (const e of source.doc.errors) {
+    const pos = source.lineCounter.linePos(e.pos[0]);
+    result.errors.push({
+      severity: "error",
+      file,
+      ...pos,
+      path: "",
+      message: `YAML: ${e.message.split("\n")[0]}`,
+    });
+  }
+  if (result.errors.length) return result;
+  const data = source.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  result.errors.push(...schemaDiagnostics(source, data));
+  if (result.errors.length) return result;
+
+  const written = data as WrittenManifest;
+  const vars: Record<string, string> = {
+    ...Object.fromEntries(Object.entries(written.vars ?? {}).map(([k, v]) => [k, String(v)])),
+    ...options.vars,
+  };
+  const env = options.env ?? process.env;
+  const { vars: _keep, ...rest } = written;
+  const interpolated = interpolateDeep(rest, vars, env, (path, missing) => {
+    for (const m of missing) {
+      if (m.kind === "vars") {
+        result.errors.push(
+          at(
+            "error",
+            path,
+            `\${vars.${m.name}} is not defined: add it to vars or pass --var ${m.name}=...`,
+          ),
+        );
+      } else if (options.mode === "run") {
+        result.errors.push(at("error", path, `\${env.${m.name}} is not set in the environment`));
+      } else {
+        result.warnings.push(
+          at(
+            "warning",
+            path,
+            `\${env.${m.name}} is not set here; it must be set where the update runs`,
+          ),
+        );
+      }
+    }
+  }) as WrittenManifest;
+  const manifest: WrittenManifest = {
+    ...interpolated,
+    ...(written.vars ? { vars: written.vars } : {}),
+  };
+  if (result.errors.length) return result;
+
+  const findings: Finding[] = RULES.flatMap((rule) =>
+    rule(manifest, { manifestFile: file, storeDir: options.storeDir }),
+  );
+  for (const f of findings)
+    (f.severity === "error" ? result.errors : result.warnings).push(
+      at(f.severity, f.path, f.message, f.key),
+    );
+  if (result.errors.length === 0) result.manifest = manifest;
+  return result;
+}

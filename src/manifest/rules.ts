@@ -1,0 +1,229 @@
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, normalize, relative, resolve } from "node:path";
+import { parseDuration } from "../util/duration.js";
+import type { DocPath } from "./source.js";
+import { PROBES, STEP_KINDS, type WrittenManifest } from "./types.js";
+
+/** A finding of one rule, positioned by its document path. */
+export interface Finding {
+  severity: "error" | "warning";
+  path: DocPath;
+  message: string;
+  key?: boolean;
+}
+
+export interface RuleContext {
+  manifestFile: string;
+  storeDir: string;
+}
+
+type Rule = (m: WrittenManifest, ctx: RuleContext) => Finding[];
+
+const error = (path: DocPath, message: string, key = false): Finding => ({
+  severity: "error",
+  path,
+  message,
+  key,
+});
+const warning = (path: DocPath, message: string): Finding => ({
+  severity: "warning",
+  path,
+  message,
+});
+
+const uniqueStepIds: Rule = (m) => {
+  const seen = new Map<string, number>();
+  return m.steps.flatMap((step, i) => {
+    const first = seen.get(step.id);
+    if (first !== undefined)
+      return [
+        error(
+          ["steps", i, "id"],
+          `duplicate step id ${JSON.stringify(step.id)}; steps[${first}] has it already`,
+        ),
+      ];
+    seen.set(step.id, i);
+    return [];
+  });
+};
+
+const oneKindPerStep: Rule = (m) =>
+  m.steps.flatMap((step, i) => {
+    const kinds = STEP_KINDS.filter((k) => step[k] !== undefined);
+    if (kinds.length === 1) return [];
+    return [
+      error(
+        ["steps", i],
+        kinds.length === 0
+          ? `a step must have one of ${STEP_KINDS.join(", ")}; found none`
+          : `a step must have exactly one of ${STEP_KINDS.join(", ")}; found ${kinds.join(" and ")}`,
+      ),
+    ];
+  });
+
+const oneProbePerCheck: Rule = (m) =>
+  m.steps.flatMap((step, i) => {
+    if (!step.check) return [];
+    const at = ["steps", i, "check"];
+    const probes = PROBES.filter((p) => step.check?.[p] !== undefined);
+    const found: Finding[] = [];
+    if (probes.length !== 1) {
+      found.push(
+        error(
+          at,
+          `a check must name exactly one probe of ${PROBES.join(", ")}; found ${probes.length ? probes.join(" and ") : "none"}`,
+          true,
+        ),
+      );
+    }
+    if (step.check.status !== undefined && step.check.http === undefined) {
+      found.push(error([...at, "status"], "status applies to an http probe only"));
+    }
+    const within = parseDuration(step.check.within ?? "30s");
+    const interval = parseDuration(step.check.interval ?? "1s");
+    if (within !== undefined && interval !== undefined && interval > within) {
+      found.push(
+        error(
+          [...at, "interval"],
+          `interval (${step.check.interval}) must not be longer than within (${step.check.within ?? "30s"})`,
+        ),
+      );
+    }
+    return found;
+  });
+
+const DAY = 86_400_000;
+const durationsInRange: Rule = (m) => {
+  const found: Finding[] = [];
+  const check = (path: DocPath, text: string | undefined, max: number, maxText: string) => {
+    if (text === undefined) return;
+    const ms = parseDuration(text);
+    if (ms === undefined) return; // the schema reports the shape
+    if (ms <= 0) found.push(error(path, `must be longer than 0, found ${JSON.stringify(text)}`));
+    else if (ms > max)
+      found.push(error(path, `must be at most ${maxText}, found ${JSON.stringify(text)}`));
+  };
+  check(["timeout"], m.timeout, 7 * DAY, "7d");
+  m.steps.forEach((s, i) => {
+    check(["steps", i, "timeout"], s.timeout, DAY, "1d");
+    check(["steps", i, "check", "within"], s.check?.within, DAY, "1d");
+    check(["steps", i, "check", "interval"], s.check?.interval, DAY, "1d");
+  });
+  return found;
+};
+
+const sqlStepsNameDatabases: Rule = (m, ctx) => {
+  const declared = new Set((m.rollbackPoint?.databases ?? []).map((d) => d.name));
+  return m.steps.flatMap((step, i) => {
+    if (!step.sql) return [];
+    const found: Finding[] = [];
+    if (!declared.has(step.sql.database)) {
+      found.push(
+        error(
+          ["steps", i, "sql", "database"],
+          `names no database of the rollback point: ${JSON.stringify(step.sql.database)}; declared: ${[...declared].join(", ") || "none"}`,
+        ),
+      );
+    }
+    const file = resolve(dirname(ctx.manifestFile), step.sql.file);
+    if (!existsSync(file)) {
+      found.push(
+        error(
+          ["steps", i, "sql", "file"],
+          `no such file beside the manifest: ${JSON.stringify(step.sql.file)} (looked for ${file})`,
+        ),
+      );
+    }
+    return found;
+  });
+};
+
+function pathProblem(p: string, storeDir: string): string | undefined {
+  // Still holding an unset ${env.X} (validate on a machine without it): judged where it runs.
+  if (p.includes("${env.")) return undefined;
+  if (!isAbsolute(p)) return "must be an absolute path";
+  if (p.split("/").includes("..")) return "must not contain ..";
+  if (p === "/") return "must not be / (the whole system)";
+  const clean = normalize(p).replace(/\/+$/, "");
+  if (clean !== p) return `must be normalised, as ${JSON.stringify(clean)}`;
+  const rel = relative(storeDir, p);
+  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)))
+    return `must not be inside the store (${storeDir})`;
+  const back = relative(p, storeDir);
+  if (!back.startsWith("..") && !isAbsolute(back))
+    return `must not contain the store (${storeDir})`;
+  return undefined;
+}
+
+const protectedPaths: Rule = (m, ctx) => {
+  const found: Finding[] = [];
+  (m.rollbackPoint?.files ?? []).forEach((f, i) => {
+    const path = typeof f === "string" ? f : f.path;
+    const at: DocPath =
+      typeof f === "string" ? ["rollbackPoint", "files", i] : ["rollbackPoint", "files", i, "path"];
+    const problem = pathProblem(path, ctx.storeDir);
+    if (problem) found.push(error(at, `${problem}; found ${JSON.stringify(path)}`));
+  });
+  (m.rollbackPoint?.databases ?? []).forEach((d, i) => {
+    if (d.type === "sqlite") {
+      const problem = pathProblem(d.database, ctx.storeDir);
+      if (problem)
+        found.push(
+          error(
+            ["rollbackPoint", "databases", i, "database"],
+            `a SQLite database file ${problem}; found ${JSON.stringify(d.database)}`,
+          ),
+        );
+    }
+  });
+  m.steps.forEach((s, i) => {
+    if (s.cwd !== undefined && !isAbsolute(s.cwd)) {
+      found.push(
+        error(["steps", i, "cwd"], `must be an absolute path, found ${JSON.stringify(s.cwd)}`),
+      );
+    }
+  });
+  return found;
+};
+
+const databases: Rule = (m) => {
+  const seen = new Set<string>();
+  return (m.rollbackPoint?.databases ?? []).flatMap((d, i) => {
+    const at = ["rollbackPoint", "databases", i];
+    const found: Finding[] = [];
+    if (seen.has(d.name))
+      found.push(error([...at, "name"], `duplicate database name ${JSON.stringify(d.name)}`));
+    seen.add(d.name);
+    if (d.type === "sqlite") {
+      for (const key of ["host", "port", "user", "passwordEnv", "password", "strategy"] as const) {
+        if (d[key] !== undefined)
+          found.push(
+            error([...at, key], `applies to postgresql only; this database is sqlite`, true),
+          );
+      }
+    }
+    if (d.password !== undefined) {
+      found.push(
+        warning(
+          [...at, "password"],
+          "an inline password ends up in version control and backups of this file; prefer passwordEnv or ~/.pgpass",
+        ),
+      );
+    }
+    if (d.password !== undefined && d.passwordEnv !== undefined) {
+      found.push(error([...at, "password"], "give password or passwordEnv, not both", true));
+    }
+    return found;
+  });
+};
+
+/** The checks the schema cannot express, in the order their findings are reported. */
+export const RULES: readonly Rule[] = [
+  uniqueStepIds,
+  oneKindPerStep,
+  oneProbePerCheck,
+  durationsInRange,
+  sqlStepsNameDatabases,
+  protectedPaths,
+  databases,
+];

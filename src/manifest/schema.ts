@@ -1,0 +1,155 @@
+import { createRequire } from "node:module";
+import Ajv2020, { type ErrorObject } from "ajv/dist/2020.js";
+import { type Diagnostic, nearest, pathText, shown } from "./diagnostics.js";
+import type { DocPath, ManifestSource } from "./source.js";
+
+const require = createRequire(import.meta.url);
+/** The one definition of the format (schemas/manifest.schema.json). */
+export const MANIFEST_SCHEMA = require("../../schemas/manifest.schema.json") as Record<
+  string,
+  unknown
+>;
+
+const ajv = new Ajv2020.default({
+  allErrors: true,
+  strict: true,
+  allowUnionTypes: true,
+  verbose: true,
+});
+const validate = ajv.compile(MANIFEST_SCHEMA);
+
+/** Check a parsed manifest against the JSON Schema; every error, positioned and worded. */
+export function schemaDiagnostics(source: ManifestSource, data: unknown): Diagnostic[] {
+  if (validate(data)) return [];
+  const errors = pruneBranches(validate.errors ?? []);
+  return errors.map((error) => {
+    const path = toPath(error.instancePath);
+    const { message, at, key } = describe(error, path);
+    return {
+      severity: "error",
+      file: source.file,
+      ...source.locate(at, { key }),
+      path: pathText(at),
+      message,
+    };
+  });
+}
+
+// anyOf reports each branch's failure too; the anyOf error alone says it better.
+function pruneBranches(errors: ErrorObject[]): ErrorObject[] {
+  const anyOf = errors.filter((e) => e.keyword === "anyOf").map((e) => e.instancePath);
+  return errors.filter(
+    (e) =>
+      e.keyword === "anyOf" ||
+      !anyOf.some((p) => e.instancePath === p || e.instancePath.startsWith(`${p}/`)),
+  );
+}
+
+function toPath(pointer: string): DocPath {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
+function describe(
+  error: ErrorObject,
+  path: DocPath,
+): { message: string; at: DocPath; key?: boolean } {
+  const params = error.params as Record<string, unknown>;
+  const parent = error.parentSchema as Record<string, unknown> | undefined;
+  switch (error.keyword) {
+    case "additionalProperties": {
+      const extra = String(params.additionalProperty);
+      const known = Object.keys((parent?.properties as object | undefined) ?? {});
+      const guess = nearest(extra, known);
+      return {
+        at: [...path, extra],
+        key: true,
+        message: guess
+          ? `unknown key; did you mean "${guess}"?`
+          : `unknown key; allowed here: ${known.join(", ")}`,
+      };
+    }
+    case "required":
+      return { at: path, message: `missing required key "${String(params.missingProperty)}"` };
+    case "const":
+      return {
+        at: path,
+        message: `must be ${shown(params.allowedValue)}, found ${shown(error.data)}`,
+      };
+    case "enum":
+      return {
+        at: path,
+        message: `must be one of ${(params.allowedValues as unknown[]).map((v) => shown(v)).join(", ")}; found ${shown(error.data)}`,
+      };
+    case "type":
+      return {
+        at: path,
+        message: `must be ${article(String(params.type))}, found ${shown(error.data)}`,
+      };
+    case "pattern":
+      return { at: path, message: patternMessage(String(params.pattern), error.data) };
+    case "minItems":
+      return {
+        at: path,
+        message:
+          (parent?.items as { type?: string } | undefined)?.type === "string"
+            ? `must be a non-empty array of strings, found ${shown(error.data)}`
+            : `must have at least ${String(params.limit)} item(s), found ${shown(error.data)}`,
+      };
+    case "minimum":
+    case "maximum": {
+      const min = parent?.minimum;
+      const max = parent?.maximum;
+      return {
+        at: path,
+        message: `must be between ${String(min)} and ${String(max)}, found ${shown(error.data)}`,
+      };
+    }
+    case "minProperties":
+    case "maxProperties":
+      return {
+        at: path,
+        message: `must name exactly one of ${Object.keys((parent?.properties as object) ?? {}).join(", ")}; found ${shown(Object.keys((error.data as object) ?? {}))}`,
+      };
+    case "anyOf":
+      return {
+        at: path,
+        message: `must be an absolute path, or { path, exclude }; found ${shown(error.data)}`,
+      };
+    case "propertyNames":
+      return {
+        at: path,
+        message: `has a key that is not a valid name (letters, digits, _), found ${shown(Object.keys((error.data as object) ?? {}))}`,
+      };
+    default:
+      return { at: path, message: `${error.message ?? "is invalid"} (found ${shown(error.data)})` };
+  }
+}
+
+function patternMessage(pattern: string, data: unknown): string {
+  if (pattern.includes("(ms|s|m|h|d)"))
+    return `must be a duration like 500ms, 30s, 2m, 1h or 30d; found ${shown(data)}`;
+  if (pattern.startsWith("^https?://"))
+    return `must be an http:// or https:// URL, found ${shown(data)}`;
+  if (pattern.includes("[0-9]{1,5}")) return `must be host:port, found ${shown(data)}`;
+  return `must match ${pattern}, found ${shown(data)}`;
+}
+
+function article(type: string): string {
+  const words: Record<string, string> = {
+    string: "a string",
+    array: "a list",
+    object: "a mapping",
+    integer: "a whole number",
+    number: "a number",
+    boolean: "true or false",
+  };
+  return type
+    .split(",")
+    .map((t) => words[t] ?? t)
+    .join(" or ");
+}

@@ -1,0 +1,67 @@
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+
+export type DocPath = Array<string | number>;
+
+/** A parsed YAML manifest that can say where any path in it is. */
+export class ManifestSource {
+  readonly lineCounter = new LineCounter();
+  readonly doc: Document.Parsed;
+
+  constructor(
+    readonly file: string,
+    readonly text: string,
+  ) {
+    this.doc = parseDocument(text, {
+      lineCounter: this.lineCounter,
+      prettyErrors: false,
+      uniqueKeys: true,
+    });
+    this.keepCommandWordsAsWritten();
+  }
+
+  // In YAML, `run: [true]` is a boolean and `[chmod, 0755, f]` holds the number 755. A command's
+  // words, and environment values, are text: take each plain scalar there exactly as written.
+  private keepCommandWordsAsWritten(): void {
+    const steps = this.doc.get("steps", true);
+    if (!isSeq(steps)) return;
+    for (const step of steps.items) {
+      if (!isMap(step)) continue;
+      for (const path of [["run"], ["undo"], ["check", "command"], ["env"]]) {
+        const node = step.getIn(path, true);
+        const scalars = isSeq(node)
+          ? node.items
+          : isMap(node)
+            ? node.items.map((p) => (isPair(p) ? p.value : null))
+            : [];
+        for (const item of scalars) {
+          if (isScalar(item) && typeof item.value !== "string" && item.value !== null) {
+            const written = (item as { source?: unknown }).source;
+            item.value = typeof written === "string" ? written : String(item.value);
+          }
+        }
+      }
+    }
+  }
+
+  /** Line and column (1-based) of the value at `path`, or of its key with `key: true`; the
+   * nearest existing ancestor when the path is not in the document. */
+  locate(path: DocPath, options: { key?: boolean } = {}): { line: number; col: number } {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const at = path.slice(0, depth);
+      if (options.key && depth === path.length && depth > 0) {
+        const parent = this.doc.getIn(at.slice(0, -1), true);
+        if (isMap(parent)) {
+          const pair = parent.items.find(
+            (p) => isPair(p) && isScalar(p.key) && p.key.value === at[at.length - 1],
+          );
+          const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
+          if (range) return this.lineCounter.linePos(range[0]);
+        }
+      }
+      const node = depth === 0 ? this.doc.contents : this.doc.getIn(at, true);
+      const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+      if (range) return this.lineCounter.linePos(range[0]);
+    }
+    return { line: 1, col: 1 };
+  }
+}

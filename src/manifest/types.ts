@@ -1,0 +1,134 @@
+// The manifest as written (before interpolation), mirroring schemas/manifest.schema.json. The
+// key lists below are checked against the schema by test/manifest/schema-types.test.ts, so the
+// schema and these types cannot drift apart unnoticed.
+
+export type Duration = string;
+
+export interface WrittenFileTarget {
+  path: string;
+  exclude?: string[];
+}
+
+export interface WrittenDatabase {
+  name: string;
+  type: "postgresql" | "sqlite";
+  database: string;
+  host?: string;
+  port?: number | string;
+  user?: string;
+  passwordEnv?: string;
+  password?: string;
+  strategy?: "dump" | "clone";
+}
+
+export interface WrittenRollbackPoint {
+  files?: Array<string | WrittenFileTarget>;
+  services?: string[];
+  databases?: WrittenDatabase[];
+}
+
+export type ServiceVerb = "start" | "stop" | "restart" | "reload" | "enable" | "disable";
+
+export interface WrittenCheck {
+  http?: string;
+  status?: number;
+  tcp?: string;
+  command?: string[];
+  service?: string;
+  within?: Duration;
+  interval?: Duration;
+}
+
+export interface WrittenStep {
+  id: string;
+  description?: string;
+  run?: string[];
+  shell?: string;
+  service?: Partial<Record<ServiceVerb, string[]>>;
+  sql?: { database: string; file: string };
+  check?: WrittenCheck;
+  cwd?: string;
+  env?: Record<string, string>;
+  timeout?: Duration;
+  retries?: number;
+  undo?: string[];
+  continueOnError?: boolean;
+}
+
+export interface WrittenManifest {
+  apiVersion: "rollpoint/v1";
+  name: string;
+  version?: string;
+  description?: string;
+  vars?: Record<string, string | number | boolean>;
+  timeout?: Duration;
+  rollbackPoint?: WrittenRollbackPoint;
+  steps: WrittenStep[];
+}
+
+/** Every key each object may have; `satisfies` ties each list to its type. */
+export const KEYS = {
+  manifest: [
+    "apiVersion",
+    "name",
+    "version",
+    "description",
+    "vars",
+    "timeout",
+    "rollbackPoint",
+    "steps",
+  ] as const satisfies ReadonlyArray<keyof WrittenManifest>,
+  rollbackPoint: ["files", "services", "databases"] as const satisfies ReadonlyArray<
+    keyof WrittenRollbackPoint
+  >,
+  database: [
+    "name",
+    "type",
+    "database",
+    "host",
+    "port",
+    "user",
+    "passwordEnv",
+    "password",
+    "strategy",
+  ] as const satisfies ReadonlyArray<keyof WrittenDatabase>,
+  step: [
+    "id",
+    "description",
+    "run",
+    "shell",
+    "service",
+    "sql",
+    "check",
+    "cwd",
+    "env",
+    "timeout",
+    "retries",
+    "undo",
+    "continueOnError",
+  ] as const satisfies ReadonlyArray<keyof WrittenStep>,
+  check: [
+    "http",
+    "status",
+    "tcp",
+    "command",
+    "service",
+    "within",
+    "interval",
+  ] as const satisfies ReadonlyArray<keyof WrittenCheck>,
+};
+
+// The other direction: a key added to a type but not to its list fails to compile here.
+type Missing<T, K extends readonly PropertyKey[]> = Exclude<keyof T, K[number]>;
+type AssertNever<T extends never> = T;
+export type KeyListsAreComplete = [
+  AssertNever<Missing<WrittenManifest, typeof KEYS.manifest>>,
+  AssertNever<Missing<WrittenRollbackPoint, typeof KEYS.rollbackPoint>>,
+  AssertNever<Missing<WrittenDatabase, typeof KEYS.database>>,
+  AssertNever<Missing<WrittenStep, typeof KEYS.step>>,
+  AssertNever<Missing<WrittenCheck, typeof KEYS.check>>,
+];
+
+export const STEP_KINDS = ["run", "shell", "service", "sql", "check"] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+export const PROBES = ["http", "tcp", "command", "service"] as const;

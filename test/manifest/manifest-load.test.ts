@@ -1,0 +1,126 @@
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { loadManifest } from "../../src/manifest/load.js";
+import { MANIFEST_SCHEMA } from "../../src/manifest/schema.js";
+import { KEYS } from "../../src/manifest/types.js";
+import { tempDir } from "../helpers/tree.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const STORE = "/tmp/rollpoint-invalid-store";
+
+async function loadText(text: string, vars: Record<string, string> = {}) {
+  const { writeFileSync } = await import("node:fs");
+  const dir = await tempDir();
+  const file = join(dir, "m.yaml");
+  writeFileSync(file, text);
+  return loadManifest(file, { mode: "validate", storeDir: STORE, vars, env: {} });
+}
+
+describe("manifest loading", () => {
+  it("keeps a command's words as written: run: [true] runs `true`, 0755 stays 0755", async () => {
+    const result = await loadText(
+      "apiVersion: rollpoint/v1\nname: app\nsteps:\n  - id: a\n    run: [true]\n  - id: b\n    run: [chmod, 0755, /x]\n    env: { PORT: 8080 }\n",
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.manifest!.steps[0]!.run).toEqual(["true"]);
+    expect(result.manifest!.steps[1]!.run).toEqual(["chmod", "0755", "/x"]);
+    expect(result.manifest!.steps[1]!.env).toEqual({ PORT: "8080" });
+  });
+
+  it("interpolates ${vars.x} and ${env.X} only; a shell's own ${...} passes through", async () => {
+    const result = await loadText(
+      "apiVersion: rollpoint/v1\nname: app\nvars: { root: /opt/a }\nsteps:\n  - id: a\n    shell: echo ${vars.root} ${HOME} ${x:-y}\n",
+      { root: "/opt/b" },
+    );
+    expect(result.manifest!.steps[0]!.shell).toBe("echo /opt/b ${HOME} ${x:-y}");
+  });
+
+  it("has TypeScript types that list exactly the schema's keys", () => {
+    const defs = MANIFEST_SCHEMA.$defs as Record<string, { properties: object }>;
+    const keys = (o: { properties: object }) => Object.keys(o.properties).sort();
+    expect([...KEYS.manifest].sort()).toEqual(keys(MANIFEST_SCHEMA as { properties: object }));
+    expect([...KEYS.rollbackPoint].sort()).toEqual(keys(defs.rollbackPoint!));
+    expect([...KEYS.database].sort()).toEqual(keys(defs.database!));
+    expect([...KEYS.step].sort()).toEqual(keys(defs.step!));
+    const step = defs.step as unknown as { properties: { check: { properties: object } } };
+    expect([...KEYS.check].sort()).toEqual(keys(step.properties.check));
+  });
+
+  it("never throws on random or mutated documents: valid, or errors with positions", async () => {
+    const base = {
+      apiVersion: "rollpoint/v1",
+      name: "app",
+      rollbackPoint: {
+        files: ["/etc/app"],
+        databases: [{ name: "db", type: "sqlite", database: "/var/lib/app.db" }],
+      },
+      steps: [
+        { id: "a", run: ["true"], timeout: "5s" },
+        { id: "b", check: { http: "http://127.0.0.1/", within: "10s" } },
+      ],
+    };
+    const anyValue = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }),
+    );
+    const mutated = fc
+      .tuple(
+        fc.constantFrom("apiVersion", "name", "rollbackPoint", "steps", "timeout", "vars", "x"),
+        anyValue,
+        fc.nat(3),
+        fc.constantFrom("id", "run", "retries", "check", "shell", "sql", "timeout", "zzz"),
+      )
+      .map(([topKey, value, stepIndex, stepKey]) => {
+        const doc = structuredClone(base) as Record<string, unknown>;
+        if (Math.random() < 0.5) doc[topKey] = value;
+        const steps = doc.steps;
+        if (
+          Array.isArray(steps) &&
+          steps[stepIndex % steps.length] &&
+          typeof steps[stepIndex % steps.length] === "object"
+        ) {
+          (steps[stepIndex % steps.length] as Record<string, unknown>)[stepKey] = value;
+        }
+        return stringify(doc);
+      });
+    const garbage = fc.oneof(
+      fc.string(),
+      fc.string().map((s) => `steps:\n  - ${s}\n`),
+      fc.string().map((s) => `apiVersion: rollpoint/v1\nname: ${s}\nsteps: [${s}]`),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutated, garbage), async (text) => {
+        const result = await loadText(text);
+        if (result.manifest) {
+          expect(result.errors).toEqual([]);
+        } else {
+          expect(result.errors.length).toBeGreaterThan(0);
+          for (const e of result.errors) {
+            expect(e.line).toBeGreaterThanOrEqual(1);
+            expect(e.col).toBeGreaterThanOrEqual(1);
+            expect(e.message.length).toBeGreaterThan(0);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("validates the examples with the library too", async () => {
+    for (const name of ["demo", "reverse-proxy", "app-upgrade-postgres", "notes-sqlite"]) {
+      const result = await loadManifest(join(ROOT, "workflows", `${name}.yaml`), {
+        mode: "validate",
+        storeDir: STORE,
+        env: {},
+      });
+      expect(result.errors, name).toEqual([]);
+    }
+  });
+});
