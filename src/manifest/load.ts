@@ -71,7 +71,20 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     });
   }
   if (result.errors.length) return result;
-  const data = source.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let data: unknown;
+  try {
+    data = source.doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // Aliases are resolved here, not while parsing: an unknown anchor, or an alias bomb.
+    result.errors.push({
+      severity: "error",
+      file,
+      ...source.locateBrokenAlias(),
+      path: "",
+      message: `YAML: ${(error as Error).message}`,
+    });
+    return result;
+  }
   result.errors.push(...schemaDiagnostics(source, data));
   if (result.errors.length) return result;
 

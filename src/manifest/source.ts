@@ -1,4 +1,13 @@
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+} from "yaml";
 
 export type DocPath = Array<string | number>;
 
@@ -41,6 +50,21 @@ export class ManifestSource {
         }
       }
     }
+  }
+
+  /** Where the first alias without an anchor before it is (else the document's start). */
+  locateBrokenAlias(): { line: number; col: number } {
+    let found: { line: number; col: number } | undefined;
+    visit(this.doc, {
+      Alias: (_key, node) => {
+        if (!found && node.resolve(this.doc) === undefined && node.range) {
+          found = this.lineCounter.linePos(node.range[0]);
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    return found ?? { line: 1, col: 1 };
   }
 
   /** Line and column (1-based) of the value at `path`, or of its key with `key: true`; the
