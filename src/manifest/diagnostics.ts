@@ -18,9 +18,9 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 /** A GitHub Actions workflow command, so CI shows the finding on the line it is about. */
 export function formatGithub(d: Diagnostic): string {
-  const escape = (s: string) => s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  const encode = (s: string) => s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
   const where = d.path ? `${d.path}: ` : "";
-  return `::${d.severity} file=${d.file},line=${d.line},col=${d.col}::${escape(where + d.message)}`;
+  return `::${d.severity} file=${d.file},line=${d.line},col=${d.col}::${encode(where + d.message)}`;
 }
 
 /** `["steps", 2, "run"]` → `steps[2].run`. */
