@@ -51,6 +51,7 @@ export class GlobalRollbackError extends Error {
 
 /** A short description of anything thrown, for messages and logs. */
 export function describeError(error: unknown): string {
+  if (error instanceof GlobalRollbackError) return error.message;
   if (error instanceof Error) {
     const errno = error as NodeJS.ErrnoException;
     return errno.code && !error.message.includes(errno.code)

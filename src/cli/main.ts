@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { registerBackups } from "./commands/backups/index.js";
+import { registerPlan } from "./commands/plan.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
 
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerValidate(program, guarded);
+  registerPlan(program, guarded);
   registerBackups(program, guarded);
   for (const command of program.commands) command.exitOverride();
   return program;

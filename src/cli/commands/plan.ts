@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import { SystemdServiceManager } from "../../backups/services/systemd.js";
+import { formatDiagnostic } from "../../manifest/diagnostics.js";
+import { loadManifest } from "../../manifest/load.js";
+import { buildPlan, type Plan, type RollbackAction } from "../../plan/plan.js";
+import { type PreflightReport, runPreflight } from "../../plan/preflight.js";
+import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
+import { ExitCode } from "../exit-codes.js";
+import { collectVars, parseVars } from "../vars.js";
+
+/** `rollpoint plan <manifest>`: preflight, the steps, and each step's rollback; changes nothing. */
+export function registerPlan(
+  program: Command,
+  run: (fn: () => Promise<ExitCode>) => Promise<void>,
+): void {
+  program
+    .command("plan")
+    .argument("<manifest>")
+    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
+    .description(
+      "dry run on this host: preflight checks, the steps, and the rollback of each; changes nothing",
+    )
+    .action((file: string, opts: { var: string[] }, command: Command) =>
+      run(() => plan(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
+    );
+}
+
+async function plan(o: GlobalOptions, file: string, opts: { var: string[] }): Promise<ExitCode> {
+  const loaded = await loadManifest(file, {
+    vars: parseVars(opts.var),
+    mode: "run",
+    storeDir: o.store,
+  });
+  if (!loaded.manifest) {
+    emit(o, { ok: false, errors: loaded.errors, warnings: loaded.warnings }, () =>
+      [...loaded.errors, ...loaded.warnings].map(formatDiagnostic).join("\n"),
+    );
+    return ExitCode.invalid;
+  }
+  const thePlan = buildPlan(loaded.manifest);
+  const preflight = await runPreflight(thePlan, loaded.manifest, {
+    storeDir: o.store,
+    services: new SystemdServiceManager(),
+  });
+  emit(o, { ok: preflight.ok, preflight, plan: thePlan, warnings: loaded.warnings }, () =>
+    [...loaded.warnings.map(formatDiagnostic), ...render(thePlan, preflight)].join("\n"),
+  );
+  return preflight.ok ? ExitCode.ok : ExitCode.notStarted;
+}
+
+function render(plan: Plan, preflight: PreflightReport): string[] {
+  const lines = [
+    `plan for ${plan.name}${plan.version ? ` ${plan.version}` : ""}`,
+    "",
+    "preflight:",
+  ];
+  for (const c of preflight.checks) lines.push(`  ${c.ok ? "✓" : "✗"} ${c.subject}: ${c.detail}`);
+  lines.push("", "1. rollback point:");
+  for (const f of plan.rollbackPoint.files)
+    lines.push(
+      `   files    ${f.path}${f.exclude.length ? ` (excluding ${f.exclude.join(", ")})` : ""}`,
+    );
+  for (const d of plan.rollbackPoint.databases)
+    lines.push(`   database ${d.name}: ${d.target}${d.strategy ? ` (${d.strategy})` : ""}`);
+  if (plan.rollbackPoint.services.length)
+    lines.push(`   services ${plan.rollbackPoint.services.join(", ")}`);
+  lines.push("", "2. steps:");
+  plan.steps.forEach((s, i) => {
+    const extras = [
+      s.timeout && `timeout ${s.timeout}`,
+      s.retries && `retries ${s.retries}`,
+      s.continueOnError && "continueOnError",
+    ].filter(Boolean);
+    lines.push(
+      `   ${i + 1}. ${s.id} [${s.kind}] ${s.summary}${extras.length ? ` (${extras.join(", ")})` : ""}`,
+    );
+  });
+  lines.push("", "3. if a step fails:");
+  for (const s of plan.steps) {
+    const actions = plan.onFailure[s.id] ?? [];
+    lines.push(
+      `   ${s.id}: ${actions.length ? "" : "reported, not rolled back (continueOnError)"}`,
+    );
+    for (const a of actions) lines.push(`      - ${describeAction(a)}`);
+  }
+  lines.push(
+    "",
+    preflight.ok
+      ? "preflight passed: `rollpoint run` may start"
+      : "preflight FAILED: the update would not start",
+  );
+  return lines;
+}
+
+function describeAction(a: RollbackAction): string {
+  switch (a.action) {
+    case "undo":
+      return `undo ${a.stepId}: ${a.run.join(" ")}`;
+    case "stop-services":
+      return `stop ${a.units.join(", ")}`;
+    case "restore":
+      return `restore ${a.what} ${a.target}`;
+    case "return-services":
+      return `return ${a.units.join(", ")} to their recorded states`;
+  }
+}

@@ -1,0 +1,132 @@
+import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
+import { STEP_KINDS } from "../manifest/types.js";
+
+/** One step as the run will carry it out. */
+export interface PlannedStep {
+  id: string;
+  kind: (typeof STEP_KINDS)[number];
+  /** What it does, in one line (the argv, the script's first line, the SQL file...). */
+  summary: string;
+  timeout?: string;
+  retries: number;
+  continueOnError: boolean;
+  undo?: string[];
+}
+
+/** One action of a rollback, in the order it would run. */
+export type RollbackAction =
+  | { action: "undo"; stepId: string; run: string[] }
+  | { action: "stop-services"; units: string[] }
+  | { action: "restore"; what: "file" | "database"; target: string }
+  | { action: "return-services"; units: string[] };
+
+/** What `run` would do: the same data `plan` prints. Pure: computed from the manifest alone. */
+export interface Plan {
+  name: string;
+  version?: string;
+  rollbackPoint: {
+    files: Array<{ path: string; exclude: string[] }>;
+    services: string[];
+    databases: Array<{ name: string; type: string; target: string; strategy?: string }>;
+  };
+  steps: PlannedStep[];
+  /** For each step: the rollback that runs if it fails (empty for continueOnError steps). */
+  onFailure: Record<string, RollbackAction[]>;
+}
+
+export function buildPlan(manifest: WrittenManifest): Plan {
+  const rp = manifest.rollbackPoint ?? {};
+  const files = (rp.files ?? []).map((f) =>
+    typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
+  );
+  const databases = (rp.databases ?? []).map((d) => ({
+    name: d.name,
+    type: d.type,
+    target:
+      d.type === "sqlite"
+        ? d.database
+        : `postgresql://${d.user ?? "postgres"}@${d.host ?? "localhost"}:${d.port ?? 5432}/${d.database}`,
+    ...(d.type === "postgresql" ? { strategy: d.strategy ?? "dump" } : {}),
+  }));
+  const services = rp.services ?? [];
+  const steps = manifest.steps.map(planStep);
+  // The point is taken files, then databases, then services: restores run in reverse of that.
+  const restores: RollbackAction[] = [
+    ...databases
+      .map((d) => ({ action: "restore" as const, what: "database" as const, target: d.target }))
+      .reverse(),
+    ...files
+      .map((f) => ({ action: "restore" as const, what: "file" as const, target: f.path }))
+      .reverse(),
+  ];
+  const onFailure: Record<string, RollbackAction[]> = {};
+  steps.forEach((step, i) => {
+    if (step.continueOnError) {
+      onFailure[step.id] = [];
+      return;
+    }
+    const undos: RollbackAction[] = steps
+      .slice(0, i)
+      .filter((s) => s.undo)
+      .reverse()
+      .map((s) => ({ action: "undo", stepId: s.id, run: s.undo! }));
+    onFailure[step.id] = [
+      ...undos,
+      ...(services.length ? [{ action: "stop-services" as const, units: services }] : []),
+      ...restores,
+      ...(services.length ? [{ action: "return-services" as const, units: services }] : []),
+    ];
+  });
+  return {
+    name: manifest.name,
+    ...(manifest.version ? { version: manifest.version } : {}),
+    rollbackPoint: { files, services, databases },
+    steps,
+    onFailure,
+  };
+}
+
+function planStep(step: WrittenStep): PlannedStep {
+  const kind = STEP_KINDS.find((k) => step[k] !== undefined)!;
+  return {
+    id: step.id,
+    kind,
+    summary: summarize(step, kind),
+    ...(step.timeout ? { timeout: step.timeout } : {}),
+    retries: step.retries ?? 0,
+    continueOnError: step.continueOnError ?? false,
+    ...(step.undo ? { undo: step.undo } : {}),
+  };
+}
+
+function summarize(step: WrittenStep, kind: PlannedStep["kind"]): string {
+  switch (kind) {
+    case "run":
+      return step.run!.map(quoteWord).join(" ");
+    case "shell": {
+      const lines = step.shell!.trim().split("\n");
+      return `sh -e: ${lines[0]}${lines.length > 1 ? ` (+${lines.length - 1} lines)` : ""}`;
+    }
+    case "service": {
+      const [verb, units] = Object.entries(step.service!)[0]!;
+      return `systemctl ${verb} ${units!.join(" ")}`;
+    }
+    case "sql":
+      return `SQL ${step.sql!.file} on ${step.sql!.database}, in one transaction`;
+    case "check": {
+      const c = step.check!;
+      const probe = c.http
+        ? `GET ${c.http} → ${c.status ?? 200}`
+        : c.tcp
+          ? `connect ${c.tcp}`
+          : c.command
+            ? c.command.map(quoteWord).join(" ")
+            : `${c.service} is active`;
+      return `check ${probe}, every ${c.interval ?? "1s"} within ${c.within ?? "30s"}`;
+    }
+  }
+}
+
+function quoteWord(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}

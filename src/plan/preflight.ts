@@ -1,0 +1,189 @@
+import { copyFileSync, existsSync, lstatSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { PostgresDatabase } from "../backups/databases/config.js";
+import { preflightPostgres } from "../backups/databases/postgres-backup.js";
+import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
+import { compileExcludes } from "../backups/files/exclude.js";
+import { walkTree } from "../backups/files/walk.js";
+import type { ServiceManager } from "../backups/services/manager.js";
+import { describeError } from "../errors.js";
+import type { WrittenManifest } from "../manifest/types.js";
+import { Catalog } from "../store/catalog.js";
+import type { Plan } from "./plan.js";
+
+/** One thing preflight looked at. */
+export interface PreflightCheck {
+  ok: boolean;
+  subject: string;
+  detail: string;
+}
+
+export interface PreflightReport {
+  ok: boolean;
+  checks: PreflightCheck[];
+  /** Bytes the rollback point would add to the store, after deduplication (an estimate). */
+  estimatedNewBytes: number;
+  /** Free bytes where the store is (or would be created). */
+  freeBytes: number;
+}
+
+/**
+ * Look at everything the run would touch, and change nothing: no store is created, no catalog
+ * row written (the catalog is read from a copy), no service or database touched.
+ */
+export async function runPreflight(
+  plan: Plan,
+  manifest: WrittenManifest,
+  context: { storeDir: string; services: ServiceManager },
+): Promise<PreflightReport> {
+  const checks: PreflightCheck[] = [];
+  const previous = readPreviousListings(context.storeDir);
+  let estimatedNewBytes = 0;
+  try {
+    for (const target of plan.rollbackPoint.files) {
+      const { check, newBytes } = inspectPath(
+        target.path,
+        target.exclude,
+        previous.get(target.path),
+      );
+      checks.push(check);
+      estimatedNewBytes += newBytes;
+    }
+  } finally {
+    previous.close();
+  }
+  if (plan.rollbackPoint.services.length) {
+    try {
+      for (const s of await context.services.states(plan.rollbackPoint.services)) {
+        checks.push({
+          ok: true,
+          subject: s.unit,
+          detail: `${s.activeState}, ${s.unitFileState || "no unit file state"}`,
+        });
+      }
+    } catch (error) {
+      checks.push({
+        ok: false,
+        subject: `services ${plan.rollbackPoint.services.join(", ")}`,
+        detail: describeError(error),
+      });
+    }
+  }
+  for (const db of manifest.rollbackPoint?.databases ?? []) {
+    if (db.type === "sqlite") {
+      const stats = lstatSync(db.database, { throwIfNoEntry: false });
+      checks.push({
+        ok: true,
+        subject: db.database,
+        detail: stats
+          ? `SQLite database, ${bytes(stats.size)}`
+          : "does not exist yet: will be recorded as absent",
+      });
+      estimatedNewBytes += stats?.size ?? 0;
+      continue;
+    }
+    try {
+      const found = await preflightPostgres(db as PostgresDatabase);
+      const strategy = db.strategy ?? "dump";
+      checks.push({
+        ok: true,
+        subject: `postgresql ${db.name} (${db.database})`,
+        detail: `PostgreSQL ${found.serverVersion}, ${bytes(found.sizeBytes)}; pg_dump ${found.pgDumpVersion}, pg_restore ${found.pgRestoreVersion}; strategy ${strategy}${strategy === "clone" ? `: other sessions on ${db.database} will be ended when the rollback point is taken` : ""}`,
+      });
+      if (strategy === "dump") estimatedNewBytes += found.sizeBytes;
+    } catch (error) {
+      checks.push({
+        ok: false,
+        subject: `postgresql ${db.name} (${db.database})`,
+        detail: describeError(error),
+      });
+    }
+  }
+  const freeBytes = freeSpaceAt(context.storeDir);
+  checks.push({
+    ok: estimatedNewBytes < freeBytes,
+    subject: `store ${context.storeDir}`,
+    detail: `${bytes(freeBytes)} free; the rollback point needs about ${bytes(estimatedNewBytes)} after deduplication`,
+  });
+  return { ok: checks.every((c) => c.ok), checks, estimatedNewBytes, freeBytes };
+}
+
+function inspectPath(path: string, exclude: string[], previous: Listing | undefined) {
+  let walked: ReturnType<typeof walkTree>;
+  try {
+    walked = walkTree(path, compileExcludes(exclude));
+  } catch (error) {
+    return {
+      check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },
+      newBytes: 0,
+    };
+  }
+  if (!walked) {
+    return {
+      check: {
+        ok: true,
+        subject: path,
+        detail: "does not exist: will be recorded as absent (rollback removes it)",
+      },
+      newBytes: 0,
+    };
+  }
+  const before = new Map(previous?.entries.map((e) => [e.rel, e]));
+  let files = 0;
+  let total = 0;
+  let newBytes = 0;
+  for (const w of walked) {
+    if (!w.stats.isFile()) continue;
+    files++;
+    total += Number(w.stats.size);
+    const old = before.get(w.rel);
+    if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs)))
+      newBytes += Number(w.stats.size);
+  }
+  return {
+    check: {
+      ok: true,
+      subject: path,
+      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(newBytes)} changed since the last backup` : ""}`,
+    },
+    newBytes,
+  };
+}
+
+/** The last listing of each path, read from a copy of the catalog so that nothing is written. */
+function readPreviousListings(storeDir: string) {
+  const catalogPath = join(storeDir, "catalog.db");
+  if (!existsSync(catalogPath)) return { get: () => undefined, close: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), "rollpoint-plan-"));
+  for (const suffix of ["", "-wal"]) {
+    if (existsSync(catalogPath + suffix))
+      copyFileSync(catalogPath + suffix, join(dir, `catalog.db${suffix}`));
+  }
+  const catalog = new Catalog(join(dir, "catalog.db"));
+  return {
+    get: (source: string) => catalog.latestListingOf(source),
+    close: () => {
+      catalog.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freeSpaceAt(path: string): number {
+  let at = path;
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  const fs = statfsSync(at);
+  return fs.bavail * fs.bsize;
+}
+
+export function bytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
