@@ -15,7 +15,8 @@ export type ErrorCode =
   | "SERVICE_NOT_FOUND"
   | "SERVICE_FAILED"
   | "DATABASE_FAILED"
-  | "PREFLIGHT_FAILED";
+  | "PREFLIGHT_FAILED"
+  | "RUN_UNFINISHED";
 
 /** Where an error happened, so a message makes sense on its own. */
 export interface ErrorContext {

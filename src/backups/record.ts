@@ -51,7 +51,7 @@ export async function recordBackup(
   const logged = { backupId: id, moduleName: label.moduleName, path: what.source };
   try {
     const taken = await take(id);
-    await pausePoint("backup:before-sync");
+    pausePoint("backup:before-sync");
     if (taken.wroteObjects) await syncFileSystems([store.objects.dir]);
     store.catalog.completeBackup(id, taken.entries, taken.meta, taken.unchangedFrom);
     store.log.append({ op: `backup-${what.type}`, outcome: "ok", ...logged });

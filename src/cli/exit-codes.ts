@@ -22,6 +22,7 @@ export const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {
   VERIFY_FAILED: ExitCode.needsIntervention,
   RESTORE_FAILED: ExitCode.needsIntervention,
   STORE_LOCKED: ExitCode.locked,
+  RUN_UNFINISHED: ExitCode.locked,
   SERVICE_NOT_FOUND: ExitCode.notStarted,
   PREFLIGHT_FAILED: ExitCode.notStarted,
   // Raised while restoring, a failed service or database command leaves work for a person.

@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { registerBackups } from "./commands/backups/index.js";
+import { registerHistory } from "./commands/history.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerRun } from "./commands/run.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
 
@@ -50,6 +52,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerValidate(program, guarded);
   registerPlan(program, guarded);
+  registerRun(program, guarded);
+  registerHistory(program, guarded);
   registerBackups(program, guarded);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -9,6 +9,7 @@ import {
   LISTING_FORMAT,
   listingJson,
 } from "./listing-codec.js";
+import { Runs } from "./runs.js";
 import { MIGRATIONS } from "./schema.js";
 
 export type BackupType = "file" | "service" | "database";
@@ -72,6 +73,8 @@ function toBackup(raw: RawBackup): BackupRow {
 /** The SQLite catalog. Every method is one statement or one transaction, so each is atomic. */
 export class Catalog {
   readonly db: Database.Database;
+  /** The engine's runs. */
+  readonly runs: Runs;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -81,6 +84,7 @@ export class Catalog {
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
     this.migrate();
+    this.runs = new Runs(this.db);
   }
 
   private migrate(): void {

@@ -53,4 +53,13 @@ export const MIGRATIONS: readonly string[] = [
     snapshot    TEXT
   );
   `,
+  `
+  -- Version 2: what the engine needs to show a run and to recover it.
+  ALTER TABLE runs ADD COLUMN manifest TEXT;
+  ALTER TABLE runs ADD COLUMN manifest_path TEXT;
+  ALTER TABLE runs ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE runs ADD COLUMN result TEXT;
+  ALTER TABLE runs ADD COLUMN no_rollback INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX runs_unfinished ON runs (finished, started_at);
+  `,
 ];

@@ -5,10 +5,11 @@ const counts = new Map<string, number>();
 /**
  * A deterministic place for tests to kill the process: when `ROLLPOINT_PAUSE_AT` is `name` (or
  * `name#n`, the n-th time it is reached), announce `rollpoint: paused at <name>` on stderr and
- * wait forever, so the test can SIGKILL us at exactly this instant instead of guessing with
- * sleeps. Costs a map lookup when unset.
+ * block the whole thread (no timer, promise or child callback runs any more), so the test can
+ * SIGKILL the process at exactly this instant instead of guessing with sleeps. A map lookup when
+ * unset.
  */
-export async function pausePoint(name: string): Promise<void> {
+export function pausePoint(name: string): void {
   const wanted = process.env.ROLLPOINT_PAUSE_AT;
   if (!wanted) return;
   const count = (counts.get(name) ?? 0) + 1;
@@ -16,5 +17,5 @@ export async function pausePoint(name: string): Promise<void> {
   const [point, nth] = wanted.split("#");
   if (point !== name || count !== Number(nth ?? 1)) return;
   writeSync(2, `rollpoint: paused at ${wanted}\n`);
-  await new Promise<never>(() => setInterval(() => {}, 1 << 30));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }

@@ -99,7 +99,7 @@ export async function snapshotTree(
             }
           } else {
             record(entry, objects.putSmallFile(path.abs));
-            await pausePoint("backup:object");
+            pausePoint("backup:object");
           }
           break;
         }
@@ -122,7 +122,7 @@ export async function snapshotTree(
     if (!writers) {
       for (let i = 0; i < small.length; i++) {
         record(small[i]!, objects.putSmallFile(smallPaths[i]!));
-        await pausePoint("backup:object");
+        pausePoint("backup:object");
       }
     } else {
       const results = await writers.finish();
@@ -132,7 +132,7 @@ export async function snapshotTree(
         const put = results[i]!;
         record(small[i]!, fresh.has(put.hash) ? { ...put, written: false } : put);
         if (put.written) fresh.add(put.hash);
-        await pausePoint("backup:object");
+        pausePoint("backup:object");
       }
     }
   } finally {
@@ -140,7 +140,7 @@ export async function snapshotTree(
   }
   await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, abs }) => {
     record(entry, await objects.putLargeFile(abs));
-    await pausePoint("backup:object");
+    pausePoint("backup:object");
   });
   entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   return { entries, stats, warnings };

@@ -48,7 +48,7 @@ export async function applyRestore(
       case "write":
         await writeEntry(objects, action.entry, at(action.entry.rel), counts);
         counts.written++;
-        await pausePoint("restore:write");
+        pausePoint("restore:write");
         break;
       case "metadata":
         setMetadata(action.entry, at(action.entry.rel));

@@ -1,0 +1,35 @@
+import type { RunResult } from "../../engine/run.js";
+import { operationLine, unitLine } from "./backups/format.js";
+
+const WORDS: Record<RunResult["outcome"], string> = {
+  committed: "committed: the update is in place",
+  rolledBack: "rolled back: everything is as it was before the update",
+  rollbackFailed: "ROLLBACK INCOMPLETE: manual intervention needed; what is left is listed above",
+  notStarted: "not started: nothing was changed",
+  failed: "FAILED without rollback (--no-rollback): the host is as the failed update left it",
+};
+
+/** The end of a run's output: each step, each undo and restore, and the outcome in words. */
+export function resultLines(r: RunResult): string[] {
+  const lines = ["", `run ${r.runId}`];
+  for (const s of r.steps) {
+    const mark = s.status === "succeeded" ? "✓" : s.status === "pending" ? "·" : "✗";
+    lines.push(
+      `  ${mark} ${s.id} ${s.status}${s.durationMs !== undefined ? ` (${(s.durationMs / 1000).toFixed(1)}s)` : ""}${s.error ? `: ${s.error}` : ""}`,
+    );
+    for (const l of s.status === "failed" ? (s.lastLines ?? []) : []) lines.push(`      | ${l}`);
+  }
+  if (r.undos.length)
+    lines.push("undo:", ...r.undos.map((u) => `  ${u.ok ? "✓" : "✗"} ${u.stepId}: ${u.detail}`));
+  if (r.rollback) {
+    if (r.rollback.stopped.length)
+      lines.push("services stopped:", ...r.rollback.stopped.map(unitLine));
+    lines.push(
+      "restored:",
+      ...r.rollback.operations.map((o) => `  ${operationLine(o).replace(/\n/g, "\n  ")}`),
+    );
+  }
+  if (r.error && r.outcome !== "committed") lines.push(`cause: ${r.error}`);
+  lines.push(WORDS[r.outcome]);
+  return lines;
+}

@@ -1,0 +1,174 @@
+import type { Command } from "commander";
+import { SystemdServiceManager } from "../../backups/services/systemd.js";
+import { mermaid } from "../../engine/graph.js";
+import { compileMachine } from "../../engine/machine.js";
+import { recoverRuns } from "../../engine/recover.js";
+import { type Outcome, type Progress, type RunResult, startRun } from "../../engine/run.js";
+import { GlobalRollbackError } from "../../errors.js";
+import { formatDiagnostic } from "../../manifest/diagnostics.js";
+import { loadManifest } from "../../manifest/load.js";
+import { buildPlan } from "../../plan/plan.js";
+import { Store } from "../../store/store.js";
+import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
+import { ExitCode } from "../exit-codes.js";
+import { collectVars, parseVars } from "../vars.js";
+import { resultLines } from "./run-format.js";
+
+type Runner = (fn: () => Promise<ExitCode>) => Promise<void>;
+
+/** The outcome of a run, as DESIGN.md's exit codes. */
+export const EXIT_OF_OUTCOME: Record<Outcome, ExitCode> = {
+  committed: ExitCode.ok,
+  rolledBack: ExitCode.rolledBack,
+  rollbackFailed: ExitCode.needsIntervention,
+  notStarted: ExitCode.notStarted,
+  failed: ExitCode.needsIntervention,
+};
+
+/** `run`, `recover` and `graph`. */
+export function registerRun(program: Command, run: Runner): void {
+  program
+    .command("run")
+    .argument("<manifest>")
+    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
+    .option(
+      "--no-rollback",
+      "on failure, stop without rolling back (for debugging; recorded in history)",
+    )
+    .description("run the update: rollback point, steps, and automatic rollback on failure")
+    .action((file: string, opts: { var: string[]; rollback: boolean }, command: Command) =>
+      run(() => runCommand(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
+    );
+  program
+    .command("recover")
+    .description("finish every interrupted run by rolling it back")
+    .action((_opts: unknown, command: Command) =>
+      run(() => recover(resolveGlobalOptions(command.optsWithGlobals()))),
+    );
+  program
+    .command("graph")
+    .argument("<manifest>")
+    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
+    .description("the compiled state machine as a Mermaid stateDiagram-v2")
+    .action((file: string, opts: { var: string[] }, command: Command) =>
+      run(() => graph(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
+    );
+}
+
+async function loadOrExplain(
+  o: GlobalOptions,
+  file: string,
+  vars: string[],
+  mode: "run" | "validate",
+) {
+  const loaded = await loadManifest(file, { vars: parseVars(vars), mode, storeDir: o.store });
+  for (const w of loaded.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
+  if (!loaded.manifest) {
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `invalid manifest, nothing was touched:\n${loaded.errors.map(formatDiagnostic).join("\n")}`,
+    );
+  }
+  return loaded.manifest;
+}
+
+async function runCommand(
+  o: GlobalOptions,
+  file: string,
+  opts: { var: string[]; rollback: boolean },
+): Promise<ExitCode> {
+  const manifest = await loadOrExplain(o, file, opts.var, "run");
+  const store = await Store.open(o.store);
+  const handle = startRun({
+    manifestFile: file,
+    manifest,
+    plan: buildPlan(manifest),
+    store,
+    services: new SystemdServiceManager(),
+    noRollback: !opts.rollback,
+    onProgress: o.json ? undefined : printProgress,
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (handle.interrupt(`${signal} received`)) {
+      process.stderr.write(`rollpoint: ${signal}: stopping the update and rolling back\n`);
+    } else {
+      process.stderr.write(
+        `rollpoint: ${signal}: a rollback is under way and will not be interrupted\n`,
+      );
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    const result = await handle.result;
+    emit(o, result, () => resultLines(result).join("\n"));
+    return EXIT_OF_OUTCOME[result.outcome];
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    store.close();
+  }
+}
+
+function stamp(): string {
+  return new Date().toISOString();
+}
+
+function printProgress(p: Progress): void {
+  switch (p.type) {
+    case "state":
+      if (!p.state.startsWith("step.")) process.stdout.write(`${stamp()} ${p.state}\n`);
+      return;
+    case "step-start":
+      process.stdout.write(`${stamp()} step ${p.stepId} …\n`);
+      return;
+    case "step-line":
+      process.stdout.write(`${stamp()}   ${p.stepId} | ${p.line}\n`);
+      return;
+    case "step-end": {
+      const mark = p.step.status === "succeeded" ? "✓" : "✗";
+      const seconds = ((p.step.durationMs ?? 0) / 1000).toFixed(1);
+      process.stdout.write(
+        `${stamp()} ${mark} ${p.step.id} (${seconds}s)${p.step.error ? `: ${p.step.error}` : ""}\n`,
+      );
+    }
+  }
+}
+
+async function recover(o: GlobalOptions): Promise<ExitCode> {
+  const store = await Store.open(o.store);
+  try {
+    const recovered = await recoverRuns(store, new SystemdServiceManager());
+    emit(o, { recovered }, () =>
+      recovered.length
+        ? recovered
+            .map((r) => `${r.runId} (${r.module}), interrupted in ${r.interruptedIn}: ${r.outcome}`)
+            .join("\n")
+        : "no interrupted run",
+    );
+    const worst = recovered
+      .map((r) => EXIT_OF_OUTCOME[r.outcome])
+      .find((c) => c === ExitCode.needsIntervention);
+    return worst ?? ExitCode.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function graph(o: GlobalOptions, file: string, opts: { var: string[] }): Promise<ExitCode> {
+  const manifest = await loadOrExplain(o, file, opts.var, "validate");
+  const noop = async () => {
+    throw new Error("graph only");
+  };
+  const machine = compileMachine(buildPlan(manifest), {
+    preflight: noop,
+    takeRollbackPoint: noop,
+    runStep: noop,
+    rollBack: noop,
+  });
+  const diagram = mermaid(machine);
+  emit(o, { mermaid: diagram }, () => diagram);
+  return ExitCode.ok;
+}
+
+export type { RunResult };

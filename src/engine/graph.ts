@@ -1,0 +1,57 @@
+import type { AnyStateMachine } from "xstate";
+
+interface NodeLike {
+  key: string;
+  id: string;
+  type: string;
+  states: Record<string, NodeLike>;
+  config: {
+    invoke?:
+      | { src: string; onDone?: unknown; onError?: unknown }
+      | Array<{ src: string; onDone?: unknown; onError?: unknown }>;
+    on?: Record<string, unknown>;
+  };
+}
+
+/**
+ * The compiled machine as a Mermaid `stateDiagram-v2`, read from the machine itself (its state
+ * nodes and their invoke/on transitions), so the picture cannot disagree with what runs.
+ */
+export function mermaid(machine: AnyStateMachine): string {
+  const lines = ["stateDiagram-v2", "  [*] --> preflight"];
+  const name = (id: string) => id.replace(/^update\./, "").replace(/\./g, "_");
+  const targetsOf = (t: unknown): string[] => {
+    if (!t) return [];
+    if (typeof t === "string") return [t];
+    if (Array.isArray(t)) return t.flatMap(targetsOf);
+    const target = (t as { target?: unknown }).target;
+    return target === undefined ? [] : targetsOf(target);
+  };
+  const resolve = (from: NodeLike, target: string) =>
+    target.startsWith("#")
+      ? target.slice(1)
+      : `${from.id.split(".").slice(0, -1).join(".")}.${target}`;
+  const visit = (node: NodeLike) => {
+    for (const child of Object.values(node.states)) {
+      const invokes = [child.config.invoke ?? []].flat();
+      for (const inv of invokes) {
+        for (const t of targetsOf(inv.onDone))
+          lines.push(`  ${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} done`);
+        for (const t of targetsOf(inv.onError))
+          lines.push(`  ${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} failed`);
+      }
+      for (const [event, t] of Object.entries(child.config.on ?? {})) {
+        for (const target of targetsOf(t))
+          lines.push(`  ${name(child.id)} --> ${name(resolve(child, target))}: ${event}`);
+      }
+      if (child.type === "final") lines.push(`  ${name(child.id)} --> [*]`);
+      if (Object.keys(child.states).length) {
+        lines.push(`  state ${name(child.id)} {`);
+        visit(child);
+        lines.push("  }");
+      }
+    }
+  };
+  visit(machine.root as unknown as NodeLike);
+  return `${[...new Set(lines)].join("\n")}\n`;
+}

@@ -1,0 +1,89 @@
+import { createActor, waitFor } from "xstate";
+import type { ServiceManager } from "../backups/services/manager.js";
+import type { WrittenManifest } from "../manifest/types.js";
+import { buildPlan } from "../plan/plan.js";
+import type { RunRow } from "../store/runs.js";
+import type { Store } from "../store/store.js";
+import { compileMachine, type RunContext, stateName } from "./machine.js";
+import { engineActions, type Outcome, type RunResult, StepRecorder } from "./run.js";
+
+export interface Recovered {
+  runId: string;
+  module: string;
+  /** The state the run was in when its runner died. */
+  interruptedIn: string;
+  outcome: Outcome;
+  result: RunResult;
+}
+
+/**
+ * Finish every interrupted run by rolling it back from where it stopped. The run's machine is
+ * rebuilt from the manifest it ran with and resumed in `rollingBack` with the persisted context
+ * (its rollback point and the steps that completed); restores are idempotent, so a rollback that
+ * was itself interrupted is simply done again. A run that died before its rollback point was
+ * complete changed nothing and is closed as `notStarted`.
+ */
+export async function recoverRuns(store: Store, services: ServiceManager): Promise<Recovered[]> {
+  return store.exclusive("rollpoint recover", async () => {
+    const recovered: Recovered[] = [];
+    for (const run of store.catalog.runs.unfinished())
+      recovered.push(await recoverOne(store, services, run));
+    return recovered;
+  });
+}
+
+async function recoverOne(store: Store, services: ServiceManager, run: RunRow): Promise<Recovered> {
+  const manifest = run.manifest as WrittenManifest;
+  const plan = buildPlan(manifest);
+  const persisted = run.snapshot as { context?: RunContext } | null;
+  const context: RunContext = persisted?.context ?? {
+    pointId: null,
+    completed: [],
+    failedStep: null,
+    error: null,
+  };
+  // The point is known to the run only once complete (a pending one was dropped on takeover).
+  const pointId =
+    context.pointId ??
+    (run.pointId && store.catalog.getPoint(run.pointId)?.status === "complete"
+      ? run.pointId
+      : null);
+  const options = { manifestFile: run.manifestPath ?? "", manifest, plan, store, services };
+  const recorder = new StepRecorder(options, run.id);
+  let outcome: Outcome = "notStarted";
+  if (pointId || context.completed.length) {
+    const machine = compileMachine(plan, engineActions(options, recorder));
+    const resumed = machine.resolveState({
+      value: "rollingBack",
+      context: { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },
+    });
+    const actor = createActor(machine, { snapshot: resumed });
+    actor.subscribe((s) =>
+      store.catalog.runs.transition(run.id, stateName(s.value), actor.getPersistedSnapshot(), {
+        at: Date.now(),
+        state: `${stateName(s.value)} (recover)`,
+      }),
+    );
+    actor.start();
+    const final = await waitFor(actor, (s) => s.status === "done", {
+      timeout: Number.POSITIVE_INFINITY,
+    });
+    outcome = stateName(final.value) as Outcome;
+  }
+  const result: RunResult = {
+    runId: run.id,
+    outcome,
+    pointId,
+    error: context.error ?? `the runner died in ${run.state}`,
+    steps: recorder.reports(),
+    undos: recorder.undos,
+    ...(recorder.rollback ? { rollback: recorder.rollback } : {}),
+  };
+  store.catalog.runs.finish(run.id, outcome, result, Date.now());
+  store.log.append({
+    op: "recover",
+    outcome: outcome === "rolledBack" || outcome === "notStarted" ? "ok" : "failed",
+    detail: `${run.id} ${run.state} -> ${outcome}`,
+  });
+  return { runId: run.id, module: run.module, interruptedIn: run.state, outcome, result };
+}

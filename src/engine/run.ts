@@ -1,0 +1,317 @@
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
+import type { ServiceManager } from "../backups/services/manager.js";
+import { describeError, GlobalRollbackError } from "../errors.js";
+import { createPoint, restorePoint } from "../library/rollback-point.js";
+import type { RollbackResult } from "../library/types.js";
+import type { WrittenManifest } from "../manifest/types.js";
+import type { Plan } from "../plan/plan.js";
+import { runPreflight } from "../plan/preflight.js";
+import { executeStep } from "../steps/execute.js";
+import { runCommand } from "../steps/process.js";
+import { newId } from "../store/ids.js";
+import type { Store } from "../store/store.js";
+import { parseDuration } from "../util/duration.js";
+import { pausePoint } from "../util/pause-point.js";
+import { compileMachine, type EngineActions, type RunContext, stateName } from "./machine.js";
+
+export type Outcome = "committed" | "rolledBack" | "rollbackFailed" | "notStarted" | "failed";
+
+export interface StepReport {
+  id: string;
+  status: "succeeded" | "failed" | "skipped" | "pending" | "failedContinued";
+  durationMs?: number;
+  error?: string;
+  /** The last lines the step printed, for the report of a failed step. */
+  lastLines?: string[];
+}
+
+export interface UndoReport {
+  stepId: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RunResult {
+  runId: string;
+  outcome: Outcome;
+  pointId: string | null;
+  error: string | null;
+  steps: StepReport[];
+  undos: UndoReport[];
+  rollback?: RollbackResult;
+}
+
+/** What the runner tells its caller as it goes (the CLI prints it). */
+export type Progress =
+  | { type: "state"; state: string }
+  | { type: "step-start"; stepId: string }
+  | { type: "step-line"; stepId: string; line: string }
+  | { type: "step-end"; step: StepReport };
+
+export interface RunOptions {
+  manifestFile: string;
+  manifest: WrittenManifest;
+  plan: Plan;
+  store: Store;
+  services: ServiceManager;
+  noRollback?: boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+/** A run under way: its result, and a way to interrupt it (SIGINT, SIGTERM). */
+export interface RunHandle {
+  runId: string;
+  result: Promise<RunResult>;
+  /** Roll back now; returns false when a rollback is already under way. */
+  interrupt(reason: string): boolean;
+}
+
+export const OUTCOME_STATES = new Set([
+  "committed",
+  "rolledBack",
+  "rollbackFailed",
+  "notStarted",
+  "failed",
+]);
+
+/**
+ * Run an update: the store stays locked for the whole run; the machine's snapshot is saved in
+ * the catalog after every transition (then `ROLLPOINT_PAUSE_AT=transition#n` can stop it there);
+ * a step's output goes to `logs/<run-id>.log` in the store.
+ */
+export function startRun(options: RunOptions): RunHandle {
+  const runId = newId("run");
+  let actor: AnyActorRef | undefined;
+  let rollingBack = false;
+  const result = options.store.exclusive(
+    "rollpoint run",
+    async () => {
+      const unfinished = options.store.catalog.runs.unfinished();
+      if (unfinished.length) {
+        throw new GlobalRollbackError(
+          "RUN_UNFINISHED",
+          `run ${unfinished[0]!.id} (${unfinished[0]!.module}) did not finish; run \`rollpoint recover\` first`,
+        );
+      }
+      options.store.catalog.runs.insert({
+        id: runId,
+        module: options.manifest.name,
+        manifest: options.manifest,
+        manifestPath: options.manifestFile,
+        startedAt: Date.now(),
+        noRollback: options.noRollback ?? false,
+      });
+      const recorder = new StepRecorder(options, runId);
+      const machine = compileMachine(options.plan, engineActions(options, recorder), {
+        ...(options.noRollback ? { noRollback: true } : {}),
+      });
+      actor = createActor(machine);
+      persistTransitions(actor, options, runId, (state) => {
+        if (state === "rollingBack") rollingBack = true;
+      });
+      const timeoutMs = options.manifest.timeout
+        ? parseDuration(options.manifest.timeout)
+        : undefined;
+      const timer = timeoutMs
+        ? setTimeout(
+            () =>
+              actor?.send({
+                type: "ABORT",
+                reason: `the run's timeout (${options.manifest.timeout}) passed`,
+              }),
+            timeoutMs,
+          )
+        : undefined;
+      actor.start();
+      const final = (await waitFor(actor, (s) => s.status === "done", {
+        timeout: Number.POSITIVE_INFINITY,
+      })) as SnapshotFrom<typeof machine>;
+      if (timer) clearTimeout(timer);
+      const outcome = stateName(final.value) as Outcome;
+      const report: RunResult = {
+        runId,
+        outcome,
+        pointId: final.context.pointId,
+        error: final.context.error,
+        steps: recorder.reports(),
+        undos: recorder.undos,
+        ...(recorder.rollback ? { rollback: recorder.rollback } : {}),
+      };
+      options.store.catalog.runs.finish(runId, outcome, report, Date.now());
+      options.store.log.append({
+        op: "run",
+        outcome: outcome === "committed" ? "ok" : "failed",
+        detail: `${runId} ${outcome}`,
+      });
+      return report;
+    },
+    runId,
+  );
+  return {
+    runId,
+    result,
+    interrupt(reason) {
+      if (rollingBack || !actor) return false;
+      actor.send({ type: "ABORT", reason });
+      return true;
+    },
+  };
+}
+
+function persistTransitions(
+  actor: AnyActorRef,
+  options: RunOptions,
+  runId: string,
+  onState: (s: string) => void,
+): void {
+  let last = "";
+  actor.subscribe((snapshot) => {
+    const state = stateName(snapshot.value);
+    if (state === last) return;
+    last = state;
+    const context = snapshot.context as RunContext;
+    options.store.catalog.runs.transition(
+      runId,
+      state,
+      actor.getPersistedSnapshot(),
+      { at: Date.now(), state, ...(context.error ? { detail: context.error } : {}) },
+      context.pointId ?? undefined,
+    );
+    onState(state);
+    options.onProgress?.({ type: "state", state });
+    pausePoint("transition");
+  });
+}
+
+/** The machine's effects for one run. */
+export function engineActions(options: RunOptions, recorder: StepRecorder): EngineActions {
+  const { store, services, manifest, plan } = options;
+  return {
+    async preflight() {
+      const report = await runPreflight(plan, manifest, { storeDir: store.dir, services });
+      const failed = report.checks.filter((c) => !c.ok);
+      if (failed.length)
+        throw new Error(
+          `preflight failed: ${failed.map((c) => `${c.subject}: ${c.detail}`).join("; ")}`,
+        );
+    },
+    async takeRollbackPoint() {
+      const rp = manifest.rollbackPoint ?? {};
+      const point = await createPoint(store, services, {
+        moduleName: manifest.name,
+        description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
+        files: (rp.files ?? []).map((f) =>
+          typeof f === "string" ? f : { path: f.path, exclude: f.exclude ?? [] },
+        ),
+        databases: rp.databases ?? [],
+        services: rp.services ?? [],
+      });
+      return { pointId: point.pointId };
+    },
+    async runStep(stepId, signal) {
+      const step = manifest.steps.find((s) => s.id === stepId)!;
+      await recorder.run(stepId, (onLine) =>
+        executeStep(step, {
+          manifestFile: options.manifestFile,
+          databases: manifest.rollbackPoint?.databases ?? [],
+          services,
+          signal,
+          onLine,
+        }),
+      );
+    },
+    async rollBack(context) {
+      let ok = true;
+      for (const stepId of [...context.completed].reverse()) {
+        const undo = manifest.steps.find((s) => s.id === stepId)?.undo;
+        if (!undo) continue;
+        const outcome = await runCommand(undo, {
+          signal: new AbortController().signal,
+          timeoutMs: 5 * 60_000,
+          onLine: (line) => recorder.log(`undo ${stepId}`, line),
+        });
+        const good = outcome.exitCode === 0;
+        ok &&= good;
+        recorder.undos.push({
+          stepId,
+          ok: good,
+          detail: good
+            ? undo.join(" ")
+            : `${undo.join(" ")} exited with ${outcome.exitCode ?? outcome.signal}`,
+        });
+      }
+      if (context.pointId) {
+        recorder.rollback = await restorePoint(store, services, context.pointId);
+        ok &&= recorder.rollback.ok;
+      }
+      return { ok };
+    },
+  };
+}
+
+/** Step reports and the run's log file. */
+export class StepRecorder {
+  private readonly byId = new Map<string, StepReport>();
+  readonly undos: UndoReport[] = [];
+  rollback: RollbackResult | undefined;
+  private readonly logFile: string;
+
+  constructor(
+    private readonly options: Pick<RunOptions, "plan" | "store" | "onProgress">,
+    runId: string,
+  ) {
+    for (const s of options.plan.steps) this.byId.set(s.id, { id: s.id, status: "pending" });
+    const dir = join(options.store.dir, "logs");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.logFile = join(dir, `${runId}.log`);
+  }
+
+  log(source: string, line: string): void {
+    appendFileSync(this.logFile, `${new Date().toISOString()} [${source}] ${line}\n`, {
+      mode: 0o600,
+    });
+  }
+
+  async run(
+    stepId: string,
+    work: (onLine: (line: string) => void) => Promise<unknown>,
+  ): Promise<void> {
+    const lines: string[] = [];
+    const started = performance.now();
+    this.options.onProgress?.({ type: "step-start", stepId });
+    this.log(stepId, "started");
+    const onLine = (line: string) => {
+      lines.push(line);
+      if (lines.length > 20) lines.shift();
+      this.log(stepId, line);
+      this.options.onProgress?.({ type: "step-line", stepId, line });
+    };
+    const continues = this.options.plan.steps.find((s) => s.id === stepId)?.continueOnError;
+    try {
+      await work(onLine);
+      this.finish({ id: stepId, status: "succeeded", durationMs: performance.now() - started });
+    } catch (error) {
+      const message = describeError(error);
+      this.log(stepId, `failed: ${message}`);
+      this.finish({
+        id: stepId,
+        status: continues ? "failedContinued" : "failed",
+        durationMs: performance.now() - started,
+        error: message,
+        lastLines: lines.slice(-10),
+      });
+      throw error;
+    }
+  }
+
+  private finish(report: StepReport): void {
+    this.byId.set(report.id, report);
+    this.options.onProgress?.({ type: "step-end", step: report });
+  }
+
+  reports(): StepReport[] {
+    return [...this.byId.values()];
+  }
+}

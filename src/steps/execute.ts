@@ -1,0 +1,197 @@
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import Database from "better-sqlite3";
+import type { PostgresDatabase } from "../backups/databases/config.js";
+import { passwordOf, targetOf, withClient } from "../backups/databases/postgres-connection.js";
+import type { ServiceManager } from "../backups/services/manager.js";
+import { describeError } from "../errors.js";
+import type { WrittenDatabase, WrittenStep } from "../manifest/types.js";
+import { parseDuration } from "../util/duration.js";
+import { runCommand } from "./process.js";
+
+export interface StepContext {
+  manifestFile: string;
+  databases: readonly WrittenDatabase[];
+  services: ServiceManager;
+  signal: AbortSignal;
+  onLine: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+/** A step that did not succeed, with why, for the run's report. */
+export class StepFailure extends Error {
+  constructor(
+    message: string,
+    readonly timedOut = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Run one step, with its timeout and retries (backoff 0.5 s, 1 s, 2 s...). Throws StepFailure. */
+export async function executeStep(
+  step: WrittenStep,
+  ctx: StepContext,
+): Promise<{ attempts: number }> {
+  const attempts = (step.retries ?? 0) + 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await once(step, ctx);
+      return { attempts: attempt };
+    } catch (error) {
+      if (
+        ctx.signal.aborted ||
+        attempt >= attempts ||
+        (error instanceof StepFailure && error.timedOut)
+      )
+        throw error;
+      ctx.onLine(
+        `attempt ${attempt} of ${attempts} failed: ${describeError(error)}; retrying`,
+        "stderr",
+      );
+      await sleep(500 * 2 ** (attempt - 1), undefined, { signal: ctx.signal }).catch(
+        () => undefined,
+      );
+    }
+  }
+}
+
+async function once(step: WrittenStep, ctx: StepContext): Promise<void> {
+  const timeoutMs = step.timeout ? parseDuration(step.timeout) : undefined;
+  if (step.run || step.shell !== undefined) {
+    const argv = step.run ?? ["sh", "-ec", step.shell!];
+    const result = await runCommand(argv, {
+      ...(step.cwd ? { cwd: step.cwd } : {}),
+      ...(step.env ? { env: step.env } : {}),
+      ...(timeoutMs ? { timeoutMs } : {}),
+      signal: ctx.signal,
+      onLine: ctx.onLine,
+    });
+    if (result.timedOut)
+      throw new StepFailure(`timed out after ${step.timeout}; its processes were killed`, true);
+    if (result.aborted) throw new StepFailure("interrupted; its processes were killed");
+    if (result.exitCode !== 0) {
+      throw new StepFailure(
+        `${argv[0]} exited with ${result.exitCode ?? `signal ${result.signal}`}`,
+      );
+    }
+    return;
+  }
+  if (step.service) {
+    const [verb, units] = Object.entries(step.service)[0]!;
+    await ctx.services.act(verb as "start", units!);
+    return;
+  }
+  if (step.sql) return runSql(step.sql, ctx);
+  if (step.check) return runCheck(step.check, ctx);
+}
+
+async function runSql(sql: { database: string; file: string }, ctx: StepContext): Promise<void> {
+  const text = readFileSync(resolve(dirname(ctx.manifestFile), sql.file), "utf8");
+  const db = ctx.databases.find((d) => d.name === sql.database)!;
+  if (db.type === "sqlite") {
+    const conn = new Database(db.database);
+    try {
+      conn.exec("BEGIN IMMEDIATE");
+      try {
+        conn.exec(text);
+        conn.exec("COMMIT");
+      } catch (error) {
+        conn.exec("ROLLBACK");
+        throw new StepFailure(
+          `SQL ${sql.file} failed and was rolled back: ${describeError(error)}`,
+        );
+      }
+    } finally {
+      conn.close();
+    }
+    return;
+  }
+  const pgConfig = db as PostgresDatabase;
+  const target = targetOf(pgConfig);
+  await withClient(
+    target,
+    passwordOf(target, pgConfig.password),
+    async (client) => {
+      await client.query("BEGIN");
+      try {
+        await client.query(text);
+        await client.query("COMMIT");
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw new StepFailure(
+          `SQL ${sql.file} failed and was rolled back: ${describeError(error)}`,
+        );
+      }
+    },
+    target.database,
+  );
+}
+
+async function runCheck(check: NonNullable<WrittenStep["check"]>, ctx: StepContext): Promise<void> {
+  const within = parseDuration(check.within ?? "30s")!;
+  const interval = parseDuration(check.interval ?? "1s")!;
+  const deadline = Date.now() + within;
+  let last = "";
+  for (;;) {
+    try {
+      await probe(check, ctx, Math.max(interval, 1000));
+      return;
+    } catch (error) {
+      last = describeError(error);
+    }
+    if (ctx.signal.aborted) throw new StepFailure("interrupted");
+    if (Date.now() + interval > deadline) break;
+    await sleep(interval, undefined, { signal: ctx.signal }).catch(() => undefined);
+  }
+  throw new StepFailure(`check did not pass within ${check.within ?? "30s"}: ${last}`);
+}
+
+async function probe(
+  check: NonNullable<WrittenStep["check"]>,
+  ctx: StepContext,
+  timeoutMs: number,
+): Promise<void> {
+  if (check.http) {
+    const response = await fetch(check.http, {
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: "manual",
+    });
+    const wanted = check.status ?? 200;
+    if (response.status !== wanted)
+      throw new Error(`GET ${check.http} answered ${response.status}, expected ${wanted}`);
+    return;
+  }
+  if (check.tcp) {
+    const [host, port] = [
+      check.tcp.slice(0, check.tcp.lastIndexOf(":")),
+      Number(check.tcp.slice(check.tcp.lastIndexOf(":") + 1)),
+    ];
+    await new Promise<void>((ok, fail) => {
+      const socket = connect({ host, port, timeout: timeoutMs });
+      socket.once("connect", () => {
+        socket.destroy();
+        ok();
+      });
+      socket.once("timeout", () => {
+        socket.destroy();
+        fail(new Error(`connect ${check.tcp}: timed out`));
+      });
+      socket.once("error", (e) => fail(new Error(`connect ${check.tcp}: ${e.message}`)));
+    });
+    return;
+  }
+  if (check.command) {
+    const result = await runCommand(check.command, {
+      timeoutMs,
+      signal: ctx.signal,
+      onLine: ctx.onLine,
+    });
+    if (result.exitCode !== 0)
+      throw new Error(`${check.command.join(" ")} exited with ${result.exitCode ?? result.signal}`);
+    return;
+  }
+  const [state] = await ctx.services.states([check.service!]);
+  if (state?.activeState !== "active") throw new Error(`${state?.unit} is ${state?.activeState}`);
+}

@@ -1,0 +1,134 @@
+import type Database from "better-sqlite3";
+
+/** One line of a run's timeline. */
+export interface RunEvent {
+  at: number;
+  state: string;
+  detail?: string;
+}
+
+export interface RunRow {
+  id: string;
+  module: string;
+  pointId: string | null;
+  state: string;
+  finished: boolean;
+  startedAt: number;
+  finishedAt: number | null;
+  snapshot: unknown;
+  manifest: unknown;
+  manifestPath: string | null;
+  events: RunEvent[];
+  result: unknown;
+  noRollback: boolean;
+}
+
+interface RawRun {
+  id: string;
+  module: string;
+  point_id: string | null;
+  state: string;
+  finished: number;
+  started_at: number;
+  finished_at: number | null;
+  snapshot: string | null;
+  manifest: string | null;
+  manifest_path: string | null;
+  events: string;
+  result: string | null;
+  no_rollback: number;
+}
+
+const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+function toRun(raw: RawRun): RunRow {
+  return {
+    id: raw.id,
+    module: raw.module,
+    pointId: raw.point_id,
+    state: raw.state,
+    finished: raw.finished === 1,
+    startedAt: raw.started_at,
+    finishedAt: raw.finished_at,
+    snapshot: parse(raw.snapshot),
+    manifest: parse(raw.manifest),
+    manifestPath: raw.manifest_path,
+    events: JSON.parse(raw.events) as RunEvent[],
+    result: parse(raw.result),
+    noRollback: raw.no_rollback === 1,
+  };
+}
+
+/** The engine's runs in the catalog. Each write is one statement or one transaction. */
+export class Runs {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(run: {
+    id: string;
+    module: string;
+    manifest: unknown;
+    manifestPath: string;
+    startedAt: number;
+    noRollback: boolean;
+  }): void {
+    this.db
+      .prepare(
+        `INSERT INTO runs (id, module, state, finished, started_at, manifest, manifest_path, events, no_rollback)
+         VALUES (?, ?, 'starting', 0, ?, ?, ?, '[]', ?)`,
+      )
+      .run(
+        run.id,
+        run.module,
+        run.startedAt,
+        JSON.stringify(run.manifest),
+        run.manifestPath,
+        run.noRollback ? 1 : 0,
+      );
+  }
+
+  /** Persist the machine's snapshot after a transition, with a line for the timeline. */
+  transition(
+    id: string,
+    state: string,
+    snapshot: unknown,
+    event: RunEvent,
+    pointId?: string,
+  ): void {
+    this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT events FROM runs WHERE id = ?`).get(id) as {
+        events: string;
+      };
+      const events = [...(JSON.parse(row.events) as RunEvent[]), event];
+      this.db
+        .prepare(
+          `UPDATE runs SET state = ?, snapshot = ?, events = ?, point_id = coalesce(?, point_id) WHERE id = ?`,
+        )
+        .run(state, JSON.stringify(snapshot), JSON.stringify(events), pointId ?? null, id);
+    })();
+  }
+
+  finish(id: string, state: string, result: unknown, at: number): void {
+    this.db
+      .prepare(`UPDATE runs SET state = ?, finished = 1, finished_at = ?, result = ? WHERE id = ?`)
+      .run(state, at, JSON.stringify(result), id);
+  }
+
+  get(id: string): RunRow | undefined {
+    const raw = this.db.prepare(`SELECT * FROM runs WHERE id = ?`).get(id) as RawRun | undefined;
+    return raw && toRun(raw);
+  }
+
+  unfinished(): RunRow[] {
+    return (
+      this.db.prepare(`SELECT * FROM runs WHERE finished = 0 ORDER BY started_at`).all() as RawRun[]
+    ).map(toRun);
+  }
+
+  list(limit = 50): RunRow[] {
+    return (
+      this.db
+        .prepare(`SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?`)
+        .all(limit) as RawRun[]
+    ).map(toRun);
+  }
+}
