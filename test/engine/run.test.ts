@@ -1,0 +1,144 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { scenario } from "./scenario.js";
+
+describe("rollpoint run", () => {
+  it("commits an update whose steps all succeed", async () => {
+    const s = await scenario({ failAt: "none" });
+    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.outcome).toBe("committed");
+    expect(report.steps.map((x: { status: string }) => x.status)).toEqual(
+      Array(8).fill("succeeded"),
+    );
+    expect(readFileSync(join(s.app, "etc/app.conf"), "utf8")).toBe("port=9090\n");
+    expect(s.units.state("worker")).toMatchObject({ active: "active", unitFile: "enabled" });
+    const history = await rollpoint(["--store", s.store, "history"]);
+    expect(history.stdout).toMatch(/r-\S+\tapp\t\S+\tcommitted/);
+  });
+
+  it("rolls back files, SQLite, PostgreSQL and services exactly when a step fails; undos last-first", async () => {
+    const s = await scenario();
+    const before = await s.state();
+    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode, result.stderr).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.outcome).toBe("rolledBack");
+    expect(report.steps.at(-1)).toMatchObject({ id: "health", status: "failed" });
+    expect(readFileSync(join(s.dir, "undo.log"), "utf8")).toBe("edit\nundo link\nundo edit\n");
+    expect(await s.state()).toEqual(before);
+    // The rollback point's scratch databases (none for dump) are gone, and show tells the story.
+    const show = await rollpoint(["--store", s.store, "show", report.runId]);
+    expect(show.stdout).toContain("rollingBack");
+    expect(show.stdout).toContain("✗ health failed");
+    expect(show.stdout).toContain("rolled back: everything is as it was before the update");
+  });
+
+  it("a step timeout kills the step's whole process tree and rolls back", async () => {
+    const s = await scenario({
+      extraSteps: (dir) => `  - id: hang
+    shell: |
+      sleep 300 &
+      echo $! > ${dir}/hang.pid
+      wait
+    timeout: 1s
+`,
+    });
+    const before = await s.state();
+    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.steps.find((x: { id: string }) => x.id === "hang")).toMatchObject({
+      status: "failed",
+      error: "timed out after 1s; its processes were killed",
+    });
+    // The background sleep the step started is gone too (or at most a zombie being reaped).
+    const pid = Number(readFileSync(join(s.dir, "hang.pid"), "utf8"));
+    expect(
+      existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "),
+    ).toBe(false);
+    expect(await s.state()).toEqual(before);
+  });
+
+  it("SIGTERM during a step rolls back", async () => {
+    const s = await scenario({
+      extraSteps: () => `  - id: slow
+    shell: |
+      echo waiting-for-signal
+      sleep 60
+`,
+    });
+    const before = await s.state();
+    const { spawn } = await import("node:child_process");
+    const { CLI } = await import("../helpers/cli.js");
+    const child = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
+      env: s.env,
+    });
+    let out = "";
+    await new Promise<void>((resolve) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes("waiting-for-signal")) resolve();
+      });
+    });
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(out).toContain("rolled back: everything is as it was before the update");
+    expect(await s.state()).toEqual(before);
+  });
+
+  it("continueOnError: a failed step is reported, not rolled back", async () => {
+    const s = await scenario({
+      failAt: "none",
+      extraSteps: () => `  - id: notify
+    run: ["false"]
+    continueOnError: true
+`,
+    });
+    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.outcome).toBe("committed");
+    expect(report.steps.find((x: { id: string }) => x.id === "notify")).toMatchObject({
+      status: "failedContinued",
+    });
+  });
+
+  it("a second run on the same store exits 5 within a second, naming the first", async () => {
+    const s = await scenario({
+      extraSteps: () => `  - id: slow
+    shell: |
+      echo waiting
+      sleep 5
+`,
+    });
+    const { spawn } = await import("node:child_process");
+    const { CLI } = await import("../helpers/cli.js");
+    const first = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
+      env: s.env,
+    });
+    await new Promise<void>((resolve) =>
+      first.stdout.on("data", (c: Buffer) => c.toString().includes("waiting") && resolve()),
+    );
+    const started = Date.now();
+    const second = await rollpoint(["--store", s.store, "run", s.manifest], { env: s.env });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(second.exitCode).toBe(5);
+    expect(second.stderr).toContain(`locked by pid ${first.pid}`);
+    expect(second.stderr).toContain("rollpoint run, run r-");
+    first.kill("SIGTERM");
+    await new Promise((resolve) => first.once("exit", resolve));
+  });
+});

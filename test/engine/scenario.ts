@@ -1,0 +1,98 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { createAppDatabase, dataOf, dropScratchOf, PG, schemaOf } from "../helpers/postgres.js";
+import { FIXTURE_BIN, fakeSystemd } from "../helpers/systemd.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
+
+/**
+ * A representative host for the engine's tests: an app tree, a SQLite database, a PostgreSQL
+ * database, two units behind the systemctl stand-in, and a manifest that touches all of them.
+ * `state()` captures everything a user would compare after a rollback.
+ */
+export async function scenario(
+  options: { failAt?: "health" | "none"; extraSteps?: (dir: string) => string } = {},
+) {
+  const dir = await tempDir();
+  const app = join(dir, "app");
+  const store = join(dir, "store");
+  makeTree(app, {
+    "etc/app.conf": "port=8080\n",
+    "etc/old.conf": "legacy=1\n",
+    "bin/app-1": { content: "#!/bin/sh\necho 1\n", mode: 0o755 },
+    "bin/app": { symlink: "app-1" },
+    "data/rows.csv": "1,2,3\n",
+  });
+  const sqlite = join(dir, "cache.db");
+  const db = new Database(sqlite);
+  db.exec(
+    "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES ('a', '1'), ('b', '2')",
+  );
+  db.close();
+  const pg = await createAppDatabase();
+  const units = fakeSystemd(join(dir, "units"), {
+    web: { active: "active", unitFile: "enabled" },
+    worker: { active: "inactive", unitFile: "disabled" },
+  });
+  writeFileSync(
+    join(dir, "pg.sql"),
+    "ALTER TABLE customers ADD COLUMN tier int; DELETE FROM invoices WHERE id < 100;",
+  );
+  writeFileSync(join(dir, "sqlite.sql"), "DELETE FROM kv; CREATE TABLE added (x);");
+  const manifest = join(dir, "update.yaml");
+  writeFileSync(
+    manifest,
+    `apiVersion: rollpoint/v1
+name: app
+rollbackPoint:
+  files: [${app}]
+  services: [web, worker]
+  databases:
+    - { name: main, type: postgresql, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${pg} }
+    - { name: cache, type: sqlite, database: ${sqlite} }
+steps:
+  - id: stop
+    service: { stop: [web] }
+  - id: edit
+    shell: |
+      echo port=9090 > ${app}/etc/app.conf
+      rm ${app}/etc/old.conf
+      echo new > ${app}/etc/new.conf
+      echo "edit" >> ${dir}/undo.log
+    undo: [sh, -c, "echo 'undo edit' >> ${dir}/undo.log"]
+  - id: migrate-pg
+    sql: { database: main, file: pg.sql }
+  - id: migrate-sqlite
+    sql: { database: cache, file: sqlite.sql }
+  - id: link
+    run: [ln, -sfn, app-2, ${app}/bin/app]
+    undo: [sh, -c, "echo 'undo link' >> ${dir}/undo.log"]
+  - id: enable-worker
+    service: { enable: [worker] }
+  - id: start
+    service: { start: [web, worker] }
+${options.extraSteps?.(dir) ?? ""}  - id: health
+    check: { command: [${options.failAt === "none" ? "true" : "false"}], within: 300ms, interval: 100ms }
+`,
+  );
+  const env = {
+    ...process.env,
+    PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
+    SYSTEMCTL_STATE_DIR: join(dir, "units"),
+  };
+  const state = async () => ({
+    tree: treeState(app),
+    sqlite: (() => {
+      const c = new Database(sqlite, { readonly: true });
+      const out = {
+        rows: c.prepare("SELECT * FROM kv ORDER BY k").all(),
+        tables: c.prepare("SELECT name FROM sqlite_master ORDER BY name").pluck().all(),
+      };
+      c.close();
+      return out;
+    })(),
+    pg: { data: await dataOf(pg), schema: await schemaOf(pg) },
+    units: { web: units.state("web"), worker: units.state("worker") },
+  });
+  return { dir, app, store, manifest, env, pg, units, state, dropScratchOf };
+}
