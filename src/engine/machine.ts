@@ -28,7 +28,7 @@ export type AbortEvent = { type: "ABORT"; reason: string };
 export function compileMachine(
   plan: Plan,
   actions: EngineActions,
-  options: { noRollback?: boolean } = {},
+  options: { noRollback?: boolean; resumeRollbackWith?: RunContext } = {},
 ) {
   const ids = plan.steps.map((s) => s.id);
   const failTarget = options.noRollback ? "#update.failed" : "#update.rollingBack";
@@ -96,8 +96,15 @@ export function compileMachine(
     },
   }).createMachine({
     id: "update",
-    initial: "preflight",
-    context: { pointId: null, completed: [], failedStep: null, error: null },
+    // Recovery starts a fresh actor in rollingBack with the dead run's persisted context, so the
+    // rollback is invoked anew (a restored snapshot would not restart an in-flight invocation).
+    initial: options.resumeRollbackWith ? "rollingBack" : "preflight",
+    context: options.resumeRollbackWith ?? {
+      pointId: null,
+      completed: [],
+      failedStep: null,
+      error: null,
+    },
     states: {
       preflight: {
         invoke: {

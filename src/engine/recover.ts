@@ -52,12 +52,14 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
   const recorder = new StepRecorder(options, run.id);
   let outcome: Outcome = "notStarted";
   if (pointId || context.completed.length) {
-    const machine = compileMachine(plan, engineActions(options, recorder));
-    const resumed = machine.resolveState({
-      value: "rollingBack",
-      context: { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },
+    const machine = compileMachine(plan, engineActions(options, recorder), {
+      resumeRollbackWith: {
+        ...context,
+        pointId,
+        error: context.error ?? `the runner died in ${run.state}`,
+      },
     });
-    const actor = createActor(machine, { snapshot: resumed });
+    const actor = createActor(machine);
     actor.subscribe((s) =>
       store.catalog.runs.transition(run.id, stateName(s.value), actor.getPersistedSnapshot(), {
         at: Date.now(),

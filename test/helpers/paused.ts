@@ -10,9 +10,13 @@ export interface PausedRun {
  * Start the built CLI with `ROLLPOINT_PAUSE_AT=point` and resolve once it reports that it is
  * parked there: the test then kills it at exactly that instant.
  */
-export async function startPausedAt(point: string, args: string[]): Promise<PausedRun> {
+export async function startPausedAt(
+  point: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PausedRun> {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ROLLPOINT_PAUSE_AT: point },
+    env: { ...env, ROLLPOINT_PAUSE_AT: point },
     stdio: ["ignore", "ignore", "pipe"],
   });
   const exited = new Promise<number | null>((resolve) =>

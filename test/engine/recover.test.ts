@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { killHard, startPausedAt } from "../helpers/paused.js";
+import { scenario } from "./scenario.js";
+
+// Every transition of the scenario's run (preflight, rollbackPoint, its 8 steps, rollingBack,
+// rolledBack), a point inside the rollback point, and one inside the rollback's restores.
+const KILL_POINTS = [
+  ...Array.from({ length: 12 }, (_, i) => `transition#${i + 1}`),
+  "backup:object#2",
+  "restore:write#1",
+];
+
+describe("a runner killed with SIGKILL at any transition is recovered exactly", () => {
+  for (const point of KILL_POINTS) {
+    it(`killed at ${point}`, async () => {
+      const s = await scenario();
+      const before = await s.state();
+      const args = ["--store", s.store];
+      await killHard(await startPausedAt(point, [...args, "run", s.manifest], s.env));
+
+      const blocked = await rollpoint([...args, "run", s.manifest], { env: s.env });
+      expect(blocked.exitCode).toBe(5);
+      expect(blocked.stderr).toMatch(
+        /run r-\S+ \(app\) did not finish; run `rollpoint recover` first/,
+      );
+
+      const recovered = await rollpoint([...args, "--json", "recover"], { env: s.env });
+      expect(recovered.exitCode, recovered.stderr).toBe(0);
+      const [run] = JSON.parse(recovered.stdout).recovered;
+      expect(["rolledBack", "notStarted"]).toContain(run.outcome);
+      expect(await s.state()).toEqual(before);
+
+      const again = await rollpoint([...args, "recover"], { env: s.env });
+      expect(again.exitCode).toBe(0);
+      expect(again.stdout.trim()).toBe("no interrupted run");
+      expect(await s.state()).toEqual(before);
+    });
+  }
+});
