@@ -2,7 +2,7 @@
 // inside a loop-mounted journaled ext4 image made here (the work disk is ext4 without a journal,
 // where mass deletes slow every later file creation). Needs root for mount.
 // Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3),
-// BENCH_ONLY (small | large | postgres).
+// BENCH_ONLY (small | large | postgres | engine).
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchEngine } from "./engine.mjs";
 import { benchPostgres } from "./postgres.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -202,6 +203,9 @@ try {
   if (!only || only === "small") benchTree("small", buildSmall, changeOnePercentSmall);
   if (!only || only === "large") benchTree("large", buildLarge, changeLarge);
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
+  if (!only || only === "engine") {
+    benchEngine({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });
+  }
 } finally {
   cleanup();
 }

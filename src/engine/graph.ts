@@ -31,24 +31,26 @@ export function mermaid(machine: AnyStateMachine): string {
     target.startsWith("#")
       ? target.slice(1)
       : `${from.id.split(".").slice(0, -1).join(".")}.${target}`;
-  const visit = (node: NodeLike) => {
+  const visit = (node: NodeLike, indent = "  ") => {
     for (const child of Object.values(node.states)) {
       const invokes = [child.config.invoke ?? []].flat();
       for (const inv of invokes) {
         for (const t of targetsOf(inv.onDone))
-          lines.push(`  ${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} done`);
+          lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} done`);
         for (const t of targetsOf(inv.onError))
-          lines.push(`  ${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} failed`);
+          lines.push(
+            `${indent}${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} failed`,
+          );
       }
       for (const [event, t] of Object.entries(child.config.on ?? {})) {
         for (const target of targetsOf(t))
-          lines.push(`  ${name(child.id)} --> ${name(resolve(child, target))}: ${event}`);
+          lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${event}`);
       }
-      if (child.type === "final") lines.push(`  ${name(child.id)} --> [*]`);
+      if (child.type === "final") lines.push(`${indent}${name(child.id)} --> [*]`);
       if (Object.keys(child.states).length) {
-        lines.push(`  state ${name(child.id)} {`);
-        visit(child);
-        lines.push("  }");
+        lines.push(`${indent}state ${name(child.id)} {`);
+        visit(child, `${indent}  `);
+        lines.push(`${indent}}`);
       }
     }
   };

@@ -85,7 +85,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     });
     return result;
   }
-  result.errors.push(...schemaDiagnostics(source, data));
+  result.errors.push(...(await schemaDiagnostics(source, data)));
   if (result.errors.length) return result;
 
   const written = data as WrittenManifest;

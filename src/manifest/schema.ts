@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import Ajv2020, { type ErrorObject } from "ajv/dist/2020.js";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { type Diagnostic, nearest, pathText, shown } from "./diagnostics.js";
 import type { DocPath, ManifestSource } from "./source.js";
 
@@ -10,16 +10,30 @@ export const MANIFEST_SCHEMA = require("../../schemas/manifest.schema.json") as 
   unknown
 >;
 
-const ajv = new Ajv2020.default({
-  allErrors: true,
-  strict: true,
-  allowUnionTypes: true,
-  verbose: true,
-});
-const validate = ajv.compile(MANIFEST_SCHEMA);
+let compiled: ValidateFunction | undefined;
+
+// Compiled on first use: loading and compiling ajv costs about 130 ms that commands which read
+// no manifest should not pay.
+async function validator(): Promise<ValidateFunction> {
+  if (!compiled) {
+    const { default: Ajv2020 } = await import("ajv/dist/2020.js");
+    const ajv = new Ajv2020.default({
+      allErrors: true,
+      strict: true,
+      allowUnionTypes: true,
+      verbose: true,
+    });
+    compiled = ajv.compile(MANIFEST_SCHEMA);
+  }
+  return compiled;
+}
 
 /** Check a parsed manifest against the JSON Schema; every error, positioned and worded. */
-export function schemaDiagnostics(source: ManifestSource, data: unknown): Diagnostic[] {
+export async function schemaDiagnostics(
+  source: ManifestSource,
+  data: unknown,
+): Promise<Diagnostic[]> {
+  const validate = await validator();
   if (validate(data)) return [];
   const errors = pruneBranches(validate.errors ?? []);
   return errors.map((error) => {

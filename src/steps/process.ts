@@ -1,4 +1,4 @@
-import { execa } from "execa";
+import { loadExeca } from "../util/lazy.js";
 
 export interface CommandOptions {
   cwd?: string;
@@ -26,6 +26,7 @@ export async function runCommand(
   options: CommandOptions,
 ): Promise<CommandResult> {
   const [file, ...args] = argv;
+  const execa = await loadExeca();
   const child = execa(file!, args, {
     ...(options.cwd ? { cwd: options.cwd } : {}),
     env: options.env ?? {},

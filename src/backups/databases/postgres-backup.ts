@@ -1,6 +1,6 @@
-import { execa } from "execa";
 import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { Store } from "../../store/store.js";
+import { loadExeca } from "../../util/lazy.js";
 import { entryFromFields } from "../files/entry.js";
 import type { Taken } from "../record.js";
 import type { PostgresDatabase } from "./config.js";
@@ -41,7 +41,7 @@ export interface PostgresPreflight {
 
 async function clientMajor(tool: string): Promise<number> {
   try {
-    const { stdout } = await execa(tool, ["--version"]);
+    const { stdout } = await (await loadExeca())(tool, ["--version"]);
     const match = /(\d+)(?:\.\d+)?/.exec(stdout);
     return Number(match?.[1] ?? 0);
   } catch (error) {
@@ -139,10 +139,14 @@ export async function backupPostgres(
     return { entries: [], meta: { ...meta, snapshotDatabase: snapshot }, wroteObjects: false };
   }
   const temp = store.objects.tempPath();
-  await execa("pg_dump", ["--format=custom", "--compress=1", "--no-password", `--file=${temp}`], {
-    env: childEnv(target, target.database, password),
-    extendEnv: false,
-  });
+  await (await loadExeca())(
+    "pg_dump",
+    ["--format=custom", "--compress=1", "--no-password", `--file=${temp}`],
+    {
+      env: childEnv(target, target.database, password),
+      extendEnv: false,
+    },
+  );
   const put = await store.objects.adoptTempFile(temp);
   const now = BigInt(Date.now()) * 1_000_000n;
   const entry = entryFromFields("", "file", {

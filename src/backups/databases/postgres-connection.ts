@@ -1,5 +1,6 @@
-import pg from "pg";
+import type pg from "pg";
 import { GlobalRollbackError } from "../../errors.js";
+import { loadPg } from "../../util/lazy.js";
 import type { PostgresDatabase } from "./config.js";
 
 /** Where a PostgreSQL backup connects, as the catalog may keep it: no password, ever. */
@@ -63,7 +64,8 @@ export async function withClient<T>(
   fn: (client: pg.Client) => Promise<T>,
   database = "postgres",
 ): Promise<T> {
-  const client = new pg.Client({
+  const { Client } = await loadPg();
+  const client = new Client({
     host: target.host,
     port: target.port,
     user: target.user,

@@ -1,8 +1,8 @@
-import { execa } from "execa";
 import type pg from "pg";
 import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
 import type { ObjectStore } from "../../store/objects.js";
+import { loadExeca } from "../../util/lazy.js";
 import type { Entry } from "../files/entry.js";
 import { scratchNames } from "./postgres-backup.js";
 import {
@@ -61,7 +61,7 @@ export async function restorePostgres(
       if (present.has(names.incoming)) await dropDatabase(client, names.incoming);
       await createLike(client, target.database, names.incoming);
       try {
-        await execa(
+        await (await loadExeca())(
           "pg_restore",
           [
             "--no-password",
@@ -150,7 +150,7 @@ async function restoreInPlace(
   dump: string,
 ): Promise<PostgresRestoreResult> {
   await withClient(target, password, (client) => terminateSessions(client, [target.database]));
-  await execa(
+  await (await loadExeca())(
     "pg_restore",
     [
       "--no-password",

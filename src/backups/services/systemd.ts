@@ -1,5 +1,5 @@
-import { execa } from "execa";
 import { GlobalRollbackError } from "../../errors.js";
+import { loadExeca } from "../../util/lazy.js";
 import { type ServiceAction, type ServiceManager, type UnitState, unitName } from "./manager.js";
 
 const PROPERTIES = ["Id", "LoadState", "ActiveState", "UnitFileState"];
@@ -11,7 +11,7 @@ export class SystemdServiceManager implements ServiceManager {
   async states(units: readonly string[]): Promise<UnitState[]> {
     if (units.length === 0) return [];
     const names = units.map(unitName);
-    const result = await execa(
+    const result = await (await loadExeca())(
       this.systemctl,
       ["show", "--no-pager", "-p", PROPERTIES.join(","), ...names],
       {
@@ -49,9 +49,13 @@ export class SystemdServiceManager implements ServiceManager {
   async act(action: ServiceAction, units: readonly string[]): Promise<void> {
     if (units.length === 0) return;
     const names = units.map(unitName);
-    const result = await execa(this.systemctl, [action, "--no-ask-password", ...names], {
-      reject: false,
-    });
+    const result = await (await loadExeca())(
+      this.systemctl,
+      [action, "--no-ask-password", ...names],
+      {
+        reject: false,
+      },
+    );
     if (result.exitCode !== 0) {
       throw new GlobalRollbackError(
         "SERVICE_FAILED",

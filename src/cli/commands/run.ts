@@ -1,9 +1,6 @@
 import type { Command } from "commander";
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
-import { mermaid } from "../../engine/graph.js";
-import { compileMachine } from "../../engine/machine.js";
-import { recoverRuns } from "../../engine/recover.js";
-import { type Outcome, type Progress, type RunResult, startRun } from "../../engine/run.js";
+import type { Outcome, Progress, RunResult } from "../../engine/run.js";
 import { GlobalRollbackError } from "../../errors.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
@@ -78,6 +75,7 @@ async function runCommand(
   opts: { var: string[]; rollback: boolean },
 ): Promise<ExitCode> {
   const manifest = await loadOrExplain(o, file, opts.var, "run");
+  const { startRun } = await import("../../engine/run.js");
   const store = await Store.open(o.store);
   const handle = startRun({
     manifestFile: file,
@@ -136,6 +134,7 @@ function printProgress(p: Progress): void {
 }
 
 async function recover(o: GlobalOptions): Promise<ExitCode> {
+  const { recoverRuns } = await import("../../engine/recover.js");
   const store = await Store.open(o.store);
   try {
     const recovered = await recoverRuns(store, new SystemdServiceManager());
@@ -157,6 +156,8 @@ async function recover(o: GlobalOptions): Promise<ExitCode> {
 
 async function graph(o: GlobalOptions, file: string, opts: { var: string[] }): Promise<ExitCode> {
   const manifest = await loadOrExplain(o, file, opts.var, "validate");
+  const { compileMachine } = await import("../../engine/machine.js");
+  const { mermaid } = await import("../../engine/graph.js");
   const noop = async () => {
     throw new Error("graph only");
   };
