@@ -142,3 +142,35 @@ describe("rollpoint run", () => {
     await new Promise((resolve) => first.once("exit", resolve));
   });
 });
+
+describe("rollpoint run, the whole-run timeout and --no-rollback", () => {
+  it("the manifest's timeout rolls back a run that takes too long", async () => {
+    const s = await scenario({
+      extraSteps: () => `  - id: slow
+    shell: sleep 30
+`,
+    });
+    const { readFileSync: read, writeFileSync: write } = await import("node:fs");
+    write(s.manifest, read(s.manifest, "utf8").replace("name: app\n", "name: app\ntimeout: 2s\n"));
+    const before = await s.state();
+    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.error).toBe("the run's timeout (2s) passed");
+    expect(await s.state()).toEqual(before);
+  });
+
+  it("--no-rollback stops at the failure, leaves the host as it is, says so, and exits 2", async () => {
+    const s = await scenario();
+    const result = await rollpoint(["--store", s.store, "run", "--no-rollback", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toContain("FAILED without rollback (--no-rollback)");
+    expect(readFileSync(join(s.app, "etc/app.conf"), "utf8")).toBe("port=9090\n");
+    const history = await rollpoint(["--store", s.store, "history"]);
+    expect(history.stdout).toMatch(/\tfailed\t--no-rollback/);
+  });
+});

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
-import type { Outcome, Progress, RunResult } from "../../engine/run.js";
+import type { Outcome, RunResult } from "../../engine/run.js";
 import { GlobalRollbackError } from "../../errors.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
@@ -8,6 +8,7 @@ import { buildPlan } from "../../plan/plan.js";
 import { Store } from "../../store/store.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
 import { ExitCode } from "../exit-codes.js";
+import { progressPrinter } from "../progress.js";
 import { collectVars, parseVars } from "../vars.js";
 import { resultLines } from "./run-format.js";
 
@@ -84,7 +85,7 @@ async function runCommand(
     store,
     services: new SystemdServiceManager(),
     noRollback: !opts.rollback,
-    onProgress: o.json ? undefined : printProgress,
+    onProgress: o.json ? undefined : progressPrinter(),
   });
   const onSignal = (signal: NodeJS.Signals) => {
     if (handle.interrupt(`${signal} received`)) {
@@ -105,31 +106,6 @@ async function runCommand(
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     store.close();
-  }
-}
-
-function stamp(): string {
-  return new Date().toISOString();
-}
-
-function printProgress(p: Progress): void {
-  switch (p.type) {
-    case "state":
-      if (!p.state.startsWith("step.")) process.stdout.write(`${stamp()} ${p.state}\n`);
-      return;
-    case "step-start":
-      process.stdout.write(`${stamp()} step ${p.stepId} …\n`);
-      return;
-    case "step-line":
-      process.stdout.write(`${stamp()}   ${p.stepId} | ${p.line}\n`);
-      return;
-    case "step-end": {
-      const mark = p.step.status === "succeeded" ? "✓" : "✗";
-      const seconds = ((p.step.durationMs ?? 0) / 1000).toFixed(1);
-      process.stdout.write(
-        `${stamp()} ${mark} ${p.step.id} (${seconds}s)${p.step.error ? `: ${p.step.error}` : ""}\n`,
-      );
-    }
   }
 }
 
