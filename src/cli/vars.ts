@@ -1,8 +1,14 @@
+import type { Command } from "commander";
 import { GlobalRollbackError } from "../errors.js";
 
-/** commander's collector for a repeatable `--var`. */
-export function collectVars(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** Add the repeatable `--var key=value` option (validate, plan, run, graph). */
+export function withVarOption(command: Command): Command {
+  return command.option(
+    "--var <key=value>",
+    "a value for ${vars.key} (repeatable)",
+    (value: string, previous: string[]) => [...previous, value],
+    [],
+  );
 }
 
 /** `["root=/opt/app"]` → `{ root: "/opt/app" }`; a malformed one is invalid usage. */

@@ -10,6 +10,7 @@ import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Catalog } from "../store/catalog.js";
+import { bytes } from "../util/bytes.js";
 import type { Plan } from "./plan.js";
 
 /** One thing preflight looked at. */
@@ -175,15 +176,4 @@ function freeSpaceAt(path: string): number {
   while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
   const fs = statfsSync(at);
   return fs.bavail * fs.bsize;
-}
-
-export function bytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

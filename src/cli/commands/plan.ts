@@ -6,17 +6,15 @@ import { buildPlan, type Plan, type RollbackAction } from "../../plan/plan.js";
 import { type PreflightReport, runPreflight } from "../../plan/preflight.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
 import { ExitCode } from "../exit-codes.js";
-import { collectVars, parseVars } from "../vars.js";
+import { parseVars, withVarOption } from "../vars.js";
 
 /** `rollpoint plan <manifest>`: preflight, the steps, and each step's rollback; changes nothing. */
 export function registerPlan(
   program: Command,
   run: (fn: () => Promise<ExitCode>) => Promise<void>,
 ): void {
-  program
-    .command("plan")
+  withVarOption(program.command("plan"))
     .argument("<manifest>")
-    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
     .description(
       "dry run on this host: preflight checks, the steps, and the rollback of each; changes nothing",
     )

@@ -9,7 +9,7 @@ import { Store } from "../../store/store.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
 import { ExitCode } from "../exit-codes.js";
 import { progressPrinter } from "../progress.js";
-import { collectVars, parseVars } from "../vars.js";
+import { parseVars, withVarOption } from "../vars.js";
 import { resultLines } from "./run-format.js";
 
 type Runner = (fn: () => Promise<ExitCode>) => Promise<void>;
@@ -25,10 +25,8 @@ export const EXIT_OF_OUTCOME: Record<Outcome, ExitCode> = {
 
 /** `run`, `recover` and `graph`. */
 export function registerRun(program: Command, run: Runner): void {
-  program
-    .command("run")
+  withVarOption(program.command("run"))
     .argument("<manifest>")
-    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
     .option(
       "--no-rollback",
       "on failure, stop without rolling back (for debugging; recorded in history)",
@@ -43,10 +41,8 @@ export function registerRun(program: Command, run: Runner): void {
     .action((_opts: unknown, command: Command) =>
       run(() => recover(resolveGlobalOptions(command.optsWithGlobals()))),
     );
-  program
-    .command("graph")
+  withVarOption(program.command("graph"))
     .argument("<manifest>")
-    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
     .description("the compiled state machine as a Mermaid stateDiagram-v2")
     .action((file: string, opts: { var: string[] }, command: Command) =>
       run(() => graph(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),

@@ -6,17 +6,15 @@ import { formatDiagnostic, formatGithub } from "../../manifest/diagnostics.js";
 import { type LoadResult, loadManifest } from "../../manifest/load.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
 import { ExitCode } from "../exit-codes.js";
-import { collectVars, parseVars } from "../vars.js";
+import { parseVars, withVarOption } from "../vars.js";
 
 /** `rollpoint validate <manifest|dir>...`: schema and rules, no host access at all. */
 export function registerValidate(
   program: Command,
   run: (fn: () => Promise<ExitCode>) => Promise<void>,
 ): void {
-  program
-    .command("validate")
+  withVarOption(program.command("validate"))
     .argument("<manifest...>", "manifest files, or directories searched for *.yaml and *.yml")
-    .option("--var <key=value>", "a value for ${vars.key} (repeatable)", collectVars, [])
     .option("--format <format>", "text, or github for ::error annotations", "text")
     .description("check manifests without touching the host (for CI); exit 3 if any is invalid")
     .action((paths: string[], opts: { var: string[]; format: string }, command: Command) =>

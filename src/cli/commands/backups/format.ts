@@ -2,6 +2,7 @@ import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
 import type { UnitOutcome } from "../../../backups/services/restore.js";
 import type { BackupInfo, RollbackOperation, VerifyReport } from "../../../library/types.js";
+import { bytes } from "../../../util/bytes.js";
 
 export function backupLine(b: BackupInfo): string {
   return [
@@ -21,10 +22,9 @@ export function backupSummary(b: BackupInfo): string[] {
   if (b.metadata.absent)
     return ["  the path does not exist: recorded as absent (a restore removes it)"];
   if (!stats) return [];
-  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return [
-    `  ${stats.files} files (${mb(stats.bytes)}), ${stats.directories} directories, ${stats.symlinks} symlinks, ${stats.special} other (fifo, socket, device)`,
-    `  ${stats.newObjects} new objects (${mb(stats.newBytes)}); ${stats.unchanged} files unchanged since the last backup`,
+    `  ${stats.files} files (${bytes(stats.bytes)}), ${stats.directories} directories, ${stats.symlinks} symlinks, ${stats.special} other (fifo, socket, device)`,
+    `  ${stats.newObjects} new objects (${bytes(stats.newBytes)}); ${stats.unchanged} files unchanged since the last backup`,
     ...warnings.map((w) => `  warning: ${w}`),
   ];
 }
