@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
+import { discardSnapshot } from "../backups/databases/postgres-restore.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { createPoint, restorePoint } from "../library/rollback-point.js";
@@ -130,6 +131,9 @@ export function startRun(options: RunOptions): RunHandle {
       })) as SnapshotFrom<typeof machine>;
       if (timer) clearTimeout(timer);
       const outcome = stateName(final.value) as Outcome;
+      if (outcome === "committed" && final.context.pointId) {
+        await dropCloneSnapshots(options.store, final.context.pointId, recorder);
+      }
       const report: RunResult = {
         runId,
         outcome,
@@ -158,6 +162,25 @@ export function startRun(options: RunOptions): RunHandle {
       return true;
     },
   };
+}
+
+// A committed update no longer needs a clone's snapshot database on the server; the point's
+// dumps and file objects stay in the store for retention to prune.
+async function dropCloneSnapshots(
+  store: Store,
+  pointId: string,
+  recorder: StepRecorder,
+): Promise<void> {
+  for (const member of store.catalog.pointMembers(pointId)) {
+    try {
+      await discardSnapshot(member);
+    } catch (error) {
+      recorder.log(
+        "commit",
+        `could not drop the clone snapshot of ${member.source}: ${describeError(error)}`,
+      );
+    }
+  }
 }
 
 function persistTransitions(

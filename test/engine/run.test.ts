@@ -174,3 +174,72 @@ describe("rollpoint run, the whole-run timeout and --no-rollback", () => {
     expect(history.stdout).toMatch(/\tfailed\t--no-rollback/);
   });
 });
+
+describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
+  it("a committed run drops the clone's snapshot database; a rolled-back one swapped it in", async () => {
+    const s = await scenario({ failAt: "none" });
+    const { readFileSync: read, writeFileSync: write } = await import("node:fs");
+    write(
+      s.manifest,
+      read(s.manifest, "utf8").replace(
+        `database: ${s.pg} }`,
+        `database: ${s.pg}, strategy: clone }`,
+      ),
+    );
+    const committed = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(committed.exitCode, committed.stderr).toBe(0);
+    const { sql } = await import("../helpers/postgres.js");
+    const report = JSON.parse(committed.stdout);
+    const members = JSON.parse(
+      (await rollpoint(["--store", s.store, "--json", "backups", "list"])).stdout,
+    ).backups;
+    const clone = members.find((b: { source: string }) => b.source.endsWith(`/${s.pg}`));
+    const snapshot = s.dropScratchOf(clone.backupId).snapshot;
+    expect(report.outcome).toBe("committed");
+    expect(await sql("SELECT 1 FROM pg_database WHERE datname = $1", [snapshot])).toEqual([]);
+  });
+
+  it("a second SIGTERM during the rollback does not stop it, and says so", async () => {
+    const s = await scenario({
+      // A step whose undo takes two seconds, then one that waits for the signal.
+      extraSteps: (dir) => `  - id: slow
+    run: ["true"]
+    undo: [sh, -c, "sleep 2; echo 'undo slow' >> ${dir}/undo.log"]
+  - id: wait
+    shell: |
+      echo waiting-in-wait
+      sleep 60
+`,
+    });
+    const { readFileSync: read } = await import("node:fs");
+    const before = await s.state();
+    const { spawn } = await import("node:child_process");
+    const { CLI } = await import("../helpers/cli.js");
+    const child = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
+      env: s.env,
+    });
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    await new Promise<void>((resolve) =>
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+        if (out.includes("waiting-in-wait")) resolve();
+      }),
+    );
+    child.kill("SIGTERM");
+    await new Promise<void>((resolve) =>
+      child.stdout.on("data", () => (out.includes("rollingBack") ? resolve() : undefined)),
+    );
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(err).toContain("SIGTERM: a rollback is under way and will not be interrupted");
+    expect(code).toBe(1);
+    expect(read(join(s.dir, "undo.log"), "utf8")).toContain("undo slow");
+    expect(await s.state()).toEqual(before);
+  });
+});
