@@ -65,7 +65,7 @@ export class GlobalRollback {
     this.services = options.serviceManager ?? new SystemdServiceManager();
   }
 
-  /** The opened store; opened on first use. */
+  /** The opened store; opened on first use. @internal for the CLI and tests; not a stable API. */
   store(): Promise<Store> {
     this.storePromise ??= Store.open(this.backupDir, this.clock ? { clock: this.clock } : {});
     return this.storePromise;

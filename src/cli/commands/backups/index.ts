@@ -156,6 +156,7 @@ async function prune(o: GlobalOptions, opts: { maxAge: string; keep: string }): 
     [
       `removed ${result.removedBackups.length} backups and ${result.removedObjects} unreferenced objects`,
       ...result.heldPoints.map((p) => `kept rollback point ${p}: an unfinished run needs it`),
+      ...result.kept.map((k) => `kept ${k.backupId}: ${k.reason}`),
     ].join("\n"),
   );
   return ExitCode.ok;
