@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
+import { liveRun } from "./live-run.js";
 import { scenario } from "./scenario.js";
 
 describe("rollpoint run", () => {
@@ -78,22 +79,11 @@ describe("rollpoint run", () => {
 `,
     });
     const before = await s.state();
-    const { spawn } = await import("node:child_process");
-    const { CLI } = await import("../helpers/cli.js");
-    const child = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
-      env: s.env,
-    });
-    let out = "";
-    await new Promise<void>((resolve) => {
-      child.stdout.on("data", (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes("waiting-for-signal")) resolve();
-      });
-    });
-    child.kill("SIGTERM");
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-    expect(code).toBe(1);
-    expect(out).toContain("rolled back: everything is as it was before the update");
+    const run = liveRun(s.store, s.manifest, s.env);
+    await run.until("waiting-for-signal");
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(1);
+    expect(run.output.stdout).toContain("rolled back: everything is as it was before the update");
     expect(await s.state()).toEqual(before);
   });
 
@@ -124,22 +114,16 @@ describe("rollpoint run", () => {
       sleep 5
 `,
     });
-    const { spawn } = await import("node:child_process");
-    const { CLI } = await import("../helpers/cli.js");
-    const first = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
-      env: s.env,
-    });
-    await new Promise<void>((resolve) =>
-      first.stdout.on("data", (c: Buffer) => c.toString().includes("waiting") && resolve()),
-    );
+    const first = liveRun(s.store, s.manifest, s.env);
+    await first.until("waiting");
     const started = Date.now();
     const second = await rollpoint(["--store", s.store, "run", s.manifest], { env: s.env });
     expect(Date.now() - started).toBeLessThan(1000);
     expect(second.exitCode).toBe(5);
-    expect(second.stderr).toContain(`locked by pid ${first.pid}`);
+    expect(second.stderr).toContain(`locked by pid ${first.child.pid}`);
     expect(second.stderr).toContain("rollpoint run, run r-");
-    first.kill("SIGTERM");
-    await new Promise((resolve) => first.once("exit", resolve));
+    first.child.kill("SIGTERM");
+    await first.exited;
   });
 });
 
@@ -215,30 +199,15 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
     });
     const { readFileSync: read } = await import("node:fs");
     const before = await s.state();
-    const { spawn } = await import("node:child_process");
-    const { CLI } = await import("../helpers/cli.js");
-    const child = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
-      env: s.env,
-    });
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    await new Promise<void>((resolve) =>
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("waiting-in-wait")) resolve();
-      }),
+    const run = liveRun(s.store, s.manifest, s.env);
+    await run.until("waiting-in-wait");
+    run.child.kill("SIGTERM");
+    await run.until("rollingBack");
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(1);
+    expect(run.output.stderr).toContain(
+      "SIGTERM: a rollback is under way and will not be interrupted",
     );
-    child.kill("SIGTERM");
-    await new Promise<void>((resolve) =>
-      child.stdout.on("data", () => (out.includes("rollingBack") ? resolve() : undefined)),
-    );
-    child.kill("SIGTERM");
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-    expect(err).toContain("SIGTERM: a rollback is under way and will not be interrupted");
-    expect(code).toBe(1);
     expect(read(join(s.dir, "undo.log"), "utf8")).toContain("undo slow");
     expect(await s.state()).toEqual(before);
   });
