@@ -213,7 +213,11 @@ export function engineActions(options: RunOptions, recorder: StepRecorder): Engi
   const { store, services, manifest, plan } = options;
   return {
     async preflight() {
-      const report = await runPreflight(plan, manifest, { storeDir: store.dir, services });
+      const report = await runPreflight(plan, manifest, {
+        storeDir: store.dir,
+        services,
+        catalog: store.catalog,
+      });
       const failed = report.checks.filter((c) => !c.ok);
       if (failed.length)
         throw new Error(

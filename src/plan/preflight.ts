@@ -36,10 +36,17 @@ export interface PreflightReport {
 export async function runPreflight(
   plan: Plan,
   manifest: WrittenManifest,
-  context: { storeDir: string; services: ServiceManager },
+  context: {
+    storeDir: string;
+    services: ServiceManager;
+    /** The open catalog, when the caller holds the store's lock (run); plan reads a copy. */
+    catalog?: Catalog;
+  },
 ): Promise<PreflightReport> {
   const checks: PreflightCheck[] = [];
-  const previous = readPreviousListings(context.storeDir);
+  const previous = context.catalog
+    ? { get: (source: string) => context.catalog!.latestListingOf(source), close: () => {} }
+    : readPreviousListings(context.storeDir);
   let estimatedNewBytes = 0;
   try {
     for (const target of plan.rollbackPoint.files) {
