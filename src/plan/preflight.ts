@@ -1,8 +1,17 @@
-import { copyFileSync, existsSync, lstatSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  statfsSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { PostgresDatabase } from "../backups/databases/config.js";
 import { preflightPostgres } from "../backups/databases/postgres-backup.js";
+import { symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
 import { compileExcludes } from "../backups/files/exclude.js";
 import { walkTree } from "../backups/files/walk.js";
@@ -134,6 +143,12 @@ function inspectPath(path: string, exclude: string[], previous: Listing | undefi
         subject: path,
         detail: "does not exist: will be recorded as absent (rollback removes it)",
       },
+      newBytes: 0,
+    };
+  }
+  if (walked[0]!.stats.isSymbolicLink()) {
+    return {
+      check: { ok: true, subject: path, detail: symlinkRootWarning(path, readlinkSync(path)) },
       newBytes: 0,
     };
   }

@@ -13,6 +13,14 @@ import {
 import { compileExcludes } from "./exclude.js";
 import { walkTree } from "./walk.js";
 
+/**
+ * Symlinks are never followed, the backed-up path included: that is right for `current ->
+ * release-2.0`, but a user who named a symlinked directory may think its contents protected.
+ */
+export function symlinkRootWarning(path: string, target: string): string {
+  return `${path} is a symlink to ${target}: only the link itself is protected; name ${target} too to protect what it points to`;
+}
+
 /** Counts a user can check a file backup against. */
 export interface FileBackupStats {
   files: number;
@@ -109,6 +117,7 @@ export async function snapshotTree(
         case "symlink":
           stats.symlinks++;
           entry.target = readlinkSync(path.abs);
+          if (path.rel === "") warnings.push(symlinkRootWarning(path.abs, entry.target));
           break;
         default:
           // Fifos and devices are recreated on restore (mkfifo, mknod); a socket belongs to the

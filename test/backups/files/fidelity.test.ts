@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -152,6 +153,20 @@ describe("file backups keep everything a restore must put back", () => {
     } finally {
       server.close();
     }
+    await rollback.close();
+  });
+
+  it("a backed-up path that is a symlink is kept as a link, and the user is told its target is not", async () => {
+    const { dir, rollback } = await setup();
+    makeTree(dir, { "releases/1.0/app.bin": "v1", current: { symlink: "releases/1.0" } });
+    const info = await rollback.backupFile(join(dir, "current"), "pre", "myapp");
+    expect(info.metadata.warnings).toEqual([
+      `${join(dir, "current")} is a symlink to releases/1.0: only the link itself is protected; name releases/1.0 too to protect what it points to`,
+    ]);
+    unlinkSync(join(dir, "current"));
+    symlinkSync("releases/2.0", join(dir, "current"));
+    await rollback.restoreBackup(info.backupId);
+    expect(readlinkSync(join(dir, "current"))).toBe("releases/1.0");
     await rollback.close();
   });
 });
