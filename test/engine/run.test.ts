@@ -212,3 +212,35 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
     expect(await s.state()).toEqual(before);
   });
 });
+
+describe("rollpoint run that cannot start", () => {
+  it("a failed preflight exits 4, runs no step and changes nothing", async () => {
+    const s = await scenario({ failAt: "none" });
+    const { readFileSync: read, writeFileSync: write } = await import("node:fs");
+    write(
+      s.manifest,
+      read(s.manifest, "utf8").replace("services: [web, worker]", "services: [web, worker, ghost]"),
+    );
+    const before = await s.state();
+    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
+      env: s.env,
+    });
+    expect(result.exitCode).toBe(4);
+    const report = JSON.parse(result.stdout);
+    expect(report.outcome).toBe("notStarted");
+    expect(report.error).toContain("unit ghost.service does not exist");
+    expect(report.steps.every((x: { status: string }) => x.status === "pending")).toBe(true);
+    expect(await s.state()).toEqual(before);
+    const list = await rollpoint(["--store", s.store, "backups", "list"]);
+    expect(list.stdout).toBe("no backups");
+  });
+
+  it("an invalid manifest exits 3 and touches nothing", async () => {
+    const s = await scenario();
+    const { writeFileSync: write } = await import("node:fs");
+    write(s.manifest, "apiVersion: rollpoint/v1\nname: app\nsteps:\n  - id: a\n    run: []\n");
+    const result = await rollpoint(["--store", s.store, "run", s.manifest], { env: s.env });
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain("steps[0].run: must be a non-empty array of strings");
+  });
+});
