@@ -99,7 +99,7 @@ export function startRun(options: RunOptions): RunHandle {
       options.store.catalog.runs.insert({
         id: runId,
         module: options.manifest.name,
-        manifest: options.manifest,
+        manifest: withoutPasswords(options.manifest),
         manifestPath: options.manifestFile,
         startedAt: Date.now(),
         noRollback: options.noRollback ?? false,
@@ -160,6 +160,23 @@ export function startRun(options: RunOptions): RunHandle {
       if (rollingBack || !actor) return false;
       actor.send({ type: "ABORT", reason });
       return true;
+    },
+  };
+}
+
+/**
+ * The manifest as the catalog keeps it (recovery rebuilds the run from it): without inline
+ * database passwords, which must never reach the store. Recovery then finds the password through
+ * passwordEnv, PGPASSWORD or ~/.pgpass, one more reason an inline password is warned about.
+ */
+function withoutPasswords(manifest: WrittenManifest): WrittenManifest {
+  const databases = manifest.rollbackPoint?.databases;
+  if (!databases?.some((d) => d.password !== undefined)) return manifest;
+  return {
+    ...manifest,
+    rollbackPoint: {
+      ...manifest.rollbackPoint,
+      databases: databases.map(({ password: _secret, ...rest }) => rest),
     },
   };
 }

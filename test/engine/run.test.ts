@@ -244,3 +244,30 @@ describe("rollpoint run that cannot start", () => {
     expect(result.stderr).toContain("steps[0].run: must be a non-empty array of strings");
   });
 });
+
+describe("rollpoint run and an inline database password", () => {
+  it("never writes the password to the store (catalog, logs, operations.log)", async () => {
+    const s = await scenario({ failAt: "none" });
+    const {
+      readFileSync: read,
+      writeFileSync: write,
+      readdirSync,
+      statSync,
+    } = await import("node:fs");
+    const password = `inline-${Date.now()}-secret`;
+    write(
+      s.manifest,
+      read(s.manifest, "utf8").replace(
+        `database: ${s.pg} }`,
+        `database: ${s.pg}, password: "${password}" }`,
+      ),
+    );
+    const result = await rollpoint(["--store", s.store, "run", s.manifest], { env: s.env });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain("an inline password ends up in version control");
+    const files = (readdirSync(s.store, { recursive: true }) as string[])
+      .map((f) => join(s.store, f))
+      .filter((f) => statSync(f).isFile());
+    for (const file of files) expect(read(file).includes(password), file).toBe(false);
+  });
+});
