@@ -1,18 +1,18 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
+import { sql } from "../helpers/postgres.js";
+import { storeFiles } from "../helpers/store.js";
 import { liveRun } from "./live-run.js";
 import { scenario } from "./scenario.js";
 
 describe("rollpoint run", () => {
   it("commits an update whose steps all succeed", async () => {
     const s = await scenario({ failAt: "none" });
-    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    const result = await s.runJson();
     expect(result.exitCode, result.stderr).toBe(0);
-    const report = JSON.parse(result.stdout);
+    const { report } = result;
     expect(report.outcome).toBe("committed");
     expect(report.steps.map((x: { status: string }) => x.status)).toEqual(
       Array(8).fill("succeeded"),
@@ -26,11 +26,9 @@ describe("rollpoint run", () => {
   it("rolls back files, SQLite, PostgreSQL and services exactly when a step fails; undos last-first", async () => {
     const s = await scenario();
     const before = await s.state();
-    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    const result = await s.runJson();
     expect(result.exitCode, result.stderr).toBe(1);
-    const report = JSON.parse(result.stdout);
+    const { report } = result;
     expect(report.outcome).toBe("rolledBack");
     expect(report.steps.at(-1)).toMatchObject({ id: "health", status: "failed" });
     expect(readFileSync(join(s.dir, "undo.log"), "utf8")).toBe("edit\nundo link\nundo edit\n");
@@ -53,11 +51,9 @@ describe("rollpoint run", () => {
 `,
     });
     const before = await s.state();
-    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    const result = await s.runJson();
     expect(result.exitCode).toBe(1);
-    const report = JSON.parse(result.stdout);
+    const { report } = result;
     expect(report.steps.find((x: { id: string }) => x.id === "hang")).toMatchObject({
       status: "failed",
       error: "timed out after 1s; its processes were killed",
@@ -95,11 +91,9 @@ describe("rollpoint run", () => {
     continueOnError: true
 `,
     });
-    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    const result = await s.runJson();
     expect(result.exitCode).toBe(0);
-    const report = JSON.parse(result.stdout);
+    const { report } = result;
     expect(report.outcome).toBe("committed");
     expect(report.steps.find((x: { id: string }) => x.id === "notify")).toMatchObject({
       status: "failedContinued",
@@ -134,14 +128,11 @@ describe("rollpoint run, the whole-run timeout and --no-rollback", () => {
     shell: sleep 30
 `,
     });
-    const { readFileSync: read, writeFileSync: write } = await import("node:fs");
-    write(s.manifest, read(s.manifest, "utf8").replace("name: app\n", "name: app\ntimeout: 2s\n"));
+    s.edit("name: app\n", "name: app\ntimeout: 2s\n");
     const before = await s.state();
-    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    const result = await s.runJson();
     expect(result.exitCode).toBe(1);
-    const report = JSON.parse(result.stdout);
+    const { report } = result;
     expect(report.error).toBe("the run's timeout (2s) passed");
     expect(await s.state()).toEqual(before);
   });
@@ -160,22 +151,12 @@ describe("rollpoint run, the whole-run timeout and --no-rollback", () => {
 });
 
 describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
-  it("a committed run drops the clone's snapshot database; a rolled-back one swapped it in", async () => {
+  it("a committed run drops the clone's snapshot database", async () => {
     const s = await scenario({ failAt: "none" });
-    const { readFileSync: read, writeFileSync: write } = await import("node:fs");
-    write(
-      s.manifest,
-      read(s.manifest, "utf8").replace(
-        `database: ${s.pg} }`,
-        `database: ${s.pg}, strategy: clone }`,
-      ),
-    );
-    const committed = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    s.edit(`database: ${s.pg} }`, `database: ${s.pg}, strategy: clone }`);
+    const committed = await s.runJson();
     expect(committed.exitCode, committed.stderr).toBe(0);
-    const { sql } = await import("../helpers/postgres.js");
-    const report = JSON.parse(committed.stdout);
+    const { report } = committed;
     const members = JSON.parse(
       (await rollpoint(["--store", s.store, "--json", "backups", "list"])).stdout,
     ).backups;
@@ -197,7 +178,6 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
       sleep 60
 `,
     });
-    const { readFileSync: read } = await import("node:fs");
     const before = await s.state();
     const run = liveRun(s.store, s.manifest, s.env);
     await run.until("waiting-in-wait");
@@ -208,7 +188,7 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
     expect(run.output.stderr).toContain(
       "SIGTERM: a rollback is under way and will not be interrupted",
     );
-    expect(read(join(s.dir, "undo.log"), "utf8")).toContain("undo slow");
+    expect(readFileSync(join(s.dir, "undo.log"), "utf8")).toContain("undo slow");
     expect(await s.state()).toEqual(before);
   });
 });
@@ -216,17 +196,11 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
 describe("rollpoint run that cannot start", () => {
   it("a failed preflight exits 4, runs no step and changes nothing", async () => {
     const s = await scenario({ failAt: "none" });
-    const { readFileSync: read, writeFileSync: write } = await import("node:fs");
-    write(
-      s.manifest,
-      read(s.manifest, "utf8").replace("services: [web, worker]", "services: [web, worker, ghost]"),
-    );
+    s.edit("services: [web, worker]", "services: [web, worker, ghost]");
     const before = await s.state();
-    const result = await rollpoint(["--store", s.store, "--json", "run", s.manifest], {
-      env: s.env,
-    });
+    const result = await s.runJson();
     expect(result.exitCode).toBe(4);
-    const report = JSON.parse(result.stdout);
+    const { report } = result;
     expect(report.outcome).toBe("notStarted");
     expect(report.error).toContain("unit ghost.service does not exist");
     expect(report.steps.every((x: { status: string }) => x.status === "pending")).toBe(true);
@@ -237,8 +211,10 @@ describe("rollpoint run that cannot start", () => {
 
   it("an invalid manifest exits 3 and touches nothing", async () => {
     const s = await scenario();
-    const { writeFileSync: write } = await import("node:fs");
-    write(s.manifest, "apiVersion: rollpoint/v1\nname: app\nsteps:\n  - id: a\n    run: []\n");
+    writeFileSync(
+      s.manifest,
+      "apiVersion: rollpoint/v1\nname: app\nsteps:\n  - id: a\n    run: []\n",
+    );
     const result = await rollpoint(["--store", s.store, "run", s.manifest], { env: s.env });
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain("steps[0].run: must be a non-empty array of strings");
@@ -248,26 +224,13 @@ describe("rollpoint run that cannot start", () => {
 describe("rollpoint run and an inline database password", () => {
   it("never writes the password to the store (catalog, logs, operations.log)", async () => {
     const s = await scenario({ failAt: "none" });
-    const {
-      readFileSync: read,
-      writeFileSync: write,
-      readdirSync,
-      statSync,
-    } = await import("node:fs");
     const password = `inline-${Date.now()}-secret`;
-    write(
-      s.manifest,
-      read(s.manifest, "utf8").replace(
-        `database: ${s.pg} }`,
-        `database: ${s.pg}, password: "${password}" }`,
-      ),
-    );
+    s.edit(`database: ${s.pg} }`, `database: ${s.pg}, password: "${password}" }`);
     const result = await rollpoint(["--store", s.store, "run", s.manifest], { env: s.env });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain("an inline password ends up in version control");
-    const files = (readdirSync(s.store, { recursive: true }) as string[])
-      .map((f) => join(s.store, f))
-      .filter((f) => statSync(f).isFile());
-    for (const file of files) expect(read(file).includes(password), file).toBe(false);
+    for (const file of storeFiles(s.store)) {
+      expect(readFileSync(file).includes(password), file).toBe(false);
+    }
   });
 });

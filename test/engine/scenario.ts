@@ -1,6 +1,7 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { rollpoint } from "../helpers/cli.js";
 import { createAppDatabase, dataOf, dropScratchOf, PG, schemaOf } from "../helpers/postgres.js";
 import { FIXTURE_BIN, fakeSystemd } from "../helpers/systemd.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
@@ -94,5 +95,16 @@ ${options.extraSteps?.(dir) ?? ""}  - id: health
     pg: { data: await dataOf(pg), schema: await schemaOf(pg) },
     units: { web: units.state("web"), worker: units.state("worker") },
   });
-  return { dir, app, store, manifest, env, pg, units, state, dropScratchOf };
+  /** Change the manifest for one test: a text replacement that must find its text. */
+  const edit = (from: string, to: string) => {
+    const text = readFileSync(manifest, "utf8");
+    if (!text.includes(from)) throw new Error(`scenario manifest has no ${JSON.stringify(from)}`);
+    writeFileSync(manifest, text.replace(from, to));
+  };
+  /** `rollpoint --json run` of this scenario: exit code, stderr, and the parsed report. */
+  const runJson = async () => {
+    const result = await rollpoint(["--store", store, "--json", "run", manifest], { env });
+    return { exitCode: result.exitCode, stderr: result.stderr, report: JSON.parse(result.stdout) };
+  };
+  return { dir, app, store, manifest, env, pg, units, state, edit, runJson, dropScratchOf };
 }

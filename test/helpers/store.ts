@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 
@@ -18,4 +18,11 @@ export function catalogCount(store: string, sql: string): number {
   } finally {
     db.close();
   }
+}
+
+/** Every regular file in the store, to search them all for what must never be written there. */
+export function storeFiles(store: string): string[] {
+  return (readdirSync(store, { recursive: true }) as string[])
+    .map((f) => join(store, f))
+    .filter((f) => statSync(f).isFile());
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -14,6 +14,7 @@ import {
   PG,
   schemaOf,
 } from "../../helpers/postgres.js";
+import { storeFiles } from "../../helpers/store.js";
 import { tempDir } from "../../helpers/tree.js";
 
 const WRAP = fileURLToPath(new URL("../../fixtures/pg-wrap", import.meta.url));
@@ -120,9 +121,7 @@ describe("PostgreSQL passwords", () => {
     expect(cmdline).not.toContain(password);
     expect(readFileSync(`${log}.env`, "utf8").trim()).toBe("yes");
     // Nowhere in the store: catalog, WAL, objects, operations.log.
-    const files = (readdirSync(store, { recursive: true }) as string[])
-      .map((f) => join(store, f))
-      .filter((f) => statSync(f).isFile());
+    const files = storeFiles(store);
     expect(files.length).toBeGreaterThan(3);
     for (const file of files) expect(readFileSync(file).includes(password), file).toBe(false);
   });
