@@ -16,7 +16,8 @@ export type ErrorCode =
   | "SERVICE_FAILED"
   | "DATABASE_FAILED"
   | "PREFLIGHT_FAILED"
-  | "RUN_UNFINISHED";
+  | "RUN_UNFINISHED"
+  | "PROCESSES_SURVIVED";
 
 /** Where an error happened, so a message makes sense on its own. */
 export interface ErrorContext {

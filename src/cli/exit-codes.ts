@@ -28,4 +28,6 @@ export const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {
   // Raised while restoring, a failed service or database command leaves work for a person.
   SERVICE_FAILED: ExitCode.needsIntervention,
   DATABASE_FAILED: ExitCode.needsIntervention,
+  // A step's processes that even SIGKILL did not stop: nothing was restored under them.
+  PROCESSES_SURVIVED: ExitCode.needsIntervention,
 };

@@ -8,6 +8,7 @@ import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
+import { ignoreBrokenOutput } from "./output.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -72,4 +73,5 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+ignoreBrokenOutput();
 await main(process.argv);

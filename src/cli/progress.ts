@@ -21,9 +21,11 @@ function plain(out: NodeJS.WriteStream): (p: Progress) => void {
       case "step-start":
         out.write(`${stamp()} step ${p.stepId} …\n`);
         return;
-      case "step-line":
-        out.write(`${stamp()}   ${p.stepId} | ${p.line}\n`);
+      case "step-lines": {
+        const prefix = `${stamp()}   ${p.stepId} | `;
+        out.write(`${prefix}${p.lines.join(`\n${prefix}`)}\n`);
         return;
+      }
       case "step-end":
         out.write(
           `${stamp()} ${mark(p.step.status, false)} ${p.step.id} (${seconds(p.step.durationMs)})${p.step.error ? `: ${p.step.error}` : ""}\n`,
@@ -51,11 +53,13 @@ function terminal(out: NodeJS.WriteStream): (p: Progress) => void {
         current.timer.unref();
         draw();
         return;
-      case "step-line":
+      case "step-lines": {
         clear();
-        out.write(`${paint(color, "2", "  │")} ${p.line}\n`);
+        const bar = `${paint(color, "2", "  │")} `;
+        out.write(`${bar}${p.lines.join(`\n${bar}`)}\n`);
         draw();
         return;
+      }
       case "step-end":
         if (current) clearInterval(current.timer);
         current = undefined;

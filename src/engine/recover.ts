@@ -2,6 +2,7 @@ import { createActor, waitFor } from "xstate";
 import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { buildPlan } from "../plan/plan.js";
+import { Containment, reapRun } from "../steps/containment.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
 import { compileMachine, type RunContext, stateName } from "./machine.js";
@@ -12,6 +13,8 @@ export interface Recovered {
   module: string;
   /** The state the run was in when its runner died. */
   interruptedIn: string;
+  /** Processes of the dead runner's steps that were still alive and were killed first. */
+  killed: number;
   outcome: Outcome;
   result: RunResult;
 }
@@ -22,6 +25,10 @@ export interface Recovered {
  * (its rollback point and the steps that completed); restores are idempotent, so a rollback that
  * was itself interrupted is simply done again. A run that died before its rollback point was
  * complete changed nothing and is closed as `notStarted`.
+ *
+ * Before anything is restored, whatever the dead runner's steps left running is killed and waited
+ * out (see containment.ts); if something survives SIGKILL this throws PROCESSES_SURVIVED and the
+ * run stays unfinished, untouched, for a later `recover`.
  */
 export async function recoverRuns(store: Store, services: ServiceManager): Promise<Recovered[]> {
   return store.exclusive("rollpoint recover", async () => {
@@ -33,6 +40,7 @@ export async function recoverRuns(store: Store, services: ServiceManager): Promi
 }
 
 async function recoverOne(store: Store, services: ServiceManager, run: RunRow): Promise<Recovered> {
+  const killed = await reapRun(store.catalog.stepProcesses, run.id);
   const manifest = run.manifest as WrittenManifest;
   const plan = buildPlan(manifest);
   const persisted = run.snapshot as { context?: RunContext } | null;
@@ -50,9 +58,11 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
       : null);
   const options = { manifestFile: run.manifestPath ?? "", manifest, plan, store, services };
   const recorder = new StepRecorder(options, run.id);
+  if (killed) recorder.log("recover", [`killed ${killed} leftover process(es) of the run's steps`]);
+  const containment = new Containment(store.catalog.stepProcesses, run.id);
   let outcome: Outcome = "notStarted";
   if (pointId || context.completed.length) {
-    const machine = compileMachine(plan, engineActions(options, recorder), {
+    const machine = compileMachine(plan, engineActions(options, recorder, containment), {
       resumeRollbackWith: {
         ...context,
         pointId,
@@ -77,15 +87,14 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
     outcome,
     pointId,
     error: context.error ?? `the runner died in ${run.state}`,
-    steps: recorder.reports(),
-    undos: recorder.undos,
-    ...(recorder.rollback ? { rollback: recorder.rollback } : {}),
+    ...recorder.outcomeDetails(),
   };
+  recorder.close();
   store.catalog.runs.finish(run.id, outcome, result, Date.now());
   store.log.append({
     op: "recover",
     outcome: outcome === "rolledBack" || outcome === "notStarted" ? "ok" : "failed",
     detail: `${run.id} ${run.state} -> ${outcome}`,
   });
-  return { runId: run.id, module: run.module, interruptedIn: run.state, outcome, result };
+  return { runId: run.id, module: run.module, interruptedIn: run.state, killed, outcome, result };
 }

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
 import { discardSnapshot } from "../backups/databases/postgres-restore.js";
@@ -9,6 +9,7 @@ import type { RollbackResult } from "../library/types.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import type { Plan } from "../plan/plan.js";
 import { runPreflight } from "../plan/preflight.js";
+import { Containment } from "../steps/containment.js";
 import { executeStep } from "../steps/execute.js";
 import { runCommand } from "../steps/process.js";
 import { newId } from "../store/ids.js";
@@ -42,13 +43,15 @@ export interface RunResult {
   steps: StepReport[];
   undos: UndoReport[];
   rollback?: RollbackResult;
+  /** Why the rollback could not begin: a step's processes that even SIGKILL did not stop. */
+  survivors?: string;
 }
 
 /** What the runner tells its caller as it goes (the CLI prints it). */
 export type Progress =
   | { type: "state"; state: string }
   | { type: "step-start"; stepId: string }
-  | { type: "step-line"; stepId: string; line: string }
+  | { type: "step-lines"; stepId: string; lines: string[] }
   | { type: "step-end"; step: StepReport };
 
 export interface RunOptions {
@@ -105,7 +108,11 @@ export function startRun(options: RunOptions): RunHandle {
         noRollback: options.noRollback ?? false,
       });
       const recorder = new StepRecorder(options, runId);
-      const machine = compileMachine(options.plan, engineActions(options, recorder), {
+      const containment = new Containment(options.store.catalog.stepProcesses, runId);
+      recorder.log("run", [
+        `steps contained by ${containment.mode === "cgroup" ? "cgroup v2 and process group" : "process group"}`,
+      ]);
+      const machine = compileMachine(options.plan, engineActions(options, recorder, containment), {
         ...(options.noRollback ? { noRollback: true } : {}),
       });
       actor = createActor(machine);
@@ -134,14 +141,13 @@ export function startRun(options: RunOptions): RunHandle {
       if (outcome === "committed" && final.context.pointId) {
         await dropCloneSnapshots(options.store, final.context.pointId, recorder);
       }
+      recorder.close();
       const report: RunResult = {
         runId,
         outcome,
         pointId: final.context.pointId,
         error: final.context.error,
-        steps: recorder.reports(),
-        undos: recorder.undos,
-        ...(recorder.rollback ? { rollback: recorder.rollback } : {}),
+        ...recorder.outcomeDetails(),
       };
       options.store.catalog.runs.finish(runId, outcome, report, Date.now());
       options.store.log.append({
@@ -192,10 +198,9 @@ async function dropCloneSnapshots(
     try {
       await discardSnapshot(member);
     } catch (error) {
-      recorder.log(
-        "commit",
+      recorder.log("commit", [
         `could not drop the clone snapshot of ${member.source}: ${describeError(error)}`,
-      );
+      ]);
     }
   }
 }
@@ -226,7 +231,11 @@ function persistTransitions(
 }
 
 /** The machine's effects for one run. */
-export function engineActions(options: RunOptions, recorder: StepRecorder): EngineActions {
+export function engineActions(
+  options: RunOptions,
+  recorder: StepRecorder,
+  containment: Containment,
+): EngineActions {
   const { store, services, manifest, plan } = options;
   return {
     async preflight() {
@@ -256,17 +265,28 @@ export function engineActions(options: RunOptions, recorder: StepRecorder): Engi
     },
     async runStep(stepId, signal) {
       const step = manifest.steps.find((s) => s.id === stepId)!;
-      await recorder.run(stepId, (onLine) =>
+      await recorder.run(stepId, (onLines) =>
         executeStep(step, {
           manifestFile: options.manifestFile,
           databases: manifest.rollbackPoint?.databases ?? [],
           services,
+          containment,
           signal,
-          onLine,
+          onLines,
         }),
       );
     },
     async rollBack(context) {
+      // An aborted step's processes get their SIGTERM, grace and SIGKILL before anything is
+      // restored: nothing of the update writes while restores run. If they cannot be stopped,
+      // nothing is restored (PROCESSES_SURVIVED) and the run ends rollbackFailed.
+      try {
+        await containment.settle();
+      } catch (error) {
+        recorder.survivors = describeError(error);
+        recorder.log("rollback", [recorder.survivors]);
+        return { ok: false };
+      }
       let ok = true;
       for (const stepId of [...context.completed].reverse()) {
         const undo = manifest.steps.find((s) => s.id === stepId)?.undo;
@@ -274,7 +294,8 @@ export function engineActions(options: RunOptions, recorder: StepRecorder): Engi
         const outcome = await runCommand(undo, {
           signal: new AbortController().signal,
           timeoutMs: 5 * 60_000,
-          onLine: (line) => recorder.log(`undo ${stepId}`, line),
+          jail: containment.enter(`undo ${stepId}`),
+          onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
         });
         const good = outcome.exitCode === 0;
         ok &&= good;
@@ -295,12 +316,19 @@ export function engineActions(options: RunOptions, recorder: StepRecorder): Engi
   };
 }
 
+/**
+ * How much of one step's output the run's log keeps: a step stuck printing in a loop must not
+ * fill the store's disk, which the rollback needs.
+ */
+const STEP_LOG_LIMIT = 64 * 2 ** 20;
+
 /** Step reports and the run's log file. */
 export class StepRecorder {
   private readonly byId = new Map<string, StepReport>();
   readonly undos: UndoReport[] = [];
   rollback: RollbackResult | undefined;
-  private readonly logFile: string;
+  survivors: string | undefined;
+  private fd: number | undefined;
 
   constructor(
     private readonly options: Pick<RunOptions, "plan" | "store" | "onProgress">,
@@ -309,42 +337,62 @@ export class StepRecorder {
     for (const s of options.plan.steps) this.byId.set(s.id, { id: s.id, status: "pending" });
     const dir = join(options.store.dir, "logs");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.logFile = join(dir, `${runId}.log`);
+    this.fd = openSync(join(dir, `${runId}.log`), "a", 0o600);
   }
 
-  log(source: string, line: string): void {
-    appendFileSync(this.logFile, `${new Date().toISOString()} [${source}] ${line}\n`, {
-      mode: 0o600,
-    });
+  /**
+   * Append lines to the run's log, one write per batch: a step printing 50 MB costs a write per
+   * 64 KiB read from it, not one per line.
+   */
+  log(source: string, lines: readonly string[]): number {
+    if (this.fd === undefined || lines.length === 0) return 0;
+    const prefix = `${new Date().toISOString()} [${source}] `;
+    return writeSync(this.fd, `${prefix}${lines.join(`\n${prefix}`)}\n`);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 
   async run(
     stepId: string,
-    work: (onLine: (line: string) => void) => Promise<unknown>,
+    work: (onLines: (lines: string[]) => void) => Promise<unknown>,
   ): Promise<void> {
-    const lines: string[] = [];
+    let tail: string[] = [];
+    let logged = 0;
+    let dropped = 0;
     const started = performance.now();
     this.options.onProgress?.({ type: "step-start", stepId });
-    this.log(stepId, "started");
-    const onLine = (line: string) => {
-      lines.push(line);
-      if (lines.length > 20) lines.shift();
-      this.log(stepId, line);
-      this.options.onProgress?.({ type: "step-line", stepId, line });
+    this.log(stepId, ["started"]);
+    const onLines = (lines: string[]) => {
+      tail = [...tail, ...lines.slice(-20)].slice(-20);
+      if (logged < STEP_LOG_LIMIT) {
+        logged += this.log(stepId, lines);
+      } else dropped += lines.length;
+      this.options.onProgress?.({ type: "step-lines", stepId, lines });
+    };
+    const noteDropped = () => {
+      if (dropped)
+        this.log(stepId, [
+          `… ${dropped} more lines not logged: a step keeps at most ${STEP_LOG_LIMIT / 2 ** 20} MiB of output in the run's log`,
+        ]);
     };
     const continues = this.options.plan.steps.find((s) => s.id === stepId)?.continueOnError;
     try {
-      await work(onLine);
+      await work(onLines);
+      noteDropped();
       this.finish({ id: stepId, status: "succeeded", durationMs: performance.now() - started });
     } catch (error) {
       const message = describeError(error);
-      this.log(stepId, `failed: ${message}`);
+      noteDropped();
+      this.log(stepId, [`failed: ${message}`]);
       this.finish({
         id: stepId,
         status: continues ? "failedContinued" : "failed",
         durationMs: performance.now() - started,
         error: message,
-        lastLines: lines.slice(-10),
+        lastLines: tail.slice(-10),
       });
       throw error;
     }
@@ -357,5 +405,15 @@ export class StepRecorder {
 
   reports(): StepReport[] {
     return [...this.byId.values()];
+  }
+
+  /** What a run's result says of its steps, undos and rollback. */
+  outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors"> {
+    return {
+      steps: this.reports(),
+      undos: this.undos,
+      ...(this.rollback ? { rollback: this.rollback } : {}),
+      ...(this.survivors ? { survivors: this.survivors } : {}),
+    };
   }
 }

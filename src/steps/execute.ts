@@ -9,14 +9,16 @@ import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import type { WrittenDatabase, WrittenStep } from "../manifest/types.js";
 import { parseDuration } from "../util/duration.js";
+import type { Containment } from "./containment.js";
 import { runCommand } from "./process.js";
 
 export interface StepContext {
   manifestFile: string;
   databases: readonly WrittenDatabase[];
   services: ServiceManager;
+  containment: Containment;
   signal: AbortSignal;
-  onLine: (line: string, stream: "stdout" | "stderr") => void;
+  onLines: (lines: string[], stream: "stdout" | "stderr") => void;
 }
 
 /** A step that did not succeed, with why, for the run's report. */
@@ -46,8 +48,8 @@ export async function executeStep(
         (error instanceof StepFailure && error.timedOut)
       )
         throw error;
-      ctx.onLine(
-        `attempt ${attempt} of ${attempts} failed: ${describeError(error)}; retrying`,
+      ctx.onLines(
+        [`attempt ${attempt} of ${attempts} failed: ${describeError(error)}; retrying`],
         "stderr",
       );
       await sleep(500 * 2 ** (attempt - 1), undefined, { signal: ctx.signal }).catch(
@@ -66,7 +68,8 @@ async function once(step: WrittenStep, ctx: StepContext): Promise<void> {
       ...(step.env ? { env: step.env } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
       signal: ctx.signal,
-      onLine: ctx.onLine,
+      jail: ctx.containment.enter(step.id),
+      onLines: ctx.onLines,
     });
     if (result.timedOut)
       throw new StepFailure(`timed out after ${step.timeout}; its processes were killed`, true);
@@ -84,7 +87,7 @@ async function once(step: WrittenStep, ctx: StepContext): Promise<void> {
     return;
   }
   if (step.sql) return runSql(step.sql, ctx);
-  if (step.check) return runCheck(step.check, ctx);
+  if (step.check) return runCheck(step.check, step.id, ctx);
 }
 
 async function runSql(sql: { database: string; file: string }, ctx: StepContext): Promise<void> {
@@ -129,14 +132,24 @@ async function runSql(sql: { database: string; file: string }, ctx: StepContext)
   );
 }
 
-async function runCheck(check: NonNullable<WrittenStep["check"]>, ctx: StepContext): Promise<void> {
+/**
+ * How long one probe may take, independent of the interval: a probe cut short by a timer would
+ * report the kill, not the service's answer, and on a loaded machine a 1 s bound flips results.
+ */
+const PROBE_TIMEOUT_MS = 10_000;
+
+async function runCheck(
+  check: NonNullable<WrittenStep["check"]>,
+  stepId: string,
+  ctx: StepContext,
+): Promise<void> {
   const within = parseDuration(check.within ?? "30s")!;
   const interval = parseDuration(check.interval ?? "1s")!;
   const deadline = Date.now() + within;
   let last = "";
   for (;;) {
     try {
-      await probe(check, ctx, Math.max(interval, 1000));
+      await probe(check, stepId, ctx, PROBE_TIMEOUT_MS);
       return;
     } catch (error) {
       last = describeError(error);
@@ -150,6 +163,7 @@ async function runCheck(check: NonNullable<WrittenStep["check"]>, ctx: StepConte
 
 async function probe(
   check: NonNullable<WrittenStep["check"]>,
+  stepId: string,
   ctx: StepContext,
   timeoutMs: number,
 ): Promise<void> {
@@ -186,7 +200,8 @@ async function probe(
     const result = await runCommand(check.command, {
       timeoutMs,
       signal: ctx.signal,
-      onLine: ctx.onLine,
+      jail: ctx.containment.enter(`${stepId} (probe)`),
+      onLines: ctx.onLines,
     });
     if (result.exitCode !== 0)
       throw new Error(`${check.command.join(" ")} exited with ${result.exitCode ?? result.signal}`);

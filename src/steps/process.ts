@@ -1,12 +1,16 @@
 import { loadExeca } from "../util/lazy.js";
+import type { Jail } from "./containment.js";
+import { LineSplitter } from "./lines.js";
 
 export interface CommandOptions {
   cwd?: string;
   env?: Record<string, string>;
   timeoutMs?: number;
   signal: AbortSignal;
-  /** Each line of output, as it comes (stdout and stderr). */
-  onLine: (line: string, stream: "stdout" | "stderr") => void;
+  /** Where the command's processes are kept, and killed from (see containment.ts). */
+  jail: Jail;
+  /** The command's output, a batch of whole lines at a time (stdout and stderr apart). */
+  onLines: (lines: string[], stream: "stdout" | "stderr") => void;
 }
 
 export interface CommandResult {
@@ -17,44 +21,42 @@ export interface CommandResult {
 }
 
 /**
- * Run argv as its own process group, so that on a timeout, an abort (SIGINT/SIGTERM of the
- * runner) or a failure elsewhere the whole tree it started is killed: nothing of the update may
- * keep writing while restores run. Never through a shell unless argv is one.
+ * Run argv in its jail: its own process group (and cgroup where the host allows), so that when it
+ * exits, times out or is aborted (a signal to the runner, the run's timeout) everything it started
+ * is killed, and only then does this resolve: nothing of the update may keep writing while
+ * restores run. Never through a shell unless argv is one.
  */
 export async function runCommand(
   argv: readonly string[],
   options: CommandOptions,
 ): Promise<CommandResult> {
-  const [file, ...args] = argv;
+  const { jail } = options;
+  const [file, ...args] = jail.wrap(argv);
   const execa = await loadExeca();
+  let timedOut = false;
+  let aborted = false;
   const child = execa(file!, args, {
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    env: options.env ?? {},
+    env: { ...options.env, ...jail.env },
     reject: false,
     detached: true,
     stdin: "ignore",
     buffer: false,
-    cleanup: true,
+    cleanup: false,
   });
-  let timedOut = false;
-  let aborted = false;
-  const killTree = () => {
-    if (child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  };
+  if (child.pid !== undefined) jail.spawned(child.pid);
+  // When the leader exits, what it left in the background is killed at once: it may hold the
+  // output pipes open, and the step is over.
+  child.once("exit", () => void jail.release().catch(() => undefined));
   const timer = options.timeoutMs
     ? setTimeout(() => {
         timedOut = true;
-        killTree();
+        void jail.release().catch(() => undefined);
       }, options.timeoutMs)
     : undefined;
   const onAbort = () => {
     aborted = true;
-    killTree();
+    void jail.release().catch(() => undefined);
   };
   options.signal.addEventListener("abort", onAbort, { once: true });
   if (options.signal.aborted) onAbort();
@@ -62,20 +64,15 @@ export async function runCommand(
     [child.stdout, "stdout"],
     [child.stderr, "stderr"],
   ] as const) {
-    let rest = "";
-    stream?.on("data", (chunk: Buffer) => {
-      const lines = (rest + chunk.toString()).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) options.onLine(line, name);
-    });
-    stream?.on("end", () => {
-      if (rest) options.onLine(rest, name);
-    });
+    const splitter = new LineSplitter();
+    const deliver = (lines: string[]) => {
+      if (lines.length) options.onLines(lines, name);
+    };
+    stream?.on("data", (chunk: Buffer) => deliver(splitter.push(chunk)));
+    stream?.on("end", () => deliver(splitter.end()));
   }
   try {
     const result = await child;
-    // The leader is gone; make sure nothing it left behind in its group lives on.
-    killTree();
     return {
       exitCode: result.exitCode,
       timedOut,
@@ -85,5 +82,7 @@ export async function runCommand(
   } finally {
     if (timer) clearTimeout(timer);
     options.signal.removeEventListener("abort", onAbort);
+    // The leader is gone; whatever it left behind goes too, before the step counts as ended.
+    await jail.release();
   }
 }

@@ -11,6 +11,7 @@ import {
 } from "./listing-codec.js";
 import { Runs } from "./runs.js";
 import { MIGRATIONS } from "./schema.js";
+import { StepProcesses } from "./step-processes.js";
 
 export type BackupType = "file" | "service" | "database";
 export type BackupStatus = "pending" | "complete";
@@ -75,6 +76,8 @@ export class Catalog {
   readonly db: Database.Database;
   /** The engine's runs. */
   readonly runs: Runs;
+  /** Where the commands of runs keep their processes, while they may be alive. */
+  readonly stepProcesses: StepProcesses;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -85,6 +88,7 @@ export class Catalog {
     this.db.pragma("busy_timeout = 5000");
     this.migrate();
     this.runs = new Runs(this.db);
+    this.stepProcesses = new StepProcesses(this.db);
   }
 
   private migrate(): void {

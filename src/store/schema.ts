@@ -62,4 +62,19 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN no_rollback INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX runs_unfinished ON runs (finished, started_at);
   `,
+  `
+  -- Version 3: where each step's processes are, written before the step starts, so that a
+  -- recover after the runner died can find and kill whatever the step left running.
+  CREATE TABLE step_processes (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL,
+    label       TEXT NOT NULL,
+    marker      TEXT NOT NULL,
+    boot_id     TEXT NOT NULL,
+    start_ticks INTEGER NOT NULL,
+    cgroup      TEXT,
+    pgid        INTEGER
+  );
+  CREATE INDEX step_processes_by_run ON step_processes (run_id);
+  `,
 ];

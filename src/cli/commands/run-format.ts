@@ -29,6 +29,7 @@ export function resultLines(r: RunResult): string[] {
       ...r.rollback.operations.map((o) => `  ${operationLine(o).replace(/\n/g, "\n  ")}`),
     );
   }
+  if (r.survivors) lines.push(`not restored: ${r.survivors}`);
   if (r.error && r.outcome !== "committed") lines.push(`cause: ${r.error}`);
   lines.push(WORDS[r.outcome]);
   return lines;

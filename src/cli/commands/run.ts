@@ -92,15 +92,15 @@ async function runCommand(
       );
     }
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  // SIGHUP too: a dropped ssh session must roll back like a Ctrl-C, not leave a half update.
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const signal of signals) process.on(signal, onSignal);
   try {
     const result = await handle.result;
     emit(o, result, () => resultLines(result).join("\n"));
     return EXIT_OF_OUTCOME[result.outcome];
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    for (const signal of signals) process.off(signal, onSignal);
     store.close();
   }
 }

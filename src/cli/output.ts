@@ -1,0 +1,14 @@
+/**
+ * Output can never stop a run. A closed or broken stdout/stderr (`rollpoint run … | head -1`, an
+ * ssh session that dropped) makes the next write fail with EPIPE or EIO, which Node reports as an
+ * 'error' event; unhandled, it would kill the runner mid-update. From the first such error on, the
+ * stream is left alone: the run goes on, rolls back if it must and records its real outcome; the
+ * run's log in the store keeps everything the terminal missed.
+ */
+export function ignoreBrokenOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", () => {
+      // Nothing to do: no one is reading any more. The exit code still tells the truth.
+    });
+  }
+}
