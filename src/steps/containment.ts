@@ -52,6 +52,7 @@ export type ContainmentMode = "cgroup" | "pgroup";
 /** The jails of one run. */
 export class Containment {
   private readonly active = new Set<Jail>();
+  private readonly held = new Set<Promise<void>>();
   private seq = 0;
   private readonly boot = bootId();
   /** The cgroup v2 directory our jails are made in, or null for process groups only. */
@@ -99,10 +100,25 @@ export class Containment {
   }
 
   /**
-   * Kill and wait out every jail still open: called before a rollback restores anything, so that
-   * an aborted step cannot write while its files are put back.
+   * Work of a step that runs elsewhere than in a process of ours (a SQL statement on a server):
+   * `settle` waits for it too. Returns `work` itself.
+   */
+  hold<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held.add(settled);
+    void settled.then(() => this.held.delete(settled));
+    return work;
+  }
+
+  /**
+   * Kill and wait out every jail still open, and wait for held work to end: called before a
+   * rollback restores anything, so that an aborted step cannot write while it is put back.
    */
   async settle(): Promise<void> {
+    await Promise.all([...this.held]);
     await Promise.all([...this.active].map((jail) => jail.release()));
   }
 }

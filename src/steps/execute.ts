@@ -113,12 +113,24 @@ async function runSql(sql: { database: string; file: string }, ctx: StepContext)
   }
   const pgConfig = db as PostgresDatabase;
   const target = targetOf(pgConfig);
-  await withClient(
+  const password = passwordOf(target, pgConfig.password);
+  // The statement runs on the server, not in a process of ours: when the run is aborted it is
+  // cancelled there, and the rollback waits (containment.hold) until its transaction is gone.
+  const work = withClient(
     target,
-    passwordOf(target, pgConfig.password),
+    password,
     async (client) => {
-      await client.query("BEGIN");
+      const backend = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))
+        .rows[0]!.pid;
+      const cancel = () =>
+        void withClient(target, password, (other) =>
+          other.query("SELECT pg_cancel_backend($1)", [backend]),
+        ).catch(() => undefined);
+      ctx.signal.addEventListener("abort", cancel, { once: true });
       try {
+        await client.query("BEGIN");
+        // Aborted before the statement was sent: the cancel above found nothing to cancel.
+        if (ctx.signal.aborted) throw new Error("interrupted before it started");
         await client.query(text);
         await client.query("COMMIT");
       } catch (error) {
@@ -126,10 +138,13 @@ async function runSql(sql: { database: string; file: string }, ctx: StepContext)
         throw new StepFailure(
           `SQL ${sql.file} failed and was rolled back: ${describeError(error)}`,
         );
+      } finally {
+        ctx.signal.removeEventListener("abort", cancel);
       }
     },
     target.database,
   );
+  await ctx.containment.hold(work);
 }
 
 /**

@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
+import { sql } from "../helpers/postgres.js";
 import { liveRun } from "./live-run.js";
 import { scenario } from "./scenario.js";
 
@@ -142,6 +143,40 @@ describe("a step's processes never outlive it", () => {
     const runId = readFileSync(join(s.dir, "jail"), "utf8").split(".")[0]!;
     expect(carrying(`${runId}.`)).toEqual([]);
     expect(alive(Number(readFileSync(join(s.dir, "escapee.pid"), "utf8")))).toBe(false);
+    expect(await s.state()).toEqual(before);
+  });
+});
+
+describe("a SQL statement of an aborted step", () => {
+  it("is cancelled on the server before the rollback restores the database", async () => {
+    const s = await scenario({
+      extraSteps: () => `  - id: slow-sql
+    sql: { database: main, file: slow.sql }
+`,
+    });
+    writeFileSync(join(s.dir, "slow.sql"), "CREATE TABLE sneaky (x int); SELECT pg_sleep(600);");
+    const before = await s.state();
+    const run = liveRun(s.store, s.manifest, s.env);
+    await run.until("step slow-sql");
+    // Wait until the statement is running on the server, then stop the run.
+    while (
+      (
+        await sql("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE $2", [
+          s.pg,
+          "%pg_sleep(600)%",
+        ])
+      ).length === 0
+    ) {
+      await sleep(50);
+    }
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(1);
+    expect(run.output.stdout).toContain("canceling statement due to user request");
+    expect(
+      await sql("SELECT 1 FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()", [
+        "%pg_sleep(600)%",
+      ]),
+    ).toEqual([]);
     expect(await s.state()).toEqual(before);
   });
 });
