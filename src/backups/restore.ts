@@ -4,6 +4,7 @@ import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
 import { restorePostgres } from "./databases/postgres-restore.js";
 import { applyFileRestore, prepareFileRestore } from "./files/kind.js";
+import { parentOf, restoreTarget } from "./files/parents.js";
 import { recordedUnits } from "./services/kind.js";
 import type { ServiceManager } from "./services/manager.js";
 import { returnUnitsTo } from "./services/restore.js";
@@ -93,7 +94,12 @@ export async function prepareRestore(
     return {
       row,
       apply: async () => {
-        await restoreSqlite(store.objects, row.source, entries[0]!);
+        const entry = entries[0]!;
+        const path = restoreTarget(row.source, parentOf(row), {
+          backupId: row.id,
+          create: entry.kind !== "absent",
+        });
+        await restoreSqlite(store.objects, path, entry);
         return operation(row, {
           detail:
             entries[0]!.kind === "absent"

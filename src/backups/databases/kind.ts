@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
 import type { Store } from "../../store/store.js";
+import { canonicalParent } from "../files/parents.js";
 import { type BackupLabel, recordBackup } from "../record.js";
 import { backupSqlite } from "../sqlite/sqlite.js";
 import type { DatabaseConfig } from "./config.js";
@@ -24,7 +25,11 @@ export async function backupDatabase(
           const entry = await backupSqlite(store.objects, path);
           return {
             entries: [entry],
-            meta: { engine: "sqlite", absent: entry.kind === "absent" },
+            meta: {
+              engine: "sqlite",
+              absent: entry.kind === "absent",
+              parent: canonicalParent(path),
+            },
             wroteObjects: entry.hash !== null,
           };
         },

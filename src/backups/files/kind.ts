@@ -5,6 +5,7 @@ import type { Store } from "../../store/store.js";
 import { type BackupLabel, recordBackup } from "../record.js";
 import { snapshotTree } from "./backup.js";
 import { type Entry, sameEntries } from "./entry.js";
+import { canonicalParent, parentOf, restoreTarget } from "./parents.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
 import { planRestore, type RestorePlan } from "./restore-plan.js";
 
@@ -44,6 +45,8 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
         entries: snapshot.entries,
         meta: {
           exclude: request.exclude,
+          // Where the parent really was: a restore refuses to write if it resolves elsewhere.
+          parent: canonicalParent(source),
           absent: snapshot.entries[0]?.kind === "absent",
           stats: snapshot.stats,
           warnings: snapshot.warnings,
@@ -70,11 +73,8 @@ export interface VerifiedRestore {
 export async function prepareFileRestore(store: Store, row: BackupRow): Promise<VerifiedRestore> {
   const listing = store.catalog.entries(row.id);
   const exclude = (row.meta.exclude as string[] | undefined) ?? [];
-  const plan = await planRestore(
-    row.source,
-    { entries: listing, takenAtMs: row.createdAt },
-    exclude,
-  );
+  const target = restoreTarget(row.source, parentOf(row), { backupId: row.id, create: false });
+  const plan = await planRestore(target, { entries: listing, takenAtMs: row.createdAt }, exclude);
   const byHash = new Map<string, Entry>();
   for (const e of listing) if (e.hash && plan.neededHashes.has(e.hash)) byHash.set(e.hash, e);
   for (const hash of plan.neededHashes) {
@@ -96,6 +96,11 @@ export async function applyFileRestore(
   store: Store,
   restore: VerifiedRestore,
 ): Promise<RestoreCounts> {
+  // Again, right before writing: verifying the objects may have taken a while.
+  restoreTarget(restore.row.source, parentOf(restore.row), {
+    backupId: restore.row.id,
+    create: true,
+  });
   try {
     return await applyRestore(store.objects, restore.plan);
   } catch (error) {

@@ -37,8 +37,8 @@ export async function applyRestore(
   plan: RestorePlan,
 ): Promise<RestoreCounts> {
   const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
+  // The root's parents exist and are real directories: restoreTarget made and checked them.
   const at = (rel: string) => (rel === "" ? plan.root : join(plan.root, rel));
-  mkdirSync(dirname(plan.root), { recursive: true });
   for (const action of plan.actions) {
     switch (action.op) {
       case "remove":

@@ -33,6 +33,10 @@ export async function backupSqlite(objects: ObjectStore, path: string): Promise<
   } catch (error) {
     rmSync(temp, { force: true });
     throw error;
+  } finally {
+    // Opening a WAL-mode copy leaves empty -wal and -shm files beside it; the copy itself keeps
+    // its header (WAL mode included), so the restored database is in the mode it was.
+    for (const suffix of SIDE_FILES) rmSync(temp + suffix, { force: true });
   }
   const put = await objects.adoptTempFile(temp);
   return { ...entryFromStats("", stats), size: put.size, hash: put.hash };
