@@ -17,7 +17,8 @@ export type ErrorCode =
   | "DATABASE_FAILED"
   | "PREFLIGHT_FAILED"
   | "RUN_UNFINISHED"
-  | "PROCESSES_SURVIVED";
+  | "PROCESSES_SURVIVED"
+  | "STORE_UNTRUSTED";
 
 /** Where an error happened, so a message makes sense on its own. */
 export interface ErrorContext {

@@ -30,4 +30,6 @@ export const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {
   DATABASE_FAILED: ExitCode.needsIntervention,
   // A step's processes that even SIGKILL did not stop: nothing was restored under them.
   PROCESSES_SURVIVED: ExitCode.needsIntervention,
+  // A store someone else could have planted or can swap: invalid usage, nothing was touched.
+  STORE_UNTRUSTED: ExitCode.invalid,
 };

@@ -19,6 +19,7 @@ import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Catalog } from "../store/catalog.js";
+import { realLocation, storeOverlap } from "../store/overlap.js";
 import { bytes } from "../util/bytes.js";
 import type { Plan } from "./plan.js";
 
@@ -59,6 +60,15 @@ export async function runPreflight(
   let estimatedNewBytes = 0;
   try {
     for (const target of plan.rollbackPoint.files) {
+      const overlap = storeOverlap(target.path, context.storeDir);
+      if (overlap) {
+        checks.push({
+          ok: false,
+          subject: target.path,
+          detail: `${overlap === "inside" ? "is inside" : "contains"} the store ${context.storeDir} (really at ${realLocation(context.storeDir)}): a rollback would delete the store's own objects`,
+        });
+        continue;
+      }
       const { check, newBytes } = inspectPath(
         target.path,
         target.exclude,

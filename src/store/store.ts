@@ -1,10 +1,16 @@
-import { chmod, mkdir, readdir, rm } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { Catalog } from "./catalog.js";
 import { StoreLock } from "./lock.js";
 import { ObjectStore } from "./objects.js";
 import { OperationLog } from "./oplog.js";
+import {
+  checkAncestors,
+  checkCatalogPresent,
+  checkStoreDirectory,
+  checkStoreEntries,
+} from "./trust.js";
 
 /** What crash recovery found and cleaned when a dead holder's lock was taken over. */
 export interface CrashCleanup {
@@ -38,12 +44,19 @@ export class Store {
   static async open(dir: string, options: { clock?: () => number } = {}): Promise<Store> {
     const root = resolve(dir);
     try {
+      checkAncestors(root);
+      if (checkStoreDirectory(root)) {
+        checkStoreEntries(root);
+        checkCatalogPresent(root);
+      }
       await mkdir(root, { recursive: true, mode: 0o700 });
       // mkdir's mode is filtered by the umask, and an existing directory keeps its own mode.
       await chmod(root, 0o700);
       const tempDir = join(root, "tmp");
       await mkdir(tempDir, { recursive: true, mode: 0o700 });
       await mkdir(join(root, "objects"), { recursive: true, mode: 0o700 });
+      // Made or checked just now; the store is 0700 and ours, so no one else can swap them.
+      checkStoreEntries(root);
       const catalog = new Catalog(join(root, "catalog.db"));
       return new Store(
         root,
@@ -122,9 +135,13 @@ export class Store {
     });
   }
 
+  /** Remove our own temporary files (`object-*`); nothing else, and never into a directory. */
   async clearTemp(): Promise<void> {
     for (const name of await readdir(this.tempDir)) {
-      await rm(join(this.tempDir, name), { recursive: true, force: true });
+      if (!name.startsWith("object-")) continue;
+      const path = join(this.tempDir, name);
+      if ((await lstat(path)).isDirectory()) continue;
+      await rm(path, { force: true });
     }
   }
 }

@@ -1,6 +1,7 @@
-import { isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { join, normalize, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
+import { realLocation, storeOverlap } from "../../store/overlap.js";
 import type { Store } from "../../store/store.js";
 import { type BackupLabel, recordBackup } from "../record.js";
 import { snapshotTree } from "./backup.js";
@@ -14,17 +15,17 @@ export interface FileBackupRequest extends BackupLabel {
   exclude: string[];
 }
 
-/** Refuse a path that is the store, or holds it, or lies inside it: a backup would chase itself. */
+/**
+ * Refuse a path that is the store, or holds it, or lies inside it, by name or by where it really
+ * is (a symlink among the parents): a backup would chase itself, and a restore's removal pass
+ * would delete the store's objects.
+ */
 export function checkedSourcePath(store: Store, path: string): string {
   const source = normalize(resolve(path));
-  const inside = (child: string, parent: string) => {
-    const rel = relative(parent, child);
-    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
-  };
-  if (inside(source, store.dir) || inside(store.dir, source)) {
+  if (storeOverlap(source, store.dir)) {
     throw new GlobalRollbackError(
       "INVALID_ARGUMENT",
-      `cannot back up ${source}: it overlaps the store ${store.dir}`,
+      `cannot back up ${source}: it overlaps the store ${store.dir} (which is really at ${realLocation(store.dir)})`,
       { context: { path: source, store: store.dir } },
     );
   }

@@ -1,0 +1,194 @@
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { objectCount } from "../helpers/store.js";
+import { isRoot, makeTree, tempDir, treeState } from "../helpers/tree.js";
+
+/** A store with one backup in it, a victim directory beside it, and the protected app. */
+async function storeWithBackup() {
+  const dir = await tempDir();
+  const store = join(dir, "store");
+  const victim = join(dir, "victim");
+  makeTree(victim, { "precious.txt": "do not delete\n", "sub/also.txt": "keep\n" });
+  makeTree(join(dir, "app"), { "a.conf": "a\n" });
+  const created = await rollpoint([
+    "--store",
+    store,
+    "backups",
+    "create",
+    join(dir, "app"),
+    "--module",
+    "app",
+  ]);
+  expect(created.exitCode, created.stderr).toBe(0);
+  return { dir, store, victim, app: join(dir, "app"), victimBefore: treeState(victim) };
+}
+
+// A lock.json naming a holder that is dead: the next command runs crash cleanup.
+function plantStaleLock(store: string) {
+  writeFileSync(
+    join(store, "lock.json"),
+    JSON.stringify({ pid: 2 ** 22 - 3, command: "rollpoint run", startedAt: 0 }),
+  );
+}
+
+const list = (store: string) => rollpoint(["--store", store, "backups", "list"]);
+
+describe("the store trusts nothing it did not make", () => {
+  it.runIf(isRoot)("a store owned by another user: exit 3, naming the owner", async () => {
+    const s = await storeWithBackup();
+    chownSync(s.store, 1234, 1234);
+    const result = await list(s.store);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain("owned by uid 1234, not by you");
+  });
+
+  it("a world-writable store: exit 3", async () => {
+    const s = await storeWithBackup();
+    chmodSync(s.store, 0o777);
+    const result = await list(s.store);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain("writable by group or others (mode 0777)");
+  });
+
+  it("a store below a directory others can write (no sticky bit): exit 3", async () => {
+    const dir = await tempDir();
+    const open = join(dir, "shared");
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const result = await list(join(open, "store"));
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain(`${open} above it is writable by group or others`);
+  });
+
+  it("a store that is a symlink: exit 3", async () => {
+    const s = await storeWithBackup();
+    symlinkSync(s.store, join(s.dir, "store-link"));
+    const result = await list(join(s.dir, "store-link"));
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain("it is a symlink");
+  });
+
+  it("a planted tmp -> victim link and a stale lock.json: crash cleanup never deletes the victim's files", async () => {
+    const s = await storeWithBackup();
+    renameSync(join(s.store, "tmp"), join(s.dir, "tmp.moved"));
+    symlinkSync(s.victim, join(s.store, "tmp"));
+    plantStaleLock(s.store);
+    const result = await rollpoint([
+      "--store",
+      s.store,
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain(`${join(s.store, "tmp")} is a symlink`);
+    expect(treeState(s.victim)).toEqual(s.victimBefore);
+  });
+
+  it("a planted logs link: a run refuses before writing its log there", async () => {
+    const s = await storeWithBackup();
+    symlinkSync(s.victim, join(s.store, "logs"));
+    const manifest = join(s.dir, "m.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1\nname: app\nrollbackPoint: { files: [${s.app}] }\nsteps:\n  - { id: a, run: ["true"] }\n`,
+    );
+    const result = await rollpoint(["--store", s.store, "run", manifest]);
+    expect(result.exitCode).toBe(3);
+    expect(treeState(s.victim)).toEqual(s.victimBefore);
+  });
+
+  it("only rollpoint's own temporary files are removed by crash cleanup", async () => {
+    const s = await storeWithBackup();
+    writeFileSync(join(s.store, "tmp", "notes.txt"), "mine\n");
+    writeFileSync(join(s.store, "tmp", "object-999-1"), "torn\n");
+    plantStaleLock(s.store);
+    const result = await rollpoint([
+      "--store",
+      s.store,
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    // The torn object is gone (cleanup ran); the file that is not ours is still there.
+    expect(readdirSync(join(s.store, "tmp"))).toEqual(["notes.txt"]);
+  });
+});
+
+describe("a store inside a protected path, reached through a symlink", () => {
+  it("run refuses in preflight (exit 4), the store keeps its objects, and backups create refuses too", async () => {
+    const s = await storeWithBackup();
+    // The store really lives inside the protected app; its name goes through a link.
+    symlinkSync(s.app, join(s.dir, "app-link"));
+    const store = join(s.dir, "app-link", ".rollpoint");
+    const first = await rollpoint([
+      "--store",
+      store,
+      "backups",
+      "create",
+      s.victim,
+      "--module",
+      "v",
+    ]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const objects = objectCount(join(s.app, ".rollpoint"));
+    const manifest = join(s.dir, "m.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1\nname: app\nrollbackPoint: { files: [${s.app}] }\nsteps:\n  - { id: a, run: ["false"] }\n`,
+    );
+    const run = await rollpoint(["--store", store, "run", manifest]);
+    expect(run.exitCode).toBe(4);
+    expect(run.stdout + run.stderr).toContain(
+      `contains the store ${store} (really at ${join(s.app, ".rollpoint")})`,
+    );
+    expect(objectCount(join(s.app, ".rollpoint"))).toBe(objects);
+    const create = await rollpoint([
+      "--store",
+      store,
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(create.exitCode).toBe(3);
+    expect(create.stderr).toContain("overlaps the store");
+  });
+});
+
+describe("a damaged catalog is never silently recreated", () => {
+  it("a 0-byte catalog.db beside objects: list, verify and prune refuse (exit 4) and no object is deleted", async () => {
+    const s = await storeWithBackup();
+    const objects = objectCount(s.store);
+    expect(objects).toBeGreaterThan(0);
+    truncateSync(join(s.store, "catalog.db"));
+    for (const args of [
+      ["backups", "list"],
+      ["backups", "verify"],
+      ["backups", "prune", "--keep", "0", "--max-age", "0d"],
+    ]) {
+      const result = await rollpoint(["--store", s.store, ...args]);
+      expect(result.exitCode, args.join(" ")).toBe(4);
+      expect(result.stderr).toContain("catalog missing or empty");
+      expect(result.stderr).toContain(`${objects} objects present`);
+    }
+    expect(objectCount(s.store)).toBe(objects);
+  });
+});
