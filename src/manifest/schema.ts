@@ -159,6 +159,8 @@ function patternMessage(pattern: string, data: unknown): string {
   if (pattern.startsWith("^https?://"))
     return `must be an http:// or https:// URL, found ${shown(data)}`;
   if (pattern.includes("[0-9]{1,5}")) return `must be host:port, found ${shown(data)}`;
+  if (pattern.includes("(mount|slice)"))
+    return `must be a systemd unit name (letters, digits, ":_.\\@-"; not starting with "-", which systemctl would read as an option), found ${shown(data)}`;
   return `must match ${pattern}, found ${shown(data)}`;
 }
 

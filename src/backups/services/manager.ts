@@ -1,3 +1,5 @@
+import { GlobalRollbackError } from "../../errors.js";
+
 /** A unit's state as recorded in a service backup and compared on restore. */
 export interface UnitState {
   /** The full unit name, e.g. `nginx.service`. */
@@ -29,8 +31,21 @@ export interface ServiceManager {
   act(action: ServiceAction, units: readonly string[]): Promise<void>;
 }
 
-/** `nginx` → `nginx.service`, as systemctl reads it. */
+/** systemd's unit-name characters; a leading `-` only for the root mount and slice. */
+const UNIT_NAME = /^(-\.(mount|slice)|[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*)$/;
+
+/**
+ * `nginx` → `nginx.service`, as systemctl reads it. A name systemd would not accept is refused
+ * here too (the library does not go through the manifest's schema): `-Hhost` is an option.
+ */
 export function unitName(name: string): string {
+  if (!UNIT_NAME.test(name) || name.length > 255) {
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `${JSON.stringify(name)} is not a systemd unit name (letters, digits, ":_.\\@-", not starting with "-")`,
+      { context: { unit: name } },
+    );
+  }
   return /\.(service|socket|timer|target|mount|automount|path|slice|scope|swap|device)$/.test(name)
     ? name
     : `${name}.service`;

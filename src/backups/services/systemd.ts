@@ -4,7 +4,10 @@ import { type ServiceAction, type ServiceManager, type UnitState, unitName } fro
 
 const PROPERTIES = ["Id", "LoadState", "ActiveState", "UnitFileState"];
 
-/** {@link ServiceManager} through `systemctl` (found on PATH; never through a shell). */
+/**
+ * {@link ServiceManager} through `systemctl` (found on PATH; never through a shell). Unit names
+ * always follow `--`, so that a name can never be read as an option (`-Hhost` is a remote host).
+ */
 export class SystemdServiceManager implements ServiceManager {
   constructor(private readonly systemctl = "systemctl") {}
 
@@ -13,7 +16,7 @@ export class SystemdServiceManager implements ServiceManager {
     const names = units.map(unitName);
     const result = await (await loadExeca())(
       this.systemctl,
-      ["show", "--no-pager", "-p", PROPERTIES.join(","), ...names],
+      ["show", "--no-pager", "-p", PROPERTIES.join(","), "--", ...names],
       {
         reject: false,
       },
@@ -51,7 +54,7 @@ export class SystemdServiceManager implements ServiceManager {
     const names = units.map(unitName);
     const result = await (await loadExeca())(
       this.systemctl,
-      [action, "--no-ask-password", ...names],
+      [action, "--no-ask-password", "--", ...names],
       {
         reject: false,
       },
