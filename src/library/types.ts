@@ -76,7 +76,9 @@ export interface VerifyProblem {
   backupId: string;
   path: string;
   hash: string;
-  problem: "missing" | "mismatch";
+  /** `listing`: the backup's listing itself is damaged (`hash` is empty, `detail` says how). */
+  problem: "missing" | "mismatch" | "listing";
+  detail?: string;
 }
 
 export interface VerifyReport {

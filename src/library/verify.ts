@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
 import type { VerifyProblem, VerifyReport } from "./types.js";
@@ -7,7 +8,16 @@ import type { VerifyProblem, VerifyReport } from "./types.js";
 export async function verifyBackupObjects(store: Store, row: BackupRow): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const checked = new Map<string, "ok" | "missing" | "mismatch">();
-  for (const entry of store.catalog.entries(row.id)) {
+  let entries: ReturnType<typeof store.catalog.entries>;
+  try {
+    entries = store.catalog.entries(row.id);
+  } catch (error) {
+    // Reported with the others: verify goes on to the next backup.
+    const detail = describeError(error);
+    problems.push({ backupId: row.id, path: row.source, hash: "", problem: "listing", detail });
+    return { backupId: row.id, ok: false, objectsChecked: 0, problems };
+  }
+  for (const entry of entries) {
     if (!entry.hash) continue;
     let result = checked.get(entry.hash);
     if (result === undefined) {

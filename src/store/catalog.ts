@@ -192,20 +192,22 @@ export class Catalog {
         `SELECT b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
       )
       .get(backupId) as { data: Buffer } | undefined;
-    return row ? decodeListing(row.data) : [];
+    return row ? decodeListing(row.data, backupId) : [];
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
   latestListingOf(source: string): StoredListing | undefined {
     const row = this.db
       .prepare(
-        `SELECT b.created_at, l.sha, lb.data FROM backups b
+        `SELECT b.id, b.created_at, l.sha, lb.data FROM backups b
            JOIN listings l ON l.backup_id = b.id JOIN listing_blobs lb ON lb.sha = l.sha
          WHERE b.type = 'file' AND b.source = ? AND b.status = 'complete'
          ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1`,
       )
-      .get(source) as { created_at: number; sha: string; data: Buffer } | undefined;
-    return row && { entries: decodeListing(row.data), takenAtMs: row.created_at, sha: row.sha };
+      .get(source) as { id: string; created_at: number; sha: string; data: Buffer } | undefined;
+    return (
+      row && { entries: decodeListing(row.data, row.id), takenAtMs: row.created_at, sha: row.sha }
+    );
   }
 
   /** Every object hash a backup in the catalog (complete or not) references. */

@@ -1,5 +1,6 @@
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { Entry, EntryKind } from "../backups/files/entry.js";
+import { describeError, GlobalRollbackError } from "../errors.js";
 
 // A listing is stored as one compressed blob per backup rather than one catalog row per path:
 // for a tree of 20,000 files that is one insert instead of 20,000, and the catalog stays small
@@ -46,9 +47,13 @@ export function compressListing(json: string): Buffer {
   return deflateRawSync(json, { level: 1 });
 }
 
-export function decodeListing(data: Buffer): Entry[] {
-  const tuples = JSON.parse(inflateRawSync(data).toString("utf8")) as Tuple[];
-  return tuples.map(
+/**
+ * Decode a stored listing, trusting nothing in it: a damaged blob, or an entry whose path could
+ * lead outside the backup's root (`../`, an absolute path, an empty or `.` component), whose kind
+ * is unknown, or whose hash is not a SHA-256, is a GlobalRollbackError naming the backup.
+ */
+export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
+  return parseTuples(data, backupId).map(
     ([rel, kind, mode, uid, gid, size, mtimeNs, ctimeNs, ino, dev, rdev, hash, target]) => ({
       rel,
       kind,
@@ -67,9 +72,59 @@ export function decodeListing(data: Buffer): Entry[] {
   );
 }
 
+const KINDS = new Set<string>([
+  "file",
+  "dir",
+  "symlink",
+  "fifo",
+  "char",
+  "block",
+  "socket",
+  "absent",
+]);
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function parseTuples(data: Buffer, backupId: string): Tuple[] {
+  const damaged = (why: string, cause?: unknown): never => {
+    throw new GlobalRollbackError(
+      "VERIFY_FAILED",
+      `the listing of backup ${backupId} is damaged: ${why}; nothing was changed`,
+      { context: { backupId }, ...(cause === undefined ? {} : { cause }) },
+    );
+  };
+  let tuples: unknown;
+  try {
+    tuples = JSON.parse(inflateRawSync(data).toString("utf8"));
+  } catch (error) {
+    damaged(describeError(error), error);
+  }
+  if (!Array.isArray(tuples)) damaged("not a list of entries");
+  for (const t of tuples as unknown[]) {
+    if (!Array.isArray(t) || t.length !== 13) damaged(`an entry is not a 13-field tuple`);
+    const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash] = t as Tuple;
+    if (typeof rel !== "string" || !safeRelative(rel))
+      damaged(`the path ${JSON.stringify(rel)} is not a plain relative path inside the backup`);
+    if (!KINDS.has(kind))
+      damaged(`${JSON.stringify(rel)} has an unknown kind ${JSON.stringify(kind)}`);
+    if (hash !== null && (typeof hash !== "string" || !SHA256.test(hash)))
+      damaged(`${JSON.stringify(rel)} names no valid object (${JSON.stringify(hash)})`);
+    for (const big of [mtimeNs, ctimeNs, ino, dev])
+      if (typeof big !== "string" || !/^-?\d+$/.test(big))
+        damaged(`${JSON.stringify(rel)} has a malformed number ${JSON.stringify(big)}`);
+  }
+  return tuples as Tuple[];
+}
+
+/** "" (the root itself) or `a/b/c` with no empty, `.` or `..` component and no NUL. */
+function safeRelative(rel: string): boolean {
+  if (rel === "") return true;
+  if (rel.includes("\0")) return false;
+  return rel.split("/").every((part) => part !== "" && part !== "." && part !== "..");
+}
+
 /** The object hashes a listing references, without building its entries. */
-export function hashesOfListing(data: Buffer): string[] {
-  const tuples = JSON.parse(inflateRawSync(data).toString("utf8")) as Tuple[];
+export function hashesOfListing(data: Buffer, backupId?: string): string[] {
+  const tuples = parseTuples(data, backupId ?? "(unknown)");
   const hashes: string[] = [];
   for (const t of tuples) if (t[11]) hashes.push(t[11]);
   return hashes;

@@ -78,7 +78,11 @@ export function verifyLines(reports: VerifyReport[]): string {
   for (const r of reports) {
     if (r.ok) lines.push(`✓ ${r.backupId}: ${r.objectsChecked} objects ok`);
     for (const p of r.problems)
-      lines.push(`✗ ${r.backupId}: ${p.path}: object ${p.hash} ${p.problem}`);
+      lines.push(
+        p.problem === "listing"
+          ? `✗ ${r.backupId}: ${p.detail ?? "listing damaged"}`
+          : `✗ ${r.backupId}: ${p.path}: object ${p.hash} ${p.problem}`,
+      );
   }
   return lines.join("\n") || "no backups to verify";
 }
