@@ -1,8 +1,8 @@
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { GlobalRollbackError } from "../errors.js";
+import { describeError, GlobalRollbackError } from "../errors.js";
 import { writeFileAtomic } from "./durable.js";
 
 /** Who holds a store's lock; written to `lock.json` beside the lock itself. */
@@ -35,7 +35,13 @@ export class StoreLock {
     who: { command: string; runId?: string },
   ): Promise<StoreLock> {
     const infoPath = join(storeDir, "lock.json");
-    const db = new Database(join(storeDir, "lock.db"), { timeout: 0 });
+    const lockPath = join(storeDir, "lock.db");
+    let db: Database.Database;
+    try {
+      db = new Database(lockPath, { timeout: 0 });
+    } catch (error) {
+      throw damagedLock(lockPath, error);
+    }
     try {
       db.exec("BEGIN EXCLUSIVE");
     } catch (error) {
@@ -43,9 +49,15 @@ export class StoreLock {
       if ((error as { code?: string }).code === "SQLITE_BUSY") {
         throw lockedError(storeDir, readHolder(infoPath));
       }
-      throw error;
+      throw damagedLock(lockPath, error);
     }
-    const previousHolder = readHolder(infoPath);
+    // A lock.json that is there but unreadable still means a holder died without releasing:
+    // its leftovers are cleaned up as for any dead holder.
+    const previousHolder =
+      readHolder(infoPath) ??
+      (existsSync(infoPath)
+        ? { pid: 0, hostname: "?", command: "unknown (lock.json was damaged)", startedAt: "?" }
+        : undefined);
     const holder: LockHolder = {
       pid: process.pid,
       hostname: hostname(),
@@ -79,4 +91,13 @@ function lockedError(storeDir: string, holder: LockHolder | undefined): GlobalRo
   return new GlobalRollbackError("STORE_LOCKED", `store ${storeDir} is locked by ${who}`, {
     context: { store: storeDir, ...(holder ? { holderPid: holder.pid } : {}) },
   });
+}
+
+// lock.db holds no data, only the lock: a damaged one is safe to delete once no rollpoint runs.
+function damagedLock(lockPath: string, error: unknown): GlobalRollbackError {
+  return new GlobalRollbackError(
+    "STORE_ERROR",
+    `the store's lock file ${lockPath} is damaged (${describeError(error)}); it holds no data: remove it when no rollpoint is running, then try again`,
+    { cause: error, context: { path: lockPath } },
+  );
 }

@@ -1,4 +1,5 @@
 import { appendFileSync } from "node:fs";
+import { describeError } from "../errors.js";
 
 /** One line of `operations.log`. Never holds a secret: callers pass ids, paths and outcomes. */
 export interface OperationRecord {
@@ -18,8 +19,24 @@ export interface OperationRecord {
 export class OperationLog {
   constructor(readonly path: string) {}
 
+  private warned = false;
+
+  /**
+   * Append one record. The audit log records what happened; it is not what happened: a record
+   * that cannot be written (a full disk, an immutable file) never turns a completed restore or
+   * backup into a failure. It is reported once per process as a warning on stderr instead.
+   */
   append(record: OperationRecord): void {
     const line = `${JSON.stringify({ ts: new Date().toISOString(), pid: process.pid, ...record })}\n`;
-    appendFileSync(this.path, line, { mode: 0o600 });
+    try {
+      appendFileSync(this.path, line, { mode: 0o600 });
+    } catch (error) {
+      if (this.warned) return;
+      this.warned = true;
+      process.emitWarning(
+        `the audit log ${this.path} could not be written (${describeError(error)}); the operation itself is not affected`,
+        { type: "RollpointWarning", code: "AUDIT_LOG_UNWRITABLE" },
+      );
+    }
   }
 }

@@ -1,0 +1,125 @@
+import { execFileSync, spawn } from "node:child_process";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CLI, rollpoint } from "../helpers/cli.js";
+import { makeTree, tempDir } from "../helpers/tree.js";
+
+async function storeWithBackup() {
+  const dir = await tempDir();
+  const store = join(dir, "store");
+  makeTree(join(dir, "app"), { "a.conf": "a\n" });
+  const created = await rollpoint([
+    "--store",
+    store,
+    "--json",
+    "backups",
+    "create",
+    join(dir, "app"),
+    "--module",
+    "app",
+  ]);
+  expect(created.exitCode, created.stderr).toBe(0);
+  return {
+    dir,
+    store,
+    app: join(dir, "app"),
+    id: JSON.parse(created.stdout).backup.backupId as string,
+  };
+}
+
+const immutable: string[] = [];
+afterEach(() => {
+  for (const path of immutable.splice(0)) execFileSync("chattr", ["-i", path]);
+});
+
+describe("faults in the store's small files", () => {
+  it("a damaged lock.db: exit 4 saying it holds no data and what to do", async () => {
+    const s = await storeWithBackup();
+    writeFileSync(
+      join(s.store, "lock.db"),
+      "this is not a SQLite database, it is garbage ".repeat(100),
+    );
+    const result = await rollpoint([
+      "--store",
+      s.store,
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toContain("lock file");
+    expect(result.stderr).toContain("it holds no data: remove it when no rollpoint is running");
+    expect(result.stderr).not.toContain("unexpected error");
+  });
+
+  it("a damaged lock.json is taken as a dead holder: its leftovers are cleaned up", async () => {
+    const s = await storeWithBackup();
+    writeFileSync(join(s.store, "lock.json"), "{ torn");
+    writeFileSync(join(s.store, "tmp", "object-12345-1"), "half an object");
+    const result = await rollpoint([
+      "--store",
+      s.store,
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(readdirSync(join(s.store, "tmp"))).toEqual([]);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    "an unwritable operations.log: backups and restores still succeed, with one warning",
+    async () => {
+      const s = await storeWithBackup();
+      execFileSync("chattr", ["+i", join(s.store, "operations.log")]);
+      immutable.push(join(s.store, "operations.log"));
+      writeFileSync(join(s.app, "a.conf"), "changed\n");
+      const create = await rollpoint([
+        "--store",
+        s.store,
+        "--json",
+        "backups",
+        "create",
+        s.app,
+        "--module",
+        "app",
+      ]);
+      expect(create.exitCode).toBe(0);
+      expect(create.stderr).toContain("the audit log");
+      expect(create.stderr).toContain("the operation itself is not affected");
+      const restore = await rollpoint(["--store", s.store, "backups", "restore", s.id]);
+      expect(restore.exitCode, restore.stderr).toBe(0);
+      const list = await rollpoint(["--store", s.store, "--json", "backups", "list"]);
+      expect(JSON.parse(list.stdout).backups).toHaveLength(2);
+    },
+  );
+});
+
+describe("every command survives a closed stdout", () => {
+  it("backups show, list, history and verify with stdout closed at once: no stack trace, the real exit code", async () => {
+    const s = await storeWithBackup();
+    for (const args of [
+      ["backups", "show", s.id],
+      ["backups", "list"],
+      ["history"],
+      ["backups", "verify"],
+    ]) {
+      const child = spawn(process.execPath, [CLI, "--store", s.store, ...args], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout.destroy();
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      expect(stderr, args.join(" ")).toBe("");
+      expect(code, args.join(" ")).toBe(0);
+    }
+  });
+});
