@@ -4,7 +4,7 @@ import { pathText } from "./diagnostics.js";
 import { interpolateDeep } from "./interpolate.js";
 import { type Finding, RULES } from "./rules.js";
 import { schemaDiagnostics } from "./schema.js";
-import { type DocPath, ManifestSource } from "./source.js";
+import { type DocPath, MAX_NESTING, ManifestSource, tooDeep } from "./source.js";
 import type { WrittenManifest } from "./types.js";
 
 export interface LoadOptions {
@@ -43,6 +43,17 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
       col: 1,
       path: "",
       message: `cannot read the manifest: ${(error as Error).message}`,
+    });
+    return result;
+  }
+  const deep = tooDeep(text);
+  if (deep) {
+    result.errors.push({
+      severity: "error",
+      file,
+      ...deep,
+      path: "",
+      message: `nested deeper than ${MAX_NESTING} levels; a manifest needs only a few`,
     });
     return result;
   }

@@ -89,3 +89,44 @@ export class ManifestSource {
     return { line: 1, col: 1 };
   }
 }
+
+/** How deep a manifest may nest (a real one needs fewer than ten levels). */
+export const MAX_NESTING = 64;
+
+/**
+ * Where the text first nests deeper than MAX_NESTING, by block indentation or by flow brackets;
+ * undefined when it does not. Checked before parsing: the YAML parser and everything after it
+ * recurse, and a 2,000-deep document must be a located error, not a stack overflow.
+ */
+export function tooDeep(text: string): { line: number; col: number } | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const content = line.trimStart();
+    if (content === "" || content.startsWith("#")) continue;
+    if (flow === 0) {
+      // Block structure: a deeper indentation opens a level, a shallower one closes levels.
+      const indent = line.length - content.length;
+      while (indents.length && indents[indents.length - 1]! >= indent) indents.pop();
+      indents.push(indent);
+      // A sequence entry "- " on the same line opens one more.
+      if (indents.length > MAX_NESTING) return { line: i + 1, col: indent + 1 };
+    }
+    let quote: string | undefined;
+    for (let c = 0; c < line.length; c++) {
+      const ch = line[c]!;
+      if (quote) {
+        if (ch === quote) quote = undefined;
+        continue;
+      }
+      if (ch === "'" || ch === '"') quote = ch;
+      else if (ch === "#" && (c === 0 || line[c - 1] === " ")) break;
+      else if (ch === "[" || ch === "{") {
+        if (++flow + indents.length > MAX_NESTING) return { line: i + 1, col: c + 1 };
+      } else if ((ch === "]" || ch === "}") && flow > 0) flow--;
+    }
+  }
+  return undefined;
+}

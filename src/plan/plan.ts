@@ -30,8 +30,23 @@ export interface Plan {
     databases: Array<{ name: string; type: string; target: string; strategy?: string }>;
   };
   steps: PlannedStep[];
-  /** For each step: the rollback that runs if it fails (empty for continueOnError steps). */
-  onFailure: Record<string, RollbackAction[]>;
+  /**
+   * The whole rollback, as it runs when the last step fails: the undos of every step that has
+   * one, last first, then the services and restores. A failure earlier runs a tail of it.
+   */
+  rollback: RollbackAction[];
+  /**
+   * For each step: the index in `rollback` from which a failure of that step runs it (only the
+   * undos of steps that completed before it come first), or null for continueOnError steps.
+   * One index per step, not a list, so the plan of 20,000 steps stays linear in size.
+   */
+  onFailure: Record<string, number | null>;
+}
+
+/** The actions a failure of `stepId` would run, in order ([] for a continueOnError step). */
+export function rollbackOf(plan: Plan, stepId: string): RollbackAction[] {
+  const from = plan.onFailure[stepId];
+  return from === null || from === undefined ? [] : plan.rollback.slice(from);
 }
 
 export function buildPlan(manifest: WrittenManifest): Plan {
@@ -59,29 +74,29 @@ export function buildPlan(manifest: WrittenManifest): Plan {
       .map((f) => ({ action: "restore" as const, what: "file" as const, target: f.path }))
       .reverse(),
   ];
-  const onFailure: Record<string, RollbackAction[]> = {};
-  steps.forEach((step, i) => {
-    if (step.continueOnError) {
-      onFailure[step.id] = [];
-      return;
-    }
-    const undos: RollbackAction[] = steps
-      .slice(0, i)
-      .filter((s) => s.undo)
-      .reverse()
-      .map((s) => ({ action: "undo", stepId: s.id, run: s.undo! }));
-    onFailure[step.id] = [
-      ...undos,
-      ...(services.length ? [{ action: "stop-services" as const, units: services }] : []),
-      ...restores,
-      ...(services.length ? [{ action: "return-services" as const, units: services }] : []),
-    ];
-  });
+  const undos: RollbackAction[] = steps
+    .filter((s) => s.undo)
+    .reverse()
+    .map((s) => ({ action: "undo", stepId: s.id, run: s.undo! }));
+  const rollback: RollbackAction[] = [
+    ...undos,
+    ...(services.length ? [{ action: "stop-services" as const, units: services }] : []),
+    ...restores,
+    ...(services.length ? [{ action: "return-services" as const, units: services }] : []),
+  ];
+  const onFailure: Record<string, number | null> = {};
+  // Walking forward, the undos that would run shrink from "none" to "all before this step".
+  let undosBefore = 0;
+  for (const step of steps) {
+    onFailure[step.id] = step.continueOnError ? null : undos.length - undosBefore;
+    if (step.undo) undosBefore++;
+  }
   return {
     name: manifest.name,
     ...(manifest.version ? { version: manifest.version } : {}),
     rollbackPoint: { files, services, databases },
     steps,
+    rollback,
     onFailure,
   };
 }

@@ -79,7 +79,9 @@ steps:
     expect(json.exitCode).toBe(0);
     const { plan, preflight } = JSON.parse(json.stdout);
     expect(preflight.ok).toBe(true);
-    expect(plan.onFailure.health.map((a: { action: string }) => a.action)).toEqual([
+    const actionsOf = (step: string) =>
+      plan.rollback.slice(plan.onFailure[step]).map((a: { action: string }) => a.action);
+    expect(actionsOf("health")).toEqual([
       "undo",
       "stop-services",
       "restore",
@@ -87,14 +89,18 @@ steps:
       "restore",
       "return-services",
     ]);
-    expect(plan.onFailure.health[2].target).toBe(`${app}/new.conf`);
-    expect(plan.onFailure.stop.map((a: { action: string }) => a.action)).toEqual([
+    expect(plan.rollback[plan.onFailure.health + 2].target).toBe(`${app}/new.conf`);
+    expect(actionsOf("stop")).toEqual([
       "stop-services",
       "restore",
       "restore",
       "restore",
       "return-services",
     ]);
+    expect(plan.onFailure.notify).toBeNull();
+    expect(text.stdout).toMatch(/r1\. undo swap: /);
+    expect(text.stdout).toContain("health: rollback from r1");
+    expect(text.stdout).toContain("stop: rollback from r2");
     // data/ is unchanged since its backup; etc/ was never backed up: only its 4 bytes are new.
     expect(preflight.estimatedNewBytes).toBe(4);
 

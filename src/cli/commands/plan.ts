@@ -73,13 +73,20 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
       `   ${i + 1}. ${s.id} [${s.kind}] ${s.summary}${extras.length ? ` (${extras.join(", ")})` : ""}`,
     );
   });
-  lines.push("", "3. if a step fails:");
+  lines.push("", "3. the rollback, in order (a failed step runs it from the entry named below):");
+  plan.rollback.forEach((a, i) => {
+    lines.push(`   r${i + 1}. ${describeAction(a)}`);
+  });
+  lines.push("", "4. if a step fails:");
   for (const s of plan.steps) {
-    const actions = plan.onFailure[s.id] ?? [];
+    const from = plan.onFailure[s.id];
     lines.push(
-      `   ${s.id}: ${actions.length ? "" : "reported, not rolled back (continueOnError)"}`,
+      from === null || from === undefined
+        ? `   ${s.id}: reported, not rolled back (continueOnError)`
+        : from >= plan.rollback.length
+          ? `   ${s.id}: nothing to roll back`
+          : `   ${s.id}: rollback from r${from + 1}`,
     );
-    for (const a of actions) lines.push(`      - ${describeAction(a)}`);
   }
   lines.push(
     "",
