@@ -51,3 +51,40 @@ export function benchEngine({ dir, cli, runs, median }) {
     `  overhead per step beyond the command: ${perStep.toFixed(1)} ms (target < 5 ms); start-up ${(t1 - bash / 100).toFixed(0)} ms (target < 300 ms)`,
   );
 }
+
+// `plan` must be linear in the number of steps (it was quadratic in memory: 20,000 steps ran out
+// of a 4 GB heap). The ratio of 20,000 to 2,000 steps says it: about 10 when linear.
+export function benchPlan({ dir, cli, runs, median }) {
+  const manifest = (n) => {
+    const file = join(dir, `plan-${n}.yaml`);
+    const steps = Array.from(
+      { length: n },
+      (_, i) => `  - { id: s${i}, run: ["true"], undo: ["true"] }`,
+    ).join("\n");
+    writeFileSync(file, `apiVersion: rollpoint/v1\nname: bench\nsteps:\n${steps}\n`);
+    return file;
+  };
+  const sizes = [2000, 20000];
+  const times = sizes.map((n) => {
+    const file = manifest(n);
+    const store = join(dir, "plan-store");
+    return median(
+      Array.from({ length: runs }, () =>
+        time(() =>
+          execFileSync(process.execPath, [cli, "--store", store, "plan", file], {
+            stdio: "ignore",
+          }),
+        ),
+      ),
+    );
+  });
+  console.log(`\nplan: manifests of ${sizes.join(" and ")} steps, median of ${runs} runs`);
+  sizes.forEach((n, i) =>
+    console.log(
+      `  rollpoint plan, ${String(n).padStart(6)} steps ${times[i].toFixed(0).padStart(7)} ms`,
+    ),
+  );
+  console.log(
+    `  ratio 20,000 / 2,000: ${(times[1] / times[0]).toFixed(1)} (10 when linear; start-up makes it less)`,
+  );
+}

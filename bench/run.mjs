@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchEngine } from "./engine.mjs";
+import { benchEngine, benchPlan } from "./engine.mjs";
 import { benchPostgres } from "./postgres.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -205,6 +205,7 @@ try {
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "engine") {
     benchEngine({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });
+    benchPlan({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });
   }
 } finally {
   cleanup();
