@@ -18,7 +18,8 @@ export type ErrorCode =
   | "PREFLIGHT_FAILED"
   | "RUN_UNFINISHED"
   | "PROCESSES_SURVIVED"
-  | "STORE_UNTRUSTED";
+  | "STORE_UNTRUSTED"
+  | "RUN_NOT_RECORDED";
 
 /** Where an error happened, so a message makes sense on its own. */
 export interface ErrorContext {

@@ -57,8 +57,15 @@ export async function recordBackup(
     store.log.append({ op: `backup-${what.type}`, outcome: "ok", ...logged });
     return store.catalog.getBackup(id)!;
   } catch (error) {
-    store.catalog.deleteBackup(id);
+    // Objects first: when the store's disk is full (a likely cause), freeing what this backup
+    // wrote is what lets the catalog write below succeed. Its listing was never stored, so its
+    // objects are unreferenced unless an older backup shares them.
     await store.objects.collectGarbage(store.catalog.referencedHashes()).catch(() => 0);
+    try {
+      store.catalog.deleteBackup(id);
+    } catch {
+      // Left pending: crash cleanup at the next lock drops it. The failure reported is the first.
+    }
     store.log.append({
       op: `backup-${what.type}`,
       outcome: "failed",

@@ -32,4 +32,6 @@ export const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {
   PROCESSES_SURVIVED: ExitCode.needsIntervention,
   // A store someone else could have planted or can swap: invalid usage, nothing was touched.
   STORE_UNTRUSTED: ExitCode.invalid,
+  // The run ended, but its outcome is not in the store: someone must free space and recover.
+  RUN_NOT_RECORDED: ExitCode.needsIntervention,
 };

@@ -149,7 +149,17 @@ export function startRun(options: RunOptions): RunHandle {
         error: final.context.error,
         ...recorder.outcomeDetails(),
       };
-      options.store.catalog.runs.finish(runId, outcome, report, Date.now());
+      try {
+        options.store.reserve.withSpace(() =>
+          options.store.catalog.runs.finish(runId, outcome, report, Date.now()),
+        );
+      } catch (error) {
+        throw new GlobalRollbackError(
+          "RUN_NOT_RECORDED",
+          `the run ${runId} ended ${outcome}, but the store could not record it (${describeError(error)}); free space on the store's disk, then run \`rollpoint recover\`, which closes the run by rolling it back (for a committed run that undoes the update: re-run it afterwards)`,
+          { cause: error, context: { store: options.store.dir } },
+        );
+      }
       options.store.log.append({
         op: "run",
         outcome: outcome === "committed" ? "ok" : "failed",
@@ -217,13 +227,28 @@ function persistTransitions(
     if (state === last) return;
     last = state;
     const context = snapshot.context as RunContext;
-    options.store.catalog.runs.transition(
-      runId,
-      state,
-      actor.getPersistedSnapshot(),
-      { at: Date.now(), state, ...(context.error ? { detail: context.error } : {}) },
-      context.pointId ?? undefined,
-    );
+    try {
+      options.store.reserve.withSpace(() =>
+        options.store.catalog.runs.transition(
+          runId,
+          state,
+          actor.getPersistedSnapshot(),
+          { at: Date.now(), state, ...(context.error ? { detail: context.error } : {}) },
+          context.pointId ?? undefined,
+        ),
+      );
+    } catch (error) {
+      // The store cannot record where the run is (its disk is full): a crash from here on could
+      // not be recovered exactly, so an update under way is rolled back while the runner still
+      // can; a rollback goes on. The run's own outcome reaches the catalog if space comes back.
+      if (state.startsWith("step."))
+        queueMicrotask(() =>
+          actor.send({
+            type: "ABORT",
+            reason: `the store could not record the run's progress (${describeError(error)}): rolling back while it still can`,
+          }),
+        );
+    }
     onState(state);
     options.onProgress?.({ type: "state", state });
     pausePoint("transition");
@@ -347,7 +372,13 @@ export class StepRecorder {
   log(source: string, lines: readonly string[]): number {
     if (this.fd === undefined || lines.length === 0) return 0;
     const prefix = `${new Date().toISOString()} [${source}] `;
-    return writeSync(this.fd, `${prefix}${lines.join(`\n${prefix}`)}\n`);
+    try {
+      return writeSync(this.fd, `${prefix}${lines.join(`\n${prefix}`)}\n`);
+    } catch {
+      // The log is the run's record, not the run: a full disk stops the log, never the update
+      // or its rollback.
+      return 0;
+    }
   }
 
   close(): void {

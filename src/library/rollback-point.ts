@@ -51,8 +51,13 @@ export async function createPoint(
   } catch (error) {
     for (const member of store.catalog.pointMembers(pointId))
       await discardSnapshot(member).catch(() => undefined);
-    store.catalog.deletePoint(pointId);
-    await store.objects.collectGarbage(store.catalog.referencedHashes());
+    try {
+      store.catalog.deletePoint(pointId);
+      await store.objects.collectGarbage(store.catalog.referencedHashes());
+    } catch {
+      // A full disk can refuse even this catalog write: the point stays pending, and crash
+      // cleanup at the next lock drops it and its objects. What is reported is the first failure.
+    }
     store.log.append({
       op: "rollback-point",
       outcome: "failed",

@@ -58,6 +58,8 @@ export async function runPreflight(
     ? { get: (source: string) => context.catalog!.latestListingOf(source), close: () => {} }
     : readPreviousListings(context.storeDir);
   let estimatedNewBytes = 0;
+  let estimatedNewFiles = 0;
+  const storeFs = fileSystemAt(context.storeDir);
   try {
     for (const target of plan.rollbackPoint.files) {
       const overlap = storeOverlap(target.path, context.storeDir);
@@ -69,13 +71,15 @@ export async function runPreflight(
         });
         continue;
       }
-      const { check, newBytes } = inspectPath(
+      const { check, newBytes, newFiles } = inspectPath(
         target.path,
         target.exclude,
         previous.get(target.path),
+        storeFs.bsize,
       );
       checks.push(check);
       estimatedNewBytes += newBytes;
+      estimatedNewFiles += newFiles;
     }
   } finally {
     previous.close();
@@ -127,16 +131,26 @@ export async function runPreflight(
       });
     }
   }
-  const freeBytes = freeSpaceAt(context.storeDir);
+  const freeBytes = storeFs.freeBytes;
+  // Objects take whole blocks (counted above) and an inode each; listings, the catalog and its
+  // WAL take a little more: a margin of a tenth and a megabyte.
+  const neededBytes = Math.ceil(estimatedNewBytes * 1.1) + 2 ** 20;
+  const inodesShort =
+    storeFs.freeInodes !== undefined && estimatedNewFiles + 64 > storeFs.freeInodes;
   checks.push({
-    ok: estimatedNewBytes < freeBytes,
+    ok: neededBytes < freeBytes && !inodesShort,
     subject: `store ${context.storeDir}`,
-    detail: `${bytes(freeBytes)} free; the rollback point needs about ${bytes(estimatedNewBytes)} after deduplication`,
+    detail: `${bytes(freeBytes)} free; the rollback point needs about ${bytes(neededBytes)} in blocks after deduplication${storeFs.freeInodes !== undefined ? `, and ${estimatedNewFiles} of the ${storeFs.freeInodes} free inodes` : ""}${inodesShort ? ": not enough inodes" : ""}`,
   });
   return { ok: checks.every((c) => c.ok), checks, estimatedNewBytes, freeBytes };
 }
 
-function inspectPath(path: string, exclude: string[], previous: Listing | undefined) {
+function inspectPath(
+  path: string,
+  exclude: string[],
+  previous: Listing | undefined,
+  blockSize: number,
+) {
   let walked: ReturnType<typeof walkTree>;
   try {
     walked = walkTree(path, compileExcludes(exclude));
@@ -144,6 +158,7 @@ function inspectPath(path: string, exclude: string[], previous: Listing | undefi
     return {
       check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },
       newBytes: 0,
+      newFiles: 0,
     };
   }
   if (!walked) {
@@ -154,33 +169,43 @@ function inspectPath(path: string, exclude: string[], previous: Listing | undefi
         detail: "does not exist: will be recorded as absent (rollback removes it)",
       },
       newBytes: 0,
+      newFiles: 0,
     };
   }
   if (walked[0]!.stats.isSymbolicLink()) {
     return {
       check: { ok: true, subject: path, detail: symlinkRootWarning(path, readlinkSync(path)) },
       newBytes: 0,
+      newFiles: 0,
     };
   }
   const before = new Map(previous?.entries.map((e) => [e.rel, e]));
   let files = 0;
   let total = 0;
+  let changedBytes = 0;
   let newBytes = 0;
+  let newFiles = 0;
   for (const w of walked) {
     if (!w.stats.isFile()) continue;
     files++;
     total += Number(w.stats.size);
     const old = before.get(w.rel);
-    if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs)))
-      newBytes += Number(w.stats.size);
+    if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs))) {
+      const size = Number(w.stats.size);
+      changedBytes += size;
+      // As the store will hold it: whole blocks, one file per object.
+      newBytes += Math.ceil(size / blockSize) * blockSize;
+      newFiles++;
+    }
   }
   return {
     check: {
       ok: true,
       subject: path,
-      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(newBytes)} changed since the last backup` : ""}`,
+      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}`,
     },
     newBytes,
+    newFiles,
   };
 }
 
@@ -203,9 +228,15 @@ function readPreviousListings(storeDir: string) {
   };
 }
 
-function freeSpaceAt(path: string): number {
+/** The file system the store is (or would be) on: free bytes, block size, free inodes. */
+function fileSystemAt(path: string): { freeBytes: number; bsize: number; freeInodes?: number } {
   let at = path;
   while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
   const fs = statfsSync(at);
-  return fs.bavail * fs.bsize;
+  return {
+    freeBytes: fs.bavail * fs.bsize,
+    bsize: fs.bsize || 4096,
+    // btrfs and others report no inode limit (0 files): nothing to run out of there.
+    ...(fs.files > 0 ? { freeInodes: fs.ffree } : {}),
+  };
 }

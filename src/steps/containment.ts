@@ -176,8 +176,12 @@ export class Jail {
         });
       await terminate(members, this.cgroup, this.pgid, graceMs, this.label);
       removeCgroup(this.cgroup);
-      this.ledger.close(this.id);
       this.onReleased();
+      try {
+        this.ledger.close(this.id);
+      } catch {
+        // A full store disk: the row stays, naming a jail that is empty; recover finds nothing.
+      }
     })();
     return this.released;
   }

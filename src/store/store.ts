@@ -5,6 +5,7 @@ import { Catalog } from "./catalog.js";
 import { StoreLock } from "./lock.js";
 import { ObjectStore } from "./objects.js";
 import { OperationLog } from "./oplog.js";
+import { SpaceReserve } from "./reserve.js";
 import {
   checkAncestors,
   checkCatalogPresent,
@@ -30,6 +31,8 @@ export class Store {
   private queue: Promise<void> = Promise.resolve();
   /** Set when this process took over from a holder that died, after cleaning up its leftovers. */
   lastCrashCleanup: CrashCleanup | undefined;
+  /** Space kept back so that a run's progress and outcome can be recorded on a full disk. */
+  readonly reserve: SpaceReserve;
 
   private constructor(
     readonly dir: string,
@@ -39,7 +42,9 @@ export class Store {
     readonly tempDir: string,
     /** The time backups are stamped with; injected by tests that need files to look old. */
     readonly clock: () => number,
-  ) {}
+  ) {
+    this.reserve = new SpaceReserve(join(dir, "reserve"));
+  }
 
   static async open(dir: string, options: { clock?: () => number } = {}): Promise<Store> {
     const root = resolve(dir);
@@ -110,6 +115,7 @@ export class Store {
     );
     try {
       if (this.lock.previousHolder) await this.cleanUpAfterCrash(this.lock.previousHolder.pid);
+      this.reserve.ensure();
       return await fn();
     } finally {
       this.lock.release();

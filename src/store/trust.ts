@@ -24,6 +24,7 @@ const OWN_FILES = [
   "lock.db",
   "lock.json",
   "operations.log",
+  "reserve",
 ];
 
 function untrusted(store: string, why: string): never {
