@@ -79,11 +79,11 @@ export function benchPlan({ dir, cli, runs, median }) {
     );
   });
   console.log(`\nplan: manifests of ${sizes.join(" and ")} steps, median of ${runs} runs`);
-  sizes.forEach((n, i) =>
+  for (const [i, n] of sizes.entries()) {
     console.log(
       `  rollpoint plan, ${String(n).padStart(6)} steps ${times[i].toFixed(0).padStart(7)} ms`,
-    ),
-  );
+    );
+  }
   console.log(
     `  ratio 20,000 / 2,000: ${(times[1] / times[0]).toFixed(1)} (10 when linear; start-up makes it less)`,
   );
