@@ -1,7 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { GlobalRollback } from "../../src/index.js";
 import { CLI, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
@@ -98,6 +100,31 @@ describe("faults in the store's small files", () => {
       expect(JSON.parse(list.stdout).backups).toHaveLength(2);
     },
   );
+});
+
+describe("SQLite backups leave nothing behind in the store", () => {
+  it("a WAL-mode database: no -wal or -shm files in tmp/ after the backup, and the copy restores", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const path = join(dir, "app.db");
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2)");
+    db.close();
+    const rollback = new GlobalRollback({ backupDir: store });
+    const info = await rollback.backupDatabase({ type: "sqlite", database: path }, "x", "app");
+    await rollback.close();
+    expect(readdirSync(join(store, "tmp"))).toEqual([]);
+    const changed = new Database(path);
+    changed.exec("DELETE FROM t");
+    changed.close();
+    const restore = await rollpoint(["--store", store, "backups", "restore", info.backupId]);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    const after = new Database(path, { readonly: true });
+    expect(after.prepare("SELECT count(*) FROM t").pluck().get()).toBe(2);
+    expect(after.pragma("journal_mode", { simple: true })).toBe("wal");
+    after.close();
+  });
 });
 
 describe("every command survives a closed stdout", () => {
