@@ -34,6 +34,14 @@ export interface ErrorContext {
   database?: string;
   /** The pid of the process that holds the store's lock, for STORE_LOCKED. */
   holderPid?: number;
+  /** Each problem of an invalid manifest: file, line, column, where in the manifest, what. */
+  diagnostics?: ReadonlyArray<{
+    file: string;
+    line: number;
+    col: number;
+    path: string;
+    message: string;
+  }>;
 }
 
 /** The one error type the library throws; `code` is stable, the message is for people. */

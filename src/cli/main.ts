@@ -30,12 +30,32 @@ async function guarded(fn: () => Promise<ExitCode>): Promise<void> {
 function report(error: unknown): ExitCode {
   if (error instanceof GlobalRollbackError) {
     process.stderr.write(`rollpoint: ${error.message}\n`);
-    return EXIT_CODE_OF[error.code];
+    const exitCode = EXIT_CODE_OF[error.code];
+    jsonFailure({ code: error.code, message: error.message, ...error.context }, exitCode);
+    return exitCode;
   }
   process.stderr.write(`rollpoint: unexpected error: ${describeError(error)}\n`);
   if (process.env.ROLLPOINT_DEBUG) process.stderr.write(`${(error as Error).stack ?? ""}\n`);
   else process.stderr.write("rollpoint: set ROLLPOINT_DEBUG=1 for details\n");
+  jsonFailure({ code: "UNEXPECTED", message: describeError(error) }, ExitCode.needsIntervention);
   return ExitCode.needsIntervention;
+}
+
+/**
+ * Under --json a failing command still prints one JSON document on stdout, so that a script
+ * (an Ansible task) always has something to parse: `{"error": {...}, "exitCode": N}`.
+ */
+function jsonFailure(error: Record<string, unknown>, exitCode: ExitCode): void {
+  if (!wantsJson()) return;
+  process.stdout.write(`${JSON.stringify({ error, exitCode }, null, 2)}\n`);
+}
+
+// --json is a global option and may come anywhere; a usage error can happen before commander has
+// parsed it, so the argv is read directly.
+function wantsJson(): boolean {
+  const args = process.argv.slice(2);
+  const end = args.indexOf("--");
+  return (end === -1 ? args : args.slice(0, end)).includes("--json");
 }
 
 export function buildProgram(): Command {
@@ -67,6 +87,8 @@ async function main(argv: string[]): Promise<void> {
     if (error instanceof CommanderError) {
       // Help and --version "fail" with exit code 0; every other usage error is invalid usage.
       process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.invalid;
+      if (error.exitCode !== 0)
+        jsonFailure({ code: "INVALID_ARGUMENT", message: error.message }, ExitCode.invalid);
       return;
     }
     process.exitCode = report(error);

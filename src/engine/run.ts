@@ -6,6 +6,7 @@ import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { createPoint, restorePoint } from "../library/rollback-point.js";
 import type { RollbackResult } from "../library/types.js";
+import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import type { Plan } from "../plan/plan.js";
 import { runPreflight } from "../plan/preflight.js";
@@ -318,7 +319,7 @@ export function engineActions(
         if (!undo) continue;
         const outcome = await runCommand(undo, {
           signal: new AbortController().signal,
-          timeoutMs: 5 * 60_000,
+          timeoutMs: DEFAULTS.undoTimeoutMs,
           jail: containment.enter(`undo ${stepId}`),
           onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
         });

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { resolveManifest } from "./defaults.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { pathText } from "./diagnostics.js";
 import { interpolateDeep } from "./interpolate.js";
@@ -142,6 +143,6 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     (f.severity === "error" ? result.errors : result.warnings).push(
       at(f.severity, f.path, f.message, f.key),
     );
-  if (result.errors.length === 0) result.manifest = manifest;
+  if (result.errors.length === 0) result.manifest = resolveManifest(manifest);
   return result;
 }

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, normalize, relative, resolve } from "node:path";
 import { parseDuration } from "../util/duration.js";
+import { DEFAULTS } from "./defaults.js";
 import type { DocPath } from "./source.js";
 import { PROBES, STEP_KINDS, type WrittenManifest } from "./types.js";
 
@@ -79,13 +80,13 @@ const oneProbePerCheck: Rule = (m) =>
     if (step.check.status !== undefined && step.check.http === undefined) {
       found.push(error([...at, "status"], "status applies to an http probe only"));
     }
-    const within = parseDuration(step.check.within ?? "30s");
-    const interval = parseDuration(step.check.interval ?? "1s");
+    const within = parseDuration(step.check.within ?? DEFAULTS.checkWithin);
+    const interval = parseDuration(step.check.interval ?? DEFAULTS.checkInterval);
     if (within !== undefined && interval !== undefined && interval > within) {
       found.push(
         error(
           [...at, "interval"],
-          `interval (${step.check.interval}) must not be longer than within (${step.check.within ?? "30s"})`,
+          `interval (${step.check.interval}) must not be longer than within (${step.check.within ?? DEFAULTS.checkWithin})`,
         ),
       );
     }

@@ -131,4 +131,9 @@ export type KeyListsAreComplete = [
 
 export const STEP_KINDS = ["run", "shell", "service", "sql", "check"] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
+
+/** Which kind a step is: the one of STEP_KINDS it sets (the schema allows exactly one). */
+export function stepKindOf(step: WrittenStep): StepKind | undefined {
+  return STEP_KINDS.find((k) => step[k] !== undefined);
+}
 export const PROBES = ["http", "tcp", "command", "service"] as const;

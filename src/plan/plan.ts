@@ -1,5 +1,7 @@
+import { resolvePostgres } from "../backups/databases/config.js";
+import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
-import { STEP_KINDS } from "../manifest/types.js";
+import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
 
 /** One step as the run will carry it out. */
 export interface PlannedStep {
@@ -54,15 +56,18 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const files = (rp.files ?? []).map((f) =>
     typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
   );
-  const databases = (rp.databases ?? []).map((d) => ({
-    name: d.name,
-    type: d.type,
-    target:
-      d.type === "sqlite"
-        ? d.database
-        : `postgresql://${d.user ?? "postgres"}@${d.host ?? "localhost"}:${d.port ?? 5432}/${d.database}`,
-    ...(d.type === "postgresql" ? { strategy: d.strategy ?? "dump" } : {}),
-  }));
+  // Resolved the way the clients resolve them (the manifest, then PGHOST/PGPORT/PGUSER, then
+  // the defaults): the target printed is the one `run` connects to.
+  const databases = (rp.databases ?? []).map((d) => {
+    if (d.type === "sqlite") return { name: d.name, type: d.type, target: d.database };
+    const pg = resolvePostgres({ ...d, type: "postgresql" });
+    return {
+      name: d.name,
+      type: d.type,
+      target: `postgresql://${pg.user}@${pg.host}:${pg.port}/${pg.database}`,
+      strategy: pg.strategy,
+    };
+  });
   const services = rp.services ?? [];
   const steps = manifest.steps.map(planStep);
   // The point is taken files, then databases, then services: restores run in reverse of that.
@@ -102,7 +107,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
 }
 
 function planStep(step: WrittenStep): PlannedStep {
-  const kind = STEP_KINDS.find((k) => step[k] !== undefined)!;
+  const kind = stepKindOf(step)!;
   return {
     id: step.id,
     kind,
@@ -137,7 +142,7 @@ function summarize(step: WrittenStep, kind: PlannedStep["kind"]): string {
           : c.command
             ? c.command.map(quoteWord).join(" ")
             : `${c.service} is active`;
-      return `check ${probe}, every ${c.interval ?? "1s"} within ${c.within ?? "30s"}`;
+      return `check ${probe}, every ${c.interval ?? DEFAULTS.checkInterval} within ${c.within ?? DEFAULTS.checkWithin}`;
     }
   }
 }

@@ -9,7 +9,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { PostgresDatabase } from "../backups/databases/config.js";
+import { type PostgresDatabase, resolvePostgres } from "../backups/databases/config.js";
 import { preflightPostgres } from "../backups/databases/postgres-backup.js";
 import { symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
@@ -116,7 +116,7 @@ export async function runPreflight(
     }
     try {
       const found = await preflightPostgres(db as PostgresDatabase);
-      const strategy = db.strategy ?? "dump";
+      const { strategy } = resolvePostgres({ ...db, type: "postgresql" });
       checks.push({
         ok: true,
         subject: `postgresql ${db.name} (${db.database})`,

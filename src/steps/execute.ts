@@ -7,7 +7,13 @@ import type { PostgresDatabase } from "../backups/databases/config.js";
 import { passwordOf, targetOf, withClient } from "../backups/databases/postgres-connection.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
-import type { WrittenDatabase, WrittenStep } from "../manifest/types.js";
+import { DEFAULTS } from "../manifest/defaults.js";
+import {
+  type ServiceVerb,
+  stepKindOf,
+  type WrittenDatabase,
+  type WrittenStep,
+} from "../manifest/types.js";
 import { parseDuration } from "../util/duration.js";
 import type { Containment } from "./containment.js";
 import { runCommand } from "./process.js";
@@ -60,34 +66,45 @@ export async function executeStep(
 }
 
 async function once(step: WrittenStep, ctx: StepContext): Promise<void> {
-  const timeoutMs = step.timeout ? parseDuration(step.timeout) : undefined;
-  if (step.run || step.shell !== undefined) {
-    const argv = step.run ?? ["sh", "-ec", step.shell!];
-    const result = await runCommand(argv, {
-      ...(step.cwd ? { cwd: step.cwd } : {}),
-      ...(step.env ? { env: step.env } : {}),
-      ...(timeoutMs ? { timeoutMs } : {}),
-      signal: ctx.signal,
-      jail: ctx.containment.enter(step.id),
-      onLines: ctx.onLines,
-    });
-    if (result.timedOut)
-      throw new StepFailure(`timed out after ${step.timeout}; its processes were killed`, true);
-    if (result.aborted) throw new StepFailure("interrupted; its processes were killed");
-    if (result.exitCode !== 0) {
-      throw new StepFailure(
-        `${argv[0]} exited with ${result.exitCode ?? `signal ${result.signal}`}`,
-      );
+  const kind = stepKindOf(step);
+  if (!kind) throw new StepFailure(`step ${step.id} has no kind rollpoint knows; it was not run`);
+  // Exhaustive: a kind added to STEP_KINDS without a case here does not compile, and a step of
+  // an unknown kind is a failure, never a silent success.
+  switch (kind) {
+    case "run":
+    case "shell":
+      return runArgv(step.run ?? ["sh", "-ec", step.shell!], step, ctx);
+    case "service": {
+      const [verb, units] = Object.entries(step.service!)[0]!;
+      return ctx.services.act(verb as ServiceVerb, units!);
     }
-    return;
+    case "sql":
+      return runSql(step.sql!, ctx);
+    case "check":
+      return runCheck(step.check!, step.id, ctx);
+    default: {
+      const unknown: never = kind;
+      throw new StepFailure(`step ${step.id} has no kind rollpoint knows (${String(unknown)})`);
+    }
   }
-  if (step.service) {
-    const [verb, units] = Object.entries(step.service)[0]!;
-    await ctx.services.act(verb as "start", units!);
-    return;
+}
+
+async function runArgv(argv: string[], step: WrittenStep, ctx: StepContext): Promise<void> {
+  const timeoutMs = step.timeout ? parseDuration(step.timeout) : undefined;
+  const result = await runCommand(argv, {
+    ...(step.cwd ? { cwd: step.cwd } : {}),
+    ...(step.env ? { env: step.env } : {}),
+    ...(timeoutMs ? { timeoutMs } : {}),
+    signal: ctx.signal,
+    jail: ctx.containment.enter(step.id),
+    onLines: ctx.onLines,
+  });
+  if (result.timedOut)
+    throw new StepFailure(`timed out after ${step.timeout}; its processes were killed`, true);
+  if (result.aborted) throw new StepFailure("interrupted; its processes were killed");
+  if (result.exitCode !== 0) {
+    throw new StepFailure(`${argv[0]} exited with ${result.exitCode ?? `signal ${result.signal}`}`);
   }
-  if (step.sql) return runSql(step.sql, ctx);
-  if (step.check) return runCheck(step.check, step.id, ctx);
 }
 
 async function runSql(sql: { database: string; file: string }, ctx: StepContext): Promise<void> {
@@ -158,8 +175,8 @@ async function runCheck(
   stepId: string,
   ctx: StepContext,
 ): Promise<void> {
-  const within = parseDuration(check.within ?? "30s")!;
-  const interval = parseDuration(check.interval ?? "1s")!;
+  const within = parseDuration(check.within ?? DEFAULTS.checkWithin)!;
+  const interval = parseDuration(check.interval ?? DEFAULTS.checkInterval)!;
   const deadline = Date.now() + within;
   let last = "";
   for (;;) {
@@ -173,7 +190,9 @@ async function runCheck(
     if (Date.now() + interval > deadline) break;
     await sleep(interval, undefined, { signal: ctx.signal }).catch(() => undefined);
   }
-  throw new StepFailure(`check did not pass within ${check.within ?? "30s"}: ${last}`);
+  throw new StepFailure(
+    `check did not pass within ${check.within ?? DEFAULTS.checkWithin}: ${last}`,
+  );
 }
 
 async function probe(

@@ -24,3 +24,21 @@ export interface PostgresDatabase {
 }
 
 export type DatabaseConfig = SqliteDatabase | PostgresDatabase;
+
+/**
+ * Where a PostgreSQL database really is: the manifest's value, else libpq's environment
+ * (PGHOST, PGPORT, PGUSER), else localhost:5432 as `postgres`; and its strategy (`dump`).
+ * The one place these defaults live: plan, preflight, backup, restore and steps all use it.
+ */
+export function resolvePostgres(
+  config: PostgresDatabase,
+  env: NodeJS.ProcessEnv = process.env,
+): PostgresDatabase & { host: string; port: number; user: string; strategy: "dump" | "clone" } {
+  return {
+    ...config,
+    host: config.host ?? env.PGHOST ?? "localhost",
+    port: Number(config.port ?? env.PGPORT ?? 5432),
+    user: config.user ?? env.PGUSER ?? env.USER ?? "postgres",
+    strategy: config.strategy ?? "dump",
+  };
+}

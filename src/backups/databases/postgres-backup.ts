@@ -3,7 +3,7 @@ import type { Store } from "../../store/store.js";
 import { loadExeca } from "../../util/lazy.js";
 import { entryFromFields } from "../files/entry.js";
 import type { Taken } from "../record.js";
-import type { PostgresDatabase } from "./config.js";
+import { type PostgresDatabase, resolvePostgres } from "./config.js";
 import {
   childEnv,
   ident,
@@ -97,7 +97,7 @@ export async function preflightPostgres(config: PostgresDatabase): Promise<Postg
       );
     }
   }
-  if ((config.strategy ?? "dump") === "clone") {
+  if (resolvePostgres(config).strategy === "clone") {
     if (server.version < 15) {
       throw new GlobalRollbackError(
         "PREFLIGHT_FAILED",
@@ -131,7 +131,7 @@ export async function backupPostgres(
   const preflight = await preflightPostgres(config);
   const target = targetOf(config);
   const password = passwordOf(target, config.password);
-  const strategy = config.strategy ?? "dump";
+  const { strategy } = resolvePostgres(config);
   const meta = { engine: "postgresql", strategy, target, serverVersion: preflight.serverVersion };
   if (strategy === "clone") {
     const { snapshot } = scratchNames(backupId);

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { GlobalRollbackError } from "../../errors.js";
 import { loadPg } from "../../util/lazy.js";
-import type { PostgresDatabase } from "./config.js";
+import { type PostgresDatabase, resolvePostgres } from "./config.js";
 
 /** Where a PostgreSQL backup connects, as the catalog may keep it: no password, ever. */
 export interface PostgresTarget {
@@ -13,10 +13,11 @@ export interface PostgresTarget {
 }
 
 export function targetOf(config: PostgresDatabase): PostgresTarget {
+  const { host, port, user } = resolvePostgres(config);
   return {
-    host: config.host ?? process.env.PGHOST ?? "localhost",
-    port: Number(config.port ?? process.env.PGPORT ?? 5432),
-    user: config.user ?? process.env.PGUSER ?? process.env.USER ?? "postgres",
+    host,
+    port,
+    user,
     database: config.database,
     ...(config.passwordEnv ? { passwordEnv: config.passwordEnv } : {}),
   };

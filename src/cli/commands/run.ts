@@ -61,6 +61,18 @@ async function loadOrExplain(
     throw new GlobalRollbackError(
       "INVALID_ARGUMENT",
       `invalid manifest, nothing was touched:\n${loaded.errors.map(formatDiagnostic).join("\n")}`,
+      {
+        context: {
+          path: file,
+          diagnostics: loaded.errors.map(({ file, line, col, path, message }) => ({
+            file,
+            line,
+            col,
+            path,
+            message,
+          })),
+        },
+      },
     );
   }
   return loaded.manifest;

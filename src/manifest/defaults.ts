@@ -1,0 +1,54 @@
+import { resolvePostgres } from "../backups/databases/config.js";
+import type { WrittenManifest } from "./types.js";
+
+/**
+ * Every default of a manifest, in one place. `resolveManifest` fills them in once, after
+ * interpolation, so that what `plan` prints is what `run` does and what the catalog keeps for
+ * `recover` (a later environment cannot send recovery to another server). Database targets
+ * resolve through `resolvePostgres`, the one function the clients use too.
+ */
+export const DEFAULTS = {
+  checkWithin: "30s",
+  checkInterval: "1s",
+  /** How long an `undo` may take before it is killed and the rollback reported incomplete. */
+  undoTimeoutMs: 5 * 60_000,
+} as const;
+
+/** The manifest with every default filled in and every database target resolved. */
+export function resolveManifest(
+  manifest: WrittenManifest,
+  env: NodeJS.ProcessEnv = process.env,
+): WrittenManifest {
+  const rp = manifest.rollbackPoint;
+  return {
+    ...manifest,
+    ...(rp
+      ? {
+          rollbackPoint: {
+            ...rp,
+            ...(rp.databases
+              ? {
+                  databases: rp.databases.map((d) =>
+                    d.type === "postgresql"
+                      ? { ...d, ...resolvePostgres({ ...d, type: "postgresql" }, env) }
+                      : d,
+                  ),
+                }
+              : {}),
+          },
+        }
+      : {}),
+    steps: manifest.steps.map((step) =>
+      step.check
+        ? {
+            ...step,
+            check: {
+              ...step.check,
+              within: step.check.within ?? DEFAULTS.checkWithin,
+              interval: step.check.interval ?? DEFAULTS.checkInterval,
+            },
+          }
+        : step,
+    ),
+  };
+}
