@@ -10,6 +10,7 @@ interface NodeLike {
       | { src: string; onDone?: unknown; onError?: unknown }
       | Array<{ src: string; onDone?: unknown; onError?: unknown }>;
     on?: Record<string, unknown>;
+    always?: unknown;
   };
 }
 
@@ -19,7 +20,8 @@ interface NodeLike {
  */
 export function mermaid(machine: AnyStateMachine): string {
   const lines = ["stateDiagram-v2", "  [*] --> preflight"];
-  const name = (id: string) => id.replace(/^update\./, "").replace(/\./g, "_");
+  // Mermaid ids are words: dots (nesting) and anything else become underscores.
+  const name = (id: string) => id.replace(/^update\./, "").replace(/[^A-Za-z0-9_]/g, "_");
   const targetsOf = (t: unknown): string[] => {
     if (!t) return [];
     if (typeof t === "string") return [t];
@@ -46,6 +48,16 @@ export function mermaid(machine: AnyStateMachine): string {
         for (const target of targetsOf(t))
           lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${event}`);
       }
+      // Eventless transitions: a skipped undo, the rollback's verdict.
+      for (const t of [child.config.always ?? []].flat()) {
+        const guard = (t as { guard?: unknown }).guard;
+        const label =
+          typeof guard === "string"
+            ? guard
+            : ((guard as { type?: string } | undefined)?.type ?? "otherwise");
+        for (const target of targetsOf(t))
+          lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${label}`);
+      }
       if (child.type === "final") lines.push(`${indent}${name(child.id)} --> [*]`);
       if (Object.keys(child.states).length) {
         lines.push(`${indent}state ${name(child.id)} {`);
@@ -55,5 +67,8 @@ export function mermaid(machine: AnyStateMachine): string {
     }
   };
   visit(machine.root as unknown as NodeLike);
-  return `${[...new Set(lines)].join("\n")}\n`;
+  // A transition drawn twice (an event in a parent and a child) once; braces are kept as they are.
+  const seen = new Set<string>();
+  const unique = lines.filter((l) => /^\s*}$/.test(l) || (!seen.has(l) && seen.add(l)));
+  return `${unique.join("\n")}\n`;
 }

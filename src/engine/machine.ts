@@ -8,6 +8,8 @@ export interface RunContext {
   completed: string[];
   failedStep: string | null;
   error: string | null;
+  /** False once any part of the rollback failed (absent in snapshots of older versions). */
+  rollbackOk?: boolean;
 }
 
 /** The effects, injected: the machine itself is pure and serializable. */
@@ -15,20 +17,35 @@ export interface EngineActions {
   preflight(): Promise<void>;
   takeRollbackPoint(): Promise<{ pointId: string }>;
   runStep(stepId: string, signal: AbortSignal): Promise<void>;
-  rollBack(context: RunContext): Promise<{ ok: boolean }>;
+  /** Kill what the steps left running; throws when something survives (nothing is restored). */
+  settle(): Promise<void>;
+  /** Each returns whether that part of the rollback succeeded. */
+  undo(stepId: string): Promise<boolean>;
+  verifyPoint(pointId: string): Promise<boolean>;
+  stopServices(pointId: string): Promise<boolean>;
+  restoreMember(pointId: string, seq: number): Promise<boolean>;
+  returnServices(pointId: string): Promise<boolean>;
 }
 
 export type AbortEvent = { type: "ABORT"; reason: string };
 
+type RollbackInput = { context: RunContext };
+
 /**
  * Compile a plan into the run's state machine: `preflight → rollbackPoint → step.<id>… →
- * committed`, and on a failed step, a timeout or a signal (ABORT): `rollingBack → rolledBack |
- * rollbackFailed`. A step with continueOnError goes on to the next one when it fails.
+ * committed`, and on a failed step, a timeout or a signal (ABORT): `rollingBack`, whose states
+ * are the rollback itself, in DESIGN.md's order: `settle` (the steps' leftovers killed),
+ * `undo.<step>` for each step with an undo, last first (skipped unless the step completed),
+ * `verify` (every member's objects, before anything is touched), `stopServices`,
+ * `restore.<member>` for each file and database, last taken first, `returnServices`; then
+ * `rolledBack`, or `rollbackFailed` when any part failed. A step with continueOnError goes on to
+ * the next one when it fails. `resume` starts the machine inside the rollback, at the state a
+ * dead runner was in (recover): each of those states is idempotent.
  */
 export function compileMachine(
   plan: Plan,
   actions: EngineActions,
-  options: { noRollback?: boolean; resumeRollbackWith?: RunContext } = {},
+  options: { noRollback?: boolean; resume?: { context: RunContext; at?: string } } = {},
 ) {
   const ids = plan.steps.map((s) => s.id);
   const failTarget = options.noRollback ? "#update.failed" : "#update.rollingBack";
@@ -56,6 +73,8 @@ export function compileMachine(
       ];
     }),
   );
+  const rollback = rollbackStates(plan);
+  const resumeAt = options.resume?.at?.split(".") ?? [];
   return setup({
     types: {
       context: {} as RunContext,
@@ -68,11 +87,29 @@ export function compileMachine(
         ({ input, signal }: { input: { stepId: string }; signal: AbortSignal }) =>
           actions.runStep(input.stepId, signal),
       ),
-      rollBack: fromPromise(async ({ input }: { input: RunContext }) => {
-        const result = await actions.rollBack(input);
-        if (!result.ok) throw new Error("the rollback did not complete");
-        return result;
-      }),
+      settle: fromPromise(() => actions.settle()),
+      undo: fromPromise(({ input }: { input: { stepId: string } }) => actions.undo(input.stepId)),
+      verifyPoint: fromPromise(({ input }: { input: RollbackInput }) =>
+        input.context.pointId ? actions.verifyPoint(input.context.pointId) : Promise.resolve(true),
+      ),
+      stopServices: fromPromise(({ input }: { input: RollbackInput }) =>
+        input.context.pointId ? actions.stopServices(input.context.pointId) : Promise.resolve(true),
+      ),
+      restoreMember: fromPromise(({ input }: { input: RollbackInput & { seq: number } }) =>
+        input.context.pointId
+          ? actions.restoreMember(input.context.pointId, input.seq)
+          : Promise.resolve(true),
+      ),
+      returnServices: fromPromise(({ input }: { input: RollbackInput }) =>
+        input.context.pointId
+          ? actions.returnServices(input.context.pointId)
+          : Promise.resolve(true),
+      ),
+    },
+    guards: {
+      notCompleted: ({ context }, params: { stepId: string }) =>
+        !context.completed.includes(params.stepId),
+      rollbackOk: ({ context }) => context.rollbackOk !== false,
     },
     actions: {
       stepDone: assign({
@@ -93,13 +130,19 @@ export function compileMachine(
           (event as unknown as { output: { pointId: string } }).output.pointId,
       }),
       recordAbort: assign({ error: ({ event }) => (event as AbortEvent).reason }),
+      // A part of the rollback reports whether it succeeded; the rollback goes on either way.
+      recordPart: assign({
+        rollbackOk: ({ context, event }) =>
+          context.rollbackOk !== false && (event as unknown as { output: boolean }).output,
+      }),
+      failPart: assign({ rollbackOk: () => false }),
     },
   }).createMachine({
     id: "update",
-    // Recovery starts a fresh actor in rollingBack with the dead run's persisted context, so the
-    // rollback is invoked anew (a restored snapshot would not restart an in-flight invocation).
-    initial: options.resumeRollbackWith ? "rollingBack" : "preflight",
-    context: options.resumeRollbackWith ?? {
+    // Recovery starts a fresh actor inside `rollingBack` with the dead run's persisted context,
+    // so the state it was in is entered anew and its invocation runs again.
+    initial: options.resume ? "rollingBack" : "preflight",
+    context: options.resume?.context ?? {
       pointId: null,
       completed: [],
       failedStep: null,
@@ -128,14 +171,7 @@ export function compileMachine(
         states: ids.length ? stepStates : { done: {} },
         on: { ABORT: { target: failTarget, actions: "recordAbort" } },
       },
-      rollingBack: {
-        invoke: {
-          src: "rollBack",
-          input: ({ context }) => context,
-          onDone: "rolledBack",
-          onError: "rollbackFailed",
-        },
-      },
+      rollingBack: withInitial(rollback, resumeAt.slice(1)),
       committed: { type: "final" },
       rolledBack: { type: "final" },
       rollbackFailed: { type: "final" },
@@ -143,6 +179,107 @@ export function compileMachine(
       failed: { type: "final" },
     },
   });
+}
+
+interface StateConfig {
+  initial?: string;
+  states?: Record<string, StateConfig>;
+  [key: string]: unknown;
+}
+
+/**
+ * The rollback's states, in order, each going on to the next whatever its outcome (a failed
+ * part is recorded in `rollbackOk`); only `settle` failing ends it at once: nothing may be
+ * restored while the update's processes can still write.
+ */
+function rollbackStates(plan: Plan): StateConfig {
+  const undoSteps = plan.steps.filter((s) => s.undo).reverse();
+  const order: string[] = [
+    "settle",
+    ...undoSteps.map((s) => `undo.${s.id}`),
+    "verify",
+    "stopServices",
+    ...plan.restoreOrder.map((m) => `restore.${m.key}`),
+    "returnServices",
+    "done",
+  ];
+  const next = (path: string) => `#update.rollingBack.${order[order.indexOf(path) + 1]}`;
+  const part = (src: string, path: string, input?: (x: RollbackInput) => unknown) => ({
+    invoke: {
+      src,
+      input: input ?? (({ context }: RollbackInput) => ({ context })),
+      onDone: { target: next(path), actions: "recordPart" },
+      onError: { target: next(path), actions: "failPart" },
+    },
+  });
+  return {
+    initial: "settle",
+    states: {
+      settle: {
+        invoke: {
+          src: "settle",
+          onDone: next("settle"),
+          onError: { target: "#update.rollbackFailed", actions: "failPart" },
+        },
+      },
+      ...(undoSteps.length
+        ? {
+            undo: {
+              initial: undoSteps[0]!.id,
+              states: Object.fromEntries(
+                undoSteps.map((s) => [
+                  s.id,
+                  {
+                    // Only the undos of steps that completed run; the others are passed through.
+                    always: {
+                      target: next(`undo.${s.id}`),
+                      guard: { type: "notCompleted", params: { stepId: s.id } },
+                    },
+                    ...part("undo", `undo.${s.id}`, () => ({ stepId: s.id })),
+                  },
+                ]),
+              ),
+            },
+          }
+        : {}),
+      verify: part("verifyPoint", "verify"),
+      stopServices: part("stopServices", "stopServices"),
+      ...(plan.restoreOrder.length
+        ? {
+            restore: {
+              initial: plan.restoreOrder[0]!.key,
+              states: Object.fromEntries(
+                plan.restoreOrder.map((m) => [
+                  m.key,
+                  part("restoreMember", `restore.${m.key}`, ({ context }) => ({
+                    context,
+                    seq: m.seq,
+                  })),
+                ]),
+              ),
+            },
+          }
+        : {}),
+      returnServices: part("returnServices", "returnServices"),
+      done: {
+        always: [
+          { target: "#update.rolledBack", guard: "rollbackOk" },
+          { target: "#update.rollbackFailed" },
+        ],
+      },
+    },
+  };
+}
+
+/** The same states, entered at `path` (e.g. ["restore", "db-main"]) instead of their start. */
+function withInitial(config: StateConfig, path: string[]): StateConfig {
+  const [head, ...rest] = path;
+  if (!head || !config.states?.[head]) return config;
+  return {
+    ...config,
+    initial: head,
+    states: { ...config.states, [head]: withInitial(config.states[head]!, rest) },
+  };
 }
 
 function errorText(error: unknown): string {

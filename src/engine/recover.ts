@@ -63,10 +63,11 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
   let outcome: Outcome = "notStarted";
   if (pointId || context.completed.length) {
     const machine = compileMachine(plan, engineActions(options, recorder, containment), {
-      resumeRollbackWith: {
-        ...context,
-        pointId,
-        error: context.error ?? `the runner died in ${run.state}`,
+      resume: {
+        context: { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },
+        // Inside the rollback, resume at the part it was in (each is idempotent); anywhere
+        // else, the rollback starts from its beginning.
+        ...(run.state.startsWith("rollingBack.") ? { at: run.state } : {}),
       },
     });
     const actor = createActor(machine);

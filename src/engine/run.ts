@@ -4,7 +4,7 @@ import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstat
 import { discardSnapshot } from "../backups/databases/postgres-restore.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
-import { createPoint, restorePoint } from "../library/rollback-point.js";
+import { createPoint, PointRestore } from "../library/rollback-point.js";
 import type { RollbackResult } from "../library/types.js";
 import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest } from "../manifest/types.js";
@@ -118,7 +118,7 @@ export function startRun(options: RunOptions): RunHandle {
       });
       actor = createActor(machine);
       persistTransitions(actor, options, runId, (state) => {
-        if (state === "rollingBack") rollingBack = true;
+        if (state.startsWith("rollingBack")) rollingBack = true;
       });
       const timeoutMs = options.manifest.timeout
         ? parseDuration(options.manifest.timeout)
@@ -253,6 +253,7 @@ function persistTransitions(
     onState(state);
     options.onProgress?.({ type: "state", state });
     pausePoint("transition");
+    pausePoint(`state:${state}`);
   });
 }
 
@@ -302,7 +303,7 @@ export function engineActions(
         }),
       );
     },
-    async rollBack(context) {
+    async settle() {
       // An aborted step's processes get their SIGTERM, grace and SIGKILL before anything is
       // restored: nothing of the update writes while restores run. If they cannot be stopped,
       // nothing is restored (PROCESSES_SURVIVED) and the run ends rollbackFailed.
@@ -311,33 +312,49 @@ export function engineActions(
       } catch (error) {
         recorder.survivors = describeError(error);
         recorder.log("rollback", [recorder.survivors]);
-        return { ok: false };
+        throw error;
       }
-      let ok = true;
-      for (const stepId of [...context.completed].reverse()) {
-        const undo = manifest.steps.find((s) => s.id === stepId)?.undo;
-        if (!undo) continue;
-        const outcome = await runCommand(undo, {
-          signal: new AbortController().signal,
-          timeoutMs: DEFAULTS.undoTimeoutMs,
-          jail: containment.enter(`undo ${stepId}`),
-          onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
-        });
-        const good = outcome.exitCode === 0;
-        ok &&= good;
-        recorder.undos.push({
-          stepId,
-          ok: good,
-          detail: good
-            ? undo.join(" ")
-            : `${undo.join(" ")} exited with ${outcome.exitCode ?? outcome.signal}`,
-        });
-      }
-      if (context.pointId) {
-        recorder.rollback = await restorePoint(store, services, context.pointId);
-        ok &&= recorder.rollback.ok;
-      }
-      return { ok };
+    },
+    async undo(stepId) {
+      const undo = manifest.steps.find((s) => s.id === stepId)?.undo;
+      if (!undo) return true;
+      const outcome = await runCommand(undo, {
+        signal: new AbortController().signal,
+        timeoutMs: DEFAULTS.undoTimeoutMs,
+        jail: containment.enter(`undo ${stepId}`),
+        onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
+      });
+      const good = outcome.exitCode === 0;
+      recorder.undos.push({
+        stepId,
+        ok: good,
+        detail: good
+          ? undo.join(" ")
+          : `${undo.join(" ")} exited with ${outcome.exitCode ?? outcome.signal}`,
+      });
+      return good;
+    },
+    // The point's restore, a phase per state; the same PointRestore carries the prepared
+    // (verified) members from `verify` to each `restore.<member>` of this process.
+    async verifyPoint(pointId) {
+      await recorder.pointRestore(store, services, pointId).prepareAll();
+      return true;
+    },
+    async stopServices(pointId) {
+      return recorder.pointRestore(store, services, pointId).stopServices();
+    },
+    async restoreMember(pointId, seq) {
+      return recorder.pointRestore(store, services, pointId).restoreMember(seq);
+    },
+    async returnServices(pointId) {
+      const restore = recorder.pointRestore(store, services, pointId);
+      const ok = await restore.returnServices();
+      store.log.append({
+        op: "restore-point",
+        outcome: restore.result().ok ? "ok" : "failed",
+        pointId,
+      });
+      return ok;
     },
   };
 }
@@ -352,8 +369,8 @@ const STEP_LOG_LIMIT = 64 * 2 ** 20;
 export class StepRecorder {
   private readonly byId = new Map<string, StepReport>();
   readonly undos: UndoReport[] = [];
-  rollback: RollbackResult | undefined;
   survivors: string | undefined;
+  private restore: PointRestore | undefined;
   private fd: number | undefined;
 
   constructor(
@@ -439,12 +456,18 @@ export class StepRecorder {
     return [...this.byId.values()];
   }
 
+  /** The restore of the run's rollback point, made once and shared by the rollback's states. */
+  pointRestore(store: Store, services: ServiceManager, pointId: string): PointRestore {
+    this.restore ??= new PointRestore(store, services, pointId);
+    return this.restore;
+  }
+
   /** What a run's result says of its steps, undos and rollback. */
   outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors"> {
     return {
       steps: this.reports(),
       undos: this.undos,
-      ...(this.rollback ? { rollback: this.rollback } : {}),
+      ...(this.restore ? { rollback: this.restore.result() } : {}),
       ...(this.survivors ? { survivors: this.survivors } : {}),
     };
   }

@@ -6,6 +6,7 @@ import { backupServices, recordedUnits } from "../backups/services/kind.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { stopUnits, type UnitOutcome } from "../backups/services/restore.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
+import type { BackupRow } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { toBackupInfo } from "./convert.js";
@@ -88,30 +89,101 @@ export async function restorePoint(
   services: ServiceManager,
   pointId: string,
 ): Promise<RollbackResult> {
-  const members = loadPoint(store, pointId).members.map(
-    (m) => store.catalog.getBackup(m.backupId)!,
-  );
-  const prepared: Array<PreparedRestore | RollbackOperation> = [];
-  for (const row of members) {
-    prepared.push(
-      await prepareRestore(store, row, services).catch((error) => failedOperation(row, error)),
-    );
-  }
-  const units = members.filter((m) => m.type === "service").flatMap(recordedUnits);
-  const stopped: UnitOutcome[] = await stopUnits(services, units);
-  const operations: RollbackOperation[] = [];
-  const run = async (item: PreparedRestore | RollbackOperation) =>
-    "apply" in item ? await item.apply().catch((error) => failedOperation(item.row, error)) : item;
-  for (const item of [...prepared].reverse())
-    if (kindOf(item) !== "service") operations.push(await run(item));
-  for (const item of prepared) if (kindOf(item) === "service") operations.push(await run(item));
-  const ok = operations.every((o) => o.outcome !== "failed") && stopped.every((s) => s.ok);
-  store.log.append({ op: "restore-point", outcome: ok ? "ok" : "failed", pointId });
-  return { pointId, ok, stopped, operations };
+  const restore = new PointRestore(store, services, pointId);
+  await restore.prepareAll();
+  await restore.stopServices();
+  for (const seq of restore.dataMembersLastFirst()) await restore.restoreMember(seq);
+  await restore.returnServices();
+  const result = restore.result();
+  store.log.append({ op: "restore-point", outcome: result.ok ? "ok" : "failed", pointId });
+  return result;
 }
 
-function kindOf(item: PreparedRestore | RollbackOperation): string {
-  return "apply" in item ? item.row.type : item.backupType;
+/**
+ * The restore of one rollback point, one phase at a time, so that the engine can make each phase
+ * a state of its machine (and `recover` resume at the member it was in): `prepareAll` verifies
+ * every member before anything is touched; `restoreMember` applies one (preparing it first if
+ * this process has not: after a resume); every phase records its outcome for `result`.
+ */
+export class PointRestore {
+  private readonly members: BackupRow[];
+  private readonly prepared = new Map<number, PreparedRestore | RollbackOperation>();
+  private readonly stopped: UnitOutcome[] = [];
+  private readonly operations: RollbackOperation[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly services: ServiceManager,
+    readonly pointId: string,
+  ) {
+    this.members = loadPoint(store, pointId).members.map(
+      (m) => store.catalog.getBackup(m.backupId)!,
+    );
+  }
+
+  /** Non-service members (files, databases), last taken first: the order they are restored in. */
+  dataMembersLastFirst(): number[] {
+    return this.members
+      .map((row, seq) => ({ row, seq }))
+      .filter(({ row }) => row.type !== "service")
+      .map(({ seq }) => seq)
+      .reverse();
+  }
+
+  async prepareAll(): Promise<void> {
+    for (let seq = 0; seq < this.members.length; seq++) await this.prepare(seq);
+  }
+
+  private async prepare(seq: number): Promise<PreparedRestore | RollbackOperation> {
+    let item = this.prepared.get(seq);
+    if (!item) {
+      const row = this.members[seq]!;
+      item = await prepareRestore(this.store, row, this.services).catch((error) =>
+        failedOperation(row, error),
+      );
+      this.prepared.set(seq, item);
+    }
+    return item;
+  }
+
+  /** Stop the point's services that run, so that nothing writes while data is put back. */
+  async stopServices(): Promise<boolean> {
+    const units = this.members.filter((m) => m.type === "service").flatMap(recordedUnits);
+    const outcomes = await stopUnits(this.services, units);
+    this.stopped.push(...outcomes);
+    return outcomes.every((o) => o.ok);
+  }
+
+  /** Restore member `seq` (of any kind); true when it came back. A missing member is a no-op. */
+  async restoreMember(seq: number): Promise<boolean> {
+    if (!this.members[seq]) return true;
+    const item = await this.prepare(seq);
+    const operation =
+      "apply" in item
+        ? await item.apply().catch((error) => failedOperation(item.row, error))
+        : item;
+    this.operations.push(operation);
+    return operation.outcome !== "failed";
+  }
+
+  /** Return every service to its recorded state (enabled/disabled/masked, active/inactive). */
+  async returnServices(): Promise<boolean> {
+    let ok = true;
+    for (let seq = 0; seq < this.members.length; seq++)
+      if (this.members[seq]!.type === "service") ok = (await this.restoreMember(seq)) && ok;
+    return ok;
+  }
+
+  result(): RollbackResult {
+    const ok =
+      this.operations.every((o) => o.outcome !== "failed") && this.stopped.every((s) => s.ok);
+    return {
+      pointId: this.pointId,
+      ok,
+      stopped: [...this.stopped],
+      operations: [...this.operations],
+    };
+  }
 }
 
 export function loadPoint(store: Store, pointId: string): RollbackPoint {

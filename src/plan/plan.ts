@@ -22,6 +22,18 @@ export type RollbackAction =
   | { action: "restore"; what: "file" | "database"; target: string }
   | { action: "return-services"; units: string[] };
 
+/**
+ * One member of the rollback point, as the rollback restores it: `seq` is its place in the
+ * point (files, then databases, then the services, in the manifest's order), `key` names its
+ * state in the run's machine (`rollingBack.restore.<key>`).
+ */
+export interface PlannedMember {
+  key: string;
+  seq: number;
+  what: "file" | "database";
+  target: string;
+}
+
 /** What `run` would do: the same data `plan` prints. Pure: computed from the manifest alone. */
 export interface Plan {
   name: string;
@@ -32,6 +44,8 @@ export interface Plan {
     databases: Array<{ name: string; type: string; target: string; strategy?: string }>;
   };
   steps: PlannedStep[];
+  /** The point's files and databases in the order the rollback restores them (last taken first). */
+  restoreOrder: PlannedMember[];
   /**
    * The whole rollback, as it runs when the last step fails: the undos of every step that has
    * one, last first, then the services and restores. A failure earlier runs a tail of it.
@@ -71,14 +85,25 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const services = rp.services ?? [];
   const steps = manifest.steps.map(planStep);
   // The point is taken files, then databases, then services: restores run in reverse of that.
-  const restores: RollbackAction[] = [
-    ...databases
-      .map((d) => ({ action: "restore" as const, what: "database" as const, target: d.target }))
-      .reverse(),
-    ...files
-      .map((f) => ({ action: "restore" as const, what: "file" as const, target: f.path }))
-      .reverse(),
-  ];
+  const restoreOrder: PlannedMember[] = [
+    ...files.map((f, i) => ({
+      key: `file-${i + 1}`,
+      seq: i,
+      what: "file" as const,
+      target: f.path,
+    })),
+    ...databases.map((d, i) => ({
+      key: `db-${d.name}`,
+      seq: files.length + i,
+      what: "database" as const,
+      target: d.target,
+    })),
+  ].reverse();
+  const restores: RollbackAction[] = restoreOrder.map((m) => ({
+    action: "restore",
+    what: m.what,
+    target: m.target,
+  }));
   const undos: RollbackAction[] = steps
     .filter((s) => s.undo)
     .reverse()
@@ -101,6 +126,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
     ...(manifest.version ? { version: manifest.version } : {}),
     rollbackPoint: { files, services, databases },
     steps,
+    restoreOrder,
     rollback,
     onFailure,
   };

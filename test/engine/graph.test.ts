@@ -30,8 +30,35 @@ describe("rollpoint graph", () => {
           step_health --> committed: runStep done
           step_health --> rollingBack: runStep failed
         }
-        rollingBack --> rolledBack: rollBack done
-        rollingBack --> rollbackFailed: rollBack failed
+        state rollingBack {
+          rollingBack_settle --> rollingBack_undo_switch: settle done
+          rollingBack_settle --> rollbackFailed: settle failed
+          state rollingBack_undo {
+            rollingBack_undo_switch --> rollingBack_verify: undo done
+            rollingBack_undo_switch --> rollingBack_verify: undo failed
+            rollingBack_undo_switch --> rollingBack_verify: notCompleted
+          }
+          rollingBack_verify --> rollingBack_stopServices: verifyPoint done
+          rollingBack_verify --> rollingBack_stopServices: verifyPoint failed
+          rollingBack_stopServices --> rollingBack_restore_db_notes: stopServices done
+          rollingBack_stopServices --> rollingBack_restore_db_notes: stopServices failed
+          state rollingBack_restore {
+            rollingBack_restore_db_notes --> rollingBack_restore_file_4: restoreMember done
+            rollingBack_restore_db_notes --> rollingBack_restore_file_4: restoreMember failed
+            rollingBack_restore_file_4 --> rollingBack_restore_file_3: restoreMember done
+            rollingBack_restore_file_4 --> rollingBack_restore_file_3: restoreMember failed
+            rollingBack_restore_file_3 --> rollingBack_restore_file_2: restoreMember done
+            rollingBack_restore_file_3 --> rollingBack_restore_file_2: restoreMember failed
+            rollingBack_restore_file_2 --> rollingBack_restore_file_1: restoreMember done
+            rollingBack_restore_file_2 --> rollingBack_restore_file_1: restoreMember failed
+            rollingBack_restore_file_1 --> rollingBack_returnServices: restoreMember done
+            rollingBack_restore_file_1 --> rollingBack_returnServices: restoreMember failed
+          }
+          rollingBack_returnServices --> rollingBack_done: returnServices done
+          rollingBack_returnServices --> rollingBack_done: returnServices failed
+          rollingBack_done --> rolledBack: rollbackOk
+          rollingBack_done --> rollbackFailed: otherwise
+        }
         committed --> [*]
         rolledBack --> [*]
         rollbackFailed --> [*]

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
@@ -37,4 +39,35 @@ describe("a runner killed with SIGKILL at any transition is recovered exactly", 
       expect(await s.state()).toEqual(before);
     });
   }
+});
+
+describe("recover resumes inside the rollback, at the restore it was in", () => {
+  it("killed between two restores: the undos are not run again, the restores done are not redone, and everything is as before", async () => {
+    const s = await scenario();
+    const before = await s.state();
+    const args = ["--store", s.store];
+    // The rollback restores db-cache (SQLite), then db-main (PostgreSQL), then the files: the
+    // runner dies just as it enters db-main, with db-cache already restored.
+    await killHard(
+      await startPausedAt("state:rollingBack.restore.db-main", [...args, "run", s.manifest], s.env),
+    );
+    expect(readFileSync(join(s.dir, "undo.log"), "utf8")).toBe("edit\nundo link\nundo edit\n");
+
+    const recovered = await rollpoint([...args, "--json", "recover"], { env: s.env });
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    const [run] = JSON.parse(recovered.stdout).recovered;
+    expect(run).toMatchObject({
+      outcome: "rolledBack",
+      interruptedIn: "rollingBack.restore.db-main",
+    });
+    expect(await s.state()).toEqual(before);
+    // Each undo ran once: recover began where the dead runner was, not at the undos.
+    expect(readFileSync(join(s.dir, "undo.log"), "utf8")).toBe("edit\nundo link\nundo edit\n");
+    const show = await rollpoint([...args, "--json", "show", run.runId]);
+    const states = (JSON.parse(show.stdout).events as Array<{ state: string }>).map((e) => e.state);
+    const resumed = states.filter((x) => x.endsWith("(recover)"));
+    expect(resumed[0]).toBe("rollingBack.restore.db-main (recover)");
+    expect(resumed).not.toContain("rollingBack.restore.db-cache (recover)");
+    expect(resumed).toContain("rollingBack.restore.file-1 (recover)");
+  });
 });

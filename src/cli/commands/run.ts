@@ -149,7 +149,12 @@ async function graph(o: GlobalOptions, file: string, opts: { var: string[] }): P
     preflight: noop,
     takeRollbackPoint: noop,
     runStep: noop,
-    rollBack: noop,
+    settle: noop,
+    undo: noop,
+    verifyPoint: noop,
+    stopServices: noop,
+    restoreMember: noop,
+    returnServices: noop,
   });
   const diagram = mermaid(machine);
   emit(o, { mermaid: diagram }, () => diagram);
