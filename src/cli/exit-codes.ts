@@ -1,3 +1,4 @@
+import type { Outcome } from "../engine/run.js";
 import type { ErrorCode } from "../errors.js";
 
 /** DESIGN.md's exit codes, the same for every command. */
@@ -10,6 +11,15 @@ export const ExitCode = {
   locked: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** How a run ended, as an exit code: beside the error codes, so that one file holds them all. */
+export const EXIT_OF_OUTCOME: Record<Outcome, ExitCode> = {
+  committed: ExitCode.ok,
+  rolledBack: ExitCode.rolledBack,
+  rollbackFailed: ExitCode.needsIntervention,
+  notStarted: ExitCode.notStarted,
+  failed: ExitCode.needsIntervention,
+};
 
 /** The one place where an error's code becomes a process's exit code. */
 export const EXIT_CODE_OF: Record<ErrorCode, ExitCode> = {

@@ -7,21 +7,12 @@ import { loadManifest } from "../../manifest/load.js";
 import { buildPlan } from "../../plan/plan.js";
 import { Store } from "../../store/store.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
-import { ExitCode } from "../exit-codes.js";
+import { EXIT_OF_OUTCOME, ExitCode } from "../exit-codes.js";
 import { progressPrinter } from "../progress.js";
 import { parseVars, withVarOption } from "../vars.js";
 import { resultLines } from "./run-format.js";
 
 type Runner = (fn: () => Promise<ExitCode>) => Promise<void>;
-
-/** The outcome of a run, as DESIGN.md's exit codes. */
-export const EXIT_OF_OUTCOME: Record<Outcome, ExitCode> = {
-  committed: ExitCode.ok,
-  rolledBack: ExitCode.rolledBack,
-  rollbackFailed: ExitCode.needsIntervention,
-  notStarted: ExitCode.notStarted,
-  failed: ExitCode.needsIntervention,
-};
 
 /** `run`, `recover` and `graph`. */
 export function registerRun(program: Command, run: Runner): void {
