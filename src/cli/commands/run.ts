@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
-import type { Outcome, RunResult } from "../../engine/run.js";
+import type { RunResult } from "../../engine/run.js";
 import { GlobalRollbackError } from "../../errors.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
