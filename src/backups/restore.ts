@@ -2,13 +2,13 @@ import { GlobalRollbackError } from "../errors.js";
 import type { RollbackOperation } from "../library/types.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
-import { restorePostgres } from "./databases/postgres-restore.js";
+import { restorePostgres } from "./databases/postgresql/postgres-restore.js";
 import { applyFileRestore, prepareFileRestore } from "./files/kind.js";
 import { parentOf, restoreTarget } from "./files/parents.js";
 import { recordedUnits } from "./services/kind.js";
 import type { ServiceManager } from "./services/manager.js";
 import { returnUnitsTo } from "./services/restore.js";
-import { restoreSqlite } from "./sqlite/sqlite.js";
+import { restoreSqlite } from "./databases/sqlite/sqlite.js";
 
 /** A member whose restore was checked (objects re-hashed) and can now be applied. */
 export interface PreparedRestore {

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
-import { discardSnapshot } from "../backups/databases/postgres-restore.js";
+import { discardSnapshot } from "../backups/databases/postgresql/postgres-restore.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { createPoint, PointRestore } from "../library/rollback-point.js";

@@ -1,4 +1,4 @@
-import { discardSnapshot } from "../backups/databases/postgres-restore.js";
+import { discardSnapshot } from "../backups/databases/postgresql/postgres-restore.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";

@@ -1,5 +1,5 @@
 import { backupDatabase } from "../backups/databases/kind.js";
-import { discardSnapshot } from "../backups/databases/postgres-restore.js";
+import { discardSnapshot } from "../backups/databases/postgresql/postgres-restore.js";
 import { backupFiles } from "../backups/files/kind.js";
 import { failedOperation, type PreparedRestore, prepareRestore } from "../backups/restore.js";
 import { backupServices, recordedUnits } from "../backups/services/kind.js";

@@ -10,7 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { type PostgresDatabase, resolvePostgres } from "../backups/databases/config.js";
-import { preflightPostgres } from "../backups/databases/postgres-backup.js";
+import { preflightPostgres } from "../backups/databases/postgresql/postgres-backup.js";
 import { symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
 import { compileExcludes } from "../backups/files/exclude.js";

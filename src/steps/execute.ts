@@ -4,7 +4,7 @@ import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import type { PostgresDatabase } from "../backups/databases/config.js";
-import { passwordOf, targetOf, withClient } from "../backups/databases/postgres-connection.js";
+import { passwordOf, targetOf, withClient } from "../backups/databases/postgresql/postgres-connection.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import { DEFAULTS } from "../manifest/defaults.js";

@@ -4,9 +4,9 @@ import type { BackupRow } from "../../store/catalog.js";
 import type { Store } from "../../store/store.js";
 import { canonicalParent } from "../files/parents.js";
 import { type BackupLabel, recordBackup } from "../record.js";
-import { backupSqlite } from "../sqlite/sqlite.js";
+import { backupSqlite } from "./sqlite/sqlite.js";
 import type { DatabaseConfig } from "./config.js";
-import { backupPostgres, describePostgres } from "./postgres-backup.js";
+import { backupPostgres, describePostgres } from "./postgresql/postgres-backup.js";
 
 /** Back up one database, SQLite or PostgreSQL, as its configuration says. */
 export async function backupDatabase(

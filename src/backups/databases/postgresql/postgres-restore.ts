@@ -1,9 +1,9 @@
 import type pg from "pg";
-import { describeError, GlobalRollbackError } from "../../errors.js";
-import type { BackupRow } from "../../store/catalog.js";
-import type { ObjectStore } from "../../store/objects.js";
-import { loadExeca } from "../../util/lazy.js";
-import type { Entry } from "../files/entry.js";
+import { describeError, GlobalRollbackError } from "../../../errors.js";
+import type { BackupRow } from "../../../store/catalog.js";
+import type { ObjectStore } from "../../../store/objects.js";
+import { loadExeca } from "../../../util/lazy.js";
+import type { Entry } from "../../files/entry.js";
 import { scratchNames } from "./postgres-backup.js";
 import {
   childEnv,

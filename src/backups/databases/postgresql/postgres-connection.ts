@@ -1,7 +1,7 @@
 import type pg from "pg";
-import { GlobalRollbackError } from "../../errors.js";
-import { loadPg } from "../../util/lazy.js";
-import { type PostgresDatabase, resolvePostgres } from "./config.js";
+import { GlobalRollbackError } from "../../../errors.js";
+import { loadPg } from "../../../util/lazy.js";
+import { type PostgresDatabase, resolvePostgres } from "../config.js";
 
 /** Where a PostgreSQL backup connects, as the catalog may keep it: no password, ever. */
 export interface PostgresTarget {

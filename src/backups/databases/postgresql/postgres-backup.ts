@@ -1,9 +1,9 @@
-import { describeError, GlobalRollbackError } from "../../errors.js";
-import type { Store } from "../../store/store.js";
-import { loadExeca } from "../../util/lazy.js";
-import { entryFromFields } from "../files/entry.js";
-import type { Taken } from "../record.js";
-import { type PostgresDatabase, resolvePostgres } from "./config.js";
+import { describeError, GlobalRollbackError } from "../../../errors.js";
+import type { Store } from "../../../store/store.js";
+import { loadExeca } from "../../../util/lazy.js";
+import { entryFromFields } from "../../files/entry.js";
+import type { Taken } from "../../record.js";
+import { type PostgresDatabase, resolvePostgres } from "../config.js";
 import {
   childEnv,
   ident,

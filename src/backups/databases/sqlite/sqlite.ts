@@ -1,10 +1,10 @@
 import { lstatSync, renameSync, rmSync } from "node:fs";
 import Database from "better-sqlite3";
-import { describeError, GlobalRollbackError } from "../../errors.js";
-import { syncFileSystems, tempNameBeside } from "../../store/durable.js";
-import type { ObjectStore } from "../../store/objects.js";
-import { absentEntry, type Entry, entryFromStats } from "../files/entry.js";
-import { setMetadata } from "../files/restore-apply.js";
+import { describeError, GlobalRollbackError } from "../../../errors.js";
+import { syncFileSystems, tempNameBeside } from "../../../store/durable.js";
+import type { ObjectStore } from "../../../store/objects.js";
+import { absentEntry, type Entry, entryFromStats } from "../../files/entry.js";
+import { setMetadata } from "../../files/restore-apply.js";
 
 /**
  * Copy a SQLite database through SQLite's online backup API into the store. The copy is
