@@ -4,7 +4,10 @@ export type {
   PostgresDatabase,
   SqliteDatabase,
 } from "./backups/databases/config.js";
-export { type PostgresPreflight, preflightPostgres } from "./backups/databases/postgresql/postgres-backup.js";
+export {
+  type PostgresPreflight,
+  preflightPostgres,
+} from "./backups/databases/postgresql/postgres-backup.js";
 export type { Entry as ListingEntry, EntryKind } from "./backups/files/entry.js";
 export type { ServiceAction, ServiceManager, UnitState } from "./backups/services/manager.js";
 export type { UnitOutcome } from "./backups/services/restore.js";

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
-import { discardSnapshot } from "../backups/databases/postgresql/postgres-restore.js";
+import { discardExternal } from "../backups/databases/kind.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { createPoint, PointRestore } from "../library/rollback-point.js";
@@ -207,7 +207,7 @@ async function dropCloneSnapshots(
 ): Promise<void> {
   for (const member of store.catalog.pointMembers(pointId)) {
     try {
-      await discardSnapshot(member);
+      await discardExternal(member);
     } catch (error) {
       recorder.log("commit", [
         `could not drop the clone snapshot of ${member.source}: ${describeError(error)}`,

@@ -1,4 +1,4 @@
-import { discardSnapshot } from "../backups/databases/postgresql/postgres-restore.js";
+import { discardExternal } from "../backups/databases/kind.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
@@ -75,7 +75,7 @@ function unitsByModule(rows: BackupRow[]): Map<string, Map<string, BackupRow[]>>
 async function discardOutsideStore(members: BackupRow[], result: CleanupResult): Promise<boolean> {
   for (const member of members) {
     try {
-      await discardSnapshot(member);
+      await discardExternal(member);
     } catch (error) {
       result.kept.push({ backupId: member.id, reason: describeError(error) });
       return false;

@@ -1,5 +1,4 @@
-import { backupDatabase } from "../backups/databases/kind.js";
-import { discardSnapshot } from "../backups/databases/postgresql/postgres-restore.js";
+import { backupDatabase, discardExternal } from "../backups/databases/kind.js";
 import { backupFiles } from "../backups/files/kind.js";
 import { failedOperation, type PreparedRestore, prepareRestore } from "../backups/restore.js";
 import { backupServices, recordedUnits } from "../backups/services/kind.js";
@@ -51,7 +50,7 @@ export async function createPoint(
     store.catalog.completePoint(pointId);
   } catch (error) {
     for (const member of store.catalog.pointMembers(pointId))
-      await discardSnapshot(member).catch(() => undefined);
+      await discardExternal(member).catch(() => undefined);
     try {
       store.catalog.deletePoint(pointId);
       await store.objects.collectGarbage(store.catalog.referencedHashes());

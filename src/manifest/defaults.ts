@@ -1,11 +1,12 @@
-import { resolvePostgres } from "../backups/databases/config.js";
+import type { DatabaseConfig } from "../backups/databases/config.js";
+import { databaseKind } from "../backups/databases/kind.js";
 import type { WrittenManifest } from "./types.js";
 
 /**
  * Every default of a manifest, in one place. `resolveManifest` fills them in once, after
  * interpolation, so that what `plan` prints is what `run` does and what the catalog keeps for
  * `recover` (a later environment cannot send recovery to another server). Database targets
- * resolve through `resolvePostgres`, the one function the clients use too.
+ * resolve through their kind (`resolvePostgres` for PostgreSQL), as the clients do.
  */
 export const DEFAULTS = {
   checkWithin: "30s",
@@ -28,11 +29,10 @@ export function resolveManifest(
             ...rp,
             ...(rp.databases
               ? {
-                  databases: rp.databases.map((d) =>
-                    d.type === "postgresql"
-                      ? { ...d, ...resolvePostgres({ ...d, type: "postgresql" }, env) }
-                      : d,
-                  ),
+                  databases: rp.databases.map((d) => ({
+                    ...d,
+                    ...databaseKind(d.type).resolve(d as DatabaseConfig, env),
+                  })),
                 }
               : {}),
           },

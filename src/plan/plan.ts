@@ -1,4 +1,5 @@
-import { resolvePostgres } from "../backups/databases/config.js";
+import type { DatabaseConfig } from "../backups/databases/config.js";
+import { databaseKind } from "../backups/databases/kind.js";
 import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
 import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
@@ -73,13 +74,13 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   // Resolved the way the clients resolve them (the manifest, then PGHOST/PGPORT/PGUSER, then
   // the defaults): the target printed is the one `run` connects to.
   const databases = (rp.databases ?? []).map((d) => {
-    if (d.type === "sqlite") return { name: d.name, type: d.type, target: d.database };
-    const pg = resolvePostgres({ ...d, type: "postgresql" });
+    const kind = databaseKind(d.type);
+    const resolved = kind.resolve(d as DatabaseConfig, process.env);
     return {
       name: d.name,
       type: d.type,
-      target: `postgresql://${pg.user}@${pg.host}:${pg.port}/${pg.database}`,
-      strategy: pg.strategy,
+      target: kind.describe(resolved),
+      ...("strategy" in resolved && resolved.strategy ? { strategy: resolved.strategy } : {}),
     };
   });
   const services = rp.services ?? [];

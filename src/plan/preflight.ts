@@ -1,16 +1,8 @@
-import {
-  copyFileSync,
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readlinkSync,
-  rmSync,
-  statfsSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readlinkSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { type PostgresDatabase, resolvePostgres } from "../backups/databases/config.js";
-import { preflightPostgres } from "../backups/databases/postgresql/postgres-backup.js";
+import type { DatabaseConfig } from "../backups/databases/config.js";
+import { databaseKind } from "../backups/databases/kind.js";
 import { symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
 import { compileExcludes } from "../backups/files/exclude.js";
@@ -102,34 +94,9 @@ export async function runPreflight(
     }
   }
   for (const db of manifest.rollbackPoint?.databases ?? []) {
-    if (db.type === "sqlite") {
-      const stats = lstatSync(db.database, { throwIfNoEntry: false });
-      checks.push({
-        ok: true,
-        subject: db.database,
-        detail: stats
-          ? `SQLite database, ${bytes(stats.size)}`
-          : "does not exist yet: will be recorded as absent",
-      });
-      estimatedNewBytes += stats?.size ?? 0;
-      continue;
-    }
-    try {
-      const found = await preflightPostgres(db as PostgresDatabase);
-      const { strategy } = resolvePostgres({ ...db, type: "postgresql" });
-      checks.push({
-        ok: true,
-        subject: `postgresql ${db.name} (${db.database})`,
-        detail: `PostgreSQL ${found.serverVersion}, ${bytes(found.sizeBytes)}; pg_dump ${found.pgDumpVersion}, pg_restore ${found.pgRestoreVersion}; strategy ${strategy}${strategy === "clone" ? `: other sessions on ${db.database} will be ended when the rollback point is taken` : ""}`,
-      });
-      if (strategy === "dump") estimatedNewBytes += found.sizeBytes;
-    } catch (error) {
-      checks.push({
-        ok: false,
-        subject: `postgresql ${db.name} (${db.database})`,
-        detail: describeError(error),
-      });
-    }
+    const { newBytes, ...check } = await databaseKind(db.type).preflight(db as DatabaseConfig);
+    checks.push(check);
+    estimatedNewBytes += newBytes;
   }
   const freeBytes = storeFs.freeBytes;
   // Objects take whole blocks (counted above) and an inode each; listings, the catalog and its

@@ -2,9 +2,8 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import Database from "better-sqlite3";
-import type { PostgresDatabase } from "../backups/databases/config.js";
-import { passwordOf, targetOf, withClient } from "../backups/databases/postgresql/postgres-connection.js";
+import type { DatabaseConfig } from "../backups/databases/config.js";
+import { databaseKind } from "../backups/databases/kind.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import { DEFAULTS } from "../manifest/defaults.js";
@@ -110,58 +109,14 @@ async function runArgv(argv: string[], step: WrittenStep, ctx: StepContext): Pro
 async function runSql(sql: { database: string; file: string }, ctx: StepContext): Promise<void> {
   const text = readFileSync(resolve(dirname(ctx.manifestFile), sql.file), "utf8");
   const db = ctx.databases.find((d) => d.name === sql.database)!;
-  if (db.type === "sqlite") {
-    const conn = new Database(db.database);
-    try {
-      conn.exec("BEGIN IMMEDIATE");
-      try {
-        conn.exec(text);
-        conn.exec("COMMIT");
-      } catch (error) {
-        conn.exec("ROLLBACK");
-        throw new StepFailure(
-          `SQL ${sql.file} failed and was rolled back: ${describeError(error)}`,
-        );
-      }
-    } finally {
-      conn.close();
-    }
-    return;
+  try {
+    await databaseKind(db.type).runSql(db as DatabaseConfig, text, {
+      signal: ctx.signal,
+      hold: (work) => ctx.containment.hold(work),
+    });
+  } catch (error) {
+    throw new StepFailure(`SQL ${sql.file} failed and was rolled back: ${describeError(error)}`);
   }
-  const pgConfig = db as PostgresDatabase;
-  const target = targetOf(pgConfig);
-  const password = passwordOf(target, pgConfig.password);
-  // The statement runs on the server, not in a process of ours: when the run is aborted it is
-  // cancelled there, and the rollback waits (containment.hold) until its transaction is gone.
-  const work = withClient(
-    target,
-    password,
-    async (client) => {
-      const backend = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))
-        .rows[0]!.pid;
-      const cancel = () =>
-        void withClient(target, password, (other) =>
-          other.query("SELECT pg_cancel_backend($1)", [backend]),
-        ).catch(() => undefined);
-      ctx.signal.addEventListener("abort", cancel, { once: true });
-      try {
-        await client.query("BEGIN");
-        // Aborted before the statement was sent: the cancel above found nothing to cancel.
-        if (ctx.signal.aborted) throw new Error("interrupted before it started");
-        await client.query(text);
-        await client.query("COMMIT");
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw new StepFailure(
-          `SQL ${sql.file} failed and was rolled back: ${describeError(error)}`,
-        );
-      } finally {
-        ctx.signal.removeEventListener("abort", cancel);
-      }
-    },
-    target.database,
-  );
-  await ctx.containment.hold(work);
 }
 
 /**

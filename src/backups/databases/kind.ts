@@ -1,51 +1,87 @@
-import { resolve } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
 import type { Store } from "../../store/store.js";
-import { canonicalParent } from "../files/parents.js";
-import { type BackupLabel, recordBackup } from "../record.js";
-import { backupSqlite } from "./sqlite/sqlite.js";
+import type { BackupLabel } from "../record.js";
+import type { PreparedRestore } from "../restore.js";
 import type { DatabaseConfig } from "./config.js";
-import { backupPostgres, describePostgres } from "./postgresql/postgres-backup.js";
+import { postgresqlKind } from "./postgresql/kind.js";
+import { sqliteKind } from "./sqlite/kind.js";
 
-/** Back up one database, SQLite or PostgreSQL, as its configuration says. */
-export async function backupDatabase(
+/** What a database kind's preflight found. */
+export interface DatabasePreflight {
+  ok: boolean;
+  subject: string;
+  detail: string;
+  /** Bytes its backup adds to the store (a dump's size; 0 for a clone). */
+  newBytes: number;
+}
+
+/** What a `sql` step needs from the run, for a kind whose statements run elsewhere. */
+export interface SqlContext {
+  signal: AbortSignal;
+  /** Work the rollback must wait for before it restores (see Containment.hold). */
+  hold<T>(work: Promise<T>): Promise<T>;
+}
+
+/**
+ * Everything rollpoint does with one kind of database, behind one interface. A kind is a folder
+ * (`sqlite/`, `postgresql/`) and a line in DATABASE_KINDS; the mapped type below makes a type
+ * added to DatabaseConfig without its kind a compile error, and nothing else dispatches on it.
+ */
+export interface DatabaseKind<C extends DatabaseConfig> {
+  /**
+   * The configuration with every default filled in, from the manifest, then the environment the
+   * clients read (PGHOST...), then built-in defaults: what plan prints and run uses.
+   */
+  resolve(config: C, env: NodeJS.ProcessEnv): C;
+  /** The target as the catalog and people name it: a path, or engine://user@host:port/db. */
+  describe(config: C): string;
+  /** Can its rollback point be taken, and what will it cost? Reads only. */
+  preflight(config: C): Promise<DatabasePreflight>;
+  backup(store: Store, config: C, label: BackupLabel): Promise<BackupRow>;
+  /** Verify what a restore of `row` will read (throws VERIFY_FAILED), and say how to apply it. */
+  prepareRestore(store: Store, row: BackupRow): Promise<PreparedRestore>;
+  /** Run a `sql` step's text in one transaction; throws with the database's message. */
+  runSql(config: C, text: string, ctx: SqlContext): Promise<void>;
+  /** Lines for `backups show` from a backup's metadata. */
+  describeBackup(meta: Record<string, unknown>): string[];
+  /** Drop what a backup keeps outside the store (a clone's snapshot database), if anything. */
+  discardExternal(row: BackupRow): Promise<void>;
+}
+
+type Kinds = { [T in DatabaseConfig["type"]]: DatabaseKind<Extract<DatabaseConfig, { type: T }>> };
+
+export const DATABASE_KINDS: Kinds = {
+  sqlite: sqliteKind,
+  postgresql: postgresqlKind,
+};
+
+/** The kind of a database configuration, or of a stored backup (`meta.engine`). */
+export function databaseKind(type: unknown): DatabaseKind<DatabaseConfig> {
+  // Each kind takes its own configuration; callers hand it the configuration of its type.
+  const kind = (
+    DATABASE_KINDS as unknown as Record<string, DatabaseKind<DatabaseConfig> | undefined>
+  )[String(type)];
+  if (!kind) {
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `unknown database type ${JSON.stringify(type)}: expected ${Object.keys(DATABASE_KINDS).join(" or ")}`,
+    );
+  }
+  return kind;
+}
+
+/** Back up one database, as its kind does it. */
+export function backupDatabase(
   store: Store,
   config: DatabaseConfig,
   label: BackupLabel,
 ): Promise<BackupRow> {
-  switch (config.type) {
-    case "sqlite": {
-      const path = resolve(config.database);
-      return recordBackup(
-        store,
-        { type: "database", source: path, meta: { engine: "sqlite" } },
-        label,
-        async () => {
-          const entry = await backupSqlite(store.objects, path);
-          return {
-            entries: [entry],
-            meta: {
-              engine: "sqlite",
-              absent: entry.kind === "absent",
-              parent: canonicalParent(path),
-            },
-            wroteObjects: entry.hash !== null,
-          };
-        },
-      );
-    }
-    case "postgresql":
-      return recordBackup(
-        store,
-        { type: "database", source: describePostgres(config), meta: { engine: "postgresql" } },
-        label,
-        (id) => backupPostgres(store, config, id),
-      );
-    default:
-      throw new GlobalRollbackError(
-        "INVALID_ARGUMENT",
-        `unknown database type ${JSON.stringify((config as { type?: unknown }).type)}: expected sqlite or postgresql`,
-      );
-  }
+  return databaseKind(config.type).backup(store, config, label);
+}
+
+/** Drop what a backup keeps outside the store, whatever its kind (nothing for most). */
+export async function discardExternal(row: BackupRow): Promise<void> {
+  if (row.type !== "database") return;
+  await databaseKind(row.meta.engine).discardExternal(row);
 }

@@ -1,3 +1,4 @@
+import { databaseKind } from "../../../backups/databases/kind.js";
 import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
 import type { UnitOutcome } from "../../../backups/services/restore.js";
@@ -98,14 +99,7 @@ export function kindLines(b: BackupInfo): string[] {
     );
   }
   if (b.backupType === "database") {
-    const m = b.metadata;
-    if (m.engine === "sqlite")
-      return [`sqlite  ${m.absent ? "absent at backup time" : "online backup, integrity-checked"}`];
-    return [
-      m.strategy === "clone"
-        ? `postgresql clone: snapshot database ${String(m.snapshotDatabase)} on the server (PostgreSQL ${String(m.serverVersion)})`
-        : `postgresql dump: pg_dump --format=custom in the store (PostgreSQL ${String(m.serverVersion)})`,
-    ];
+    return databaseKind(b.metadata.engine).describeBackup(b.metadata);
   }
   return [];
 }
