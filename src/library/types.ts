@@ -1,9 +1,9 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
-import type { UnitOutcome } from "../backups/services/restore.js";
-import type { ErrorCode } from "../errors.js";
+import type { RollbackOperation, RollbackResult } from "../backups/operation.js";
 import type { BackupType } from "../store/catalog.js";
 
-export type { BackupType };
+// The restore's outcome types belong to the core (backups/); the facade re-exports them.
+export type { BackupType, RollbackOperation, RollbackResult };
 
 /** A backup in the store, as `backupFile` returns it and `listBackups` lists it. */
 export interface BackupInfo {
@@ -22,25 +22,6 @@ export interface BackupInfo {
   metadata: Record<string, unknown>;
 }
 
-/** One member's outcome in a restore. */
-export interface RollbackOperation {
-  backupId: string;
-  backupType: BackupType;
-  source: string;
-  /** `restored`: something was changed back; `unchanged`: the live state already matched. */
-  outcome: "restored" | "unchanged" | "failed";
-  /** For a file backup: what was rewritten, removed, or only had its metadata put back. */
-  changes?: { removed: number; written: number; metadata: number };
-  /** For a service backup: every unit's outcome. */
-  units?: UnitOutcome[];
-  /** How it was done, in words (a database's restore path, say). */
-  detail?: string;
-  /** For a PostgreSQL swap: how long the database was unavailable, and the old copy's drop. */
-  timings?: { swapMs: number; dropMs: number };
-  warnings: string[];
-  error?: { code: ErrorCode; message: string };
-}
-
 /** A set of backups taken together, restored together. */
 export interface RollbackPoint {
   pointId: string;
@@ -48,15 +29,6 @@ export interface RollbackPoint {
   description: string;
   createdAt: Date;
   members: BackupInfo[];
-}
-
-/** What `restoreRollbackPoint` did, member by member, in the order it did it. */
-export interface RollbackResult {
-  pointId: string;
-  ok: boolean;
-  /** The point's services stopped before any data was restored (DESIGN.md's order). */
-  stopped: UnitOutcome[];
-  operations: RollbackOperation[];
 }
 
 /** A file or directory to protect, with optional exclude globs. */

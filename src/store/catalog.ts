@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
-import type { Entry, Listing } from "../backups/files/entry.js";
 import { GlobalRollbackError } from "../errors.js";
+import type { Entry, Listing } from "./entry.js";
 import {
   compressListing,
   decodeListing,

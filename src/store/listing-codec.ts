@@ -1,6 +1,6 @@
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import type { Entry, EntryKind } from "../backups/files/entry.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
+import type { Entry, EntryKind } from "./entry.js";
 
 // A listing is stored as one compressed blob per backup rather than one catalog row per path:
 // for a tree of 20,000 files that is one insert instead of 20,000, and the catalog stays small

@@ -1,35 +1,10 @@
 import type { BigIntStats } from "node:fs";
 
-/** What a path was at backup time. `absent` records that the path did not exist. */
-export type EntryKind =
-  | "file"
-  | "dir"
-  | "symlink"
-  | "fifo"
-  | "socket"
-  | "char"
-  | "block"
-  | "absent";
+// The listing's types live with the store, which keeps listings; the functions that make and
+// compare entries from the live file system live here.
+import type { Entry, EntryKind, Listing } from "../../store/entry.js";
 
-/** One line of a file backup's listing; `rel` is relative to the backed-up path ("" for itself). */
-export interface Entry {
-  rel: string;
-  kind: EntryKind;
-  /** Permission bits including setuid, setgid and sticky (no file-type bits). */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
-  dev: bigint;
-  rdev: number;
-  /** SHA-256 of a regular file's contents: the name of its object in the store. */
-  hash: string | null;
-  /** A symlink's target, as written, never followed. */
-  target: string | null;
-}
+export type { Entry, EntryKind, Listing };
 
 export function kindOf(stats: BigIntStats): EntryKind {
   if (stats.isFile()) return "file";
@@ -88,10 +63,6 @@ export function absentEntry(): Entry {
 }
 
 /** A file backup's entries and when the backup was started. */
-export interface Listing {
-  entries: readonly Entry[];
-  takenAtMs: number;
-}
 
 // File systems stamp times from a coarse clock (a kernel tick on ext4, 2 s on FAT), so a file
 // written again within the same tick as the backup read it keeps its size, mtime and ctime. As

@@ -1,0 +1,36 @@
+/** What a path was at backup time. `absent` records that the path did not exist. */
+export type EntryKind =
+  | "file"
+  | "dir"
+  | "symlink"
+  | "fifo"
+  | "socket"
+  | "char"
+  | "block"
+  | "absent";
+
+/** One line of a file backup's listing; `rel` is relative to the backed-up path ("" for itself). */
+export interface Entry {
+  rel: string;
+  kind: EntryKind;
+  /** Permission bits including setuid, setgid and sticky (no file-type bits). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  rdev: number;
+  /** SHA-256 of a regular file's contents: the name of its object in the store. */
+  hash: string | null;
+  /** A symlink's target, as written, never followed. */
+  target: string | null;
+}
+
+/** A listing with the time it was taken (for the stat shortcut's "racy" guard). */
+export interface Listing {
+  entries: readonly Entry[];
+  takenAtMs: number;
+}
