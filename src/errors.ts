@@ -36,6 +36,7 @@ export interface ErrorContext {
   holderPid?: number;
   /** Each problem of an invalid manifest: file, line, column, where in the manifest, what. */
   diagnostics?: ReadonlyArray<{
+    code: string;
     file: string;
     line: number;
     col: number;

@@ -1,6 +1,12 @@
 /** One finding about a manifest, with where it is. */
 export interface Diagnostic {
   severity: "error" | "warning";
+  /**
+   * What kind of problem, stable across wordings: `SCHEMA_<keyword>` (SCHEMA_TYPE,
+   * SCHEMA_PATTERN...), a rule's code (DUPLICATE_STEP_ID, PROTECTED_PATH...), or YAML_SYNTAX,
+   * YAML_ALIAS, TOO_DEEP, UNREADABLE, UNDEFINED_VAR, UNSET_ENV. docs/manifest.md lists them.
+   */
+  code: string;
   file: string;
   line: number;
   col: number;

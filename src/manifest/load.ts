@@ -39,6 +39,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   } catch (error) {
     result.errors.push({
       severity: "error",
+      code: "UNREADABLE",
       file,
       line: 1,
       col: 1,
@@ -51,6 +52,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   if (deep) {
     result.errors.push({
       severity: "error",
+      code: "TOO_DEEP",
       file,
       ...deep,
       path: "",
@@ -61,11 +63,13 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const source = new ManifestSource(file, text);
   const at = (
     severity: "error" | "warning",
+    code: string,
     path: DocPath,
     message: string,
     key = false,
   ): Diagnostic => ({
     severity,
+    code,
     file,
     ...source.locate(path, { key }),
     path: pathText(path),
@@ -76,6 +80,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     const pos = source.lineCounter.linePos(e.pos[0]);
     result.errors.push({
       severity: "error",
+      code: "YAML_SYNTAX",
       file,
       ...pos,
       path: "",
@@ -90,6 +95,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     // Aliases are resolved here, not while parsing: an unknown anchor, or an alias bomb.
     result.errors.push({
       severity: "error",
+      code: "YAML_ALIAS",
       file,
       ...source.locateBrokenAlias(),
       path: "",
@@ -113,16 +119,20 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
         result.errors.push(
           at(
             "error",
+            "UNDEFINED_VAR",
             path,
             `\${vars.${m.name}} is not defined: add it to vars or pass --var ${m.name}=...`,
           ),
         );
       } else if (options.mode === "run") {
-        result.errors.push(at("error", path, `\${env.${m.name}} is not set in the environment`));
+        result.errors.push(
+          at("error", "UNSET_ENV", path, `\${env.${m.name}} is not set in the environment`),
+        );
       } else {
         result.warnings.push(
           at(
             "warning",
+            "UNSET_ENV",
             path,
             `\${env.${m.name}} is not set here; it must be set where the update runs`,
           ),
@@ -141,7 +151,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   );
   for (const f of findings)
     (f.severity === "error" ? result.errors : result.warnings).push(
-      at(f.severity, f.path, f.message, f.key),
+      at(f.severity, f.code ?? "RULE", f.path, f.message, f.key),
     );
   if (result.errors.length === 0) result.manifest = resolveManifest(manifest);
   return result;

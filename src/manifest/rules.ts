@@ -8,6 +8,8 @@ import { PROBES, STEP_KINDS, type WrittenManifest } from "./types.js";
 /** A finding of one rule, positioned by its document path. */
 export interface Finding {
   severity: "error" | "warning";
+  /** Set by the rule's entry in RULES unless the finding names its own. */
+  code?: string;
   path: DocPath;
   message: string;
   key?: boolean;
@@ -26,10 +28,11 @@ const error = (path: DocPath, message: string, key = false): Finding => ({
   message,
   key,
 });
-const warning = (path: DocPath, message: string): Finding => ({
+const warning = (path: DocPath, message: string, code?: string): Finding => ({
   severity: "warning",
   path,
   message,
+  ...(code ? { code } : {}),
 });
 
 const uniqueStepIds: Rule = (m) => {
@@ -208,6 +211,7 @@ const databases: Rule = (m) => {
         warning(
           [...at, "password"],
           "an inline password ends up in version control and backups of this file; prefer passwordEnv or ~/.pgpass",
+          "INLINE_PASSWORD",
         ),
       );
     }
@@ -218,13 +222,22 @@ const databases: Rule = (m) => {
   });
 };
 
-/** The checks the schema cannot express, in the order their findings are reported. */
-export const RULES: readonly Rule[] = [
-  uniqueStepIds,
-  oneKindPerStep,
-  oneProbePerCheck,
-  durationsInRange,
-  sqlStepsNameDatabases,
-  protectedPaths,
-  databases,
+/**
+ * The checks the schema cannot express, in the order their findings are reported, each with the
+ * stable code its findings carry (tests and tools match codes, not wordings).
+ */
+const CODED_RULES: ReadonlyArray<[code: string, rule: Rule]> = [
+  ["DUPLICATE_STEP_ID", uniqueStepIds],
+  ["STEP_KIND", oneKindPerStep],
+  ["CHECK_PROBE", oneProbePerCheck],
+  ["DURATION_RANGE", durationsInRange],
+  ["SQL_DATABASE", sqlStepsNameDatabases],
+  ["PROTECTED_PATH", protectedPaths],
+  ["DATABASE_CONFIG", databases],
 ];
+
+export const RULES: readonly Rule[] = CODED_RULES.map(
+  ([code, rule]) =>
+    (m, ctx) =>
+      rule(m, ctx).map((f) => ({ ...f, code: f.code ?? code })),
+);

@@ -50,6 +50,7 @@ export async function schemaDiagnostics(
     const { message, at, key } = describe(error, path);
     return {
       severity: "error",
+      code: `SCHEMA_${error.keyword.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`,
       file: source.file,
       ...source.locate(at, { key }),
       path: pathText(at),

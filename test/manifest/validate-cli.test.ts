@@ -14,7 +14,7 @@ interface Report {
   files: Array<{
     file: string;
     ok: boolean;
-    errors: Array<{ line: number; col: number; path: string; message: string }>;
+    errors: Array<{ code: string; line: number; col: number; path: string; message: string }>;
   }>;
 }
 
@@ -39,11 +39,13 @@ describe("rollpoint validate", () => {
     const report = JSON.parse(result.stdout) as Report;
     expect(report.files).toHaveLength(files.length);
     for (const file of report.files) {
-      const [, line, message] = /^# expect: (\d+): (.*)$/.exec(
+      const [, line, code, message] = /^# expect: (\d+): \[([A-Z_]+)\] (.*)$/.exec(
         readFileSync(file.file, "utf8").split("\n")[0]!,
       )!;
       expect(file.ok, file.file).toBe(false);
       const first = file.errors[0]!;
+      // The code is the stable part: wordings may improve, codes do not change.
+      expect(first.code, file.file).toBe(code);
       expect(`${first.line}: ${first.path}: ${first.message}`, file.file).toContain(`${line}: `);
       expect(`${first.path}: ${first.message}`, file.file).toContain(message!);
     }

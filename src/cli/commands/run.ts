@@ -55,7 +55,8 @@ async function loadOrExplain(
       {
         context: {
           path: file,
-          diagnostics: loaded.errors.map(({ file, line, col, path, message }) => ({
+          diagnostics: loaded.errors.map(({ code, file, line, col, path, message }) => ({
+            code,
             file,
             line,
             col,
