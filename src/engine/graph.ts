@@ -37,12 +37,18 @@ export function mermaid(machine: AnyStateMachine): string {
     for (const child of Object.values(node.states)) {
       const invokes = [child.config.invoke ?? []].flat();
       for (const inv of invokes) {
-        for (const t of targetsOf(inv.onDone))
-          lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} done`);
-        for (const t of targetsOf(inv.onError))
-          lines.push(
-            `${indent}${name(child.id)} --> ${name(resolve(child, t))}: ${inv.src} failed`,
-          );
+        for (const [outcome, transitions] of [
+          ["done", inv.onDone],
+          ["failed", inv.onError],
+        ] as const) {
+          for (const t of [transitions ?? []].flat()) {
+            const guard = guardOf(t);
+            for (const target of targetsOf(t))
+              lines.push(
+                `${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${inv.src} ${outcome}${guard ? ` [${guard}]` : ""}`,
+              );
+          }
+        }
       }
       for (const [event, t] of Object.entries(child.config.on ?? {})) {
         for (const target of targetsOf(t))
@@ -50,11 +56,7 @@ export function mermaid(machine: AnyStateMachine): string {
       }
       // Eventless transitions: a skipped undo, the rollback's verdict.
       for (const t of [child.config.always ?? []].flat()) {
-        const guard = (t as { guard?: unknown }).guard;
-        const label =
-          typeof guard === "string"
-            ? guard
-            : ((guard as { type?: string } | undefined)?.type ?? "otherwise");
+        const label = guardOf(t) ?? "otherwise";
         for (const target of targetsOf(t))
           lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${label}`);
       }
@@ -71,4 +73,11 @@ export function mermaid(machine: AnyStateMachine): string {
   const seen = new Set<string>();
   const unique = lines.filter((l) => /^\s*}$/.test(l) || (!seen.has(l) && seen.add(l)));
   return `${unique.join("\n")}\n`;
+}
+
+/** The name of a transition's guard, if it has one. */
+function guardOf(transition: unknown): string | undefined {
+  const guard = (transition as { guard?: unknown } | null)?.guard;
+  if (typeof guard === "string") return guard;
+  return (guard as { type?: string } | undefined)?.type;
 }

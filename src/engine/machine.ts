@@ -10,6 +10,9 @@ export interface RunContext {
   error: string | null;
   /** False once any part of the rollback failed (absent in snapshots of older versions). */
   rollbackOk?: boolean;
+  /** Set by an ABORT before the steps (a signal or the run's timeout during preflight or the
+   * rollback point): the update does not start. */
+  abortRequested?: boolean;
 }
 
 /** The effects, injected: the machine itself is pure and serializable. */
@@ -110,6 +113,7 @@ export function compileMachine(
       notCompleted: ({ context }, params: { stepId: string }) =>
         !context.completed.includes(params.stepId),
       rollbackOk: ({ context }) => context.rollbackOk !== false,
+      abortRequested: ({ context }) => context.abortRequested === true,
     },
     actions: {
       stepDone: assign({
@@ -130,6 +134,10 @@ export function compileMachine(
           (event as unknown as { output: { pointId: string } }).output.pointId,
       }),
       recordAbort: assign({ error: ({ event }) => (event as AbortEvent).reason }),
+      requestAbort: assign({
+        abortRequested: () => true,
+        error: ({ event }) => (event as AbortEvent).reason,
+      }),
       // A part of the rollback reports whether it succeeded; the rollback goes on either way.
       recordPart: assign({
         rollbackOk: ({ context, event }) =>
@@ -148,21 +156,27 @@ export function compileMachine(
       failedStep: null,
       error: null,
     },
+    // An ABORT before the steps is remembered (preflight and the rollback point run to their
+    // end, so that nothing is left half-made), and the update then does not start: after
+    // preflight it ends notStarted; after the rollback point, the point is restored (nothing was
+    // changed yet, so that is quick) and the run ends rolledBack.
     states: {
       preflight: {
+        on: { ABORT: { actions: "requestAbort" } },
         invoke: {
           src: "preflight",
-          onDone: "rollbackPoint",
+          onDone: [{ target: "notStarted", guard: "abortRequested" }, { target: "rollbackPoint" }],
           onError: { target: "notStarted", actions: "recordError" },
         },
       },
       rollbackPoint: {
+        on: { ABORT: { actions: "requestAbort" } },
         invoke: {
           src: "takeRollbackPoint",
-          onDone: {
-            target: ids.length ? `#update.step.${ids[0]}` : "committed",
-            actions: "recordPoint",
-          },
+          onDone: [
+            { target: "rollingBack", guard: "abortRequested", actions: "recordPoint" },
+            { target: ids.length ? `#update.step.${ids[0]}` : "committed", actions: "recordPoint" },
+          ],
           onError: { target: "notStarted", actions: "recordError" },
         },
       },

@@ -13,8 +13,10 @@ describe("rollpoint graph", () => {
     expect(result.stdout).toMatchInlineSnapshot(`
       "stateDiagram-v2
         [*] --> preflight
+        preflight --> notStarted: preflight done [abortRequested]
         preflight --> rollbackPoint: preflight done
         preflight --> notStarted: preflight failed
+        rollbackPoint --> rollingBack: takeRollbackPoint done [abortRequested]
         rollbackPoint --> step_install: takeRollbackPoint done
         rollbackPoint --> notStarted: takeRollbackPoint failed
         step --> rollingBack: ABORT

@@ -32,6 +32,8 @@ interface Fake {
   failPreflight?: boolean;
   failSettle?: boolean;
   failRestore?: number;
+  /** The rollback point completes only when this promise does. */
+  pointGate?: Promise<void>;
 }
 
 function drive(fake: Fake, options: Parameters<typeof compileMachine>[2] = {}) {
@@ -43,6 +45,7 @@ function drive(fake: Fake, options: Parameters<typeof compileMachine>[2] = {}) {
     },
     takeRollbackPoint: async () => {
       calls.push("point");
+      await fake.pointGate;
       return { pointId: "p-1" };
     },
     runStep: (stepId, signal) => {
@@ -183,5 +186,39 @@ describe("the run's machine", () => {
     };
     const { calls } = await drive({}, { resume: { context } }).done;
     expect(calls).toEqual(["settle", "undo one", ...RESTORES]);
+  });
+});
+
+describe("an ABORT before the steps (a signal or the run's timeout)", () => {
+  it("during preflight: preflight finishes, the update does not start: notStarted", async () => {
+    const { actor, done } = drive({});
+    actor.send({ type: "ABORT", reason: "SIGINT received" });
+    const { outcome, calls, context } = await done;
+    expect(outcome).toBe("notStarted");
+    expect(context.error).toBe("SIGINT received");
+    expect(calls).toEqual(["preflight"]);
+  });
+
+  it("during the rollback point: it is taken whole, then restored; no step runs", async () => {
+    let release = () => {};
+    const pointGate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { actor, done } = drive({ pointGate });
+    await waitFor(actor, (s) => stateName(s.value) === "rollbackPoint");
+    actor.send({ type: "ABORT", reason: "the run's timeout (1s) passed" });
+    release();
+    const { outcome, calls } = await done;
+    expect(outcome).toBe("rolledBack");
+    expect(calls).toEqual(["preflight", "point", "settle", ...RESTORES]);
+  });
+
+  it("during the rollback: ignored, and the cause stays the step's failure", async () => {
+    const { actor, done } = drive({ failStep: "two" });
+    await waitFor(actor, (s) => stateName(s.value).startsWith("rollingBack"));
+    actor.send({ type: "ABORT", reason: "SIGTERM received" });
+    const { outcome, context } = await done;
+    expect(outcome).toBe("rolledBack");
+    expect(context.error).toBe("two failed");
   });
 });
