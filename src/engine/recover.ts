@@ -5,8 +5,10 @@ import { buildPlan } from "../plan/plan.js";
 import { Containment, reapRun } from "../steps/containment.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
+import { engineActions } from "./effects.js";
 import { compileMachine, type RunContext, stateName } from "./machine.js";
-import { engineActions, type Outcome, type RunResult, StepRecorder } from "./run.js";
+import { StepRecorder } from "./recorder.js";
+import type { Outcome, RunResult } from "./types.js";
 
 export interface Recovered {
   runId: string;

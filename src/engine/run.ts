@@ -1,85 +1,27 @@
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
 import { discardExternal } from "../backups/databases/kind.js";
-import type { RollbackResult } from "../backups/operation.js";
-import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
-import { createPoint, PointRestore } from "../library/rollback-point.js";
-import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest } from "../manifest/types.js";
-import type { Plan } from "../plan/plan.js";
-import { runPreflight } from "../plan/preflight.js";
 import { Containment } from "../steps/containment.js";
-import { executeStep } from "../steps/execute.js";
-import { runCommand } from "../steps/process.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { parseDuration } from "../util/duration.js";
 import { pausePoint } from "../util/pause-point.js";
-import { compileMachine, type EngineActions, type RunContext, stateName } from "./machine.js";
+import { engineActions } from "./effects.js";
+import { compileMachine, type RunContext, stateName } from "./machine.js";
+import { StepRecorder } from "./recorder.js";
+import type { Outcome, RunHandle, RunOptions, RunResult } from "./types.js";
 
-export type Outcome = "committed" | "rolledBack" | "rollbackFailed" | "notStarted" | "failed";
-
-export interface StepReport {
-  id: string;
-  status: "succeeded" | "failed" | "skipped" | "pending" | "failedContinued";
-  durationMs?: number;
-  error?: string;
-  /** The last lines the step printed, for the report of a failed step. */
-  lastLines?: string[];
-}
-
-export interface UndoReport {
-  stepId: string;
-  ok: boolean;
-  detail: string;
-}
-
-export interface RunResult {
-  runId: string;
-  outcome: Outcome;
-  pointId: string | null;
-  error: string | null;
-  steps: StepReport[];
-  undos: UndoReport[];
-  rollback?: RollbackResult;
-  /** Why the rollback could not begin: a step's processes that even SIGKILL did not stop. */
-  survivors?: string;
-}
-
-/** What the runner tells its caller as it goes (the CLI prints it). */
-export type Progress =
-  | { type: "state"; state: string }
-  | { type: "step-start"; stepId: string }
-  | { type: "step-lines"; stepId: string; lines: string[] }
-  | { type: "step-end"; step: StepReport };
-
-export interface RunOptions {
-  manifestFile: string;
-  manifest: WrittenManifest;
-  plan: Plan;
-  store: Store;
-  services: ServiceManager;
-  noRollback?: boolean;
-  onProgress?: (p: Progress) => void;
-}
-
-/** A run under way: its result, and a way to interrupt it (SIGINT, SIGTERM). */
-export interface RunHandle {
-  runId: string;
-  result: Promise<RunResult>;
-  /** Roll back now; returns false when a rollback is already under way. */
-  interrupt(reason: string): boolean;
-}
-
-export const OUTCOME_STATES = new Set([
-  "committed",
-  "rolledBack",
-  "rollbackFailed",
-  "notStarted",
-  "failed",
-]);
+export type {
+  Outcome,
+  Progress,
+  RunHandle,
+  RunOptions,
+  RunResult,
+  StepReport,
+  UndoReport,
+} from "./types.js";
+export { OUTCOME_STATES } from "./types.js";
 
 /**
  * Run an update: the store stays locked for the whole run; the machine's snapshot is saved in
@@ -255,220 +197,4 @@ function persistTransitions(
     pausePoint("transition");
     pausePoint(`state:${state}`);
   });
-}
-
-/** The machine's effects for one run. */
-export function engineActions(
-  options: RunOptions,
-  recorder: StepRecorder,
-  containment: Containment,
-): EngineActions {
-  const { store, services, manifest, plan } = options;
-  return {
-    async preflight() {
-      const report = await runPreflight(plan, manifest, {
-        storeDir: store.dir,
-        services,
-        catalog: store.catalog,
-      });
-      const failed = report.checks.filter((c) => !c.ok);
-      if (failed.length)
-        throw new Error(
-          `preflight failed: ${failed.map((c) => `${c.subject}: ${c.detail}`).join("; ")}`,
-        );
-    },
-    async takeRollbackPoint() {
-      const rp = manifest.rollbackPoint ?? {};
-      const point = await createPoint(store, services, {
-        moduleName: manifest.name,
-        description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
-        files: (rp.files ?? []).map((f) =>
-          typeof f === "string" ? f : { path: f.path, exclude: f.exclude ?? [] },
-        ),
-        databases: rp.databases ?? [],
-        services: rp.services ?? [],
-      });
-      return { pointId: point.pointId };
-    },
-    async runStep(stepId, signal) {
-      const step = manifest.steps.find((s) => s.id === stepId)!;
-      await recorder.run(stepId, (onLines) =>
-        executeStep(step, {
-          manifestFile: options.manifestFile,
-          databases: manifest.rollbackPoint?.databases ?? [],
-          services,
-          containment,
-          signal,
-          onLines,
-        }),
-      );
-    },
-    async settle() {
-      // An aborted step's processes get their SIGTERM, grace and SIGKILL before anything is
-      // restored: nothing of the update writes while restores run. If they cannot be stopped,
-      // nothing is restored (PROCESSES_SURVIVED) and the run ends rollbackFailed.
-      try {
-        await containment.settle();
-      } catch (error) {
-        recorder.survivors = describeError(error);
-        recorder.log("rollback", [recorder.survivors]);
-        throw error;
-      }
-    },
-    async undo(stepId) {
-      const undo = manifest.steps.find((s) => s.id === stepId)?.undo;
-      if (!undo) return true;
-      const outcome = await runCommand(undo, {
-        signal: new AbortController().signal,
-        timeoutMs: DEFAULTS.undoTimeoutMs,
-        jail: containment.enter(`undo ${stepId}`),
-        onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
-      });
-      const good = outcome.exitCode === 0;
-      recorder.undos.push({
-        stepId,
-        ok: good,
-        detail: good
-          ? undo.join(" ")
-          : `${undo.join(" ")} exited with ${outcome.exitCode ?? outcome.signal}`,
-      });
-      return good;
-    },
-    // The point's restore, a phase per state; the same PointRestore carries the prepared
-    // (verified) members from `verify` to each `restore.<member>` of this process.
-    async verifyPoint(pointId) {
-      await recorder.pointRestore(store, services, pointId).prepareAll();
-      return true;
-    },
-    async stopServices(pointId) {
-      return recorder.pointRestore(store, services, pointId).stopServices();
-    },
-    async restoreMember(pointId, seq) {
-      return recorder.pointRestore(store, services, pointId).restoreMember(seq);
-    },
-    async returnServices(pointId) {
-      const restore = recorder.pointRestore(store, services, pointId);
-      const ok = await restore.returnServices();
-      store.log.append({
-        op: "restore-point",
-        outcome: restore.result().ok ? "ok" : "failed",
-        pointId,
-      });
-      return ok;
-    },
-  };
-}
-
-/**
- * How much of one step's output the run's log keeps: a step stuck printing in a loop must not
- * fill the store's disk, which the rollback needs.
- */
-const STEP_LOG_LIMIT = 64 * 2 ** 20;
-
-/** Step reports and the run's log file. */
-export class StepRecorder {
-  private readonly byId = new Map<string, StepReport>();
-  readonly undos: UndoReport[] = [];
-  survivors: string | undefined;
-  private restore: PointRestore | undefined;
-  private fd: number | undefined;
-
-  constructor(
-    private readonly options: Pick<RunOptions, "plan" | "store" | "onProgress">,
-    runId: string,
-  ) {
-    for (const s of options.plan.steps) this.byId.set(s.id, { id: s.id, status: "pending" });
-    const dir = join(options.store.dir, "logs");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.fd = openSync(join(dir, `${runId}.log`), "a", 0o600);
-  }
-
-  /**
-   * Append lines to the run's log, one write per batch: a step printing 50 MB costs a write per
-   * 64 KiB read from it, not one per line.
-   */
-  log(source: string, lines: readonly string[]): number {
-    if (this.fd === undefined || lines.length === 0) return 0;
-    const prefix = `${new Date().toISOString()} [${source}] `;
-    try {
-      return writeSync(this.fd, `${prefix}${lines.join(`\n${prefix}`)}\n`);
-    } catch {
-      // The log is the run's record, not the run: a full disk stops the log, never the update
-      // or its rollback.
-      return 0;
-    }
-  }
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-  }
-
-  async run(
-    stepId: string,
-    work: (onLines: (lines: string[]) => void) => Promise<unknown>,
-  ): Promise<void> {
-    let tail: string[] = [];
-    let logged = 0;
-    let dropped = 0;
-    const started = performance.now();
-    this.options.onProgress?.({ type: "step-start", stepId });
-    this.log(stepId, ["started"]);
-    const onLines = (lines: string[]) => {
-      tail = [...tail, ...lines.slice(-20)].slice(-20);
-      if (logged < STEP_LOG_LIMIT) {
-        logged += this.log(stepId, lines);
-      } else dropped += lines.length;
-      this.options.onProgress?.({ type: "step-lines", stepId, lines });
-    };
-    const noteDropped = () => {
-      if (dropped)
-        this.log(stepId, [
-          `… ${dropped} more lines not logged: a step keeps at most ${STEP_LOG_LIMIT / 2 ** 20} MiB of output in the run's log`,
-        ]);
-    };
-    const continues = this.options.plan.steps.find((s) => s.id === stepId)?.continueOnError;
-    try {
-      await work(onLines);
-      noteDropped();
-      this.finish({ id: stepId, status: "succeeded", durationMs: performance.now() - started });
-    } catch (error) {
-      const message = describeError(error);
-      noteDropped();
-      this.log(stepId, [`failed: ${message}`]);
-      this.finish({
-        id: stepId,
-        status: continues ? "failedContinued" : "failed",
-        durationMs: performance.now() - started,
-        error: message,
-        lastLines: tail.slice(-10),
-      });
-      throw error;
-    }
-  }
-
-  private finish(report: StepReport): void {
-    this.byId.set(report.id, report);
-    this.options.onProgress?.({ type: "step-end", step: report });
-  }
-
-  reports(): StepReport[] {
-    return [...this.byId.values()];
-  }
-
-  /** The restore of the run's rollback point, made once and shared by the rollback's states. */
-  pointRestore(store: Store, services: ServiceManager, pointId: string): PointRestore {
-    this.restore ??= new PointRestore(store, services, pointId);
-    return this.restore;
-  }
-
-  /** What a run's result says of its steps, undos and rollback. */
-  outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors"> {
-    return {
-      steps: this.reports(),
-      undos: this.undos,
-      ...(this.restore ? { rollback: this.restore.result() } : {}),
-      ...(this.survivors ? { survivors: this.survivors } : {}),
-    };
-  }
 }

@@ -1,0 +1,112 @@
+import { describeError } from "../errors.js";
+import { createPoint } from "../library/rollback-point.js";
+import { DEFAULTS } from "../manifest/defaults.js";
+import { runPreflight } from "../plan/preflight.js";
+import type { Containment } from "../steps/containment.js";
+import { executeStep } from "../steps/execute.js";
+import { runCommand } from "../steps/process.js";
+import type { EngineActions } from "./machine.js";
+import type { StepRecorder } from "./recorder.js";
+import type { RunOptions } from "./types.js";
+
+/** The machine's effects for one run. */
+export function engineActions(
+  options: RunOptions,
+  recorder: StepRecorder,
+  containment: Containment,
+): EngineActions {
+  const { store, services, manifest, plan } = options;
+  return {
+    async preflight() {
+      const report = await runPreflight(plan, manifest, {
+        storeDir: store.dir,
+        services,
+        catalog: store.catalog,
+      });
+      const failed = report.checks.filter((c) => !c.ok);
+      if (failed.length)
+        throw new Error(
+          `preflight failed: ${failed.map((c) => `${c.subject}: ${c.detail}`).join("; ")}`,
+        );
+    },
+    async takeRollbackPoint() {
+      const rp = manifest.rollbackPoint ?? {};
+      const point = await createPoint(store, services, {
+        moduleName: manifest.name,
+        description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
+        files: (rp.files ?? []).map((f) =>
+          typeof f === "string" ? f : { path: f.path, exclude: f.exclude ?? [] },
+        ),
+        databases: rp.databases ?? [],
+        services: rp.services ?? [],
+      });
+      return { pointId: point.pointId };
+    },
+    async runStep(stepId, signal) {
+      const step = manifest.steps.find((s) => s.id === stepId)!;
+      await recorder.run(stepId, (onLines) =>
+        executeStep(step, {
+          manifestFile: options.manifestFile,
+          databases: manifest.rollbackPoint?.databases ?? [],
+          services,
+          containment,
+          signal,
+          onLines,
+        }),
+      );
+    },
+    async settle() {
+      // An aborted step's processes get their SIGTERM, grace and SIGKILL before anything is
+      // restored: nothing of the update writes while restores run. If they cannot be stopped,
+      // nothing is restored (PROCESSES_SURVIVED) and the run ends rollbackFailed.
+      try {
+        await containment.settle();
+      } catch (error) {
+        recorder.survivors = describeError(error);
+        recorder.log("rollback", [recorder.survivors]);
+        throw error;
+      }
+    },
+    async undo(stepId) {
+      const undo = manifest.steps.find((s) => s.id === stepId)?.undo;
+      if (!undo) return true;
+      const outcome = await runCommand(undo, {
+        signal: new AbortController().signal,
+        timeoutMs: DEFAULTS.undoTimeoutMs,
+        jail: containment.enter(`undo ${stepId}`),
+        onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
+      });
+      const good = outcome.exitCode === 0;
+      recorder.undos.push({
+        stepId,
+        ok: good,
+        detail: good
+          ? undo.join(" ")
+          : `${undo.join(" ")} exited with ${outcome.exitCode ?? outcome.signal}`,
+      });
+      return good;
+    },
+    // The point's restore, a phase per state; the same PointRestore carries the prepared
+    // (verified) members from `verify` to each `restore.<member>` of this process.
+    async verifyPoint(pointId) {
+      await recorder.pointRestore(store, services, pointId).prepareAll();
+      return true;
+    },
+    async stopServices(pointId) {
+      return recorder.pointRestore(store, services, pointId).stopServices();
+    },
+    async restoreMember(pointId, seq) {
+      return recorder.pointRestore(store, services, pointId).restoreMember(seq);
+    },
+    async returnServices(pointId) {
+      const restore = recorder.pointRestore(store, services, pointId);
+      const ok = await restore.returnServices();
+      store.log.append({
+        op: "restore-point",
+        outcome: restore.result().ok ? "ok" : "failed",
+        pointId,
+      });
+      return ok;
+    },
+  };
+}

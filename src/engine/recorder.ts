@@ -1,0 +1,129 @@
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { ServiceManager } from "../backups/services/manager.js";
+import { describeError } from "../errors.js";
+import { PointRestore } from "../library/rollback-point.js";
+import type { Store } from "../store/store.js";
+import type { RunOptions, RunResult, StepReport, UndoReport } from "./types.js";
+
+/**
+ * How much of one step's output the run's log keeps: a step stuck printing in a loop must not
+ * fill the store's disk, which the rollback needs.
+ */
+const STEP_LOG_LIMIT = 64 * 2 ** 20;
+
+/** Step reports and the run's log file. */
+export class StepRecorder {
+  private readonly byId = new Map<string, StepReport>();
+  readonly undos: UndoReport[] = [];
+  survivors: string | undefined;
+  private restore: PointRestore | undefined;
+  private fd: number | undefined;
+
+  constructor(
+    private readonly options: Pick<RunOptions, "plan" | "store" | "onProgress">,
+    runId: string,
+  ) {
+    for (const s of options.plan.steps) this.byId.set(s.id, { id: s.id, status: "pending" });
+    const dir = join(options.store.dir, "logs");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.fd = openSync(join(dir, `${runId}.log`), "a", 0o600);
+  }
+
+  /**
+   * Append lines to the run's log, one write per batch: a step printing 50 MB costs a write per
+   * 64 KiB read from it, not one per line.
+   */
+  log(source: string, lines: readonly string[]): number {
+    if (this.fd === undefined || lines.length === 0) return 0;
+    const prefix = `${new Date().toISOString()} [${source}] `;
+    try {
+      return writeSync(this.fd, `${prefix}${lines.join(`\n${prefix}`)}\n`);
+    } catch {
+      // The log is the run's record, not the run: a full disk stops the log, never the update
+      // or its rollback.
+      return 0;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  async run(
+    stepId: string,
+    work: (onLines: (lines: string[]) => void) => Promise<unknown>,
+  ): Promise<void> {
+    let tail: string[] = [];
+    let logged = 0;
+    let dropped = 0;
+    const started = performance.now();
+    this.options.onProgress?.({ type: "step-start", stepId });
+    this.log(stepId, ["started"]);
+    const onLines = (lines: string[]) => {
+      tail = [...tail, ...lines.slice(-20)].slice(-20);
+      // Only the lines that fit in what is left of the step's share; the rest are counted.
+      const prefix = `${new Date().toISOString()} [${stepId}] `.length;
+      let fit = 0;
+      let cost = 0;
+      while (
+        fit < lines.length &&
+        logged + cost + prefix + lines[fit]!.length + 1 <= STEP_LOG_LIMIT
+      )
+        cost += prefix + lines[fit++]!.length + 1;
+      if (fit > 0) logged += this.log(stepId, fit === lines.length ? lines : lines.slice(0, fit));
+      dropped += lines.length - fit;
+      this.options.onProgress?.({ type: "step-lines", stepId, lines });
+    };
+    const noteDropped = () => {
+      if (dropped)
+        this.log(stepId, [
+          `… ${dropped} more lines not logged: a step keeps at most ${STEP_LOG_LIMIT / 2 ** 20} MiB of output in the run's log`,
+        ]);
+    };
+    const continues = this.options.plan.steps.find((s) => s.id === stepId)?.continueOnError;
+    try {
+      await work(onLines);
+      noteDropped();
+      this.finish({ id: stepId, status: "succeeded", durationMs: performance.now() - started });
+    } catch (error) {
+      const message = describeError(error);
+      noteDropped();
+      this.log(stepId, [`failed: ${message}`]);
+      this.finish({
+        id: stepId,
+        status: continues ? "failedContinued" : "failed",
+        durationMs: performance.now() - started,
+        error: message,
+        lastLines: tail.slice(-10),
+      });
+      throw error;
+    }
+  }
+
+  private finish(report: StepReport): void {
+    this.byId.set(report.id, report);
+    this.options.onProgress?.({ type: "step-end", step: report });
+  }
+
+  reports(): StepReport[] {
+    return [...this.byId.values()];
+  }
+
+  /** The restore of the run's rollback point, made once and shared by the rollback's states. */
+  pointRestore(store: Store, services: ServiceManager, pointId: string): PointRestore {
+    this.restore ??= new PointRestore(store, services, pointId);
+    return this.restore;
+  }
+
+  /** What a run's result says of its steps, undos and rollback. */
+  outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors"> {
+    return {
+      steps: this.reports(),
+      undos: this.undos,
+      ...(this.restore ? { rollback: this.restore.result() } : {}),
+      ...(this.survivors ? { survivors: this.survivors } : {}),
+    };
+  }
+}

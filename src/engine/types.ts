@@ -1,0 +1,68 @@
+// What a run reports and takes: shared by the runner, its effects, recover and the CLI.
+import type { RollbackResult } from "../backups/operation.js";
+import type { ServiceManager } from "../backups/services/manager.js";
+import type { WrittenManifest } from "../manifest/types.js";
+import type { Plan } from "../plan/plan.js";
+import type { Store } from "../store/store.js";
+
+export type Outcome = "committed" | "rolledBack" | "rollbackFailed" | "notStarted" | "failed";
+
+export interface StepReport {
+  id: string;
+  status: "succeeded" | "failed" | "skipped" | "pending" | "failedContinued";
+  durationMs?: number;
+  error?: string;
+  /** The last lines the step printed, for the report of a failed step. */
+  lastLines?: string[];
+}
+
+export interface UndoReport {
+  stepId: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RunResult {
+  runId: string;
+  outcome: Outcome;
+  pointId: string | null;
+  error: string | null;
+  steps: StepReport[];
+  undos: UndoReport[];
+  rollback?: RollbackResult;
+  /** Why the rollback could not begin: a step's processes that even SIGKILL did not stop. */
+  survivors?: string;
+}
+
+/** What the runner tells its caller as it goes (the CLI prints it). */
+export type Progress =
+  | { type: "state"; state: string }
+  | { type: "step-start"; stepId: string }
+  | { type: "step-lines"; stepId: string; lines: string[] }
+  | { type: "step-end"; step: StepReport };
+
+export interface RunOptions {
+  manifestFile: string;
+  manifest: WrittenManifest;
+  plan: Plan;
+  store: Store;
+  services: ServiceManager;
+  noRollback?: boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+/** A run under way: its result, and a way to interrupt it (SIGINT, SIGTERM). */
+export interface RunHandle {
+  runId: string;
+  result: Promise<RunResult>;
+  /** Roll back now; returns false when a rollback is already under way. */
+  interrupt(reason: string): boolean;
+}
+
+export const OUTCOME_STATES = new Set([
+  "committed",
+  "rolledBack",
+  "rollbackFailed",
+  "notStarted",
+  "failed",
+]);
