@@ -1,5 +1,5 @@
+import { createPoint } from "../backups/point.js";
 import { describeError } from "../errors.js";
-import { createPoint } from "../library/rollback-point.js";
 import { DEFAULTS } from "../manifest/defaults.js";
 import { runPreflight } from "../plan/preflight.js";
 import type { Containment } from "../steps/containment.js";
@@ -31,7 +31,7 @@ export function engineActions(
     },
     async takeRollbackPoint() {
       const rp = manifest.rollbackPoint ?? {};
-      const point = await createPoint(store, services, {
+      const pointId = await createPoint(store, services, {
         moduleName: manifest.name,
         description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
         files: (rp.files ?? []).map((f) =>
@@ -40,7 +40,7 @@ export function engineActions(
         databases: rp.databases ?? [],
         services: rp.services ?? [],
       });
-      return { pointId: point.pointId };
+      return { pointId };
     },
     async runStep(stepId, signal) {
       const step = manifest.steps.find((s) => s.id === stepId)!;

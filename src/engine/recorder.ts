@@ -1,8 +1,8 @@
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { PointRestore } from "../backups/point.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
-import { PointRestore } from "../library/rollback-point.js";
 import type { Store } from "../store/store.js";
 import type { RunOptions, RunResult, StepReport, UndoReport } from "./types.js";
 

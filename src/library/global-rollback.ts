@@ -12,7 +12,7 @@ import { defaultStoreDir } from "../store/location.js";
 import { Store } from "../store/store.js";
 import { toBackupInfo } from "./convert.js";
 import { type CleanupResult, cleanUp } from "./retention.js";
-import { createPoint, loadPoint, restorePoint } from "./rollback-point.js";
+import { createRollbackPoint, loadPoint, restoreRollbackPoint } from "./rollback-point.js";
 import type {
   BackupInfo,
   BackupType,
@@ -172,7 +172,7 @@ export class GlobalRollback {
    */
   async createRollbackPoint(spec: RollbackPointSpec): Promise<RollbackPoint> {
     requireText({ description: spec.description, moduleName: spec.moduleName });
-    return this.exclusive((store) => createPoint(store, this.services, spec));
+    return this.exclusive((store) => createRollbackPoint(store, this.services, spec));
   }
 
   /** A rollback point by id, as `createRollbackPoint` returned it. */
@@ -189,7 +189,7 @@ export class GlobalRollback {
   async restoreRollbackPoint(point: RollbackPoint | string): Promise<RollbackResult> {
     const pointId = typeof point === "string" ? point : point.pointId;
     assertValidId(pointId, "rollback point id");
-    return this.exclusive((store) => restorePoint(store, this.services, pointId));
+    return this.exclusive((store) => restoreRollbackPoint(store, this.services, pointId));
   }
 
   /** Complete backups, newest first, optionally of one module or one type. */

@@ -1,5 +1,5 @@
-import type { DatabaseConfig } from "../backups/databases/config.js";
 import type { RollbackOperation, RollbackResult } from "../backups/operation.js";
+import type { PointSpec } from "../backups/point.js";
 import type { BackupType } from "../store/catalog.js";
 
 // The restore's outcome types belong to the core (backups/); the facade re-exports them.
@@ -34,14 +34,8 @@ export interface RollbackPoint {
 /** A file or directory to protect, with optional exclude globs. */
 export type FileTarget = string | { path: string; exclude?: string[] };
 
-export interface RollbackPointSpec {
-  moduleName: string;
-  description: string;
-  files?: FileTarget[];
-  /** systemd units whose enablement and activity to record. */
-  services?: string[];
-  databases?: DatabaseConfig[];
-}
+/** What a rollback point holds (files, services, databases), under a module and a description. */
+export type RollbackPointSpec = PointSpec;
 
 /** One problem `verifyBackup` found. */
 export interface VerifyProblem {

@@ -1,0 +1,204 @@
+// A rollback point, taken whole or not at all, and restored phase by phase. The core of what the
+// library's createRollbackPoint/restoreRollbackPoint and the engine's rollback do.
+
+import { describeError, GlobalRollbackError } from "../errors.js";
+import type { BackupRow } from "../store/catalog.js";
+import { newId } from "../store/ids.js";
+import type { Store } from "../store/store.js";
+import type { DatabaseConfig } from "./databases/config.js";
+import { backupDatabase, discardExternal } from "./databases/kind.js";
+import { backupFiles } from "./files/kind.js";
+import type { RollbackOperation, RollbackResult } from "./operation.js";
+import { failedOperation, type PreparedRestore, prepareRestore } from "./restore.js";
+import { backupServices, recordedUnits } from "./services/kind.js";
+import type { ServiceManager } from "./services/manager.js";
+import { stopUnits, type UnitOutcome } from "./services/restore.js";
+
+/** What a rollback point holds: the library's RollbackPointSpec. */
+export interface PointSpec {
+  moduleName: string;
+  description: string;
+  files?: Array<string | { path: string; exclude?: string[] }>;
+  /** systemd units whose enablement and activity to record. */
+  services?: string[];
+  databases?: DatabaseConfig[];
+}
+
+/**
+ * Take every member of a rollback point, or none: files first, then databases, then services
+ * (recorded last, so they describe the state just before the update). A failed member removes
+ * the members already taken (and a clone's snapshot database) and throws ROLLBACK_POINT_FAILED.
+ */
+export async function createPoint(
+  store: Store,
+  services: ServiceManager,
+  spec: PointSpec,
+): Promise<string> {
+  const pointId = newId("point");
+  store.catalog.insertPoint({
+    id: pointId,
+    module: spec.moduleName,
+    description: spec.description,
+    createdAt: store.clock(),
+  });
+  let seq = 0;
+  const label = () => ({
+    description: spec.description,
+    moduleName: spec.moduleName,
+    pointId,
+    pointSeq: seq++,
+  });
+  try {
+    for (const target of spec.files ?? []) {
+      const { path, exclude } = typeof target === "string" ? { path: target, exclude: [] } : target;
+      await backupFiles(store, { path, exclude: exclude ?? [], ...label() });
+    }
+    for (const database of spec.databases ?? []) await backupDatabase(store, database, label());
+    if (spec.services?.length) await backupServices(store, services, spec.services, label());
+    store.catalog.completePoint(pointId);
+  } catch (error) {
+    for (const member of store.catalog.pointMembers(pointId))
+      await discardExternal(member).catch(() => undefined);
+    try {
+      store.catalog.deletePoint(pointId);
+      await store.objects.collectGarbage(store.catalog.referencedHashes());
+    } catch {
+      // A full disk can refuse even this catalog write: the point stays pending, and crash
+      // cleanup at the next lock drops it and its objects. What is reported is the first failure.
+    }
+    store.log.append({
+      op: "rollback-point",
+      outcome: "failed",
+      pointId,
+      detail: describeError(error),
+    });
+    throw new GlobalRollbackError(
+      "ROLLBACK_POINT_FAILED",
+      `rollback point for ${spec.moduleName} not created: ${describeError(error)}`,
+      {
+        cause: error,
+        context: { pointId, ...(error instanceof GlobalRollbackError ? error.context : {}) },
+      },
+    );
+  }
+  store.log.append({ op: "rollback-point", outcome: "ok", pointId, moduleName: spec.moduleName });
+  return pointId;
+}
+
+/**
+ * Restore a rollback point in DESIGN.md's order: verify every member first (a member that fails
+ * verification is left untouched and reported); stop the point's services; restore databases and
+ * files in reverse order of backup; return the services to their recorded states. Every member
+ * is attempted and reported; `ok` only if all succeeded.
+ */
+export async function restorePoint(
+  store: Store,
+  services: ServiceManager,
+  pointId: string,
+): Promise<RollbackResult> {
+  const restore = new PointRestore(store, services, pointId);
+  await restore.prepareAll();
+  await restore.stopServices();
+  for (const seq of restore.dataMembersLastFirst()) await restore.restoreMember(seq);
+  await restore.returnServices();
+  const result = restore.result();
+  store.log.append({ op: "restore-point", outcome: result.ok ? "ok" : "failed", pointId });
+  return result;
+}
+
+/**
+ * The restore of one rollback point, one phase at a time, so that the engine can make each phase
+ * a state of its machine (and `recover` resume at the member it was in): `prepareAll` verifies
+ * every member before anything is touched; `restoreMember` applies one (preparing it first if
+ * this process has not: after a resume); every phase records its outcome for `result`.
+ */
+export class PointRestore {
+  private readonly members: BackupRow[];
+  private readonly prepared = new Map<number, PreparedRestore | RollbackOperation>();
+  private readonly stopped: UnitOutcome[] = [];
+  private readonly operations: RollbackOperation[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly services: ServiceManager,
+    readonly pointId: string,
+  ) {
+    this.members = completePointMembers(store, pointId);
+  }
+
+  /** Non-service members (files, databases), last taken first: the order they are restored in. */
+  dataMembersLastFirst(): number[] {
+    return this.members
+      .map((row, seq) => ({ row, seq }))
+      .filter(({ row }) => row.type !== "service")
+      .map(({ seq }) => seq)
+      .reverse();
+  }
+
+  async prepareAll(): Promise<void> {
+    for (let seq = 0; seq < this.members.length; seq++) await this.prepare(seq);
+  }
+
+  private async prepare(seq: number): Promise<PreparedRestore | RollbackOperation> {
+    let item = this.prepared.get(seq);
+    if (!item) {
+      const row = this.members[seq]!;
+      item = await prepareRestore(this.store, row, this.services).catch((error) =>
+        failedOperation(row, error),
+      );
+      this.prepared.set(seq, item);
+    }
+    return item;
+  }
+
+  /** Stop the point's services that run, so that nothing writes while data is put back. */
+  async stopServices(): Promise<boolean> {
+    const units = this.members.filter((m) => m.type === "service").flatMap(recordedUnits);
+    const outcomes = await stopUnits(this.services, units);
+    this.stopped.push(...outcomes);
+    return outcomes.every((o) => o.ok);
+  }
+
+  /** Restore member `seq` (of any kind); true when it came back. A missing member is a no-op. */
+  async restoreMember(seq: number): Promise<boolean> {
+    if (!this.members[seq]) return true;
+    const item = await this.prepare(seq);
+    const operation =
+      "apply" in item
+        ? await item.apply().catch((error) => failedOperation(item.row, error))
+        : item;
+    this.operations.push(operation);
+    return operation.outcome !== "failed";
+  }
+
+  /** Return every service to its recorded state (enabled/disabled/masked, active/inactive). */
+  async returnServices(): Promise<boolean> {
+    let ok = true;
+    for (let seq = 0; seq < this.members.length; seq++)
+      if (this.members[seq]!.type === "service") ok = (await this.restoreMember(seq)) && ok;
+    return ok;
+  }
+
+  result(): RollbackResult {
+    const ok =
+      this.operations.every((o) => o.outcome !== "failed") && this.stopped.every((s) => s.ok);
+    return {
+      pointId: this.pointId,
+      ok,
+      stopped: [...this.stopped],
+      operations: [...this.operations],
+    };
+  }
+}
+
+/** The members of a complete rollback point, in the order they were taken. */
+export function completePointMembers(store: Store, pointId: string): BackupRow[] {
+  if (store.catalog.getPoint(pointId)?.status !== "complete") {
+    throw new GlobalRollbackError(
+      "BACKUP_NOT_FOUND",
+      `no rollback point ${pointId} in store ${store.dir}`,
+      { context: { pointId, store: store.dir } },
+    );
+  }
+  return store.catalog.pointMembers(pointId);
+}
