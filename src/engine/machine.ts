@@ -1,5 +1,6 @@
-import { assign, fromPromise, setup } from "xstate";
+import { assign, fromPromise, raise, setup } from "xstate";
 import type { Plan } from "../plan/plan.js";
+import { parseDuration } from "../util/duration.js";
 
 /** What the machine remembers; persisted with every transition, so recovery knows what ran. */
 export interface RunContext {
@@ -48,8 +49,14 @@ type RollbackInput = { context: RunContext };
 export function compileMachine(
   plan: Plan,
   actions: EngineActions,
-  options: { noRollback?: boolean; resume?: { context: RunContext; at?: string } } = {},
+  options: {
+    noRollback?: boolean;
+    resume?: { context: RunContext; at?: string };
+    /** The run's `timeout` (a duration): when it passes, the machine aborts itself. */
+    timeout?: string;
+  } = {},
 ) {
+  const timeoutMs = options.timeout ? parseDuration(options.timeout) : undefined;
   const ids = plan.steps.map((s) => s.id);
   const failTarget = options.noRollback ? "#update.failed" : "#update.rollingBack";
   const stepStates = Object.fromEntries(
@@ -83,6 +90,7 @@ export function compileMachine(
       context: {} as RunContext,
       events: {} as AbortEvent,
     },
+    delays: { runTimeout: timeoutMs ?? 0 },
     actors: {
       preflight: fromPromise(() => actions.preflight()),
       takeRollbackPoint: fromPromise(() => actions.takeRollbackPoint()),
@@ -150,6 +158,20 @@ export function compileMachine(
     // Recovery starts a fresh actor inside `rollingBack` with the dead run's persisted context,
     // so the state it was in is entered anew and its invocation runs again.
     initial: options.resume ? "rollingBack" : "preflight",
+    // The run's timeout is a named delay from the machine's start; what its ABORT does depends
+    // on where the run is (see each state's ABORT). A resumed rollback has no timeout.
+    ...(timeoutMs && !options.resume
+      ? {
+          after: {
+            runTimeout: {
+              actions: raise({
+                type: "ABORT",
+                reason: `the run's timeout (${options.timeout}) passed`,
+              } as AbortEvent),
+            },
+          },
+        }
+      : {}),
     context: options.resume?.context ?? {
       pointId: null,
       completed: [],

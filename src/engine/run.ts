@@ -5,7 +5,6 @@ import type { WrittenManifest } from "../manifest/types.js";
 import { Containment } from "../steps/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
-import { parseDuration } from "../util/duration.js";
 import { pausePoint } from "../util/pause-point.js";
 import { engineActions } from "./effects.js";
 import { compileMachine, type RunContext, stateName } from "./machine.js";
@@ -57,29 +56,16 @@ export function startRun(options: RunOptions): RunHandle {
       ]);
       const machine = compileMachine(options.plan, engineActions(options, recorder, containment), {
         ...(options.noRollback ? { noRollback: true } : {}),
+        ...(options.manifest.timeout ? { timeout: options.manifest.timeout } : {}),
       });
       actor = createActor(machine);
       persistTransitions(actor, options, runId, (state) => {
         if (state.startsWith("rollingBack")) rollingBack = true;
       });
-      const timeoutMs = options.manifest.timeout
-        ? parseDuration(options.manifest.timeout)
-        : undefined;
-      const timer = timeoutMs
-        ? setTimeout(
-            () =>
-              actor?.send({
-                type: "ABORT",
-                reason: `the run's timeout (${options.manifest.timeout}) passed`,
-              }),
-            timeoutMs,
-          )
-        : undefined;
       actor.start();
       const final = (await waitFor(actor, (s) => s.status === "done", {
         timeout: Number.POSITIVE_INFINITY,
       })) as SnapshotFrom<typeof machine>;
-      if (timer) clearTimeout(timer);
       const outcome = stateName(final.value) as Outcome;
       if (outcome === "committed" && final.context.pointId) {
         await dropCloneSnapshots(options.store, final.context.pointId, recorder);

@@ -222,3 +222,18 @@ describe("an ABORT before the steps (a signal or the run's timeout)", () => {
     expect(context.error).toBe("two failed");
   });
 });
+
+describe("the run's timeout, a named delay of the machine", () => {
+  it("passing during a step aborts it and rolls back, naming the timeout", async () => {
+    const { done } = drive({ hangStep: "three" }, { timeout: "50ms" });
+    const { outcome, context, calls } = await done;
+    expect(outcome).toBe("rolledBack");
+    expect(context.error).toBe("the run's timeout (50ms) passed");
+    expect(calls.slice(0, 5)).toEqual(["preflight", "point", "step one", "step two", "step three"]);
+  });
+
+  it("a run that ends first is not touched by it", async () => {
+    const { outcome } = await drive({}, { timeout: "1h" }).done;
+    expect(outcome).toBe("committed");
+  });
+});
