@@ -9,6 +9,7 @@ import { type Entry, sameEntries } from "./entry.js";
 import { canonicalParent, parentOf, restoreTarget } from "./parents.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
 import { planRestore, type RestorePlan } from "./restore-plan.js";
+import { differencesAfterRestore } from "./restore-proof.js";
 
 export interface FileBackupRequest extends BackupLabel {
   path: string;
@@ -102,13 +103,29 @@ export async function applyFileRestore(
     backupId: restore.row.id,
     create: true,
   });
+  const { row, plan } = restore;
+  let counts: RestoreCounts;
   try {
-    return await applyRestore(store.objects, restore.plan);
+    counts = await applyRestore(store.objects, plan);
   } catch (error) {
     throw new GlobalRollbackError(
       "RESTORE_FAILED",
-      `restore of backup ${restore.row.id} to ${restore.row.source} failed part-way: ${describeError(error)}; running the restore again finishes it`,
-      { cause: error, context: { backupId: restore.row.id, path: restore.row.source } },
+      `restore of backup ${row.id} to ${row.source} stopped part-way: ${describeError(error)}; what it restored before that stays restored, the rest is as the update left it`,
+      { cause: error, context: { backupId: row.id, path: row.source } },
     );
   }
+  // The proof: read the tree back and compare it with the listing before calling it restored.
+  const differences = await differencesAfterRestore(
+    plan.root,
+    { entries: store.catalog.entries(row.id), takenAtMs: row.createdAt },
+    (row.meta.exclude as string[] | undefined) ?? [],
+  );
+  if (differences.length) {
+    throw new GlobalRollbackError(
+      "RESTORE_FAILED",
+      `restore of backup ${row.id} to ${row.source} is not exact: read back, ${differences.length} path(s) differ from the backup:\n  ${differences.slice(0, 20).join("\n  ")}${differences.length > 20 ? `\n  … and ${differences.length - 20} more` : ""}`,
+      { context: { backupId: row.id, path: row.source } },
+    );
+  }
+  return counts;
 }

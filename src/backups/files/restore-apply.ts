@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -112,9 +113,11 @@ async function createAt(objects: ObjectStore, entry: Entry, path: string): Promi
       await runSystemCommand("mkfifo", ["-m", "600", "--", path]);
       return;
     default: {
-      // Linux's dev_t encoding, as glibc's major()/minor() read it.
-      const major = ((entry.rdev >> 8) & 0xfff) | ((entry.rdev >> 32) & ~0xfff);
-      const minor = (entry.rdev & 0xff) | ((entry.rdev >> 12) & ~0xff);
+      // Linux's dev_t encoding, as glibc's major()/minor() read it. In BigInt: JavaScript's
+      // number shifts are 32-bit (`x >> 32` is `x`), which broke every major >= 16.
+      const rdev = BigInt(entry.rdev);
+      const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+      const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
       const type = entry.kind === "char" ? "c" : "b";
       await runSystemCommand("mknod", [
         "-m",
@@ -131,16 +134,28 @@ async function createAt(objects: ObjectStore, entry: Entry, path: string): Promi
 
 /** Put back owner, mode and mtime. Owner before mode: chown clears setuid and setgid bits. */
 export function setMetadata(entry: Entry, path: string): void {
-  // The middle of the microsecond, so that utimes' truncation to microseconds lands on it.
-  const seconds = (Number(entry.mtimeNs / 1000n) + 0.5) / 1e6;
   if (entry.kind === "symlink") {
     ignoreIfNotRoot(() => lchownSync(path, entry.uid, entry.gid));
-    lutimesSync(path, seconds, seconds);
+  } else {
+    ignoreIfNotRoot(() => chownSync(path, entry.uid, entry.gid));
+    chmodSync(path, entry.mode);
+  }
+  setTimes(entry, path);
+}
+
+function setTimes(entry: Entry, path: string): void {
+  if (entry.mtimeNs < 0n) {
+    // Node's utimes takes a negative time for "now" (an mtime before 1970 came back as today,
+    // and every later restore rewrote it). touch takes the exact nanoseconds, signs included.
+    const abs = -entry.mtimeNs;
+    const stamp = `@-${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, "0")}`;
+    execFileSync("touch", [...(entry.kind === "symlink" ? ["-h"] : []), "-d", stamp, "--", path]);
     return;
   }
-  ignoreIfNotRoot(() => chownSync(path, entry.uid, entry.gid));
-  chmodSync(path, entry.mode);
-  utimesSync(path, seconds, seconds);
+  // The middle of the microsecond, so that utimes' truncation to microseconds lands on it.
+  const seconds = (Number(entry.mtimeNs / 1000n) + 0.5) / 1e6;
+  if (entry.kind === "symlink") lutimesSync(path, seconds, seconds);
+  else utimesSync(path, seconds, seconds);
 }
 
 // An unprivileged user restoring their own files cannot give them away; the rest still applies.

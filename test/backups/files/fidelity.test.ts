@@ -156,6 +156,51 @@ describe("file backups keep everything a restore must put back", () => {
     await rollback.close();
   });
 
+  it.runIf(isRoot)(
+    "device nodes of any major and minor come back (pts 136, virtio 254, nvme 259, 4095, minor 300000)",
+    async () => {
+      const { live, rollback } = await setup();
+      makeTree(live, { "a.txt": "a" });
+      const devices: Array<[string, string, number, number]> = [
+        ["pts", "c", 136, 3],
+        ["virtio", "b", 254, 16],
+        ["nvme", "b", 259, 1],
+        ["top", "c", 4095, 1],
+        ["wide", "c", 10, 300000],
+      ];
+      for (const [name, type, major, minor] of devices)
+        await execa("mknod", [join(live, name), type, String(major), String(minor)]);
+      const stat = async (name: string) =>
+        (await execa("stat", ["-c", "%F %t:%T", join(live, name)])).stdout;
+      const before = await Promise.all(devices.map(([name]) => stat(name)));
+      const info = await rollback.backupFile(live, "pre", "myapp");
+      for (const [name] of devices) unlinkSync(join(live, name));
+      expect(await rollback.restoreBackup(info.backupId)).toBe(true);
+      expect(await Promise.all(devices.map(([name]) => stat(name)))).toEqual(before);
+      await rollback.close();
+    },
+  );
+
+  it("mtimes before 1970 come back exactly, and a second restore has nothing to do", async () => {
+    const { live, rollback } = await setup();
+    makeTree(live, { "old.txt": "from 1960\n", link: { symlink: "old.txt" } });
+    await execa("touch", ["-d", "@-315619199.123456789", join(live, "old.txt")]);
+    await execa("touch", ["-h", "-d", "@-1.5", join(live, "link")]);
+    const stamp = async () =>
+      (await execa("stat", ["-c", "%n %y", join(live, "old.txt"), join(live, "link")])).stdout;
+    const before = await stamp();
+    const info = await rollback.backupFile(live, "pre", "myapp");
+    writeFileSync(join(live, "old.txt"), "changed\n");
+    unlinkSync(join(live, "link"));
+    symlinkSync("elsewhere", join(live, "link"));
+    expect(await rollback.restoreBackup(info.backupId)).toBe(true);
+    expect(await stamp()).toBe(before);
+    expect(before).toContain("1960-01-01 00:00:00.876543211");
+    const again = await rollback.restoreBackupDetailed(info.backupId);
+    expect(again).toMatchObject({ outcome: "unchanged" });
+    await rollback.close();
+  });
+
   it("a backed-up path that is a symlink is kept as a link, and the user is told its target is not", async () => {
     const { dir, rollback } = await setup();
     makeTree(dir, { "releases/1.0/app.bin": "v1", current: { symlink: "releases/1.0" } });

@@ -1,6 +1,8 @@
-import { lstatSync } from "node:fs";
+import { existsSync, lstatSync } from "node:fs";
 import { resolve } from "node:path";
 import Database from "better-sqlite3";
+import { GlobalRollbackError } from "../../../errors.js";
+import { hashFileSync } from "../../../store/hash.js";
 import { bytes } from "../../../util/bytes.js";
 import { canonicalParent, parentOf, restoreTarget } from "../../files/parents.js";
 import { operation, verifiedEntries } from "../../operation.js";
@@ -58,6 +60,15 @@ export const sqliteKind: DatabaseKind<SqliteDatabase> = {
           create: entry.kind !== "absent",
         });
         await restoreSqlite(store.objects, path, entry);
+        // The proof: the file read back is the backup's copy, byte for byte (or is gone).
+        const now = existsSync(path) ? hashFileSync(path) : null;
+        if (now !== entry.hash) {
+          throw new GlobalRollbackError(
+            "RESTORE_FAILED",
+            `restore of SQLite database ${path} is not exact: read back, ${now === null ? "it is missing" : entry.hash === null ? "it exists but did not at backup time" : "its contents differ from the backup"}`,
+            { context: { backupId: row.id, path } },
+          );
+        }
         return operation(row, {
           detail:
             entry.kind === "absent"

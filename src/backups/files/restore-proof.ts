@@ -1,0 +1,60 @@
+import { lstatSync } from "node:fs";
+import { join } from "node:path";
+import type { Listing } from "./entry.js";
+import { kindOf } from "./entry.js";
+import { planRestore, sameMicros } from "./restore-plan.js";
+
+/**
+ * A restore proves itself: after it is applied, the live tree is walked afresh and compared with
+ * the listing, attribute by attribute, by the same comparison that planned the restore. What is
+ * left to do is what differs; only an empty answer may be reported as restored. Returns one line
+ * per differing path, naming what differs. Sockets are left out: they cannot be restored and
+ * were warned about when backed up.
+ */
+export async function differencesAfterRestore(
+  root: string,
+  listing: Listing,
+  exclude: readonly string[],
+): Promise<string[]> {
+  const again = await planRestore(root, listing, exclude);
+  const at = (rel: string) => (rel === "" ? root : join(root, rel));
+  const out: string[] = [];
+  for (const action of again.actions) {
+    if (action.op === "remove") {
+      out.push(`${at(action.rel)}: exists, but did not at backup time`);
+      continue;
+    }
+    const { entry } = action;
+    if (entry.kind === "socket") continue;
+    const path = at(entry.rel);
+    const stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!stats) {
+      out.push(`${path}: missing (a ${entry.kind} at backup time)`);
+      continue;
+    }
+    if (action.op === "write") {
+      const kind = kindOf(stats);
+      out.push(
+        kind === entry.kind
+          ? `${path}: ${entry.kind === "symlink" ? "link target differs" : entry.kind === "file" ? "contents differ" : "device numbers differ"}`
+          : `${path}: a ${kind}, but a ${entry.kind} at backup time`,
+      );
+      continue;
+    }
+    const differ: string[] = [];
+    if (BigInt(entry.uid) !== stats.uid || BigInt(entry.gid) !== stats.gid)
+      differ.push(`owner ${stats.uid}:${stats.gid}, expected ${entry.uid}:${entry.gid}`);
+    if (entry.kind !== "symlink" && BigInt(entry.mode) !== (stats.mode & 0o7777n))
+      differ.push(
+        `mode ${(stats.mode & 0o7777n).toString(8).padStart(4, "0")}, expected ${entry.mode.toString(8).padStart(4, "0")}`,
+      );
+    if (!sameMicros(entry.mtimeNs, stats.mtimeNs))
+      differ.push(`mtime ${nsText(stats.mtimeNs)}, expected ${nsText(entry.mtimeNs)}`);
+    out.push(`${path}: ${differ.join("; ") || "metadata differs"}`);
+  }
+  return out;
+}
+
+function nsText(ns: bigint): string {
+  return new Date(Number(ns / 1_000_000n)).toISOString();
+}

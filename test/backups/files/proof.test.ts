@@ -1,0 +1,85 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { snapshotTree } from "../../../src/backups/files/backup.js";
+import { differencesAfterRestore } from "../../../src/backups/files/restore-proof.js";
+import { Store } from "../../../src/store/store.js";
+import { rollpoint } from "../../helpers/cli.js";
+import { isRoot, makeTree, tempDir } from "../../helpers/tree.js";
+
+const immutable: string[] = [];
+afterEach(() => {
+  for (const path of immutable.splice(0)) execFileSync("chattr", ["-i", path]);
+});
+
+describe("a restore proves itself", () => {
+  it("the read-back names every path that differs from the listing, and what differs", async () => {
+    const dir = await tempDir();
+    const root = join(dir, "app");
+    makeTree(root, {
+      "a.conf": "a\n",
+      "b.conf": { content: "b\n", mode: 0o600 },
+      "c.conf": "c\n",
+      link: { symlink: "a.conf" },
+      "sub/d.txt": "d\n",
+    });
+    const store = await Store.open(join(dir, "store"));
+    const { entries } = await snapshotTree(store.objects, root, [], undefined);
+    store.close();
+    const listing = { entries, takenAtMs: Date.now() - 10_000 };
+    expect(await differencesAfterRestore(root, listing, [])).toEqual([]);
+
+    writeFileSync(join(root, "a.conf"), "changed\n");
+    chmodSync(join(root, "b.conf"), 0o644);
+    unlinkSync(join(root, "c.conf"));
+    unlinkSync(join(root, "link"));
+    symlinkSync("b.conf", join(root, "link"));
+    utimesSync(join(root, "sub/d.txt"), new Date("2001-01-01"), new Date("2001-01-01"));
+    mkdirSync(join(root, "new"));
+    const differences = await differencesAfterRestore(root, listing, []);
+    expect(differences).toEqual(
+      expect.arrayContaining([
+        `${root}/new: exists, but did not at backup time`,
+        `${root}/a.conf: contents differ`,
+        `${root}/b.conf: mode 0644, expected 0600`,
+        `${root}/c.conf: missing (a file at backup time)`,
+        `${root}/link: link target differs`,
+        expect.stringMatching(
+          new RegExp(`^${root}/sub/d.txt: mtime 2001-01-01T00:00:00.000Z, expected `),
+        ),
+        // Adding and removing entries moved the directory's own mtime.
+        expect.stringMatching(new RegExp(`^${root}: mtime `)),
+      ]),
+    );
+    expect(differences).toHaveLength(7);
+  });
+
+  it.runIf(isRoot)(
+    "a path the restore cannot make right (an immutable file): exit 2, named, never 'everything is as it was'",
+    async () => {
+      const dir = await tempDir();
+      const app = join(dir, "app");
+      makeTree(app, { "etc/a.conf": "a=1\n", "etc/b.conf": "b=1\n" });
+      const manifest = join(dir, "m.yaml");
+      writeFileSync(
+        manifest,
+        `apiVersion: rollpoint/v1
+name: app
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: edit
+    shell: echo a=2 > ${app}/etc/a.conf && chattr +i ${app}/etc/a.conf
+  - id: fail
+    run: ["false"]
+`,
+      );
+      immutable.push(join(app, "etc/a.conf"));
+      const run = await rollpoint(["--store", join(dir, "store"), "run", manifest]);
+      expect(run.exitCode).toBe(2);
+      expect(run.stdout).toContain(`${app}/etc/a.conf`);
+      expect(run.stdout).toContain("ROLLBACK INCOMPLETE");
+      expect(run.stdout).not.toContain("everything is as it was");
+    },
+  );
+});
