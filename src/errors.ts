@@ -21,6 +21,18 @@ export type ErrorCode =
   | "STORE_UNTRUSTED"
   | "RUN_NOT_RECORDED";
 
+/** A problem at a place in a file: what validation reports (see manifest/diagnostics.ts). */
+export interface LocatedProblem {
+  /** Stable across wordings: SCHEMA_TYPE, DUPLICATE_STEP_ID, YAML_SYNTAX, ... */
+  code: string;
+  file: string;
+  line: number;
+  col: number;
+  /** The path in the document, as `steps[2].run`. */
+  path: string;
+  message: string;
+}
+
 /** Where an error happened, so a message makes sense on its own. */
 export interface ErrorContext {
   path?: string;
@@ -35,14 +47,7 @@ export interface ErrorContext {
   /** The pid of the process that holds the store's lock, for STORE_LOCKED. */
   holderPid?: number;
   /** Each problem of an invalid manifest: file, line, column, where in the manifest, what. */
-  diagnostics?: ReadonlyArray<{
-    code: string;
-    file: string;
-    line: number;
-    col: number;
-    path: string;
-    message: string;
-  }>;
+  diagnostics?: readonly LocatedProblem[];
 }
 
 /** The one error type the library throws; `code` is stable, the message is for people. */

@@ -1,18 +1,13 @@
-/** One finding about a manifest, with where it is. */
-export interface Diagnostic {
+import type { LocatedProblem } from "../errors.js";
+
+/**
+ * One finding about a manifest, with where it is. `code` is stable across wordings:
+ * `SCHEMA_<keyword>` (SCHEMA_TYPE, SCHEMA_PATTERN...), a rule's code (DUPLICATE_STEP_ID,
+ * PROTECTED_PATH...), or YAML_SYNTAX, YAML_ALIAS, TOO_DEEP, UNREADABLE, UNDEFINED_VAR,
+ * UNSET_ENV; docs/manifest.md lists them.
+ */
+export interface Diagnostic extends LocatedProblem {
   severity: "error" | "warning";
-  /**
-   * What kind of problem, stable across wordings: `SCHEMA_<keyword>` (SCHEMA_TYPE,
-   * SCHEMA_PATTERN...), a rule's code (DUPLICATE_STEP_ID, PROTECTED_PATH...), or YAML_SYNTAX,
-   * YAML_ALIAS, TOO_DEEP, UNREADABLE, UNDEFINED_VAR, UNSET_ENV. docs/manifest.md lists them.
-   */
-  code: string;
-  file: string;
-  line: number;
-  col: number;
-  /** The path in the document, as `steps[2].run`. */
-  path: string;
-  message: string;
 }
 
 /** `file:line:col: path: message`, the one template every diagnostic follows. */

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { CLI, rollpoint } from "../helpers/cli.js";
+import { CLI, rollpoint, runWithStdout } from "../helpers/cli.js";
 import { sql } from "../helpers/postgres.js";
 import { liveRun } from "./live-run.js";
 import { scenario } from "./scenario.js";
@@ -185,17 +185,14 @@ describe("output can never stop a run", () => {
   it("stdout closed at once: the run finishes with its real outcome, and the exit code says it", async () => {
     const s = await scenario();
     const before = await s.state();
-    const child = spawn(process.execPath, [CLI, "--store", s.store, "run", s.manifest], {
-      env: s.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
     // `rollpoint run … | head -0`: the reader goes away before the first line.
-    child.stdout.destroy();
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { exitCode: code, stderr } = await runWithStdout(
+      ["--store", s.store, "run", s.manifest],
+      {
+        env: s.env,
+        closeStdout: true,
+      },
+    );
     expect(stderr).not.toContain("EPIPE");
     expect(code, stderr).toBe(1);
     const history = await rollpoint(["--store", s.store, "--json", "history"]);

@@ -1,39 +1,18 @@
-import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
-import { CLI, rollpoint } from "../helpers/cli.js";
+import { makeImmutable } from "../helpers/chattr.js";
+import { createBackup, rollpoint, runWithStdout } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
 async function storeWithBackup() {
   const dir = await tempDir();
   const store = join(dir, "store");
   makeTree(join(dir, "app"), { "a.conf": "a\n" });
-  const created = await rollpoint([
-    "--store",
-    store,
-    "--json",
-    "backups",
-    "create",
-    join(dir, "app"),
-    "--module",
-    "app",
-  ]);
-  expect(created.exitCode, created.stderr).toBe(0);
-  return {
-    dir,
-    store,
-    app: join(dir, "app"),
-    id: JSON.parse(created.stdout).backup.backupId as string,
-  };
+  return { dir, store, app: join(dir, "app"), id: await createBackup(store, join(dir, "app")) };
 }
-
-const immutable: string[] = [];
-afterEach(() => {
-  for (const path of immutable.splice(0)) execFileSync("chattr", ["-i", path]);
-});
 
 describe("faults in the store's small files", () => {
   it("a damaged lock.db: exit 4 saying it holds no data and what to do", async () => {
@@ -78,8 +57,7 @@ describe("faults in the store's small files", () => {
     "an unwritable operations.log: backups and restores still succeed, with one warning",
     async () => {
       const s = await storeWithBackup();
-      execFileSync("chattr", ["+i", join(s.store, "operations.log")]);
-      immutable.push(join(s.store, "operations.log"));
+      makeImmutable(join(s.store, "operations.log"));
       writeFileSync(join(s.app, "a.conf"), "changed\n");
       const create = await rollpoint([
         "--store",
@@ -136,15 +114,9 @@ describe("every command survives a closed stdout", () => {
       ["history"],
       ["backups", "verify"],
     ]) {
-      const child = spawn(process.execPath, [CLI, "--store", s.store, ...args], {
-        stdio: ["ignore", "pipe", "pipe"],
+      const { exitCode: code, stderr } = await runWithStdout(["--store", s.store, ...args], {
+        closeStdout: true,
       });
-      child.stdout.destroy();
-      let stderr = "";
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
-      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
       expect(stderr, args.join(" ")).toBe("");
       expect(code, args.join(" ")).toBe(0);
     }

@@ -3,23 +3,8 @@ import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { rollpoint } from "../helpers/cli.js";
+import { createBackup, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
-
-async function backupOf(store: string, path: string): Promise<string> {
-  const created = await rollpoint([
-    "--store",
-    store,
-    "--json",
-    "backups",
-    "create",
-    path,
-    "--module",
-    "app",
-  ]);
-  expect(created.exitCode, created.stderr).toBe(0);
-  return JSON.parse(created.stdout).backup.backupId;
-}
 
 /** Rewrite a backup's stored listing as a damaged disk or a tampering hand would. */
 function tamper(store: string, backupId: string, change: (blob: Buffer) => Buffer): void {
@@ -48,7 +33,7 @@ describe("listings are validated on read", () => {
     const dir = await tempDir();
     const store = join(dir, "store");
     makeTree(join(dir, "srv/app"), { "a.conf": "a\n" });
-    const id = await backupOf(store, join(dir, "srv/app"));
+    const id = await createBackup(store, join(dir, "srv/app"));
     tamper(store, id, withEntryPath("../../escaped.txt"));
     const restored = await rollpoint(["--store", store, "backups", "restore", id]);
     expect(restored.exitCode).toBe(2);
@@ -64,9 +49,9 @@ describe("listings are validated on read", () => {
     makeTree(join(dir, "a"), { "x.conf": "x\n" });
     makeTree(join(dir, "b"), { "y.conf": "y\n" });
     makeTree(join(dir, "c"), { "z.conf": "z\n" });
-    const a = await backupOf(store, join(dir, "a"));
-    const b = await backupOf(store, join(dir, "b"));
-    const c = await backupOf(store, join(dir, "c"));
+    const a = await createBackup(store, join(dir, "a"));
+    const b = await createBackup(store, join(dir, "b"));
+    const c = await createBackup(store, join(dir, "c"));
     tamper(store, a, () => Buffer.from("not deflate at all"));
     tamper(store, b, withEntryPath("/etc/shadow"));
     const verify = await rollpoint(["--store", store, "backups", "verify"]);

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { rollpoint } from "../helpers/cli.js";
+import { createBackup, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 /**
@@ -16,18 +16,7 @@ async function swapParentForLink(protectedRel: string, setup: (app: string) => v
   const victim = join(dir, "victim");
   makeTree(victim, { "keep.txt": "victim's own\n", "a.conf": "victim's a.conf\n" });
   setup(app);
-  const created = await rollpoint([
-    "--store",
-    store,
-    "--json",
-    "backups",
-    "create",
-    join(app, protectedRel),
-    "--module",
-    "app",
-  ]);
-  expect(created.exitCode, created.stderr).toBe(0);
-  const id = JSON.parse(created.stdout).backup.backupId as string;
+  const id = await createBackup(store, join(app, protectedRel));
   // The swap: etc/ moves away and a link to the victim takes its place.
   renameSync(join(app, "etc"), join(dir, "etc.moved"));
   symlinkSync(victim, join(app, "etc"));
@@ -100,25 +89,9 @@ steps:
     makeTree(join(dir, "usr/lib/app"), { "unit.conf": "v1\n" });
     symlinkSync("usr/lib", join(dir, "lib"));
     const path = join(dir, "lib/app/unit.conf");
-    const created = await rollpoint([
-      "--store",
-      store,
-      "--json",
-      "backups",
-      "create",
-      path,
-      "--module",
-      "app",
-    ]);
-    expect(created.exitCode, created.stderr).toBe(0);
+    const id = await createBackup(store, path);
     writeFileSync(path, "v2\n");
-    const restored = await rollpoint([
-      "--store",
-      store,
-      "backups",
-      "restore",
-      JSON.parse(created.stdout).backup.backupId,
-    ]);
+    const restored = await rollpoint(["--store", store, "backups", "restore", id]);
     expect(restored.exitCode, restored.stderr).toBe(0);
     expect(readFileSync(join(dir, "usr/lib/app/unit.conf"), "utf8")).toBe("v1\n");
   });

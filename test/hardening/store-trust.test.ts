@@ -10,7 +10,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { rollpoint } from "../helpers/cli.js";
+import { createBackup, rollpoint } from "../helpers/cli.js";
 import { objectCount } from "../helpers/store.js";
 import { isRoot, makeTree, tempDir, treeState } from "../helpers/tree.js";
 
@@ -21,16 +21,7 @@ async function storeWithBackup() {
   const victim = join(dir, "victim");
   makeTree(victim, { "precious.txt": "do not delete\n", "sub/also.txt": "keep\n" });
   makeTree(join(dir, "app"), { "a.conf": "a\n" });
-  const created = await rollpoint([
-    "--store",
-    store,
-    "backups",
-    "create",
-    join(dir, "app"),
-    "--module",
-    "app",
-  ]);
-  expect(created.exitCode, created.stderr).toBe(0);
+  await createBackup(store, join(dir, "app"));
   return { dir, store, victim, app: join(dir, "app"), victimBefore: treeState(victim) };
 }
 

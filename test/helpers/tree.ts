@@ -14,6 +14,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach } from "vitest";
+import { liftImmutable } from "./chattr.js";
 
 /** How a test describes one path of a tree. */
 export type Spec =
@@ -99,6 +100,7 @@ export async function tempDir(prefix = "rollpoint-test-"): Promise<string> {
 }
 
 afterEach(async () => {
+  liftImmutable();
   for (const dir of made.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,17 +1,12 @@
-import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../../src/backups/files/backup.js";
 import { differencesAfterRestore } from "../../../src/backups/files/restore-proof.js";
 import { Store } from "../../../src/store/store.js";
+import { liftImmutableAfterTest } from "../../helpers/chattr.js";
 import { rollpoint } from "../../helpers/cli.js";
 import { isRoot, makeTree, tempDir } from "../../helpers/tree.js";
-
-const immutable: string[] = [];
-afterEach(() => {
-  for (const path of immutable.splice(0)) execFileSync("chattr", ["-i", path]);
-});
 
 describe("a restore proves itself", () => {
   it("the read-back names every path that differs from the listing, and what differs", async () => {
@@ -74,7 +69,7 @@ steps:
     run: ["false"]
 `,
       );
-      immutable.push(join(app, "etc/a.conf"));
+      liftImmutableAfterTest(join(app, "etc/a.conf"));
       const run = await rollpoint(["--store", join(dir, "store"), "run", manifest]);
       expect(run.exitCode).toBe(2);
       expect(run.stdout).toContain(`${app}/etc/a.conf`);
