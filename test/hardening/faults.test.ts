@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
 import { makeImmutable } from "../helpers/chattr.js";
-import { createBackup, rollpoint, runWithStdout } from "../helpers/cli.js";
+import { backupsCreate, createBackup, rollpoint, runWithStdout } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
 async function storeWithBackup() {
@@ -21,15 +21,7 @@ describe("faults in the store's small files", () => {
       join(s.store, "lock.db"),
       "this is not a SQLite database, it is garbage ".repeat(100),
     );
-    const result = await rollpoint([
-      "--store",
-      s.store,
-      "backups",
-      "create",
-      s.app,
-      "--module",
-      "app",
-    ]);
+    const result = await backupsCreate(s.store, s.app);
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain("lock file");
     expect(result.stderr).toContain("it holds no data: remove it when no rollpoint is running");
@@ -40,15 +32,7 @@ describe("faults in the store's small files", () => {
     const s = await storeWithBackup();
     writeFileSync(join(s.store, "lock.json"), "{ torn");
     writeFileSync(join(s.store, "tmp", "object-12345-1"), "half an object");
-    const result = await rollpoint([
-      "--store",
-      s.store,
-      "backups",
-      "create",
-      s.app,
-      "--module",
-      "app",
-    ]);
+    const result = await backupsCreate(s.store, s.app);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readdirSync(join(s.store, "tmp"))).toEqual([]);
   });

@@ -10,7 +10,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createBackup, rollpoint } from "../helpers/cli.js";
+import { backupsCreate, createBackup, rollpoint } from "../helpers/cli.js";
 import { objectCount } from "../helpers/store.js";
 import { isRoot, makeTree, tempDir, treeState } from "../helpers/tree.js";
 
@@ -75,15 +75,7 @@ describe("the store trusts nothing it did not make", () => {
     renameSync(join(s.store, "tmp"), join(s.dir, "tmp.moved"));
     symlinkSync(s.victim, join(s.store, "tmp"));
     plantStaleLock(s.store);
-    const result = await rollpoint([
-      "--store",
-      s.store,
-      "backups",
-      "create",
-      s.app,
-      "--module",
-      "app",
-    ]);
+    const result = await backupsCreate(s.store, s.app);
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain(`${join(s.store, "tmp")} is a symlink`);
     expect(treeState(s.victim)).toEqual(s.victimBefore);
@@ -107,15 +99,7 @@ describe("the store trusts nothing it did not make", () => {
     writeFileSync(join(s.store, "tmp", "notes.txt"), "mine\n");
     writeFileSync(join(s.store, "tmp", "object-999-1"), "torn\n");
     plantStaleLock(s.store);
-    const result = await rollpoint([
-      "--store",
-      s.store,
-      "backups",
-      "create",
-      s.app,
-      "--module",
-      "app",
-    ]);
+    const result = await backupsCreate(s.store, s.app);
     expect(result.exitCode, result.stderr).toBe(0);
     // The torn object is gone (cleanup ran); the file that is not ours is still there.
     expect(readdirSync(join(s.store, "tmp"))).toEqual(["notes.txt"]);
@@ -150,15 +134,7 @@ describe("a store inside a protected path, reached through a symlink", () => {
       `contains the store ${store} (really at ${join(s.app, ".rollpoint")})`,
     );
     expect(objectCount(join(s.app, ".rollpoint"))).toBe(objects);
-    const create = await rollpoint([
-      "--store",
-      store,
-      "backups",
-      "create",
-      s.app,
-      "--module",
-      "app",
-    ]);
+    const create = await backupsCreate(store, s.app);
     expect(create.exitCode).toBe(3);
     expect(create.stderr).toContain("overlaps the store");
   });

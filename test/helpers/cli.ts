@@ -20,18 +20,14 @@ export async function rollpoint(args: string[], options: Options = {}): Promise<
   };
 }
 
-/** `rollpoint backups create PATH` as a user would; fails the test unless it exits 0. */
+/** `rollpoint backups create PATH --module MODULE` as a user would type it, whatever it exits. */
+export function backupsCreate(store: string, path: string, module = "app"): Promise<CliResult> {
+  return rollpoint(["--store", store, "--json", "backups", "create", path, "--module", module]);
+}
+
+/** The same, for a test that needs the backup: fails unless it exits 0, returns its id. */
 export async function createBackup(store: string, path: string, module = "app"): Promise<string> {
-  const created = await rollpoint([
-    "--store",
-    store,
-    "--json",
-    "backups",
-    "create",
-    path,
-    "--module",
-    module,
-  ]);
+  const created = await backupsCreate(store, path, module);
   if (created.exitCode !== 0) throw new Error(`backups create ${path}: ${created.stderr}`);
   return (JSON.parse(created.stdout) as { backup: { backupId: string } }).backup.backupId;
 }
