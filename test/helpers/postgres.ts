@@ -3,8 +3,15 @@ import { execa } from "execa";
 import pg from "pg";
 import { afterEach } from "vitest";
 
-/** The PostgreSQL the tests use: the local server, as DESIGN.md and .ci/run set it up. */
-export const PG = { host: "127.0.0.1", port: 5432, user: "postgres" };
+/**
+ * The PostgreSQL the tests use: the suite's own throwaway server (test/setup/postgres-server.ts),
+ * or with ROLLPOINT_TEST_PG=external the one at 127.0.0.1:5432.
+ */
+export const PG = {
+  host: "127.0.0.1",
+  port: Number(process.env.ROLLPOINT_TEST_PGPORT ?? 5432),
+  user: "postgres",
+};
 
 const created: Array<{ kind: "database" | "role"; name: string }> = [];
 
@@ -18,7 +25,7 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
   // No server is a failure, never a skip: CI must not pass for want of a database.
   await client.connect().catch((error: Error) => {
     throw new Error(
-      `PostgreSQL is not reachable at ${PG.host}:${PG.port} (${error.message}); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+      `PostgreSQL is not reachable at ${PG.host}:${PG.port} (${error.message}); the suite starts its own (test/setup/postgres-server.ts): see its log, or with ROLLPOINT_TEST_PG=external start the local one: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
     );
   });
   try {
@@ -83,6 +90,8 @@ export async function schemaOf(database: string): Promise<string> {
     "--no-owner",
     "-h",
     PG.host,
+    "-p",
+    String(PG.port),
     "-U",
     PG.user,
     database,

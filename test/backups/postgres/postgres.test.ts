@@ -33,7 +33,7 @@ for (const strategy of ["dump", "clone"] as const) {
         "app",
       );
       const scratch = dropScratchOf(info.backupId);
-      expect(info.source).toBe(`postgresql://postgres@127.0.0.1:5432/${database}`);
+      expect(info.source).toBe(`postgresql://postgres@127.0.0.1:${PG.port}/${database}`);
       expect(await databaseExists(scratch.snapshot)).toBe(strategy === "clone");
 
       await mutateAppDatabase(database);
