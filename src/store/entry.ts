@@ -27,6 +27,12 @@ export interface Entry {
   hash: string | null;
   /** A symlink's target, as written, never followed. */
   target: string | null;
+  /**
+   * Extended attributes in every namespace the backup could read (user, trusted, security: file
+   * capabilities, SELinux labels; system.posix_acl_*: the POSIX ACLs), name to value as getfattr
+   * prints it with `-e base64` (`0s...`). Absent when the path has none.
+   */
+  xattrs?: Record<string, string>;
 }
 
 /** A listing with the time it was taken (for the stat shortcut's "racy" guard). */

@@ -19,27 +19,34 @@ type Tuple = [
   rdev: number,
   hash: string | null,
   target: string | null,
+  /** Format 2: the extended attributes, when the path has any. */
+  xattrs?: Record<string, string>,
 ];
 
-export const LISTING_FORMAT = 1;
+/** 1: 13 fields; 2: a 14th, the extended attributes, on entries that have them. */
+export const LISTING_FORMAT = 2;
 
 /** The listing's canonical JSON: equal listings give equal strings. */
 export function listingJson(entries: readonly Entry[]): string {
-  const tuples: Tuple[] = entries.map((e) => [
-    e.rel,
-    e.kind,
-    e.mode,
-    e.uid,
-    e.gid,
-    e.size,
-    e.mtimeNs.toString(),
-    e.ctimeNs.toString(),
-    e.ino.toString(),
-    e.dev.toString(),
-    e.rdev,
-    e.hash,
-    e.target,
-  ]);
+  const tuples: Tuple[] = entries.map((e): Tuple => {
+    const tuple: Tuple = [
+      e.rel,
+      e.kind,
+      e.mode,
+      e.uid,
+      e.gid,
+      e.size,
+      e.mtimeNs.toString(),
+      e.ctimeNs.toString(),
+      e.ino.toString(),
+      e.dev.toString(),
+      e.rdev,
+      e.hash,
+      e.target,
+    ];
+    if (e.xattrs) tuple.push(e.xattrs);
+    return tuple;
+  });
   return JSON.stringify(tuples);
 }
 
@@ -54,7 +61,22 @@ export function compressListing(json: string): Buffer {
  */
 export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
   return parseTuples(data, backupId).map(
-    ([rel, kind, mode, uid, gid, size, mtimeNs, ctimeNs, ino, dev, rdev, hash, target]) => ({
+    ([
+      rel,
+      kind,
+      mode,
+      uid,
+      gid,
+      size,
+      mtimeNs,
+      ctimeNs,
+      ino,
+      dev,
+      rdev,
+      hash,
+      target,
+      xattrs,
+    ]) => ({
       rel,
       kind,
       mode,
@@ -68,6 +90,7 @@ export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
       rdev,
       hash,
       target,
+      ...(xattrs ? { xattrs } : {}),
     }),
   );
 }
@@ -100,14 +123,22 @@ function parseTuples(data: Buffer, backupId: string): Tuple[] {
   }
   if (!Array.isArray(tuples)) damaged("not a list of entries");
   for (const t of tuples as unknown[]) {
-    if (!Array.isArray(t) || t.length !== 13) damaged(`an entry is not a 13-field tuple`);
-    const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash] = t as Tuple;
+    if (!Array.isArray(t) || (t.length !== 13 && t.length !== 14))
+      damaged("an entry is not a 13- or 14-field tuple");
+    const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash, , xattrs] = t as Tuple;
     if (typeof rel !== "string" || !safeRelative(rel))
       damaged(`the path ${JSON.stringify(rel)} is not a plain relative path inside the backup`);
     if (!KINDS.has(kind))
       damaged(`${JSON.stringify(rel)} has an unknown kind ${JSON.stringify(kind)}`);
     if (hash !== null && (typeof hash !== "string" || !SHA256.test(hash)))
       damaged(`${JSON.stringify(rel)} names no valid object (${JSON.stringify(hash)})`);
+    if (
+      xattrs !== undefined &&
+      (typeof xattrs !== "object" ||
+        xattrs === null ||
+        !Object.values(xattrs).every((v) => typeof v === "string"))
+    )
+      damaged(`${JSON.stringify(rel)} has malformed extended attributes`);
     for (const big of [mtimeNs, ctimeNs, ino, dev])
       if (typeof big !== "string" || !/^-?\d+$/.test(big))
         damaged(`${JSON.stringify(rel)} has a malformed number ${JSON.stringify(big)}`);

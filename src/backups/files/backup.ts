@@ -12,6 +12,7 @@ import {
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { walkTree } from "./walk.js";
+import { readXattrs } from "./xattrs.js";
 
 /**
  * Symlinks are never followed, the backed-up path included: that is right for `current ->
@@ -152,6 +153,13 @@ export async function snapshotTree(
     pausePoint("backup:object");
   });
   entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  // Extended attributes, ACLs and capabilities: one getfattr over the tree, kept per entry.
+  const attributes = await readXattrs(source);
+  if (attributes.unavailable) warnings.push(attributes.unavailable);
+  for (const entry of entries) {
+    const found = attributes.byRel.get(entry.rel);
+    if (found && Object.keys(found).length) entry.xattrs = found;
+  }
   return { entries, stats, warnings };
 
   function record(entry: Entry, put: PutResult): void {

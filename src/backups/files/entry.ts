@@ -106,10 +106,18 @@ export function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
       x.dev !== y.dev ||
       x.rdev !== y.rdev ||
       x.hash !== y.hash ||
-      x.target !== y.target
+      x.target !== y.target ||
+      !sameXattrs(x.xattrs, y.xattrs)
     ) {
       return false;
     }
   }
   return true;
+}
+
+/** True when two attribute sets hold the same names and values (absent = none). */
+export function sameXattrs(a?: Record<string, string>, b?: Record<string, string>): boolean {
+  const x = Object.entries(a ?? {});
+  if (x.length !== Object.keys(b ?? {}).length) return false;
+  return x.every(([name, value]) => b?.[name] === value);
 }

@@ -18,6 +18,7 @@ import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
 import { type RestorePlan, sameMetadata } from "./restore-plan.js";
+import { readXattrs, writeXattrs, type XattrChange, xattrChange } from "./xattrs.js";
 
 /** What a restore changed, for reports and the audit log. */
 export interface RestoreCounts {
@@ -62,7 +63,12 @@ export async function applyRestore(
     const path = at(dir.rel);
     if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) setMetadata(dir, path);
   }
-  if (plan.actions.length > 0) await syncFileSystems([dirname(plan.root)]);
+  // Extended attributes, ACLs and capabilities last: a write or a chown clears a capability.
+  // setxattr moves no mtime, so the directories' restored mtimes stand.
+  const changes = await attributeChanges(plan);
+  if (changes.length) await writeXattrs(changes);
+  counts.metadata += changes.length;
+  if (plan.actions.length > 0 || changes.length > 0) await syncFileSystems([dirname(plan.root)]);
   return counts;
 }
 
@@ -166,4 +172,19 @@ function ignoreIfNotRoot(change: () => void): void {
     if ((error as NodeJS.ErrnoException).code === "EPERM" && process.getuid?.() !== 0) return;
     throw error;
   }
+}
+
+/** Every path whose live attributes differ from its entry's (sockets and absent paths aside). */
+async function attributeChanges(plan: RestorePlan): Promise<XattrChange[]> {
+  if (plan.entries[0]?.kind === "absent") return [];
+  const live = await readXattrs(plan.root);
+  const changes: XattrChange[] = [];
+  for (const entry of plan.entries) {
+    if (entry.kind === "socket" || entry.kind === "absent") continue;
+    const path = entry.rel === "" ? plan.root : join(plan.root, entry.rel);
+    const change = xattrChange(path, entry.xattrs, live.byRel.get(entry.rel));
+    if (change) changes.push(change);
+  }
+  if (live.unavailable && changes.length) throw new Error(live.unavailable);
+  return changes;
 }

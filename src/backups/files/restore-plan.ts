@@ -22,6 +22,8 @@ export interface RestorePlan {
   neededHashes: Set<string>;
   /** Directories of the backup, to have their metadata put back last (children change it). */
   directories: Entry[];
+  /** The whole listing: after the writes, every entry's extended attributes are made right. */
+  entries: readonly Entry[];
 }
 
 /** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
@@ -67,6 +69,7 @@ export async function planRestore(
     actions: [...removals.map((rel) => ({ op: "remove" as const, rel })), ...changes],
     neededHashes,
     directories: listing.filter((e) => e.kind === "dir"),
+    entries: listing,
   };
 }
 

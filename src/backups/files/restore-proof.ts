@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Listing } from "./entry.js";
 import { kindOf } from "./entry.js";
 import { planRestore, sameMicros } from "./restore-plan.js";
+import { readXattrs, xattrChange } from "./xattrs.js";
 
 /**
  * A restore proves itself: after it is applied, the live tree is walked afresh and compared with
@@ -17,6 +18,7 @@ export async function differencesAfterRestore(
   exclude: readonly string[],
 ): Promise<string[]> {
   const again = await planRestore(root, listing, exclude);
+  const attributes = await readXattrs(root);
   const at = (rel: string) => (rel === "" ? root : join(root, rel));
   const out: string[] = [];
   for (const action of again.actions) {
@@ -51,6 +53,25 @@ export async function differencesAfterRestore(
     if (!sameMicros(entry.mtimeNs, stats.mtimeNs))
       differ.push(`mtime ${nsText(stats.mtimeNs)}, expected ${nsText(entry.mtimeNs)}`);
     out.push(`${path}: ${differ.join("; ") || "metadata differs"}`);
+  }
+  // Extended attributes, ACLs, capabilities: what a path has now against what it had.
+  for (const entry of listing.entries) {
+    if (entry.kind === "socket" || entry.kind === "absent") continue;
+    const change = xattrChange(at(entry.rel), entry.xattrs, attributes.byRel.get(entry.rel));
+    if (!change) continue;
+    if (attributes.unavailable) {
+      out.push(
+        `${change.path}: extended attributes cannot be read back (${attributes.unavailable})`,
+      );
+      continue;
+    }
+    const names = [
+      ...Object.keys(change.set).map((n) =>
+        `${n} ${entry.xattrs?.[n] === undefined ? "" : "missing or different"}`.trim(),
+      ),
+      ...change.remove.map((n) => `${n} present, but not at backup time`),
+    ];
+    out.push(`${change.path}: extended attributes differ: ${names.join("; ")}`);
   }
   return out;
 }

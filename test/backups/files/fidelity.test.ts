@@ -201,6 +201,58 @@ describe("file backups keep everything a restore must put back", () => {
     await rollback.close();
   });
 
+  it.runIf(isRoot)(
+    "extended attributes, POSIX ACLs (access and default) and file capabilities come back, as getfattr, getfacl and getcap see them",
+    async () => {
+      const { live, rollback } = await setup();
+      makeTree(live, {
+        "bin/ping": { content: "#!/bin/sh\n", mode: 0o755 },
+        "etc/app.conf": "a=1\n",
+        "etc/notes": "n\n",
+        "shared/x": "x\n",
+      });
+      const tool = (cmd: string, ...args: string[]) => execa(cmd, args);
+      await tool(
+        "setfattr",
+        "-n",
+        "user.origin",
+        "-v",
+        "rollpoint test",
+        join(live, "etc/app.conf"),
+      );
+      await tool("setfattr", "-n", "trusted.marker", "-v", "0x00ff", join(live, "etc/notes"));
+      await tool("setfacl", "-m", "u:nobody:r,g:nogroup:rw", join(live, "etc/app.conf"));
+      await tool("setfacl", "-d", "-m", "u:nobody:rx", join(live, "shared"));
+      await tool("setcap", "cap_net_raw+ep", join(live, "bin/ping"));
+      const oracle = async () => ({
+        xattrs: (await tool("getfattr", "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", live))
+          .stdout,
+        acls: (await tool("getfacl", "-R", "-P", "-p", live)).stdout,
+        caps: (await tool("getcap", "-r", live)).stdout,
+      });
+      const before = await oracle();
+      expect(before.caps).toContain("cap_net_raw=ep");
+      for (const name of ["user.origin", "trusted.marker", "system.posix_acl_default"])
+        expect(before.xattrs).toContain(name);
+      expect(before.acls).toContain("user:nobody:r--");
+      const info = await rollback.backupFile(live, "pre", "myapp");
+
+      // The update: rewrites the binary (dropping its capability), strips the ACLs and one
+      // attribute, changes another, adds one the backup did not have.
+      writeFileSync(join(live, "bin/ping"), "#!/bin/sh\necho new\n");
+      await tool("setfacl", "-b", join(live, "etc/app.conf"));
+      await tool("setfacl", "-k", join(live, "shared"));
+      await tool("setfattr", "-x", "trusted.marker", join(live, "etc/notes"));
+      await tool("setfattr", "-n", "user.origin", "-v", "changed", join(live, "etc/app.conf"));
+      await tool("setfattr", "-n", "user.added", "-v", "by the update", join(live, "shared/x"));
+      expect(await oracle()).not.toEqual(before);
+
+      expect(await rollback.restoreBackup(info.backupId)).toBe(true);
+      expect(await oracle()).toEqual(before);
+      await rollback.close();
+    },
+  );
+
   it("a backed-up path that is a symlink is kept as a link, and the user is told its target is not", async () => {
     const { dir, rollback } = await setup();
     makeTree(dir, { "releases/1.0/app.bin": "v1", current: { symlink: "releases/1.0" } });

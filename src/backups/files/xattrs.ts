@@ -1,0 +1,133 @@
+import { execFile } from "node:child_process";
+import { relative } from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** Name to value, as getfattr prints it with `-e base64` (`0s<base64>`). */
+export type Xattrs = Record<string, string>;
+
+/** What a tree's extended attributes are, by path relative to its root. */
+export interface TreeXattrs {
+  byRel: Map<string, Xattrs>;
+  /** Why they could not be read at all (getfattr missing), for the backup's warnings. */
+  unavailable?: string;
+}
+
+// Extended attributes (user, trusted, security: capabilities and SELinux labels) and POSIX ACLs
+// (the system.posix_acl_* attributes) go through the attr package's getfattr and setfattr, one
+// process per tree, not per file: Node has no xattr calls, and a native addon is a build step on
+// every host for what two well-known tools do. -P walks without following links, -h reads a
+// link's own attributes, `-m -` takes every namespace, base64 keeps binary values exact.
+const GETFATTR = ["-R", "-P", "-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
+const MAX_OUTPUT = 1024 * 2 ** 20;
+
+/** Every extended attribute under `root` (itself included), read in one getfattr run. */
+export async function readXattrs(root: string): Promise<TreeXattrs> {
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync("getfattr", [...GETFATTR, "--", root], {
+      maxBuffer: MAX_OUTPUT,
+      encoding: "utf8",
+    }));
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException & { stdout?: string; code?: unknown };
+    if (failure.code === "ENOENT") {
+      return {
+        byRel: new Map(),
+        unavailable:
+          "extended attributes, POSIX ACLs and file capabilities were not recorded: getfattr is not installed (Debian package attr)",
+      };
+    }
+    // Exit 1 with output: some path could not be read (it vanished, or permission); the rest is
+    // good. Paths not listed have no attributes we can see.
+    stdout = failure.stdout ?? "";
+  }
+  const byRel = new Map<string, Xattrs>();
+  let current: Xattrs | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("# file: ")) {
+      const path = unescapeName(line.slice(8));
+      current = {};
+      byRel.set(path === root ? "" : relative(root, path), current);
+    } else if (current && line !== "") {
+      const eq = line.indexOf("=");
+      if (eq > 0) current[line.slice(0, eq)] = line.slice(eq + 1);
+      else current[line] = "";
+    }
+  }
+  return { byRel };
+}
+
+/** One path's attributes to put back: `set` every name in it, `remove` the others listed. */
+export interface XattrChange {
+  path: string;
+  set: Xattrs;
+  remove: string[];
+}
+
+/**
+ * Put attributes back: every value in one `setfattr --restore` run (its input is getfattr's own
+ * format); names the backup did not have are removed one `setfattr -x` each (rare: something the
+ * update added). Symlinks' own attributes, never their targets'.
+ */
+export async function writeXattrs(changes: readonly XattrChange[]): Promise<void> {
+  const dump = changes
+    .filter((c) => Object.keys(c.set).length)
+    .map(
+      (c) =>
+        `# file: ${escapeName(c.path)}\n${Object.entries(c.set)
+          .map(([name, value]) => `${escapeName(name)}=${value}`)
+          .join("\n")}\n`,
+    )
+    .join("\n");
+  if (dump) await runSetfattr(["-h", "--restore=-"], `${dump}\n`);
+  for (const change of changes)
+    for (const name of change.remove) await runSetfattr(["-h", "-x", name, "--", change.path]);
+}
+
+async function runSetfattr(args: string[], input?: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile("setfattr", args, (error, _out, stderr) =>
+      error
+        ? reject(new Error(`setfattr ${args.join(" ")}: ${stderr.trim() || error.message}`))
+        : resolve(),
+    );
+    child.stdin?.end(input ?? "");
+  });
+}
+
+/** The attributes that differ: what to set (missing or other values) and what to remove. */
+export function xattrChange(path: string, wanted: Xattrs | undefined, live: Xattrs | undefined) {
+  const want = wanted ?? {};
+  const have = live ?? {};
+  const set = Object.fromEntries(Object.entries(want).filter(([n, v]) => have[n] !== v));
+  const remove = Object.keys(have).filter((n) => !(n in want));
+  return Object.keys(set).length || remove.length ? { path, set, remove } : undefined;
+}
+
+// getfattr writes names with control characters, backslashes and the like as \ooo (octal);
+// setfattr --restore reads them back the same way.
+function unescapeName(text: string): string {
+  // Escapes stand for bytes (a UTF-8 name may come as \303\251): decode bytes, then UTF-8.
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; ) {
+    const octal = /^\\([0-7]{3})/.exec(text.slice(i, i + 4));
+    if (octal) {
+      bytes.push(Number.parseInt(octal[1]!, 8));
+      i += 4;
+    } else {
+      const char = String.fromCodePoint(text.codePointAt(i)!);
+      bytes.push(...Buffer.from(char, "utf8"));
+      i += char.length;
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+function escapeName(text: string): string {
+  return text.replace(
+    /[\\\x00-\x20\x7f=]/g,
+    (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`,
+  );
+}
