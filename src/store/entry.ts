@@ -25,7 +25,10 @@ export interface Entry {
   rdev: number;
   /** SHA-256 of a regular file's contents: the name of its object in the store. */
   hash: string | null;
-  /** A symlink's target, as written, never followed. */
+  /**
+   * A symlink's target, as written, never followed. For a regular file: the path (relative, as
+   * `rel`) of the entry it is a hard link of, the first of its links in the listing.
+   */
   target: string | null;
   /**
    * Extended attributes in every namespace the backup could read (user, trusted, security: file

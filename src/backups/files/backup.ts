@@ -81,6 +81,8 @@ export async function snapshotTree(
   const small: Entry[] = [];
   const smallPaths: string[] = [];
   const large: Array<{ entry: Entry; abs: string }> = [];
+  // Files with several names in the tree, by device and inode: restored as links, not copies.
+  const linked = new Map<string, Entry[]>();
   let writers: SmallFileWriters | undefined;
   try {
     for (const path of walked) {
@@ -89,6 +91,10 @@ export async function snapshotTree(
       switch (entry.kind) {
         case "file": {
           stats.files++;
+          if (path.stats.nlink > 1n) {
+            const key = `${path.stats.dev}:${path.stats.ino}`;
+            linked.set(key, [...(linked.get(key) ?? []), entry]);
+          }
           stats.bytes += entry.size;
           const old = before.get(entry.rel);
           if (old?.hash && sameStatIdentity(old, path.stats, takenAtMs)) {
@@ -153,6 +159,11 @@ export async function snapshotTree(
     pausePoint("backup:object");
   });
   entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  for (const names of linked.values()) {
+    if (names.length < 2) continue;
+    names.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    for (const other of names.slice(1)) other.target = names[0]!.rel;
+  }
   // Extended attributes, ACLs and capabilities: one getfattr over the tree, kept per entry.
   const attributes = await readXattrs(source);
   if (attributes.unavailable) warnings.push(attributes.unavailable);

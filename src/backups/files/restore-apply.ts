@@ -3,6 +3,7 @@ import {
   chmodSync,
   chownSync,
   lchownSync,
+  linkSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
@@ -47,11 +48,16 @@ export async function applyRestore(
         rmSync(at(action.rel), { recursive: true, force: true });
         counts.removed++;
         break;
-      case "write":
-        await writeEntry(objects, action.entry, at(action.entry.rel), counts);
+      case "write": {
+        const { entry } = action;
+        // A hard link of an earlier entry (already right: it sorts first) is linked to it again.
+        const linkTo =
+          entry.kind === "file" && entry.target !== null ? at(entry.target) : undefined;
+        await writeEntry(objects, entry, at(entry.rel), counts, linkTo);
         counts.written++;
         pausePoint("restore:write");
         break;
+      }
       case "metadata":
         setMetadata(action.entry, at(action.entry.rel));
         counts.metadata++;
@@ -77,6 +83,7 @@ async function writeEntry(
   entry: Entry,
   path: string,
   counts: RestoreCounts,
+  linkTo?: string,
 ): Promise<void> {
   switch (entry.kind) {
     case "dir":
@@ -90,7 +97,7 @@ async function writeEntry(
     case "block": {
       const temp = tempNameBeside(path);
       try {
-        await createAt(objects, entry, temp);
+        if (!(linkTo && tryLink(linkTo, temp))) await createAt(objects, entry, temp);
         setMetadata(entry, temp);
         renameSync(temp, path);
       } catch (error) {
@@ -187,4 +194,15 @@ async function attributeChanges(plan: RestorePlan): Promise<XattrChange[]> {
   }
   if (live.unavailable && changes.length) throw new Error(live.unavailable);
   return changes;
+}
+
+// A hard link across a mount point inside the tree cannot be made: a copy is what is left.
+function tryLink(existing: string, path: string): boolean {
+  try {
+    linkSync(existing, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EXDEV") return false;
+    throw error;
+  }
 }

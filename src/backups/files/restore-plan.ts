@@ -54,7 +54,10 @@ export async function planRestore(
     const current = live.get(entry.rel);
     if (!current || removals.some((r) => r === entry.rel || isUnder(entry.rel, r))) {
       changes.push({ op: "write", entry });
-    } else if (!sameContents(entry, current.stats, current.abs, takenAtMs)) {
+    } else if (
+      !sameContents(entry, current.stats, current.abs, takenAtMs) ||
+      !sameLink(entry, current.stats, live)
+    ) {
       changes.push({ op: "write", entry });
     } else if (!sameMetadata(entry, current.stats)) {
       changes.push({ op: "metadata", entry });
@@ -110,5 +113,18 @@ export function sameMetadata(entry: Entry, stats: BigIntStats): boolean {
     sameOwner &&
     BigInt(entry.mode) === (stats.mode & 0o7777n) &&
     sameMicros(entry.mtimeNs, stats.mtimeNs)
+  );
+}
+
+/** A file recorded as a hard link of another entry must still share that entry's inode. */
+export function sameLink(
+  entry: Entry,
+  stats: BigIntStats,
+  live: ReadonlyMap<string, { stats: BigIntStats }>,
+): boolean {
+  if (entry.kind !== "file" || entry.target === null) return true;
+  const primary = live.get(entry.target);
+  return (
+    primary !== undefined && primary.stats.ino === stats.ino && primary.stats.dev === stats.dev
   );
 }

@@ -36,6 +36,13 @@ export async function differencesAfterRestore(
     }
     if (action.op === "write") {
       const kind = kindOf(stats);
+      if (kind === "file" && entry.kind === "file" && entry.target !== null) {
+        const primary = lstatSync(at(entry.target), { bigint: true, throwIfNoEntry: false });
+        if (primary?.ino !== stats.ino) {
+          out.push(`${path}: not a hard link of ${at(entry.target)}, as at backup time`);
+          continue;
+        }
+      }
       out.push(
         kind === entry.kind
           ? `${path}: ${entry.kind === "symlink" ? "link target differs" : entry.kind === "file" ? "contents differ" : "device numbers differ"}`

@@ -3,10 +3,13 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -252,6 +255,32 @@ describe("file backups keep everything a restore must put back", () => {
       await rollback.close();
     },
   );
+
+  it("hard links within the backup come back as links, not copies", async () => {
+    const { live, rollback } = await setup();
+    makeTree(live, { "bin/tool": "v1\n", "other.txt": "o\n" });
+    linkSync(join(live, "bin/tool"), join(live, "bin/tool-alias"));
+    linkSync(join(live, "bin/tool"), join(live, "z-last"));
+    const links = () =>
+      ["bin/tool", "bin/tool-alias", "z-last"].map((rel) => {
+        const st = statSync(join(live, rel));
+        return { ino: st.ino, nlink: st.nlink, text: readFileSync(join(live, rel), "utf8") };
+      });
+    const info = await rollback.backupFile(live, "pre", "myapp");
+    const listing = await rollback.getListing(info.backupId);
+    expect(listing.find((e) => e.rel === "z-last")).toMatchObject({ target: "bin/tool" });
+    // The update: one name replaced by a new file, the shared inode rewritten, a name removed.
+    writeFileSync(join(live, "bin/new-alias"), "v2\n");
+    renameSync(join(live, "bin/new-alias"), join(live, "bin/tool-alias"));
+    writeFileSync(join(live, "bin/tool"), "v2 in place\n");
+    unlinkSync(join(live, "z-last"));
+    expect(await rollback.restoreBackup(info.backupId)).toBe(true);
+    const after = links();
+    expect(after.map((l) => l.text)).toEqual(["v1\n", "v1\n", "v1\n"]);
+    expect(new Set(after.map((l) => l.ino)).size).toBe(1);
+    expect(after[0]!.nlink).toBe(3);
+    await rollback.close();
+  });
 
   it("a backed-up path that is a symlink is kept as a link, and the user is told its target is not", async () => {
     const { dir, rollback } = await setup();
