@@ -190,6 +190,17 @@ const protectedPaths: Rule = (m, ctx) => {
   return found;
 };
 
+/** The database keys that only some kinds take (the others take them all or none). */
+const KEYS_OF_KINDS: Record<string, string[]> = {
+  host: ["postgresql", "mariadb"],
+  port: ["postgresql", "mariadb"],
+  user: ["postgresql", "mariadb"],
+  passwordEnv: ["postgresql", "mariadb"],
+  password: ["postgresql", "mariadb"],
+  strategy: ["postgresql"],
+  socket: ["mariadb"],
+};
+
 const databases: Rule = (m) => {
   const seen = new Set<string>();
   return (m.rollbackPoint?.databases ?? []).flatMap((d, i) => {
@@ -198,19 +209,22 @@ const databases: Rule = (m) => {
     if (seen.has(d.name))
       found.push(error([...at, "name"], `duplicate database name ${JSON.stringify(d.name)}`));
     seen.add(d.name);
-    if (d.type === "sqlite") {
-      for (const key of ["host", "port", "user", "passwordEnv", "password", "strategy"] as const) {
-        if (d[key] !== undefined)
-          found.push(
-            error([...at, key], `applies to postgresql only; this database is sqlite`, true),
-          );
-      }
+    for (const [key, kinds] of Object.entries(KEYS_OF_KINDS)) {
+      const type = d.type === "mysql" ? "mariadb" : d.type;
+      if (d[key as keyof typeof d] !== undefined && !kinds.includes(type))
+        found.push(
+          error(
+            [...at, key],
+            `applies to ${kinds.join(" and ")} only; this database is ${d.type}`,
+            true,
+          ),
+        );
     }
     if (d.password !== undefined) {
       found.push(
         warning(
           [...at, "password"],
-          "an inline password ends up in version control and backups of this file; prefer passwordEnv or ~/.pgpass",
+          "an inline password ends up in version control and backups of this file; prefer passwordEnv (or ~/.pgpass, ~/.my.cnf)",
           "INLINE_PASSWORD",
         ),
       );

@@ -11,9 +11,10 @@ export interface WrittenFileTarget {
 
 export interface WrittenDatabase {
   name: string;
-  type: "postgresql" | "sqlite";
+  type: "postgresql" | "sqlite" | "mariadb" | "mysql";
   database: string;
   host?: string;
+  socket?: string;
   port?: number | string;
   user?: string;
   passwordEnv?: string;
@@ -87,6 +88,7 @@ export const KEYS = {
     "database",
     "host",
     "port",
+    "socket",
     "user",
     "passwordEnv",
     "password",

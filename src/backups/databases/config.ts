@@ -23,7 +23,24 @@ export interface PostgresDatabase {
   name?: string;
 }
 
-export type DatabaseConfig = SqliteDatabase | PostgresDatabase;
+/**
+ * A MariaDB (or MySQL) database. The password is never on a command line: from `passwordEnv`
+ * it reaches the client as MYSQL_PWD; otherwise the client's option file (~/.my.cnf) applies.
+ */
+export interface MariadbDatabase {
+  type: "mariadb" | "mysql";
+  host?: string;
+  port?: number | string;
+  /** The server's Unix socket, instead of host and port. */
+  socket?: string;
+  user?: string;
+  database: string;
+  passwordEnv?: string;
+  password?: string;
+  name?: string;
+}
+
+export type DatabaseConfig = SqliteDatabase | PostgresDatabase | MariadbDatabase;
 
 /**
  * Where a PostgreSQL database really is: the manifest's value, else libpq's environment

@@ -4,6 +4,7 @@ import type { Store } from "../../store/store.js";
 import type { BackupLabel } from "../record.js";
 import type { PreparedRestore } from "../restore.js";
 import type { DatabaseConfig } from "./config.js";
+import { mariadbKind } from "./mariadb/kind.js";
 import { postgresqlKind } from "./postgresql/kind.js";
 import { sqliteKind } from "./sqlite/kind.js";
 
@@ -49,11 +50,23 @@ export interface DatabaseKind<C extends DatabaseConfig> {
   discardExternal(row: BackupRow): Promise<void>;
 }
 
-type Kinds = { [T in DatabaseConfig["type"]]: DatabaseKind<Extract<DatabaseConfig, { type: T }>> };
+/** The configuration whose `type` admits T (MariadbDatabase for both "mariadb" and "mysql"). */
+type ConfigOf<T> = DatabaseConfig extends infer C
+  ? C extends { type: infer U }
+    ? T extends U
+      ? C
+      : never
+    : never
+  : never;
+
+type Kinds = { [T in DatabaseConfig["type"]]: DatabaseKind<ConfigOf<T>> };
 
 export const DATABASE_KINDS: Kinds = {
   sqlite: sqliteKind,
   postgresql: postgresqlKind,
+  mariadb: mariadbKind,
+  // Another name for the same kind: MySQL servers speak the same protocol and tools.
+  mysql: mariadbKind,
 };
 
 /** The kind of a database configuration, or of a stored backup (`meta.engine`). */

@@ -1,0 +1,107 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { GlobalRollback } from "../../../src/index.js";
+import { rollpoint } from "../../helpers/cli.js";
+import {
+  createShopDatabase,
+  dumpOf,
+  MARIADB,
+  mariadb,
+  mutateShopDatabase,
+} from "../../helpers/mariadb.js";
+import { tempDir } from "../../helpers/tree.js";
+
+describe("MariaDB, a database kind of its own", () => {
+  it("restores the database exactly, tables created after the backup included, as mariadb-dump sees it", async () => {
+    const dir = await tempDir();
+    const database = createShopDatabase();
+    const before = dumpOf(database);
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    const info = await rollback.backupDatabase(
+      { type: "mariadb", ...MARIADB, database },
+      "pre",
+      "shop",
+    );
+    expect(info.source).toBe(`mariadb://root@127.0.0.1:${MARIADB.port}/${database}`);
+
+    mutateShopDatabase(database);
+    expect(dumpOf(database)).not.toBe(before);
+    const restored = await rollback.restoreBackupDetailed(info.backupId);
+    expect(restored.outcome, JSON.stringify(restored.error)).toBe("restored");
+    expect(restored.detail).toContain("row counts equal");
+    expect(dumpOf(database)).toBe(before);
+    expect(mariadb("SHOW TABLES", database).split("\n").filter(Boolean).sort()).toEqual([
+      "big_invoices",
+      "customers",
+      "invoices",
+    ]);
+    await rollback.close();
+  });
+
+  it("rollpoint run with a sql step on MariaDB (type mysql): a failed check rolls it back exactly; plan names the target", async () => {
+    const dir = await tempDir();
+    const database = createShopDatabase();
+    const before = dumpOf(database);
+    writeFileSync(
+      join(dir, "migrate.sql"),
+      "ALTER TABLE customers ADD COLUMN tier INT; DELETE FROM invoices;",
+    );
+    const manifest = join(dir, "shop.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1
+name: shop
+rollbackPoint:
+  databases:
+    - { name: shop, type: mysql, host: ${MARIADB.host}, port: ${MARIADB.port}, user: root, database: ${database} }
+steps:
+  - id: migrate
+    sql: { database: shop, file: migrate.sql }
+  - id: health
+    check: { command: ["false"], within: 1s }
+`,
+    );
+    const store = join(dir, "store");
+    const plan = await rollpoint(["--store", store, "--json", "plan", manifest]);
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).plan.rollbackPoint.databases[0].target).toBe(
+      `mariadb://root@${MARIADB.host}:${MARIADB.port}/${database}`,
+    );
+    const run = await rollpoint(["--store", store, "run", manifest]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(dumpOf(database)).toBe(before);
+  });
+
+  it("a damaged restore is not called restored: the read-back names what differs", async () => {
+    const dir = await tempDir();
+    const database = createShopDatabase();
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    const info = await rollback.backupDatabase(
+      { type: "mariadb", ...MARIADB, database },
+      "pre",
+      "shop",
+    );
+    // The backup recorded a table its dump does not hold: a restore cannot bring it back, and
+    // must say so instead of "restored".
+    const { Store } = await import("../../../src/store/store.js");
+    await rollback.close();
+    const store = await Store.open(join(dir, "store"));
+    const row = store.catalog.getBackup(info.backupId)!;
+    const meta = row.meta as { fingerprint: { schema: string[] } };
+    meta.fingerprint.schema.push("base table ghost InnoDB");
+    store.catalog.db
+      .prepare("UPDATE backups SET meta = ? WHERE id = ?")
+      .run(JSON.stringify(meta), row.id);
+    store.close();
+    const again = new GlobalRollback({ backupDir: join(dir, "store") });
+    await expect(again.restoreBackupDetailed(info.backupId)).rejects.toMatchObject({
+      code: "DATABASE_FAILED",
+      message: expect.stringContaining(
+        "read back, 1 difference(s): missing: base table ghost InnoDB",
+      ),
+    });
+    await again.close();
+  });
+});

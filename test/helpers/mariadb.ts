@@ -1,0 +1,86 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { afterEach } from "vitest";
+
+/** The MariaDB the tests use: the suite's own (test/setup/mariadb-server.ts). */
+export const MARIADB = {
+  host: "127.0.0.1",
+  port: Number(process.env.ROLLPOINT_TEST_MARIADB_PORT ?? 3306),
+  user: "root",
+};
+
+const connection = () => [
+  "--no-defaults",
+  "-h",
+  MARIADB.host,
+  "-P",
+  String(MARIADB.port),
+  "--protocol=tcp",
+  "-u",
+  MARIADB.user,
+];
+
+const created: string[] = [];
+afterEach(() => {
+  for (const db of created.splice(0)) mariadb(`DROP DATABASE IF EXISTS \`${db}\``);
+});
+
+/** Run SQL with the mariadb client as root; the rows, tab-separated. */
+export function mariadb(sql: string, database?: string): string {
+  return execFileSync("mariadb", [
+    ...connection(),
+    "-N",
+    "-B",
+    "-e",
+    sql,
+    ...(database ? [database] : []),
+  ]).toString();
+}
+
+/** A database of its own for one test: tables with a foreign key, a view, a procedure, a trigger, an event, rows. */
+export function createShopDatabase(): string {
+  const name = `rp_test_${randomBytes(5).toString("hex")}`;
+  mariadb(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  created.push(name);
+  mariadb(
+    `CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(80) NOT NULL, KEY by_name (name));
+     CREATE TABLE invoices (id INT PRIMARY KEY AUTO_INCREMENT, customer INT NOT NULL,
+       amount DECIMAL(10,2), FOREIGN KEY (customer) REFERENCES customers (id));
+     INSERT INTO customers (name) VALUES ('ada'), ('grace'), ('linus');
+     INSERT INTO invoices (customer, amount) VALUES (1, 10.50), (1, 20), (2, 99.99), (3, 1);
+     CREATE VIEW big_invoices AS SELECT * FROM invoices WHERE amount > 15;
+     CREATE PROCEDURE count_invoices() SELECT COUNT(*) FROM invoices;
+     CREATE TRIGGER no_negative BEFORE INSERT ON invoices FOR EACH ROW SET NEW.amount = ABS(NEW.amount);
+     CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM invoices WHERE amount = 0;`,
+    name,
+  );
+  return name;
+}
+
+/** The update's damage: schema and data changed every way a migration changes them. */
+export function mutateShopDatabase(name: string): void {
+  mariadb(
+    `DELETE FROM invoices WHERE id = 4;
+     INSERT INTO customers (name) VALUES ('added by the update');
+     ALTER TABLE customers ADD COLUMN phone VARCHAR(20);
+     DROP VIEW big_invoices;
+     DROP PROCEDURE count_invoices;
+     CREATE TABLE migrations (version INT);
+     INSERT INTO migrations VALUES (2);`,
+    name,
+  );
+}
+
+/** The whole database as mariadb-dump prints it: the oracle for "exactly as before". */
+export function dumpOf(name: string): string {
+  return execFileSync("mariadb-dump", [
+    ...connection(),
+    "--single-transaction",
+    "--routines",
+    "--triggers",
+    "--events",
+    "--skip-dump-date",
+    "--skip-comments",
+    name,
+  ]).toString();
+}
