@@ -13,6 +13,7 @@ import {
   mutateAppDatabase,
   PG,
   schemaOf,
+  sql,
 } from "../../helpers/postgres.js";
 import { storeFiles } from "../../helpers/store.js";
 import { tempDir } from "../../helpers/tree.js";
@@ -59,32 +60,73 @@ for (const strategy of ["dump", "clone"] as const) {
 }
 
 describe("PostgreSQL, a role that may not create databases", () => {
-  it("restores a dump in place, in one transaction, and says so", async () => {
+  it("is refused before anything is taken: a restore could not bring the database back whole", async () => {
     const dir = await tempDir();
     const role = await createRole("LOGIN NOCREATEDB");
     const database = await createAppDatabase(role);
-    const data = await dataOf(database);
     const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
     const config = { type: "postgresql" as const, ...PG, user: role, database };
-    const info = await rollback.backupDatabase(config, "pre", "app");
-    dropScratchOf(info.backupId);
-    await mutateAppDatabase(database);
-    const op = await rollback.restoreBackupDetailed(info.backupId);
-    expect(op.detail).toContain(
-      `restored in place with pg_restore --clean --single-transaction (${role} may not create databases)`,
-    );
-    expect(await dataOf(database)).toEqual(data);
-
-    const clone = await rollback
-      .backupDatabase({ ...config, strategy: "clone" }, "pre", "app")
-      .catch((e: unknown) => e);
-    expect(clone).toMatchObject({ code: "BACKUP_FAILED" });
-    expect(String((clone as Error).message)).toContain(
-      `strategy clone needs a role that may create databases; ${role}`,
-    );
+    for (const strategy of ["dump", "clone"] as const) {
+      const refused = await rollback
+        .backupDatabase({ ...config, strategy }, "pre", "app")
+        .catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: "BACKUP_FAILED" });
+      expect(String((refused as Error).message)).toContain(
+        `${role} at postgresql://${role}@${PG.host}:${PG.port}/${database} may not create databases, so a rollback could not bring ${database} back whole`,
+      );
+    }
     await rollback.close();
   });
 });
+
+for (const strategy of ["dump", "clone"] as const) {
+  describe(`PostgreSQL, the database as a whole (${strategy})`, () => {
+    it("owner, comment, privileges, settings and connection limit come back with the data", async () => {
+      const dir = await tempDir();
+      const owner = await createRole("LOGIN");
+      const reader = await createRole("LOGIN");
+      const database = await createAppDatabase(owner);
+      await sql(`COMMENT ON DATABASE ${database} IS 'billing, do not touch'`);
+      await sql(`ALTER DATABASE ${database} SET work_mem TO '8MB'`);
+      await sql(`ALTER DATABASE ${database} SET search_path TO public, audit`);
+      await sql(`ALTER ROLE ${reader} IN DATABASE ${database} SET statement_timeout TO '5s'`);
+      await sql(`ALTER DATABASE ${database} CONNECTION LIMIT 40`);
+      await sql(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
+      await sql(`GRANT CONNECT ON DATABASE ${database} TO ${reader}`);
+      const properties = () =>
+        sql(
+          `SELECT pg_get_userbyid(datdba) AS owner, datconnlimit, datacl::text AS acl,
+                  shobj_description(d.oid, 'pg_database') AS comment,
+                  (SELECT array_agg(COALESCE(r.rolname, '*') || ':' || array_to_string(setconfig, ';') ORDER BY 1)
+                     FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
+                    WHERE s.setdatabase = d.oid) AS settings
+             FROM pg_database d WHERE datname = $1`,
+          [database],
+        );
+      const before = await properties();
+      const schema = await schemaOf(database);
+      const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+      const info = await rollback.backupDatabase(
+        { type: "postgresql", ...PG, database, strategy },
+        "pre",
+        "app",
+      );
+      dropScratchOf(info.backupId);
+
+      await sql(`COMMENT ON DATABASE ${database} IS 'changed'`);
+      await sql(`ALTER DATABASE ${database} RESET ALL`);
+      await sql(`ALTER DATABASE ${database} CONNECTION LIMIT -1`);
+      await sql(`GRANT CONNECT ON DATABASE ${database} TO PUBLIC`);
+      await sql("CREATE TABLE audit (x int); INSERT INTO audit VALUES (1)", [], database);
+
+      const restored = await rollback.restoreBackupDetailed(info.backupId);
+      expect(restored.detail).toContain("read back: schema, database properties");
+      expect(await properties()).toEqual(before);
+      expect(await schemaOf(database)).toBe(schema);
+      await rollback.close();
+    });
+  });
+}
 
 describe("PostgreSQL passwords", () => {
   it("reach pg_dump through its environment only, and never the store", async () => {

@@ -4,6 +4,7 @@ import { loadExeca } from "../../../util/lazy.js";
 import { entryFromFields } from "../../files/entry.js";
 import type { Taken } from "../../record.js";
 import { type PostgresDatabase, resolvePostgres } from "../config.js";
+import { databaseProperties, type PgFingerprint, schemaAndRows } from "./fingerprint.js";
 import {
   childEnv,
   ident,
@@ -97,18 +98,22 @@ export async function preflightPostgres(config: PostgresDatabase): Promise<Postg
       );
     }
   }
+  if (!server.createdb) {
+    // A restore builds a new database beside the live one and swaps it in: the only way to
+    // bring the database back whole (objects created after the backup gone, its properties
+    // back). In place, pg_restore --clean leaves what the update created and fails on what
+    // depends on it: better to refuse now than to report a partial restore later.
+    throw new GlobalRollbackError(
+      "PREFLIGHT_FAILED",
+      `${target.user} at ${where} may not create databases, so a rollback could not bring ${target.database} back whole (objects the update creates would stay): ALTER ROLE ${target.user} CREATEDB, or use a role that has it`,
+      { context: { database: target.database } },
+    );
+  }
   if (resolvePostgres(config).strategy === "clone") {
     if (server.version < 15) {
       throw new GlobalRollbackError(
         "PREFLIGHT_FAILED",
         `strategy clone needs PostgreSQL 15 or newer (CREATE DATABASE ... STRATEGY FILE_COPY); ${where} is ${server.version}: use strategy dump`,
-        { context: { database: target.database } },
-      );
-    }
-    if (!server.createdb) {
-      throw new GlobalRollbackError(
-        "PREFLIGHT_FAILED",
-        `strategy clone needs a role that may create databases; ${target.user} at ${where} may not: use strategy dump, or ALTER ROLE ${target.user} CREATEDB`,
         { context: { database: target.database } },
       );
     }
@@ -133,11 +138,23 @@ export async function backupPostgres(
   const password = passwordOf(target, config.password);
   const { strategy } = resolvePostgres(config);
   const meta = { engine: "postgresql", strategy, target, serverVersion: preflight.serverVersion };
+  const read = (database: string) =>
+    withClient(target, password, (client) => schemaAndRows(client), database);
+  const properties = () =>
+    withClient(target, password, (client) => databaseProperties(client, target.database));
   if (strategy === "clone") {
     const { snapshot } = scratchNames(backupId);
+    const database = await properties();
     await cloneDatabase(target, password, target.database, snapshot);
-    return { entries: [], meta: { ...meta, snapshotDatabase: snapshot }, wroteObjects: false };
+    // The snapshot is the backup: its contents are exactly what a restore brings back.
+    const fingerprint: PgFingerprint = { database, ...(await read(snapshot)) };
+    return {
+      entries: [],
+      meta: { ...meta, snapshotDatabase: snapshot, fingerprint },
+      wroteObjects: false,
+    };
   }
+  const before: PgFingerprint = { database: await properties(), ...(await read(target.database)) };
   const temp = store.objects.tempPath();
   await (await loadExeca())(
     "pg_dump",
@@ -147,6 +164,11 @@ export async function backupPostgres(
       extendEnv: false,
     },
   );
+  const after: PgFingerprint = { database: await properties(), ...(await read(target.database)) };
+  // Rows written while pg_dump ran make the counts uncertain (the dump itself is one snapshot):
+  // then a restore compares the schema and the database's properties only.
+  const { rows: _uncertain, ...schemaOnly } = after;
+  const fingerprint = JSON.stringify(before) === JSON.stringify(after) ? after : schemaOnly;
   const put = await store.objects.adoptTempFile(temp);
   const now = BigInt(Date.now()) * 1_000_000n;
   const entry = entryFromFields("", "file", {
@@ -160,7 +182,11 @@ export async function backupPostgres(
     dev: 0n,
     rdev: 0n,
   });
-  return { entries: [{ ...entry, hash: put.hash }], meta, wroteObjects: put.written };
+  return {
+    entries: [{ ...entry, hash: put.hash }],
+    meta: { ...meta, fingerprint },
+    wroteObjects: put.written,
+  };
 }
 
 /**

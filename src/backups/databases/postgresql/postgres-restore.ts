@@ -4,6 +4,13 @@ import type { BackupRow } from "../../../store/catalog.js";
 import type { ObjectStore } from "../../../store/objects.js";
 import { loadExeca } from "../../../util/lazy.js";
 import type { Entry } from "../../files/entry.js";
+import {
+  applyDatabaseProperties,
+  databaseProperties,
+  fingerprintDifferences,
+  type PgFingerprint,
+  schemaAndRows,
+} from "./fingerprint.js";
 import { scratchNames } from "./postgres-backup.js";
 import {
   childEnv,
@@ -38,49 +45,14 @@ export async function restorePostgres(
   const target = row.meta.target as PostgresTarget;
   const password = passwordOf(target);
   const names = scratchNames(row.id);
+  let result: PostgresRestoreResult;
   try {
-    if (row.meta.strategy === "clone") {
-      return await withClient(target, password, (client) =>
-        swapIn(client, target.database, names.snapshot, names.outgoing, "clone"),
-      );
-    }
-    const dump = objects.pathOf(entries[0]!.hash!);
-    const canCreate = await withClient(target, password, async (client) => {
-      const { rows } = await client.query<{ c: boolean }>(
-        `SELECT rolcreatedb OR rolsuper AS c FROM pg_roles WHERE rolname = current_user`,
-      );
-      return rows[0]?.c === true;
-    });
-    if (!canCreate) return await restoreInPlace(target, password, dump);
-    return await withClient(target, password, async (client) => {
-      const present = await existing(client, [names.incoming, names.outgoing]);
-      // A previous attempt got as far as the swap: only the drop of the old one is left.
-      if (present.has(names.outgoing) && !present.has(names.incoming)) {
-        return swapIn(client, target.database, names.incoming, names.outgoing, "dump");
-      }
-      if (present.has(names.incoming)) await dropDatabase(client, names.incoming);
-      await createLike(client, target.database, names.incoming);
-      try {
-        await (await loadExeca())(
-          "pg_restore",
-          [
-            "--no-password",
-            "--exit-on-error",
-            "--single-transaction",
-            `--dbname=${names.incoming}`,
-            dump,
-          ],
-          {
-            env: childEnv(target, names.incoming, password),
-            extendEnv: false,
-          },
-        );
-      } catch (error) {
-        await dropDatabase(client, names.incoming).catch(() => undefined);
-        throw error;
-      }
-      return swapIn(client, target.database, names.incoming, names.outgoing, "dump");
-    });
+    result =
+      row.meta.strategy === "clone"
+        ? await withClient(target, password, (client) =>
+            swapIn(client, target.database, names.snapshot, names.outgoing, "clone"),
+          )
+        : await restoreDump(target, password, objects.pathOf(entries[0]!.hash!), names);
   } catch (error) {
     if (error instanceof GlobalRollbackError) throw error;
     throw new GlobalRollbackError(
@@ -89,6 +61,67 @@ export async function restorePostgres(
       { cause: error, context: { backupId: row.id, database: target.database } },
     );
   }
+  const recorded = row.meta.fingerprint as PgFingerprint | undefined;
+  if (!recorded) {
+    return { ...result, detail: `${result.detail}; not read back (a backup older than the proof)` };
+  }
+  // The database as a whole: neither a template copy nor a database built from a dump carries
+  // its owner, comment, privileges, settings or connection limit.
+  const now = await withClient(target, password, async (client) => {
+    await applyDatabaseProperties(client, target.database, recorded.database);
+    return databaseProperties(client, target.database);
+  });
+  // The proof: read the database back and compare it with what the backup recorded.
+  const found = fingerprintDifferences(recorded, {
+    database: now,
+    ...(await withClient(target, password, (client) => schemaAndRows(client), target.database)),
+  });
+  if (found.length) {
+    throw new GlobalRollbackError(
+      "DATABASE_FAILED",
+      `restore of ${row.source} is not exact: read back, ${found.length} difference(s): ${found.slice(0, 10).join("; ")}`,
+      { context: { backupId: row.id, database: target.database } },
+    );
+  }
+  return {
+    ...result,
+    detail: `${result.detail}; read back: schema, database properties${recorded.rows ? " and row counts" : ""} as recorded`,
+  };
+}
+
+/** Build a new database from the dump beside the live one, then swap it in. */
+async function restoreDump(
+  target: PostgresTarget,
+  password: string | undefined,
+  dump: string,
+  names: ReturnType<typeof scratchNames>,
+): Promise<PostgresRestoreResult> {
+  return withClient(target, password, async (client) => {
+    const present = await existing(client, [names.incoming, names.outgoing]);
+    // A previous attempt got as far as the swap: only the drop of the old one is left.
+    if (present.has(names.outgoing) && !present.has(names.incoming)) {
+      return swapIn(client, target.database, names.incoming, names.outgoing, "dump");
+    }
+    if (present.has(names.incoming)) await dropDatabase(client, names.incoming);
+    await createLike(client, target.database, names.incoming);
+    try {
+      await (await loadExeca())(
+        "pg_restore",
+        [
+          "--no-password",
+          "--exit-on-error",
+          "--single-transaction",
+          `--dbname=${names.incoming}`,
+          dump,
+        ],
+        { env: childEnv(target, names.incoming, password), extendEnv: false },
+      );
+    } catch (error) {
+      await dropDatabase(client, names.incoming).catch(() => undefined);
+      throw error;
+    }
+    return swapIn(client, target.database, names.incoming, names.outgoing, "dump");
+  });
 }
 
 /**
@@ -140,32 +173,6 @@ async function swapIn(
       how === "clone"
         ? `swapped the snapshot ${replacement} in for ${live} (two renames in one transaction)`
         : `restored into a new database, then swapped it in for ${live}; the old one was dropped`,
-  };
-}
-
-/** The role may not create databases: restore inside the live database, in one transaction. */
-async function restoreInPlace(
-  target: PostgresTarget,
-  password: string | undefined,
-  dump: string,
-): Promise<PostgresRestoreResult> {
-  await withClient(target, password, (client) => terminateSessions(client, [target.database]));
-  await (await loadExeca())(
-    "pg_restore",
-    [
-      "--no-password",
-      "--clean",
-      "--if-exists",
-      "--single-transaction",
-      "--exit-on-error",
-      `--dbname=${target.database}`,
-      dump,
-    ],
-    { env: childEnv(target, target.database, password), extendEnv: false },
-  );
-  return {
-    changed: true,
-    detail: `restored in place with pg_restore --clean --single-transaction (${target.user} may not create databases)`,
   };
 }
 
