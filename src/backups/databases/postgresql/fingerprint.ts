@@ -50,7 +50,7 @@ export async function databaseProperties(
       WHERE d.datname = $1 ORDER BY 1, c.n`,
     [name],
   );
-  for (const { role, setting } of found.rows) (settings[role] ??= []).push(setting);
+  for (const { role, setting } of found.rows) settings[role] = [...(settings[role] ?? []), setting];
   const row = rows[0]!;
   return {
     owner: row.owner,
