@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../errors.js";
-import { Catalog } from "./catalog.js";
+import { type BackupRow, Catalog } from "./catalog.js";
 import { StoreLock } from "./lock.js";
 import { ObjectStore } from "./objects.js";
 import { OperationLog } from "./oplog.js";
@@ -12,6 +12,18 @@ import {
   checkStoreDirectory,
   checkStoreEntries,
 } from "./trust.js";
+
+/** Drops what a backup keeps outside the store; the backup kinds register it (see below). */
+export type ExternalDiscard = (row: BackupRow) => Promise<void>;
+let externalDiscard: ExternalDiscard | undefined;
+
+/**
+ * The store knows no backup kind (it sits below them); the database kinds register how to drop
+ * their external parts, so that crash cleanup can do it for the pending backups it removes.
+ */
+export function setExternalDiscard(discard: ExternalDiscard): void {
+  externalDiscard = discard;
+}
 
 /** What crash recovery found and cleaned when a dead holder's lock was taken over. */
 export interface CrashCleanup {
@@ -127,9 +139,14 @@ export class Store {
   // backup is dropped (it was never complete) and every object no complete backup references is
   // deleted, so that a torn object is not later taken as a good copy by deduplication.
   private async cleanUpAfterCrash(previousPid: number): Promise<void> {
+    // A backup may keep a part outside the store (a clone's snapshot database, the size of the
+    // database): a half-made one is dropped with its row, or it would stay forever. First, while
+    // the rows still say where (deleting a pending point deletes its members' rows).
+    const pending = this.catalog.pendingBackups();
+    for (const row of pending) await externalDiscard?.(row).catch(() => undefined);
     const droppedPoints = this.catalog.pendingPoints();
     for (const point of droppedPoints) this.catalog.deletePoint(point);
-    const droppedBackups = this.catalog.pendingBackups().map((b) => b.id);
+    const droppedBackups = pending.map((b) => b.id);
     for (const id of droppedBackups) this.catalog.deleteBackup(id);
     await this.clearTemp();
     const removedObjects = await this.objects.collectGarbage(this.catalog.referencedHashes());

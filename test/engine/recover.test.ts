@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
+import { sql } from "../helpers/postgres.js";
 import { scenario } from "./scenario.js";
 
 // Every transition of the scenario's run (preflight, rollbackPoint, its 8 steps, rollingBack,
@@ -69,5 +70,33 @@ describe("recover resumes inside the rollback, at the restore it was in", () => 
     expect(resumed[0]).toBe("rollingBack.restore.db-main (recover)");
     expect(resumed).not.toContain("rollingBack.restore.db-cache (recover)");
     expect(resumed).toContain("rollingBack.restore.file-1 (recover)");
+  });
+});
+
+describe("a runner killed while a clone snapshot is being taken", () => {
+  it("recover drops the half-made snapshot database, and restores nothing that was not taken", async () => {
+    const s = await scenario();
+    s.edit(`database: ${s.pg} }`, `database: ${s.pg}, strategy: clone }`);
+    const before = await s.state();
+    const snapshots = async () =>
+      (
+        await sql<{ datname: string }>(
+          "SELECT datname FROM pg_database WHERE datname LIKE 'rp_snap_%'",
+        )
+      ).map((r) => r.datname);
+    const others = new Set(await snapshots());
+    // The rollback point's second backup is the PostgreSQL clone: parked once it exists, still
+    // pending, and killed there.
+    await killHard(
+      await startPausedAt("backup:before-sync#2", ["--store", s.store, "run", s.manifest], s.env),
+    );
+    const made = (await snapshots()).filter((name) => !others.has(name));
+    expect(made).toHaveLength(1);
+
+    const recovered = await rollpoint(["--store", s.store, "--json", "recover"], { env: s.env });
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    expect(JSON.parse(recovered.stdout).recovered[0].outcome).toBe("notStarted");
+    expect((await snapshots()).filter((name) => !others.has(name))).toEqual([]);
+    expect(await s.state()).toEqual(before);
   });
 });

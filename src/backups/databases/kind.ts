@@ -1,6 +1,6 @@
 import { GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
-import type { Store } from "../../store/store.js";
+import { type Store, setExternalDiscard } from "../../store/store.js";
 import type { BackupLabel } from "../record.js";
 import type { PreparedRestore } from "../restore.js";
 import type { DatabaseConfig } from "./config.js";
@@ -98,3 +98,7 @@ export async function discardExternal(row: BackupRow): Promise<void> {
   if (row.type !== "database") return;
   await databaseKind(row.meta.engine).discardExternal(row);
 }
+
+// Crash cleanup (in the store, which knows no kinds) drops the external part of every pending
+// backup it removes: a clone snapshot half-made when the runner died.
+setExternalDiscard(discardExternal);

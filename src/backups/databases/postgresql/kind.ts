@@ -30,9 +30,16 @@ export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
   },
 
   backup(store, config, label) {
+    // Where and how, from the start: a runner killed while the clone is being made leaves a
+    // pending row that crash cleanup uses to find and drop the half-made snapshot database.
+    const pending = {
+      engine: "postgresql",
+      strategy: resolvePostgres(config).strategy,
+      target: targetOf(config),
+    };
     return recordBackup(
       store,
-      { type: "database", source: describePostgres(config), meta: { engine: "postgresql" } },
+      { type: "database", source: describePostgres(config), meta: pending },
       label,
       (id) => backupPostgres(store, config, id),
     );
