@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
-import { sql } from "../helpers/postgres.js";
+import { createRole, PG, sql } from "../helpers/postgres.js";
 import { storeFiles } from "../helpers/store.js";
 import { liveRun } from "./live-run.js";
 import { scenario } from "./scenario.js";
@@ -242,3 +242,48 @@ describe("rollpoint run and an inline database password", () => {
     }
   });
 });
+
+describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
+  "rollpoint run against a server that asks for the password, given inline",
+  () => {
+    // rp_password_auth members authenticate with scram-sha-256 on the suite's own server.
+    const passwordRole = async (password: string) =>
+      // A superuser: the scenario's objects belong to postgres (a restore recreates them so).
+      createRole(`LOGIN SUPERUSER PASSWORD '${password}' IN ROLE rp_password_auth`);
+
+    it("a failed update is rolled back with the same password (exit 1, the database as it was)", async () => {
+      const s = await scenario();
+      const password = `inline-${Date.now()}`;
+      const role = await passwordRole(password);
+      await sql(`ALTER DATABASE ${s.pg} OWNER TO ${role}`);
+      s.edit(
+        `user: ${PG.user}, database: ${s.pg} }`,
+        `user: ${role}, password: "${password}", database: ${s.pg} }`,
+      );
+      const before = await s.state();
+      const result = await s.runJson();
+      expect(result.exitCode, JSON.stringify(result.report.rollback ?? result.stderr)).toBe(1);
+      expect(result.report.outcome).toBe("rolledBack");
+      expect(await s.state()).toEqual(before);
+    });
+
+    it("a committed update with a clone drops its snapshot with the same password", async () => {
+      const s = await scenario({ failAt: "none" });
+      const password = `inline-${Date.now()}`;
+      const role = await passwordRole(password);
+      await sql(`ALTER DATABASE ${s.pg} OWNER TO ${role}`);
+      s.edit(
+        `user: ${PG.user}, database: ${s.pg} }`,
+        `user: ${role}, password: "${password}", database: ${s.pg}, strategy: clone }`,
+      );
+      const result = await s.runJson();
+      expect(result.exitCode, JSON.stringify(result.report.error)).toBe(0);
+      expect(
+        await sql(
+          "SELECT datname FROM pg_database WHERE datname LIKE 'rp_snap_%' AND datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)",
+          [role],
+        ),
+      ).toEqual([]);
+    });
+  },
+);

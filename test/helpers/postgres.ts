@@ -137,8 +137,9 @@ export function dropScratchOf(backupId: string): {
 }
 
 afterEach(async () => {
-  for (const item of created.splice(0).reverse()) {
+  // Databases first: a role that owns one (given to it by the test) cannot be dropped before.
+  const items = created.splice(0).reverse();
+  for (const item of items)
     if (item.kind === "database") await sql(`DROP DATABASE IF EXISTS ${item.name} WITH (FORCE)`);
-    else await sql(`DROP ROLE IF EXISTS ${item.name}`);
-  }
+  for (const item of items) if (item.kind === "role") await sql(`DROP ROLE IF EXISTS ${item.name}`);
 });

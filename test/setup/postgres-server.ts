@@ -1,5 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, userIds } from "./ports.js";
@@ -30,6 +38,13 @@ export default async function setup(): Promise<() => void> {
       { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
     );
   run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+  // Members of rp_password_auth must give their password (tests of password handling); every
+  // other role is trusted, as on the machine's own test cluster.
+  const hba = join(data, "pg_hba.conf");
+  writeFileSync(
+    hba,
+    `host all +rp_password_auth 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, "utf8")}`,
+  );
   const port = await freePort();
   run("pg_ctl", [
     "-D",
@@ -42,6 +57,16 @@ export default async function setup(): Promise<() => void> {
     "start",
   ]);
   process.env.ROLLPOINT_TEST_PGPORT = String(port);
+  execFileSync(join(bin, "psql"), [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-U",
+    "postgres",
+    "-c",
+    "CREATE ROLE rp_password_auth NOLOGIN",
+  ]);
   return () => {
     try {
       run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);

@@ -39,10 +39,16 @@ export function describeMariadb(target: MariadbTarget): string {
 }
 
 /** Connection options for the mariadb tools; the password travels in MYSQL_PWD, never argv. */
+// As for PostgreSQL: an inline password is remembered for this process's later connections (a
+// rollback in the same run), never stored.
+const inlinePasswords = new Map<string, string>();
+
 function connection(
   target: MariadbTarget,
   inline?: string,
 ): { args: string[]; env: NodeJS.ProcessEnv } {
+  const key = `${target.user}@${target.socket ?? `${target.host}:${target.port}`}`;
+  if (inline !== undefined) inlinePasswords.set(key, inline);
   const args = [
     ...(target.socket
       ? [`--socket=${target.socket}`]
@@ -50,7 +56,7 @@ function connection(
     ...(target.socket ? [] : ["--protocol=tcp"]),
     `--user=${target.user}`,
   ];
-  let password = inline;
+  let password = inline ?? inlinePasswords.get(key);
   if (target.passwordEnv) {
     password = process.env[target.passwordEnv];
     if (password === undefined) {

@@ -23,11 +23,20 @@ export function targetOf(config: PostgresDatabase): PostgresTarget {
   };
 }
 
+// Inline passwords seen in this process, by server and user: the catalog never keeps one, yet a
+// rollback (or the drop of a clone snapshot at commit) in the same run must connect as the
+// backup did. A later `recover` has only passwordEnv, PGPASSWORD or ~/.pgpass.
+const inlinePasswords = new Map<string, string>();
+
 /**
- * The password from `passwordEnv` or the inline value; `undefined` lets libpq and node-postgres
- * find one in PGPASSWORD, PGPASSFILE or ~/.pgpass. A named variable that is unset is an error.
+ * The password from `passwordEnv` or the inline value (remembered for this process's later
+ * connections to the same server as the same user); `undefined` lets libpq and node-postgres find
+ * one in PGPASSWORD, PGPASSFILE or ~/.pgpass. A named variable that is unset is an error.
  */
 export function passwordOf(target: PostgresTarget, inline?: string): string | undefined {
+  const key = `${target.user}@${target.host}:${target.port}`;
+  if (inline !== undefined) inlinePasswords.set(key, inline);
+  inline ??= inlinePasswords.get(key);
   if (target.passwordEnv) {
     const value = process.env[target.passwordEnv];
     if (value === undefined) {
