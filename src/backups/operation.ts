@@ -26,7 +26,7 @@ export interface RollbackOperation {
 export interface RollbackResult {
   pointId: string;
   ok: boolean;
-  /** The point's services stopped before any data was restored (DESIGN.md's order). */
+  /** The point's services stopped before any data was restored (the order docs/rollback-semantics.md gives). */
   stopped: UnitOutcome[];
   operations: RollbackOperation[];
 }

@@ -86,7 +86,7 @@ export async function createPoint(
 }
 
 /**
- * Restore a rollback point in DESIGN.md's order: verify every member first (a member that fails
+ * Restore a rollback point in the documented order (docs/rollback-semantics.md): verify every member first (a member that fails
  * verification is left untouched and reported); stop the point's services; restore databases and
  * files in reverse order of backup; return the services to their recorded states. Every member
  * is attempted and reported; `ok` only if all succeeded.

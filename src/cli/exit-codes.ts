@@ -1,7 +1,7 @@
 import type { Outcome } from "../engine/run.js";
 import type { ErrorCode } from "../errors.js";
 
-/** DESIGN.md's exit codes, the same for every command. */
+/** The exit codes (README, "Exit codes"), the same for every command. */
 export const ExitCode = {
   ok: 0,
   rolledBack: 1,

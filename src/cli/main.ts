@@ -18,7 +18,7 @@ function version(): string {
 }
 
 // The error boundary: the library throws typed errors and never exits; here each becomes a
-// one-line message on stderr and the exit code of DESIGN.md's table. No stack traces for users.
+// one-line message on stderr and the exit code of the documented table (docs/errors.md). No stack traces for users.
 async function guarded(fn: () => Promise<ExitCode>): Promise<void> {
   try {
     process.exitCode = await fn();

@@ -38,7 +38,7 @@ type RollbackInput = { context: RunContext };
 /**
  * Compile a plan into the run's state machine: `preflight → rollbackPoint → step.<id>… →
  * committed`, and on a failed step, a timeout or a signal (ABORT): `rollingBack`, whose states
- * are the rollback itself, in DESIGN.md's order: `settle` (the steps' leftovers killed),
+ * are the rollback itself, in the documented order (docs/rollback-semantics.md): `settle` (the steps' leftovers killed),
  * `undo.<step>` for each step with an undo, last first (skipped unless the step completed),
  * `verify` (every member's objects, before anything is touched), `stopServices`,
  * `restore.<member>` for each file and database, last taken first, `returnServices`; then

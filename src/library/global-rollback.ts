@@ -182,7 +182,7 @@ export class GlobalRollback {
   }
 
   /**
-   * Restore a rollback point in DESIGN.md's order: verify every member, stop the point's
+   * Restore a rollback point in the documented order (docs/rollback-semantics.md): verify every member, stop the point's
    * services, restore databases and files in reverse order of backup, then return the services
    * to their recorded states. Every member is attempted and reported; `ok` only if all were.
    */
