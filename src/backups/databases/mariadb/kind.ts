@@ -1,9 +1,9 @@
 import { describeError, GlobalRollbackError } from "../../../errors.js";
 import { bytes } from "../../../util/bytes.js";
-import { entryFromFields } from "../../files/entry.js";
 import { operation, verifiedEntries } from "../../operation.js";
 import { recordBackup } from "../../record.js";
 import type { MariadbDatabase } from "../config.js";
+import { dumpEntry, type SchemaAndRows, schemaDifferences } from "../dump.js";
 import type { DatabaseKind } from "../kind.js";
 import {
   describeMariadb,
@@ -21,11 +21,7 @@ import {
  * A restore is called exact only when the fingerprint read after it equals the one taken with
  * the backup.
  */
-interface Fingerprint {
-  schema: string[];
-  /** Row counts by table; absent when rows changed while the backup was being taken. */
-  rows?: Record<string, number>;
-}
+type Fingerprint = SchemaAndRows;
 
 const SCHEMA_QUERY = `
 SELECT CONCAT('database ', DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME)
@@ -64,21 +60,6 @@ async function fingerprint(target: MariadbTarget, password?: string): Promise<Fi
 
 function quote(text: string): string {
   return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
-}
-
-/** What differs between the fingerprint recorded and the one read back, a line each. */
-function differences(recorded: Fingerprint, now: Fingerprint): string[] {
-  const out: string[] = [];
-  const had = new Set(recorded.schema);
-  const has = new Set(now.schema);
-  for (const line of recorded.schema) if (!has.has(line)) out.push(`missing: ${line}`);
-  for (const line of now.schema) if (!had.has(line)) out.push(`not in the backup: ${line}`);
-  for (const [table, count] of Object.entries(recorded.rows ?? {})) {
-    const live = now.rows?.[table];
-    if (live !== undefined && live !== count)
-      out.push(`table ${table}: ${live} rows, ${count} at backup time`);
-  }
-  return out;
 }
 
 /**
@@ -152,20 +133,8 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
         const recorded: Fingerprint = stable ? after : { schema: after.schema };
         const [[version] = []] = await query(target, "SELECT VERSION()", passwordOption(config));
         const put = await store.objects.adoptTempFile(temp);
-        const now = BigInt(Date.now()) * 1_000_000n;
-        const entry = entryFromFields("", "file", {
-          mode: 0o600n,
-          uid: 0n,
-          gid: 0n,
-          size: BigInt(put.size),
-          mtimeNs: now,
-          ctimeNs: now,
-          ino: 0n,
-          dev: 0n,
-          rdev: 0n,
-        });
         return {
-          entries: [{ ...entry, hash: put.hash }],
+          entries: [dumpEntry(put)],
           meta: { engine: "mariadb", target, serverVersion: version, fingerprint: recorded },
           wroteObjects: put.written,
         };
@@ -189,7 +158,7 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
           stdin: { file: store.objects.pathOf(entries[0]!.hash!) },
         });
         // The proof: read the database back and compare it with what the backup recorded.
-        const found = differences(recorded, await fingerprint(target));
+        const found = schemaDifferences(recorded, await fingerprint(target));
         if (found.length) {
           throw new GlobalRollbackError(
             "DATABASE_FAILED",

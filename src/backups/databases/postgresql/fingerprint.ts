@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { type SchemaAndRows, schemaDifferences } from "../dump.js";
 import { ident } from "./postgres-connection.js";
 
 /** The database as a whole: what CREATE DATABASE ... TEMPLATE and pg_dump do not carry. */
@@ -17,11 +18,8 @@ export interface DatabaseProperties {
  * each table's row count. A restore is exact only when the fingerprint read after it equals the
  * one recorded with the backup.
  */
-export interface PgFingerprint {
+export interface PgFingerprint extends SchemaAndRows {
   database: DatabaseProperties;
-  schema: string[];
-  /** Absent when rows changed while the backup was being taken (then only the schema counts). */
-  rows?: Record<string, number>;
 }
 
 /** The database-level properties of `name`, read through any connection to the server. */
@@ -128,15 +126,7 @@ export function fingerprintDifferences(recorded: PgFingerprint, now: PgFingerpri
     out.push(
       `settings ${JSON.stringify(b.settings)}, ${JSON.stringify(a.settings)} at backup time`,
     );
-  const had = new Set(recorded.schema);
-  const has = new Set(now.schema);
-  for (const line of recorded.schema) if (!has.has(line)) out.push(`missing: ${line}`);
-  for (const line of now.schema) if (!had.has(line)) out.push(`not in the backup: ${line}`);
-  for (const [table, count] of Object.entries(recorded.rows ?? {})) {
-    const live = now.rows?.[table];
-    if (live !== undefined && live !== count)
-      out.push(`table ${table}: ${live} rows, ${count} at backup time`);
-  }
+  out.push(...schemaDifferences(recorded, now));
   return out;
 }
 

@@ -1,9 +1,9 @@
 import { describeError, GlobalRollbackError } from "../../../errors.js";
 import type { Store } from "../../../store/store.js";
 import { loadExeca } from "../../../util/lazy.js";
-import { entryFromFields } from "../../files/entry.js";
 import type { Taken } from "../../record.js";
 import { type PostgresDatabase, resolvePostgres } from "../config.js";
+import { dumpEntry } from "../dump.js";
 import { databaseProperties, type PgFingerprint, schemaAndRows } from "./fingerprint.js";
 import {
   childEnv,
@@ -170,20 +170,8 @@ export async function backupPostgres(
   const { rows: _uncertain, ...schemaOnly } = after;
   const fingerprint = JSON.stringify(before) === JSON.stringify(after) ? after : schemaOnly;
   const put = await store.objects.adoptTempFile(temp);
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const entry = entryFromFields("", "file", {
-    mode: 0o600n,
-    uid: 0n,
-    gid: 0n,
-    size: BigInt(put.size),
-    mtimeNs: now,
-    ctimeNs: now,
-    ino: 0n,
-    dev: 0n,
-    rdev: 0n,
-  });
   return {
-    entries: [{ ...entry, hash: put.hash }],
+    entries: [dumpEntry(put)],
     meta: { ...meta, fingerprint },
     wroteObjects: put.written,
   };
