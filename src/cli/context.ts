@@ -11,8 +11,17 @@ export function resolveGlobalOptions(raw: { store?: string; json?: boolean }): G
   return { store: raw.store ?? defaultStoreDir(), json: raw.json === true };
 }
 
-export function openLibrary(options: GlobalOptions, command: string): GlobalRollback {
-  return new GlobalRollback({ backupDir: options.store, command: `rollpoint ${command}` });
+/** The library on the command's store; `existing` for commands that must not create one. */
+export function openLibrary(
+  options: GlobalOptions,
+  command: string,
+  existing = false,
+): GlobalRollback {
+  return new GlobalRollback({
+    backupDir: options.store,
+    command: `rollpoint ${command}`,
+    mustExist: existing,
+  });
 }
 
 /** Print the command's result: one JSON document with --json, else the human text. */

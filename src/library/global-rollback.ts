@@ -39,6 +39,8 @@ export interface GlobalRollbackOptions {
   clock?: () => number;
   /** How services are queried and driven; systemd's `systemctl` by default. */
   serviceManager?: ServiceManager;
+  /** Never create the store: a missing one is an error (`INVALID_ARGUMENT`, "no rollpoint store"). */
+  mustExist?: boolean;
 }
 
 /**
@@ -57,17 +59,22 @@ export class GlobalRollback {
   private readonly clock: (() => number) | undefined;
   private readonly services: ServiceManager;
   private storePromise: Promise<Store> | undefined;
+  private readonly mustExist: boolean;
 
   constructor(options: GlobalRollbackOptions = {}) {
     this.backupDir = options.backupDir ?? defaultStoreDir();
     this.command = options.command ?? `library (${process.argv[1] ?? "node"})`;
     this.clock = options.clock;
     this.services = options.serviceManager ?? new SystemdServiceManager();
+    this.mustExist = options.mustExist ?? false;
   }
 
   /** The opened store; opened on first use. @internal for the CLI and tests; not a stable API. */
   store(): Promise<Store> {
-    this.storePromise ??= Store.open(this.backupDir, this.clock ? { clock: this.clock } : {});
+    this.storePromise ??= Store.open(this.backupDir, {
+      ...(this.clock ? { clock: this.clock } : {}),
+      mustExist: this.mustExist,
+    });
     return this.storePromise;
   }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../errors.js";
@@ -58,10 +59,27 @@ export class Store {
     this.reserve = new SpaceReserve(join(dir, "reserve"));
   }
 
-  static async open(dir: string, options: { clock?: () => number } = {}): Promise<Store> {
+  /**
+   * Open the store at `dir`, creating it unless `mustExist`: a command that only reads never
+   * creates one (a mistyped --store is an error, not an empty store that says "no backups").
+   */
+  static async open(
+    dir: string,
+    options: { clock?: () => number; mustExist?: boolean } = {},
+  ): Promise<Store> {
     const root = resolve(dir);
     try {
+      // The directories above first: a store below a swappable one is refused even if missing.
       checkAncestors(root);
+      if (
+        options.mustExist &&
+        !existsSync(join(root, "catalog.db")) &&
+        !existsSync(join(root, "objects"))
+      ) {
+        throw new GlobalRollbackError("INVALID_ARGUMENT", `no rollpoint store at ${root}`, {
+          context: { store: root },
+        });
+      }
       if (checkStoreDirectory(root)) {
         checkStoreEntries(root);
         checkCatalogPresent(root);

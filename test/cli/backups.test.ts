@@ -74,6 +74,8 @@ describe("rollpoint backups", () => {
   it("answers bad usage with exit 3 and a one-line message, never a stack trace", async () => {
     const dir = await tempDir();
     const store = join(dir, "store");
+    // A store that exists (prune makes it), so that each case meets its own check.
+    expect((await rollpoint(["--store", store, "backups", "prune"])).exitCode).toBe(0);
     const cases: Array<[string[], RegExp]> = [
       [["backups", "restore", "../../etc/passwd"], /invalid backup id "..\/..\/etc\/passwd"/],
       [

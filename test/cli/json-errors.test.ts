@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
@@ -27,6 +27,8 @@ describe("under --json, a failing command still prints one JSON document", () =>
   it("a usage error, a missing backup and a malformed id give the same shape", async () => {
     const dir = await tempDir();
     const store = join(dir, "store");
+    // The store must exist for a missing backup to be the error (reading never creates one).
+    expect((await rollpoint(["--store", store, "backups", "prune"])).exitCode).toBe(0);
     for (const [args, exitCode, code] of [
       [["--json", "no-such-command"], 3, "INVALID_ARGUMENT"],
       [
@@ -42,6 +44,24 @@ describe("under --json, a failing command still prints one JSON document", () =>
         exitCode,
         error: { code },
       });
+    }
+  });
+});
+
+describe("a command that only reads never creates a store", () => {
+  it("list, show, history and verify on a mistyped --store: exit 3, named, and nothing made", async () => {
+    const dir = await tempDir();
+    const typo = join(dir, "stroe");
+    for (const args of [
+      ["backups", "list"],
+      ["backups", "verify"],
+      ["history"],
+      ["show", "r-20260101T000000Z-0000000000000000"],
+    ]) {
+      const result = await rollpoint(["--store", typo, ...args]);
+      expect(result.exitCode, args.join(" ")).toBe(3);
+      expect(result.stderr).toContain(`no rollpoint store at ${typo}`);
+      expect(existsSync(typo)).toBe(false);
     }
   });
 });

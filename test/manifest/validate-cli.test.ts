@@ -32,9 +32,11 @@ describe("rollpoint validate", () => {
       .filter((f) => f.endsWith(".yaml"))
       .sort();
     expect(files.length).toBeGreaterThanOrEqual(30);
-    const result = await rollpoint(["--store", STORE, "--json", "validate", INVALID], {
-      cwd: ROOT,
-    });
+    // Named one by one: in a directory, files without apiVersion: rollpoint/... are skipped.
+    const result = await rollpoint(
+      ["--store", STORE, "--json", "validate", ...files.map((f) => join(INVALID, f))],
+      { cwd: ROOT },
+    );
     expect(result.exitCode).toBe(3);
     const report = JSON.parse(result.stdout) as Report;
     expect(report.files).toHaveLength(files.length);
@@ -132,5 +134,28 @@ describe("rollpoint validate", () => {
     });
     expect(badVar.exitCode).toBe(3);
     expect(badVar.stderr).toContain("--var must be key=value");
+  });
+
+  it("in a directory, checks only rollpoint manifests: CI workflows and compose files are not errors", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "rp-validate-"));
+    mkdirSync(join(dir, ".github/workflows"), { recursive: true });
+    writeFileSync(
+      join(dir, ".github/workflows/ci.yml"),
+      "on: push\njobs: { test: { runs-on: ubuntu-latest } }\n",
+    );
+    writeFileSync(join(dir, "compose.yaml"), "services:\n  web: { image: nginx }\n");
+    writeFileSync(
+      join(dir, "update.yaml"),
+      'apiVersion: rollpoint/v1\nname: app\nsteps:\n  - { id: a, run: ["true"] }\n',
+    );
+    const ok = await rollpoint(["--store", STORE, "validate", dir]);
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("update.yaml");
+    expect(ok.stdout).not.toContain("compose.yaml");
+    // Named explicitly, a file is checked whatever it holds.
+    const named = await rollpoint(["--store", STORE, "validate", join(dir, "compose.yaml")]);
+    expect(named.exitCode).toBe(3);
   });
 });

@@ -21,7 +21,7 @@ describe("the catalog", () => {
   it("creates the store directory with mode 0700", async () => {
     const dir = await tempDir();
     const store = join(dir, "a/b/store");
-    expect((await rollpoint(["--store", store, "backups", "list"])).exitCode).toBe(0);
+    expect((await rollpoint(["--store", store, "backups", "prune"])).exitCode).toBe(0);
     const { statSync } = await import("node:fs");
     expect((statSync(store).mode & 0o777).toString(8)).toBe("700");
   });

@@ -28,7 +28,7 @@ export function registerHistory(
 }
 
 async function history(o: GlobalOptions): Promise<ExitCode> {
-  const store = await Store.open(o.store);
+  const store = await Store.open(o.store, { mustExist: true });
   try {
     const runs = store.catalog.runs.list();
     emit(
@@ -57,7 +57,7 @@ async function history(o: GlobalOptions): Promise<ExitCode> {
 
 async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
   assertValidId(id, "run id");
-  const store = await Store.open(o.store);
+  const store = await Store.open(o.store, { mustExist: true });
   try {
     const run = store.catalog.runs.get(id);
     if (!run)

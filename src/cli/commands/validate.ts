@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { GlobalRollbackError } from "../../errors.js";
@@ -74,14 +74,32 @@ function manifestsIn(path: string): string[] {
     });
   }
   if (!stats.isDirectory()) return [path];
+  // A repository also holds CI workflows, compose files and the like: in a directory, only YAML
+  // files whose top level declares `apiVersion: rollpoint/...` are manifests. (A file named on
+  // the command line is always checked.)
   const found = (readdirSync(path, { recursive: true }) as string[])
-    .filter((f) => /\.ya?ml$/.test(f) && !f.split("/").includes("node_modules"))
+    .filter(
+      (f) =>
+        /\.ya?ml$/.test(f) &&
+        !f.split("/").some((part) => part === "node_modules" || part.startsWith(".git")),
+    )
     .sort()
-    .map((f) => join(path, f));
+    .map((f) => join(path, f))
+    .filter(declaresRollpoint);
   if (found.length === 0) {
-    throw new GlobalRollbackError("INVALID_ARGUMENT", `no *.yaml or *.yml manifest in ${path}`, {
-      context: { path },
-    });
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `no rollpoint manifest (a YAML file with apiVersion: rollpoint/...) in ${path}`,
+      { context: { path } },
+    );
   }
   return found;
+}
+
+function declaresRollpoint(file: string): boolean {
+  try {
+    return /^apiVersion:\s*["']?rollpoint\//m.test(readFileSync(file, "utf8"));
+  } catch {
+    return false;
+  }
 }

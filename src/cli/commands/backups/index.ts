@@ -79,7 +79,7 @@ async function list(o: GlobalOptions, opts: { module?: string; type?: string }):
       `--type must be file, service or database, got ${JSON.stringify(opts.type)}`,
     );
   }
-  const rollback = openLibrary(o, "backups list");
+  const rollback = openLibrary(o, "backups list", true);
   const found = await rollback.listBackups({
     ...(opts.module ? { moduleName: opts.module } : {}),
     ...(opts.type ? { backupType: opts.type as BackupType } : {}),
@@ -89,7 +89,7 @@ async function list(o: GlobalOptions, opts: { module?: string; type?: string }):
 }
 
 async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups show");
+  const rollback = openLibrary(o, "backups show", true);
   const backup = await rollback.getBackup(id);
   const listing = await rollback.getListing(id);
   emit(o, { backup, entries: listing.map(entryJson) }, () =>
@@ -112,7 +112,7 @@ async function create(
 }
 
 async function restore(o: GlobalOptions, id: string): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups restore");
+  const rollback = openLibrary(o, "backups restore", true);
   if (id.startsWith("p-")) {
     const result = await rollback.restoreRollbackPoint(id);
     emit(o, result, () =>
@@ -131,7 +131,7 @@ async function restore(o: GlobalOptions, id: string): Promise<ExitCode> {
 }
 
 async function verify(o: GlobalOptions, id: string | undefined): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups verify");
+  const rollback = openLibrary(o, "backups verify", true);
   const reports = await rollback.verifyBackups(id);
   const ok = reports.every((r) => r.ok);
   emit(o, { ok, reports }, () => verifyLines(reports));
