@@ -1,17 +1,18 @@
-import picomatch from "picomatch";
+import ignore from "ignore";
 
-export type ExcludeMatcher = (rel: string) => boolean;
+/** Whether a path (relative to the backed-up root, "/"-separated) is excluded. */
+export type ExcludeMatcher = (rel: string, isDirectory: boolean) => boolean;
 
 /**
- * Exclude globs, relative to the backed-up path, with gitignore's convention: a pattern without a
- * slash (`*.log`) matches a name at any depth; one with a slash (`cache/**`) matches from the top.
- * An excluded directory is not descended into, and restore leaves excluded paths alone.
+ * Exclude patterns with .gitignore's rules exactly, through the `ignore` package (the matcher
+ * eslint and prettier use): a pattern without a slash matches a name at any depth, a leading `/`
+ * anchors it at the backed-up root, a trailing `/` matches directories only, `**` spans
+ * directories, and `!` re-includes what an earlier pattern excluded. An excluded directory is not
+ * descended into (as in git, a file below it cannot be re-included), and a restore leaves
+ * excluded paths alone.
  */
 export function compileExcludes(patterns: readonly string[]): ExcludeMatcher {
   if (patterns.length === 0) return () => false;
-  const anywhere = patterns.filter((p) => !p.includes("/"));
-  const anchored = patterns.filter((p) => p.includes("/")).map((p) => p.replace(/^\/+/, ""));
-  const byName = anywhere.length ? picomatch(anywhere, { dot: true, basename: true }) : () => false;
-  const byPath = anchored.length ? picomatch(anchored, { dot: true }) : () => false;
-  return (rel) => rel !== "" && (byName(rel) || byPath(rel));
+  const matcher = ignore({ allowRelativePaths: true }).add([...patterns]);
+  return (rel, isDirectory) => rel !== "" && matcher.ignores(isDirectory ? `${rel}/` : rel);
 }

@@ -24,10 +24,10 @@ export function walkTree(root: string, exclude: ExcludeMatcher): WalkedPath[] | 
     if (!dir.stats.isDirectory()) continue;
     for (const name of readdirSync(dir.abs).sort()) {
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
-      if (exclude(rel)) continue;
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
       const stats = lstatOrUndefined(abs);
-      if (stats) out.push({ rel, abs, stats });
+      // After lstat: a pattern with a trailing slash matches directories only.
+      if (stats && !exclude(rel, stats.isDirectory())) out.push({ rel, abs, stats });
     }
   }
   return out;

@@ -129,7 +129,8 @@ describe("file backups keep everything a restore must put back", () => {
       exclude: ["*.log", "cache/**"],
     });
     const listing = (await rollback.getListing(info.backupId)).map((e) => e.rel);
-    expect(listing).toEqual(["", "keep.txt", "sub"]);
+    // As in git, `cache/**` matches what is inside cache/, not the directory itself.
+    expect(listing).toEqual(["", "cache", "keep.txt", "sub"]);
     writeFileSync(join(live, "app.log"), "log grew\n");
     writeFileSync(join(live, "cache/new"), "new cache\n");
     writeFileSync(join(live, "keep.txt"), "changed\n");

@@ -51,7 +51,13 @@ export function registerBackups(
     .argument("<path>", "a file or directory (a missing path is recorded as absent)")
     .requiredOption("--module <name>", "the module the backup belongs to")
     .option("--description <text>", "what the backup is for", "manual")
-    .option("--exclude <glob...>", "globs to leave out")
+    // Repeatable, one pattern each: a variadic option would swallow the path that follows it.
+    .option(
+      "--exclude <pattern>",
+      "a .gitignore-style pattern to leave out (repeatable: --exclude '*.log' --exclude '!keep.log')",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .description("back up one path")
     .action(wire(create));
   backups
