@@ -6,6 +6,7 @@ import { registerBackups } from "./commands/backups/index.js";
 import { registerHistory } from "./commands/history.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
+import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
 import { ignoreBrokenOutput } from "./output.js";
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
   registerPlan(program, guarded);
   registerRun(program, guarded);
   registerHistory(program, guarded);
+  registerStatus(program, guarded);
   registerBackups(program, guarded);
   for (const command of program.commands) command.exitOverride();
   return program;

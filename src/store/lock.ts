@@ -101,3 +101,29 @@ function damagedLock(lockPath: string, error: unknown): GlobalRollbackError {
     { cause: error, context: { path: lockPath } },
   );
 }
+
+/**
+ * Who holds the store's lock, without taking it for more than an instant and without writing:
+ * `held` when another process holds it now; `stale` when lock.json names a holder that died
+ * (the next writer cleans up after it); `free` otherwise.
+ */
+export function probeLock(storeDir: string): {
+  state: "free" | "held" | "stale";
+  holder?: LockHolder;
+} {
+  const holder = readHolder(join(storeDir, "lock.json"));
+  const lockPath = join(storeDir, "lock.db");
+  if (!existsSync(lockPath)) return holder ? { state: "stale", holder } : { state: "free" };
+  const db = new Database(lockPath, { timeout: 0 });
+  try {
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("ROLLBACK");
+  } catch (error) {
+    if ((error as { code?: string }).code === "SQLITE_BUSY")
+      return holder ? { state: "held", holder } : { state: "held" };
+    throw damagedLock(lockPath, error);
+  } finally {
+    db.close();
+  }
+  return holder ? { state: "stale", holder } : { state: "free" };
+}
