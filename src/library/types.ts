@@ -43,7 +43,7 @@ export interface VerifyProblem {
   path: string;
   hash: string;
   /** `listing`: the backup's listing itself is damaged (`hash` is empty, `detail` says how). */
-  problem: "missing" | "mismatch" | "listing";
+  problem: "missing" | "mismatch" | "listing" | "external";
   detail?: string;
 }
 

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { checkExternal } from "../backups/databases/kind.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
@@ -33,5 +34,15 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
       });
     }
   }
+  // A part kept outside the store (a clone's snapshot database) must still be there.
+  const external = await checkExternal(row).catch((error: unknown) => describeError(error));
+  if (external)
+    problems.push({
+      backupId: row.id,
+      path: row.source,
+      hash: "",
+      problem: "external",
+      detail: external,
+    });
   return { backupId: row.id, ok: problems.length === 0, objectsChecked: checked.size, problems };
 }

@@ -172,6 +172,10 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
     const snapshot = s.dropScratchOf(clone.backupId).snapshot;
     expect(report.outcome).toBe("committed");
     expect(await sql("SELECT 1 FROM pg_database WHERE datname = $1", [snapshot])).toEqual([]);
+    // The backup can no longer restore anything, and verify says so (exit 2).
+    const verify = await rollpoint(["--store", s.store, "backups", "verify", clone.backupId]);
+    expect(verify.exitCode).toBe(2);
+    expect(verify.stdout).toContain(`its snapshot database ${snapshot} is gone`);
   });
 
   it("a second SIGTERM during the rollback does not stop it, and says so", async () => {

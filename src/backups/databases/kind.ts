@@ -48,6 +48,8 @@ export interface DatabaseKind<C extends DatabaseConfig> {
   describeBackup(meta: Record<string, unknown>): string[];
   /** Drop what a backup keeps outside the store (a clone's snapshot database), if anything. */
   discardExternal(row: BackupRow): Promise<void>;
+  /** What is wrong with the backup's part outside the store (a snapshot gone), if anything. */
+  checkExternal(row: BackupRow): Promise<string | undefined>;
 }
 
 /** The configuration whose `type` admits T (MariadbDatabase for both "mariadb" and "mysql"). */
@@ -102,3 +104,9 @@ export async function discardExternal(row: BackupRow): Promise<void> {
 // Crash cleanup (in the store, which knows no kinds) drops the external part of every pending
 // backup it removes: a clone snapshot half-made when the runner died.
 setExternalDiscard(discardExternal);
+
+/** What is wrong with a backup's part outside the store, whatever its kind (nothing for most). */
+export async function checkExternal(row: BackupRow): Promise<string | undefined> {
+  if (row.type !== "database") return undefined;
+  return databaseKind(row.meta.engine).checkExternal(row);
+}

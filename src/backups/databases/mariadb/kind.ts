@@ -194,6 +194,7 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
   ],
 
   discardExternal: async () => {},
+  checkExternal: async () => undefined,
 };
 
 function passwordOption(config: MariadbDatabase): { password?: string } {

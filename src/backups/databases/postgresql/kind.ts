@@ -6,7 +6,7 @@ import { type PostgresDatabase, resolvePostgres } from "../config.js";
 import type { DatabaseKind } from "../kind.js";
 import { backupPostgres, describePostgres, preflightPostgres } from "./postgres-backup.js";
 import { passwordOf, targetOf, withClient } from "./postgres-connection.js";
-import { discardSnapshot, restorePostgres } from "./postgres-restore.js";
+import { discardSnapshot, restorePostgres, snapshotProblem } from "./postgres-restore.js";
 
 /** PostgreSQL: pg_dump into the store, or a clone on the server; restores swap databases. */
 export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
@@ -104,4 +104,5 @@ export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
   ],
 
   discardExternal: discardSnapshot,
+  checkExternal: snapshotProblem,
 };

@@ -207,3 +207,19 @@ export async function discardSnapshot(row: BackupRow): Promise<void> {
     dropDatabase(client, scratchNames(row.id).snapshot),
   );
 }
+
+/**
+ * A clone backup is only as good as its snapshot database: gone (used by a rollback, dropped at
+ * commit or by hand), the backup can no longer bring anything back. For `verify`.
+ */
+export async function snapshotProblem(row: BackupRow): Promise<string | undefined> {
+  if (row.meta.strategy !== "clone") return undefined;
+  const target = row.meta.target as PostgresTarget;
+  const { snapshot } = scratchNames(row.id);
+  const present = await withClient(target, passwordOf(target), (client) =>
+    existing(client, [snapshot]),
+  );
+  return present.has(snapshot)
+    ? undefined
+    : `its snapshot database ${snapshot} is gone (used by a rollback, or dropped when its run committed): this backup can no longer restore ${target.database}`;
+}

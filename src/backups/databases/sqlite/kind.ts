@@ -100,4 +100,5 @@ export const sqliteKind: DatabaseKind<SqliteDatabase> = {
   ],
 
   discardExternal: async () => {},
+  checkExternal: async () => undefined,
 };

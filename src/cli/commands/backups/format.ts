@@ -82,7 +82,9 @@ export function verifyLines(reports: VerifyReport[]): string {
       lines.push(
         p.problem === "listing"
           ? `✗ ${r.backupId}: ${p.detail ?? "listing damaged"}`
-          : `✗ ${r.backupId}: ${p.path}: object ${p.hash} ${p.problem}`,
+          : p.problem === "external"
+            ? `✗ ${r.backupId}: ${p.path}: ${p.detail ?? "its part outside the store is gone"}`
+            : `✗ ${r.backupId}: ${p.path}: object ${p.hash} ${p.problem}`,
       );
   }
   return lines.join("\n") || "no backups to verify";
