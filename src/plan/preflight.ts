@@ -18,6 +18,8 @@ import type { Plan } from "./plan.js";
 /** One thing preflight looked at. */
 export interface PreflightCheck {
   ok: boolean;
+  /** Passes, but worth a look: a path that does not exist (a typo looks the same). */
+  warning?: boolean;
   subject: string;
   detail: string;
 }
@@ -132,8 +134,10 @@ function inspectPath(
     return {
       check: {
         ok: true,
+        warning: true,
         subject: path,
-        detail: "does not exist: will be recorded as absent (rollback removes it)",
+        detail:
+          "does not exist: will be recorded as absent (rollback removes it); if it should exist, check the path",
       },
       newBytes: 0,
       newFiles: 0,

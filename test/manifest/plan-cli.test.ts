@@ -70,7 +70,8 @@ steps:
     const text = await rollpoint(["--store", store, "plan", file], { env });
     expect(text.exitCode, text.stdout + text.stderr).toBe(0);
     expect(text.stdout).toContain(`✓ ${app}/data: 1 files, 4.1 kB`);
-    expect(text.stdout).toContain(`✓ ${app}/new.conf: does not exist: will be recorded as absent`);
+    // Not a plain pass: a path that does not exist looks the same as a typo.
+    expect(text.stdout).toContain(`! ${app}/new.conf: does not exist: will be recorded as absent`);
     expect(text.stdout).toContain("✓ web.service: active, enabled");
     expect(text.stdout).toContain("2. swap [run] mv");
     expect(text.stdout).toContain("notify: reported, not rolled back (continueOnError)");

@@ -52,7 +52,8 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
     "",
     "preflight:",
   ];
-  for (const c of preflight.checks) lines.push(`  ${c.ok ? "✓" : "✗"} ${c.subject}: ${c.detail}`);
+  for (const c of preflight.checks)
+    lines.push(`  ${c.ok ? (c.warning ? "!" : "✓") : "✗"} ${c.subject}: ${c.detail}`);
   lines.push("", "1. rollback point:");
   for (const f of plan.rollbackPoint.files)
     lines.push(
