@@ -11,6 +11,8 @@ import type { WrittenManifest } from "./types.js";
 export const DEFAULTS = {
   checkWithin: "30s",
   checkInterval: "1s",
+  /** One probe's bound: a probe cut short by a timer would report the kill, not the answer. */
+  probeTimeout: "10s",
   /** How long an `undo` may take before it is killed and the rollback reported incomplete. */
   undoTimeoutMs: 5 * 60_000,
 } as const;
@@ -46,6 +48,7 @@ export function resolveManifest(
               ...step.check,
               within: step.check.within ?? DEFAULTS.checkWithin,
               interval: step.check.interval ?? DEFAULTS.checkInterval,
+              probeTimeout: step.check.probeTimeout ?? DEFAULTS.probeTimeout,
             },
           }
         : step,

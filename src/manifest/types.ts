@@ -38,6 +38,10 @@ export interface WrittenCheck {
   service?: string;
   within?: Duration;
   interval?: Duration;
+  /** How long one probe may run (default 10s), independent of `interval`. */
+  probeTimeout?: Duration;
+  /** Probe once, without retrying. */
+  once?: boolean;
 }
 
 export interface WrittenStep {
@@ -117,6 +121,8 @@ export const KEYS = {
     "service",
     "within",
     "interval",
+    "probeTimeout",
+    "once",
   ] as const satisfies ReadonlyArray<keyof WrittenCheck>,
 };
 

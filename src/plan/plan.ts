@@ -169,7 +169,10 @@ function summarize(step: WrittenStep, kind: PlannedStep["kind"]): string {
           : c.command
             ? c.command.map(quoteWord).join(" ")
             : `${c.service} is active`;
-      return `check ${probe}, every ${c.interval ?? DEFAULTS.checkInterval} within ${c.within ?? DEFAULTS.checkWithin}`;
+      const probeBound = `each probe up to ${c.probeTimeout ?? DEFAULTS.probeTimeout}`;
+      return c.once
+        ? `check ${probe}, once (${probeBound})`
+        : `check ${probe}, every ${c.interval ?? DEFAULTS.checkInterval} within ${c.within ?? DEFAULTS.checkWithin} (${probeBound})`;
     }
   }
 }

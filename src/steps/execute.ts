@@ -119,12 +119,6 @@ async function runSql(sql: { database: string; file: string }, ctx: StepContext)
   }
 }
 
-/**
- * How long one probe may take, independent of the interval: a probe cut short by a timer would
- * report the kill, not the service's answer, and on a loaded machine a 1 s bound flips results.
- */
-const PROBE_TIMEOUT_MS = 10_000;
-
 async function runCheck(
   check: NonNullable<WrittenStep["check"]>,
   stepId: string,
@@ -132,16 +126,20 @@ async function runCheck(
 ): Promise<void> {
   const within = parseDuration(check.within ?? DEFAULTS.checkWithin)!;
   const interval = parseDuration(check.interval ?? DEFAULTS.checkInterval)!;
+  // Each probe runs to its end (within its own bound), so the failure reported is the probe's
+  // real answer, never the kill of a timer shorter than the probe.
+  const probeTimeout = parseDuration(check.probeTimeout ?? DEFAULTS.probeTimeout)!;
   const deadline = Date.now() + within;
   let last = "";
   for (;;) {
     try {
-      await probe(check, stepId, ctx, PROBE_TIMEOUT_MS);
+      await probe(check, stepId, ctx, probeTimeout);
       return;
     } catch (error) {
       last = describeError(error);
     }
     if (ctx.signal.aborted) throw new StepFailure("interrupted");
+    if (check.once) throw new StepFailure(`check failed (once, no retries): ${last}`);
     if (Date.now() + interval > deadline) break;
     await sleep(interval, undefined, { signal: ctx.signal }).catch(() => undefined);
   }
@@ -192,6 +190,10 @@ async function probe(
       jail: ctx.containment.enter(`${stepId} (probe)`),
       onLines: ctx.onLines,
     });
+    if (result.timedOut)
+      throw new Error(
+        `${check.command.join(" ")} did not finish within the probe's ${timeoutMs} ms (probeTimeout)`,
+      );
     if (result.exitCode !== 0)
       throw new Error(`${check.command.join(" ")} exited with ${result.exitCode ?? result.signal}`);
     return;
