@@ -19,6 +19,7 @@ export const EXIT_OF_OUTCOME: Record<Outcome, ExitCode> = {
   rollbackFailed: ExitCode.needsIntervention,
   notStarted: ExitCode.notStarted,
   failed: ExitCode.needsIntervention,
+  failedForward: ExitCode.needsIntervention,
 };
 
 /** The one place where an error's code becomes a process's exit code. */

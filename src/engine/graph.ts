@@ -50,9 +50,14 @@ export function mermaid(machine: AnyStateMachine): string {
           }
         }
       }
-      for (const [event, t] of Object.entries(child.config.on ?? {})) {
-        for (const target of targetsOf(t))
-          lines.push(`${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${event}`);
+      for (const [event, transitions] of Object.entries(child.config.on ?? {})) {
+        for (const t of [transitions ?? []].flat()) {
+          const guard = guardOf(t);
+          for (const target of targetsOf(t))
+            lines.push(
+              `${indent}${name(child.id)} --> ${name(resolve(child, target))}: ${event}${guard ? ` [${guard}]` : ""}`,
+            );
+        }
       }
       // Eventless transitions: a skipped undo, the rollback's verdict.
       for (const t of [child.config.always ?? []].flat()) {

@@ -11,6 +11,8 @@ export interface RunContext {
   error: string | null;
   /** False once any part of the rollback failed (absent in snapshots of older versions). */
   rollbackOk?: boolean;
+  /** The irreversible step that completed: from then on a failure is not rolled back. */
+  noReturn?: string;
   /** Set by an ABORT before the steps (a signal or the run's timeout during preflight or the
    * rollback point): the update does not start. */
   abortRequested?: boolean;
@@ -59,6 +61,9 @@ export function compileMachine(
   const timeoutMs = options.timeout ? parseDuration(options.timeout) : undefined;
   const ids = plan.steps.map((s) => s.id);
   const failTarget = options.noRollback ? "#update.failed" : "#update.rollingBack";
+  // Only steps after an irreversible one can end failedForward: the others need no such edge.
+  const firstIrreversible = plan.steps.findIndex((s) => s.irreversible);
+  const failedForwardAt = (i: number) => firstIrreversible >= 0 && i > firstIrreversible;
   const stepStates = Object.fromEntries(
     plan.steps.map((step, i) => {
       const next = i + 1 < ids.length ? `#update.step.${ids[i + 1]}` : "#update.committed";
@@ -70,14 +75,28 @@ export function compileMachine(
             input: { stepId: step.id },
             onDone: {
               target: next,
-              actions: { type: "stepDone" as const, params: { stepId: step.id } },
+              actions: {
+                type: "stepDone" as const,
+                params: { stepId: step.id, irreversible: step.irreversible },
+              },
             },
             onError: step.continueOnError
               ? { target: next }
-              : {
-                  target: failTarget,
-                  actions: { type: "stepFailed" as const, params: { stepId: step.id } },
-                },
+              : [
+                  ...(failedForwardAt(i)
+                    ? [
+                        {
+                          target: "#update.failedForward",
+                          guard: "pastNoReturn" as const,
+                          actions: { type: "stepFailed" as const, params: { stepId: step.id } },
+                        },
+                      ]
+                    : []),
+                  {
+                    target: failTarget,
+                    actions: { type: "stepFailed" as const, params: { stepId: step.id } },
+                  },
+                ],
           },
         },
       ];
@@ -122,14 +141,15 @@ export function compileMachine(
         !context.completed.includes(params.stepId),
       rollbackOk: ({ context }) => context.rollbackOk !== false,
       abortRequested: ({ context }) => context.abortRequested === true,
+      pastNoReturn: ({ context }) => context.noReturn !== undefined,
     },
     actions: {
-      stepDone: assign({
-        completed: ({ context }, params: { stepId: string }) => [
-          ...context.completed,
-          params.stepId,
-        ],
-      }),
+      stepDone: assign(({ context }, params: { stepId: string; irreversible: boolean }) => ({
+        completed: [...context.completed, params.stepId],
+        ...(params.irreversible && context.noReturn === undefined
+          ? { noReturn: params.stepId }
+          : {}),
+      })),
       stepFailed: assign({
         failedStep: (_, params: { stepId: string }) => params.stepId,
         error: ({ event }) => errorText((event as { error?: unknown }).error),
@@ -205,7 +225,20 @@ export function compileMachine(
       step: {
         initial: ids[0] ?? "done",
         states: ids.length ? stepStates : { done: {} },
-        on: { ABORT: { target: failTarget, actions: "recordAbort" } },
+        on: {
+          ABORT: [
+            ...(firstIrreversible >= 0
+              ? [
+                  {
+                    target: "#update.failedForward",
+                    guard: "pastNoReturn" as const,
+                    actions: "recordAbort" as const,
+                  },
+                ]
+              : []),
+            { target: failTarget, actions: "recordAbort" as const },
+          ],
+        },
       },
       rollingBack: withInitial(rollback, resumeAt.slice(1)),
       committed: { type: "final" },
@@ -213,6 +246,8 @@ export function compileMachine(
       rollbackFailed: { type: "final" },
       notStarted: { type: "final" },
       failed: { type: "final" },
+      // A failure after an irreversible step completed: nothing rolled back, the point kept.
+      failedForward: { type: "final" },
     },
   });
 }

@@ -63,7 +63,13 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
   if (killed) recorder.log("recover", [`killed ${killed} leftover process(es) of the run's steps`]);
   const containment = new Containment(store.catalog.stepProcesses, run.id);
   let outcome: Outcome = "notStarted";
-  if (pointId || context.completed.length) {
+  if (context.noReturn && !run.state.startsWith("rollingBack")) {
+    // Past the point of no return, a live runner would not have rolled back either.
+    outcome = "failedForward";
+    recorder.log("recover", [
+      `the runner died after the irreversible step ${context.noReturn}: nothing is rolled back; the rollback point is kept`,
+    ]);
+  } else if (pointId || context.completed.length) {
     const machine = compileMachine(plan, engineActions(options, recorder, containment), {
       resume: {
         context: { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },

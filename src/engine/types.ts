@@ -5,7 +5,13 @@ import type { WrittenManifest } from "../manifest/types.js";
 import type { Plan } from "../plan/plan.js";
 import type { Store } from "../store/store.js";
 
-export type Outcome = "committed" | "rolledBack" | "rollbackFailed" | "notStarted" | "failed";
+export type Outcome =
+  | "committed"
+  | "rolledBack"
+  | "rollbackFailed"
+  | "notStarted"
+  | "failed"
+  | "failedForward";
 
 export interface StepReport {
   id: string;
@@ -65,4 +71,5 @@ export const OUTCOME_STATES = new Set([
   "rollbackFailed",
   "notStarted",
   "failed",
+  "failedForward",
 ]);

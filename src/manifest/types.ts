@@ -58,6 +58,8 @@ export interface WrittenStep {
   retries?: number;
   undo?: string[];
   continueOnError?: boolean;
+  /** Once completed, a later failure is not rolled back: the run ends failedForward. */
+  irreversible?: boolean;
 }
 
 export interface WrittenManifest {
@@ -112,6 +114,7 @@ export const KEYS = {
     "retries",
     "undo",
     "continueOnError",
+    "irreversible",
   ] as const satisfies ReadonlyArray<keyof WrittenStep>,
   check: [
     "http",

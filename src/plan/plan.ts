@@ -13,6 +13,8 @@ export interface PlannedStep {
   timeout?: string;
   retries: number;
   continueOnError: boolean;
+  /** The point of no return: after it completes, failures are not rolled back. */
+  irreversible: boolean;
   undo?: string[];
 }
 
@@ -54,10 +56,13 @@ export interface Plan {
   rollback: RollbackAction[];
   /**
    * For each step: the index in `rollback` from which a failure of that step runs it (only the
-   * undos of steps that completed before it come first), or null for continueOnError steps.
+   * undos of steps that completed before it come first), or null for continueOnError steps and
+   * steps past the point of no return (after an irreversible step: not rolled back).
    * One index per step, not a list, so the plan of 20,000 steps stays linear in size.
    */
   onFailure: Record<string, number | null>;
+  /** The first irreversible step, if any: failures after it complete are not rolled back. */
+  pointOfNoReturn: string | null;
 }
 
 /** The actions a failure of `stepId` would run, in order ([] for a continueOnError step). */
@@ -118,9 +123,11 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const onFailure: Record<string, number | null> = {};
   // Walking forward, the undos that would run shrink from "none" to "all before this step".
   let undosBefore = 0;
+  let pastNoReturn = false;
   for (const step of steps) {
-    onFailure[step.id] = step.continueOnError ? null : undos.length - undosBefore;
+    onFailure[step.id] = step.continueOnError || pastNoReturn ? null : undos.length - undosBefore;
     if (step.undo) undosBefore++;
+    if (step.irreversible) pastNoReturn = true;
   }
   return {
     name: manifest.name,
@@ -130,6 +137,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
     restoreOrder,
     rollback,
     onFailure,
+    pointOfNoReturn: steps.find((s) => s.irreversible)?.id ?? null,
   };
 }
 
@@ -142,6 +150,7 @@ function planStep(step: WrittenStep): PlannedStep {
     ...(step.timeout ? { timeout: step.timeout } : {}),
     retries: step.retries ?? 0,
     continueOnError: step.continueOnError ?? false,
+    irreversible: step.irreversible ?? false,
     ...(step.undo ? { undo: step.undo } : {}),
   };
 }

@@ -65,7 +65,8 @@ describe("rollpoint graph", () => {
         rolledBack --> [*]
         rollbackFailed --> [*]
         notStarted --> [*]
-        failed --> [*]"
+        failed --> [*]
+        failedForward --> [*]"
     `);
   });
 

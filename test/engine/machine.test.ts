@@ -237,3 +237,56 @@ describe("the run's timeout, a named delay of the machine", () => {
     expect(outcome).toBe("committed");
   });
 });
+
+describe("the point of no return (irreversible: true)", () => {
+  const withIrreversible = (failAt: string) => {
+    const calls: string[] = [];
+    const m: WrittenManifest = {
+      ...manifest,
+      steps: [
+        { id: "one", run: ["true"], undo: ["undo-one"] },
+        { id: "mail", run: ["true"], irreversible: true },
+        { id: "three", run: ["true"] },
+      ],
+    };
+    const ok = async () => true;
+    const actor = createActor(
+      compileMachine(buildPlan(m), {
+        preflight: async () => {},
+        takeRollbackPoint: async () => ({ pointId: "p-1" }),
+        runStep: async (id) => {
+          calls.push(`step ${id}`);
+          if (id === failAt) throw new Error(`${id} failed`);
+        },
+        settle: async () => {
+          calls.push("settle");
+        },
+        undo: async (id) => {
+          calls.push(`undo ${id}`);
+          return true;
+        },
+        verifyPoint: ok,
+        stopServices: ok,
+        restoreMember: ok,
+        returnServices: ok,
+      }),
+    );
+    actor.start();
+    return waitFor(actor, (s) => s.status === "done").then((s) => ({
+      outcome: stateName(s.value),
+      calls,
+    }));
+  };
+
+  it("a failure after it completed is not rolled back: failedForward, nothing undone", async () => {
+    const { outcome, calls } = await withIrreversible("three");
+    expect(outcome).toBe("failedForward");
+    expect(calls).toEqual(["step one", "step mail", "step three"]);
+  });
+
+  it("the irreversible step failing itself: rolled back as usual", async () => {
+    const { outcome, calls } = await withIrreversible("mail");
+    expect(outcome).toBe("rolledBack");
+    expect(calls).toEqual(["step one", "step mail", "settle", "undo one"]);
+  });
+});

@@ -69,6 +69,7 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
       s.timeout && `timeout ${s.timeout}`,
       s.retries && `retries ${s.retries}`,
       s.continueOnError && "continueOnError",
+      s.irreversible && "irreversible: the point of no return",
     ].filter(Boolean);
     lines.push(
       `   ${i + 1}. ${s.id} [${s.kind}] ${s.summary}${extras.length ? ` (${extras.join(", ")})` : ""}`,
@@ -79,15 +80,19 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
     lines.push(`   r${i + 1}. ${describeAction(a)}`);
   });
   lines.push("", "4. if a step fails:");
+  let pastNoReturn = false;
   for (const s of plan.steps) {
     const from = plan.onFailure[s.id];
     lines.push(
-      from === null || from === undefined
+      s.continueOnError
         ? `   ${s.id}: reported, not rolled back (continueOnError)`
-        : from >= plan.rollback.length
-          ? `   ${s.id}: nothing to roll back`
-          : `   ${s.id}: rollback from r${from + 1}`,
+        : pastNoReturn
+          ? `   ${s.id}: past the point of no return (${plan.pointOfNoReturn}): not rolled back, the run ends failedForward (exit 2)`
+          : from === null || from === undefined || from >= plan.rollback.length
+            ? `   ${s.id}: nothing to roll back`
+            : `   ${s.id}: rollback from r${from + 1}`,
     );
+    if (s.irreversible) pastNoReturn = true;
   }
   lines.push(
     "",

@@ -7,6 +7,8 @@ const WORDS: Record<RunResult["outcome"], string> = {
   rollbackFailed: "ROLLBACK INCOMPLETE: manual intervention needed; what is left is listed above",
   notStarted: "not started: nothing was changed",
   failed: "FAILED without rollback (--no-rollback): the host is as the failed update left it",
+  failedForward:
+    "FAILED FORWARD: a step failed after the point of no return (an irreversible step); nothing was rolled back and the rollback point is kept: decide by hand, or `rollpoint backups restore` it",
 };
 
 /** The end of a run's output: each step, each undo and restore, and the outcome in words. */

@@ -1,0 +1,64 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { killHard, startPausedAt } from "../helpers/paused.js";
+import { makeTree, tempDir } from "../helpers/tree.js";
+
+async function update() {
+  const dir = await tempDir();
+  const app = join(dir, "app");
+  makeTree(app, { "a.conf": "v1\n" });
+  const manifest = join(dir, "m.yaml");
+  writeFileSync(
+    manifest,
+    `apiVersion: rollpoint/v1
+name: app
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: edit
+    shell: echo v2 > ${app}/a.conf
+  - id: send-mail
+    shell: echo sent >> ${dir}/outbox
+    irreversible: true
+  - id: health
+    run: ["false"]
+`,
+  );
+  return { dir, app, manifest, store: join(dir, "store") };
+}
+
+describe("irreversible: true, the point of no return", () => {
+  it("a failure after it: exit 2, failedForward naming it, nothing rolled back, the point kept; plan says so", async () => {
+    const u = await update();
+    const plan = await rollpoint(["--store", u.store, "plan", u.manifest]);
+    expect(plan.stdout).toContain("send-mail [shell] sh -e: echo sent");
+    expect(plan.stdout).toContain("irreversible: the point of no return");
+    expect(plan.stdout).toContain(
+      "health: past the point of no return (send-mail): not rolled back, the run ends failedForward (exit 2)",
+    );
+    expect(plan.stdout).toContain("edit: rollback from r1");
+
+    const run = await rollpoint(["--store", u.store, "--json", "run", u.manifest]);
+    expect(run.exitCode).toBe(2);
+    const report = JSON.parse(run.stdout);
+    expect(report.outcome).toBe("failedForward");
+    expect(report.pointId).toMatch(/^p-/);
+    expect(readFileSync(join(u.app, "a.conf"), "utf8")).toBe("v2\n");
+    const text = await rollpoint(["--store", u.store, "show", report.runId]);
+    expect(text.stdout).toContain("FAILED FORWARD");
+    const points = await rollpoint(["--store", u.store, "--json", "backups", "list"]);
+    expect(JSON.parse(points.stdout).backups).toHaveLength(1);
+  });
+
+  it("a runner killed past it: recover does not roll back either, and closes the run failedForward", async () => {
+    const u = await update();
+    await killHard(
+      await startPausedAt("state:step.health", ["--store", u.store, "run", u.manifest]),
+    );
+    const recovered = await rollpoint(["--store", u.store, "--json", "recover"]);
+    expect(recovered.exitCode).toBe(2);
+    expect(JSON.parse(recovered.stdout).recovered[0].outcome).toBe("failedForward");
+    expect(readFileSync(join(u.app, "a.conf"), "utf8")).toBe("v2\n");
+  });
+});
