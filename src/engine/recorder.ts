@@ -17,6 +17,8 @@ export class StepRecorder {
   private readonly byId = new Map<string, StepReport>();
   readonly undos: UndoReport[] = [];
   survivors: string | undefined;
+  private readonly kindOf = new Map<string, "step" | "finally">();
+  private readonly finallyReports: StepReport[] = [];
   private restore: PointRestore | undefined;
   private fd: number | undefined;
 
@@ -54,7 +56,9 @@ export class StepRecorder {
   async run(
     stepId: string,
     work: (onLines: (lines: string[]) => void) => Promise<unknown>,
+    kind: "step" | "finally" = "step",
   ): Promise<void> {
+    this.kindOf.set(stepId, kind);
     let tail: string[] = [];
     let logged = 0;
     let dropped = 0;
@@ -103,7 +107,8 @@ export class StepRecorder {
   }
 
   private finish(report: StepReport): void {
-    this.byId.set(report.id, report);
+    if (this.kindOf.get(report.id) === "finally") this.finallyReports.push(report);
+    else this.byId.set(report.id, report);
     this.options.onProgress?.({ type: "step-end", step: report });
   }
 
@@ -118,9 +123,10 @@ export class StepRecorder {
   }
 
   /** What a run's result says of its steps, undos and rollback. */
-  outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors"> {
+  outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors" | "finally"> {
     return {
       steps: this.reports(),
+      ...(this.finallyReports.length ? { finally: this.finallyReports } : {}),
       undos: this.undos,
       ...(this.restore ? { rollback: this.restore.result() } : {}),
       ...(this.survivors ? { survivors: this.survivors } : {}),

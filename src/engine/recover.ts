@@ -6,6 +6,7 @@ import { Containment, reapRun } from "../steps/containment.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
 import { engineActions } from "./effects.js";
+import { runFinallySteps } from "./finally.js";
 import { compileMachine, type RunContext, stateName } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
 import type { Outcome, RunResult } from "./types.js";
@@ -91,6 +92,10 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
     });
     outcome = stateName(final.value) as Outcome;
   }
+  await runFinallySteps(
+    { manifest, manifestFile: run.manifestPath ?? "", services, recorder, containment },
+    outcome,
+  );
   const result: RunResult = {
     runId: run.id,
     outcome,

@@ -7,6 +7,7 @@ import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { pausePoint } from "../util/pause-point.js";
 import { engineActions } from "./effects.js";
+import { runFinallySteps } from "./finally.js";
 import { compileMachine, type RunContext, stateName } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
 import type { Outcome, RunHandle, RunOptions, RunResult } from "./types.js";
@@ -70,6 +71,16 @@ export function startRun(options: RunOptions): RunHandle {
       if (outcome === "committed" && final.context.pointId) {
         await dropCloneSnapshots(options.store, final.context.pointId, recorder);
       }
+      await runFinallySteps(
+        {
+          manifest: options.manifest,
+          manifestFile: options.manifestFile,
+          services: options.services,
+          recorder,
+          containment,
+        },
+        outcome,
+      );
       recorder.close();
       const report: RunResult = {
         runId,

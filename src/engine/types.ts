@@ -38,6 +38,8 @@ export interface RunResult {
   rollback?: RollbackResult;
   /** Why the rollback could not begin: a step's processes that even SIGKILL did not stop. */
   survivors?: string;
+  /** The `finally` steps that ran after the outcome (their failures never change it). */
+  finally?: StepReport[];
 }
 
 /** What the runner tells its caller as it goes (the CLI prints it). */

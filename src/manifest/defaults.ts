@@ -1,6 +1,6 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
-import type { WrittenManifest } from "./types.js";
+import type { WrittenManifest, WrittenStep } from "./types.js";
 
 /**
  * Every default of a manifest, in one place. `resolveManifest` fills them in once, after
@@ -40,18 +40,20 @@ export function resolveManifest(
           },
         }
       : {}),
-    steps: manifest.steps.map((step) =>
-      step.check
-        ? {
-            ...step,
-            check: {
-              ...step.check,
-              within: step.check.within ?? DEFAULTS.checkWithin,
-              interval: step.check.interval ?? DEFAULTS.checkInterval,
-              probeTimeout: step.check.probeTimeout ?? DEFAULTS.probeTimeout,
-            },
-          }
-        : step,
-    ),
+    steps: manifest.steps.map(withCheckDefaults),
+    ...(manifest.finally ? { finally: manifest.finally.map(withCheckDefaults) } : {}),
+  };
+}
+
+function withCheckDefaults(step: WrittenStep): WrittenStep {
+  if (!step.check) return step;
+  return {
+    ...step,
+    check: {
+      ...step.check,
+      within: step.check.within ?? DEFAULTS.checkWithin,
+      interval: step.check.interval ?? DEFAULTS.checkInterval,
+      probeTimeout: step.check.probeTimeout ?? DEFAULTS.probeTimeout,
+    },
   };
 }

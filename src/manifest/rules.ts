@@ -251,8 +251,55 @@ const CODED_RULES: ReadonlyArray<[code: string, rule: Rule]> = [
   ["DATABASE_CONFIG", databases],
 ];
 
-export const RULES: readonly Rule[] = CODED_RULES.map(
+/**
+ * `finally` steps are steps: every rule checks them too, by running on the manifest with them in
+ * the place of `steps` and moving the findings' paths back under `finally`. Then the checks
+ * that concern the two lists together.
+ */
+function withFinally(rule: Rule): Rule {
+  return (m, ctx) => {
+    const found = rule(m, ctx);
+    if (!m.finally?.length) return found;
+    const asSteps = rule({ ...m, steps: m.finally }, ctx).filter((f) => f.path[0] === "steps");
+    return [...found, ...asSteps.map((f) => ({ ...f, path: ["finally", ...f.path.slice(1)] }))];
+  };
+}
+
+const finallySteps: Rule = (m) => {
+  const found: Finding[] = [];
+  const ids = new Set(m.steps.map((s) => s.id));
+  (m.finally ?? []).forEach((s, i) => {
+    if (ids.has(s.id))
+      found.push(
+        error(["finally", i, "id"], `step id ${JSON.stringify(s.id)} is used in steps already`),
+      );
+    if (s.irreversible !== undefined)
+      found.push(
+        error(
+          ["finally", i, "irreversible"],
+          "a finally step runs after the outcome: it cannot be a point of no return",
+          true,
+        ),
+      );
+  });
+  m.steps.forEach((s, i) => {
+    if (s.when !== undefined)
+      found.push(
+        error(
+          ["steps", i, "when"],
+          "only finally steps take `when`; move this step to finally, or drop `when`",
+          true,
+        ),
+      );
+  });
+  return found;
+};
+
+export const RULES: readonly Rule[] = [
+  ...CODED_RULES.map(([code, rule]) => [code, withFinally(rule)] as const),
+  ["FINALLY", finallySteps] as const,
+].map(
   ([code, rule]) =>
-    (m, ctx) =>
+    (m: WrittenManifest, ctx: RuleContext) =>
       rule(m, ctx).map((f) => ({ ...f, code: f.code ?? code })),
 );

@@ -31,9 +31,10 @@ export class ManifestSource {
   // In YAML, `run: [true]` is a boolean and `[chmod, 0755, f]` holds the number 755. A command's
   // words, and environment values, are text: take each plain scalar there exactly as written.
   private keepCommandWordsAsWritten(): void {
-    const steps = this.doc.get("steps", true);
-    if (!isSeq(steps)) return;
-    for (const step of steps.items) {
+    const steps = [this.doc.get("steps", true), this.doc.get("finally", true)].flatMap((list) =>
+      isSeq(list) ? list.items : [],
+    );
+    for (const step of steps) {
       if (!isMap(step)) continue;
       for (const path of [["run"], ["undo"], ["check", "command"], ["env"]]) {
         const node = step.getIn(path, true);

@@ -60,6 +60,8 @@ export interface WrittenStep {
   continueOnError?: boolean;
   /** Once completed, a later failure is not rolled back: the run ends failedForward. */
   irreversible?: boolean;
+  /** In `finally` steps: the outcomes after which it runs (default: all). */
+  when?: Array<"committed" | "rolledBack" | "rollbackFailed" | "failedForward">;
 }
 
 export interface WrittenManifest {
@@ -71,6 +73,8 @@ export interface WrittenManifest {
   timeout?: Duration;
   rollbackPoint?: WrittenRollbackPoint;
   steps: WrittenStep[];
+  /** Run once after the outcome, each filtered by its `when`; never changes the outcome. */
+  finally?: WrittenStep[];
 }
 
 /** Every key each object may have; `satisfies` ties each list to its type. */
@@ -84,6 +88,7 @@ export const KEYS = {
     "timeout",
     "rollbackPoint",
     "steps",
+    "finally",
   ] as const satisfies ReadonlyArray<keyof WrittenManifest>,
   rollbackPoint: ["files", "services", "databases"] as const satisfies ReadonlyArray<
     keyof WrittenRollbackPoint
@@ -115,6 +120,7 @@ export const KEYS = {
     "undo",
     "continueOnError",
     "irreversible",
+    "when",
   ] as const satisfies ReadonlyArray<keyof WrittenStep>,
   check: [
     "http",

@@ -63,6 +63,8 @@ export interface Plan {
   onFailure: Record<string, number | null>;
   /** The first irreversible step, if any: failures after it complete are not rolled back. */
   pointOfNoReturn: string | null;
+  /** Run after the outcome, each when its `when` names it (all outcomes when absent). */
+  finally: Array<PlannedStep & { when: string[] }>;
 }
 
 /** The actions a failure of `stepId` would run, in order ([] for a continueOnError step). */
@@ -138,6 +140,10 @@ export function buildPlan(manifest: WrittenManifest): Plan {
     rollback,
     onFailure,
     pointOfNoReturn: steps.find((s) => s.irreversible)?.id ?? null,
+    finally: (manifest.finally ?? []).map((s) => ({
+      ...planStep(s),
+      when: s.when ?? ["committed", "rolledBack", "rollbackFailed", "failedForward"],
+    })),
   };
 }
 

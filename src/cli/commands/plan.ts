@@ -94,6 +94,11 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
     );
     if (s.irreversible) pastNoReturn = true;
   }
+  if (plan.finally.length) {
+    lines.push("", "5. finally, after the outcome (never changes it):");
+    for (const s of plan.finally)
+      lines.push(`   ${s.id} [${s.kind}] ${s.summary}, when ${s.when.join(" or ")}`);
+  }
   lines.push(
     "",
     preflight.ok

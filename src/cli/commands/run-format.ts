@@ -31,6 +31,14 @@ export function resultLines(r: RunResult): string[] {
       ...r.rollback.operations.map((o) => `  ${operationLine(o).replace(/\n/g, "\n  ")}`),
     );
   }
+  if (r.finally?.length)
+    lines.push(
+      "finally:",
+      ...r.finally.map(
+        (s) =>
+          `  ${s.status === "succeeded" ? "✓" : "✗"} ${s.id} ${s.status}${s.error ? `: ${s.error}` : ""}`,
+      ),
+    );
   if (r.survivors) lines.push(`not restored: ${r.survivors}`);
   if (r.error && r.outcome !== "committed") lines.push(`cause: ${r.error}`);
   lines.push(WORDS[r.outcome]);

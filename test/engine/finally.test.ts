@@ -1,0 +1,85 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { makeTree, tempDir } from "../helpers/tree.js";
+
+async function update(health: "true" | "false") {
+  const dir = await tempDir();
+  const app = join(dir, "app");
+  makeTree(app, { "site.conf": "v1\n" });
+  const manifest = join(dir, "m.yaml");
+  writeFileSync(
+    manifest,
+    `apiVersion: rollpoint/v1
+name: proxy
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: edit
+    shell: echo v2 > ${app}/site.conf
+  - id: health
+    run: ["${health}"]
+finally:
+  - id: reload
+    when: [rolledBack, rollbackFailed]
+    shell: echo "reload saw $(cat ${app}/site.conf)" >> ${dir}/events
+  - id: notify
+    shell: echo notified >> ${dir}/events; exit 7
+  - id: on-commit
+    when: [committed]
+    shell: echo committed >> ${dir}/events
+`,
+  );
+  return { dir, app, manifest, store: join(dir, "store") };
+}
+
+describe("finally steps", () => {
+  it("after a rollback: run after the files are restored (the reload sees v1), filtered by when; a failure never changes the outcome", async () => {
+    const u = await update("false");
+    const run = await rollpoint(["--store", u.store, "--json", "run", u.manifest]);
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(run.stdout);
+    expect(report.outcome).toBe("rolledBack");
+    expect(readFileSync(join(u.dir, "events"), "utf8")).toBe("reload saw v1\nnotified\n");
+    expect(report.finally.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([
+      ["reload", "succeeded"],
+      ["notify", "failed"],
+    ]);
+    expect(report.steps.map((s: { id: string }) => s.id)).toEqual(["edit", "health"]);
+  });
+
+  it("after a commit: only the steps whose when names committed (and those without when); plan lists them", async () => {
+    const u = await update("true");
+    const plan = await rollpoint(["--store", u.store, "plan", u.manifest]);
+    expect(plan.stdout).toContain("reload [shell]");
+    expect(plan.stdout).toContain("when rolledBack or rollbackFailed");
+    const run = await rollpoint(["--store", u.store, "run", u.manifest]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain("✗ notify failed");
+    expect(readFileSync(join(u.dir, "events"), "utf8")).toBe("notified\ncommitted\n");
+  });
+
+  it("validate: when outside finally, an id used twice, irreversible in finally", async () => {
+    const u = await update("true");
+    writeFileSync(
+      u.manifest,
+      `apiVersion: rollpoint/v1
+name: x
+steps:
+  - { id: a, run: ["true"], when: [committed] }
+finally:
+  - { id: a, run: ["true"], irreversible: true }
+`,
+    );
+    const result = await rollpoint(["--store", u.store, "--json", "validate", u.manifest]);
+    expect(result.exitCode).toBe(3);
+    const errors = JSON.parse(result.stdout).files[0].errors.map(
+      (e: { code: string; path: string }) => `${e.code} ${e.path}`,
+    );
+    expect(errors.sort()).toEqual([
+      "FINALLY finally[0].id",
+      "FINALLY finally[0].irreversible",
+      "FINALLY steps[0].when",
+    ]);
+  });
+});
