@@ -113,6 +113,7 @@ const durationsInRange: Rule = (m) => {
     check(["steps", i, "check", "within"], s.check?.within, DAY, "1d");
     check(["steps", i, "check", "interval"], s.check?.interval, DAY, "1d");
     check(["steps", i, "check", "probeTimeout"], s.check?.probeTimeout, DAY, "1d");
+    check(["steps", i, "check", "holdFor"], s.check?.holdFor, DAY, "1d");
   });
   return found;
 };

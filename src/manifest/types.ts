@@ -42,6 +42,8 @@ export interface WrittenCheck {
   probeTimeout?: Duration;
   /** Probe once, without retrying. */
   once?: boolean;
+  /** After the first pass, keep passing this long (probed every interval). */
+  holdFor?: Duration;
 }
 
 export interface WrittenStep {
@@ -132,6 +134,7 @@ export const KEYS = {
     "interval",
     "probeTimeout",
     "once",
+    "holdFor",
   ] as const satisfies ReadonlyArray<keyof WrittenCheck>,
 };
 

@@ -187,7 +187,7 @@ function summarize(step: WrittenStep, kind: PlannedStep["kind"]): string {
       const probeBound = `each probe up to ${c.probeTimeout ?? DEFAULTS.probeTimeout}`;
       return c.once
         ? `check ${probe}, once (${probeBound})`
-        : `check ${probe}, every ${c.interval ?? DEFAULTS.checkInterval} within ${c.within ?? DEFAULTS.checkWithin} (${probeBound})`;
+        : `check ${probe}, every ${c.interval ?? DEFAULTS.checkInterval} within ${c.within ?? DEFAULTS.checkWithin}${c.holdFor ? `, then holding for ${c.holdFor}` : ""} (${probeBound})`;
     }
   }
 }

@@ -134,6 +134,7 @@ async function runCheck(
   for (;;) {
     try {
       await probe(check, stepId, ctx, probeTimeout);
+      if (check.holdFor) return holdFor(check, stepId, ctx, probeTimeout, interval);
       return;
     } catch (error) {
       last = describeError(error);
@@ -146,6 +147,34 @@ async function runCheck(
   throw new StepFailure(
     `check did not pass within ${check.within ?? DEFAULTS.checkWithin}: ${last}`,
   );
+}
+
+/**
+ * A settle window: after its first pass the check must keep passing for `holdFor`, probed every
+ * `interval`; one failure in the window fails the step, with that probe's answer and when.
+ */
+async function holdFor(
+  check: NonNullable<WrittenStep["check"]>,
+  stepId: string,
+  ctx: StepContext,
+  probeTimeout: number,
+  interval: number,
+): Promise<void> {
+  const started = Date.now();
+  const until = started + parseDuration(check.holdFor!)!;
+  while (Date.now() < until) {
+    await sleep(Math.min(interval, Math.max(0, until - Date.now())), undefined, {
+      signal: ctx.signal,
+    }).catch(() => undefined);
+    if (ctx.signal.aborted) throw new StepFailure("interrupted");
+    try {
+      await probe(check, stepId, ctx, probeTimeout);
+    } catch (error) {
+      throw new StepFailure(
+        `check passed, then failed ${((Date.now() - started) / 1000).toFixed(1)}s into its ${check.holdFor} settle window: ${describeError(error)}`,
+      );
+    }
+  }
 }
 
 async function probe(

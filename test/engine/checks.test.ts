@@ -46,4 +46,20 @@ describe("checks", () => {
     const plan = await rollpoint(["--store", join(dir, "store"), "plan", join(dir, "m.yaml")]);
     expect(plan.stdout).toContain("check sleep 30, once (each probe up to 1s)");
   });
+
+  it("holdFor: a check that passes, then fails inside its settle window, fails the step and says when", async () => {
+    // The probe passes twice, then fails: counted, not timed, so the order cannot flip.
+    const { result, report } = await runCheck(
+      `{ command: [sh, -c, "n=$(cat DIR/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > DIR/n; [ $n -lt 3 ]"], interval: 100ms, holdFor: 1h }`,
+    );
+    expect(result.exitCode).toBe(1);
+    expect(report.steps[0].error).toMatch(
+      /^check passed, then failed \d+\.\ds into its 1h settle window: sh -c .* exited with 1$/,
+    );
+  });
+
+  it("holdFor: a check that keeps passing through the window passes", async () => {
+    const { result } = await runCheck(`{ command: ["true"], interval: 100ms, holdFor: 300ms }`);
+    expect(result.exitCode, result.stdout).toBe(0);
+  });
 });
