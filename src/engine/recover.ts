@@ -1,14 +1,13 @@
-import { createActor, waitFor } from "xstate";
 import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { buildPlan } from "../plan/plan.js";
 import { Containment, reapRun } from "../steps/containment.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
-import { engineActions } from "./effects.js";
 import { runFinallySteps } from "./finally.js";
-import { compileMachine, type RunContext, stateName } from "./machine.js";
+import type { RunContext } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
+import { driveRollback } from "./rollback-run.js";
 import type { Outcome, RunResult } from "./types.js";
 
 export interface Recovered {
@@ -71,26 +70,17 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
       `the runner died after the irreversible step ${context.noReturn}: nothing is rolled back; the rollback point is kept`,
     ]);
   } else if (pointId || context.completed.length) {
-    const machine = compileMachine(plan, engineActions(options, recorder, containment), {
-      resume: {
-        context: { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },
-        // Inside the rollback, resume at the part it was in (each is idempotent); anywhere
-        // else, the rollback starts from its beginning.
-        ...(run.state.startsWith("rollingBack.") ? { at: run.state } : {}),
-      },
-    });
-    const actor = createActor(machine);
-    actor.subscribe((s) =>
-      store.catalog.runs.transition(run.id, stateName(s.value), actor.getPersistedSnapshot(), {
-        at: Date.now(),
-        state: `${stateName(s.value)} (recover)`,
-      }),
+    // Inside the rollback, resume at the part it was in (each is idempotent); anywhere else,
+    // the rollback starts from its beginning.
+    outcome = await driveRollback(
+      options,
+      recorder,
+      containment,
+      run.id,
+      { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },
+      run.state.startsWith("rollingBack.") ? run.state : undefined,
+      "recover",
     );
-    actor.start();
-    const final = await waitFor(actor, (s) => s.status === "done", {
-      timeout: Number.POSITIVE_INFINITY,
-    });
-    outcome = stateName(final.value) as Outcome;
   }
   await runFinallySteps(
     { manifest, manifestFile: run.manifestPath ?? "", services, recorder, containment },

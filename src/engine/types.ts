@@ -40,6 +40,8 @@ export interface RunResult {
   survivors?: string;
   /** The `finally` steps that ran after the outcome (their failures never change it). */
   finally?: StepReport[];
+  /** For a `rollpoint rollback` run: the run it reverted. */
+  reverts?: string;
 }
 
 /** What the runner tells its caller as it goes (the CLI prints it). */

@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { GlobalRollbackError } from "../errors.js";
 
 /** One line of a run's timeline. */
 export interface RunEvent {
@@ -116,6 +117,39 @@ export class Runs {
   get(id: string): RunRow | undefined {
     const raw = this.db.prepare(`SELECT * FROM runs WHERE id = ?`).get(id) as RawRun | undefined;
     return raw && toRun(raw);
+  }
+
+  /**
+   * A run from what a person types: its id, a unique prefix of 6 characters or more, or `latest`
+   * (the newest run). Anything else is INVALID_ARGUMENT naming why.
+   */
+  resolve(ref: string): RunRow {
+    if (ref === "latest") {
+      const [newest] = this.list(1);
+      if (!newest) throw new GlobalRollbackError("BACKUP_NOT_FOUND", "no run yet in this store");
+      return newest;
+    }
+    if (ref.length < 6 || !/^[a-z0-9TZ-]+$/.test(ref)) {
+      throw new GlobalRollbackError(
+        "INVALID_BACKUP_ID",
+        `invalid run id ${JSON.stringify(ref)}: give an id like r-20260101T120000Z-0123456789abcdef, a unique prefix of 6 characters or more, or latest`,
+      );
+    }
+    const ids = (
+      this.db
+        .prepare(`SELECT id FROM runs WHERE substr(id, 1, ?) = ? LIMIT 2`)
+        .all(ref.length, ref) as Array<{
+        id: string;
+      }>
+    ).map((r) => r.id);
+    if (ids.length === 0)
+      throw new GlobalRollbackError("BACKUP_NOT_FOUND", `no run ${ref} in this store`);
+    if (ids.length > 1)
+      throw new GlobalRollbackError(
+        "INVALID_BACKUP_ID",
+        `${ref} is the start of more than one run id: give more of it`,
+      );
+    return this.get(ids[0]!)!;
   }
 
   unfinished(): RunRow[] {

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
 import type { RunResult } from "../../engine/run.js";
-import { GlobalRollbackError } from "../../errors.js";
-import { assertValidId } from "../../store/ids.js";
 import { Store } from "../../store/store.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
 import { ExitCode } from "../exit-codes.js";
@@ -56,12 +54,10 @@ async function history(o: GlobalOptions): Promise<ExitCode> {
 }
 
 async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
-  assertValidId(id, "run id");
   const store = await Store.open(o.store, { mustExist: true });
   try {
-    const run = store.catalog.runs.get(id);
-    if (!run)
-      throw new GlobalRollbackError("BACKUP_NOT_FOUND", `no run ${id} in store ${store.dir}`);
+    // An id, a unique prefix of it, or latest.
+    const run = store.catalog.runs.resolve(id);
     emit(o, { ...run, snapshot: undefined }, () => {
       const start = run.startedAt;
       const lines = [

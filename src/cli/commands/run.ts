@@ -27,6 +27,16 @@ export function registerRun(program: Command, run: Runner): void {
       run(() => runCommand(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
     );
   program
+    .command("rollback")
+    .argument("<run-id>", "a run id, a unique prefix of it (6 characters or more), or latest")
+    .option("--force", "roll back even though a later run of the same module committed")
+    .description(
+      "roll back a committed (or --no-rollback) run: its undos, its rollback point; recorded as a run",
+    )
+    .action((ref: string, opts: { force?: boolean }, command: Command) =>
+      run(() => rollback(resolveGlobalOptions(command.optsWithGlobals()), ref, opts)),
+    );
+  program
     .command("recover")
     .description("finish every interrupted run by rolling it back")
     .action((_opts: unknown, command: Command) =>
@@ -105,6 +115,26 @@ async function runCommand(
     return EXIT_OF_OUTCOME[result.outcome];
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
+    store.close();
+  }
+}
+
+async function rollback(
+  o: GlobalOptions,
+  ref: string,
+  opts: { force?: boolean },
+): Promise<ExitCode> {
+  const { rollbackRun } = await import("../../engine/rollback-run.js");
+  const store = await Store.open(o.store, { mustExist: true });
+  try {
+    const result = await rollbackRun(store, new SystemdServiceManager(), ref, {
+      ...(opts.force ? { force: true } : {}),
+      ...(o.json ? {} : { onProgress: progressPrinter() }),
+    });
+    emit(o, result, () => [`reverting run ${result.reverts}`, ...resultLines(result)].join("\n"));
+    // Asked to roll back, it did: exit 0; anything left not as it was is exit 2.
+    return result.outcome === "rolledBack" ? ExitCode.ok : EXIT_OF_OUTCOME[result.outcome];
+  } finally {
     store.close();
   }
 }

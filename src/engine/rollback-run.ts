@@ -1,0 +1,158 @@
+import { createActor, waitFor } from "xstate";
+import type { ServiceManager } from "../backups/services/manager.js";
+import { GlobalRollbackError } from "../errors.js";
+import type { WrittenManifest } from "../manifest/types.js";
+import { buildPlan } from "../plan/plan.js";
+import { Containment } from "../steps/containment.js";
+import { newId } from "../store/ids.js";
+import type { Store } from "../store/store.js";
+import { engineActions } from "./effects.js";
+import { runFinallySteps } from "./finally.js";
+import { compileMachine, type RunContext, stateName } from "./machine.js";
+import { StepRecorder } from "./recorder.js";
+import type { Outcome, RunOptions, RunResult } from "./types.js";
+
+/**
+ * Drive the rollback part of a run's machine to its end, from `at` (a `rollingBack.*` state) or
+ * from its start, saving every transition under `recordAs` with `label` on the timeline.
+ */
+export async function driveRollback(
+  options: RunOptions,
+  recorder: StepRecorder,
+  containment: Containment,
+  recordAs: string,
+  context: RunContext,
+  at: string | undefined,
+  label: string,
+): Promise<Outcome> {
+  const machine = compileMachine(options.plan, engineActions(options, recorder, containment), {
+    resume: { context, ...(at ? { at } : {}) },
+  });
+  const actor = createActor(machine);
+  actor.subscribe((s) =>
+    options.store.catalog.runs.transition(
+      recordAs,
+      stateName(s.value),
+      actor.getPersistedSnapshot(),
+      {
+        at: Date.now(),
+        state: `${stateName(s.value)} (${label})`,
+      },
+    ),
+  );
+  actor.start();
+  const final = await waitFor(actor, (s) => s.status === "done", {
+    timeout: Number.POSITIVE_INFINITY,
+  });
+  return stateName(final.value) as Outcome;
+}
+
+/** Outcomes a later `rollpoint rollback` can undo: the update is (partly) in place. */
+const REVERSIBLE = new Set(["committed", "failed", "failedForward"]);
+
+/**
+ * `rollpoint rollback <run>`: roll back a run that committed (or ran with --no-rollback, or
+ * failed forward): the undos of its completed steps last-first, its rollback point restored and
+ * proven, its services returned; recorded as a run of its own that names the one it reverted.
+ * Refused (INVALID_ARGUMENT) when a later run of the same module committed, unless `force`.
+ */
+export async function rollbackRun(
+  store: Store,
+  services: ServiceManager,
+  ref: string,
+  options: { force?: boolean; onProgress?: RunOptions["onProgress"] } = {},
+): Promise<RunResult> {
+  return store.exclusive("rollpoint rollback", async () => {
+    const unfinished = store.catalog.runs.unfinished();
+    if (unfinished.length) {
+      throw new GlobalRollbackError(
+        "RUN_UNFINISHED",
+        `run ${unfinished[0]!.id} (${unfinished[0]!.module}) did not finish; run \`rollpoint recover\` first`,
+      );
+    }
+    const target = store.catalog.runs.resolve(ref);
+    if (!REVERSIBLE.has(target.state)) {
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `run ${target.id} ended ${target.state}: only a committed run, a --no-rollback run or one that failed forward can be rolled back`,
+      );
+    }
+    const later = store.catalog.runs
+      .list(10_000)
+      .find(
+        (r) =>
+          r.module === target.module && r.startedAt > target.startedAt && r.state === "committed",
+      );
+    if (later && !options.force) {
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `run ${later.id} of ${target.module} committed after ${target.id}: rolling ${target.id} back would also undo what it built on; roll ${later.id} back first, or use --force`,
+      );
+    }
+    const point = target.pointId ? store.catalog.getPoint(target.pointId) : undefined;
+    if (target.pointId && point?.status !== "complete") {
+      throw new GlobalRollbackError(
+        "BACKUP_NOT_FOUND",
+        `the rollback point ${target.pointId} of run ${target.id} is gone (pruned): it cannot be rolled back`,
+      );
+    }
+    const manifest = target.manifest as WrittenManifest;
+    const runId = newId("run");
+    store.catalog.runs.insert({
+      id: runId,
+      module: target.module,
+      manifest,
+      manifestPath: target.manifestPath ?? "",
+      startedAt: Date.now(),
+      noRollback: false,
+    });
+    const runOptions: RunOptions = {
+      manifestFile: target.manifestPath ?? "",
+      manifest,
+      plan: buildPlan(manifest),
+      store,
+      services,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    };
+    const recorder = new StepRecorder(runOptions, runId);
+    recorder.log("rollback", [`rolling back run ${target.id} (${target.state})`]);
+    const containment = new Containment(store.catalog.stepProcesses, runId);
+    const persisted = target.snapshot as { context?: RunContext } | null;
+    const error = `rollback of run ${target.id} requested`;
+    const context: RunContext = {
+      pointId: target.pointId,
+      completed: persisted?.context?.completed ?? [],
+      failedStep: null,
+      error,
+    };
+    const outcome = await driveRollback(
+      runOptions,
+      recorder,
+      containment,
+      runId,
+      context,
+      undefined,
+      "rollback",
+    );
+    await runFinallySteps(
+      { manifest, manifestFile: runOptions.manifestFile, services, recorder, containment },
+      outcome,
+    );
+    const result: RunResult = {
+      runId,
+      outcome,
+      pointId: target.pointId,
+      error,
+      reverts: target.id,
+      ...recorder.outcomeDetails(),
+    };
+    recorder.close();
+    store.catalog.runs.finish(runId, outcome, result, Date.now());
+    store.log.append({
+      op: "rollback",
+      outcome: outcome === "rolledBack" ? "ok" : "failed",
+      detail: `${runId} reverted ${target.id}: ${outcome}`,
+    });
+    return result;
+  });
+}

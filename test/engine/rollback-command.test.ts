@@ -1,0 +1,87 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
+
+async function host() {
+  const dir = await tempDir();
+  const app = join(dir, "app");
+  makeTree(app, { "app.conf": "v1\n", "data/rows": "1\n" });
+  const store = join(dir, "store");
+  const manifest = (version: string) => {
+    const file = join(dir, `${version}.yaml`);
+    writeFileSync(
+      file,
+      `apiVersion: rollpoint/v1
+name: app
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: install
+    shell: echo ${version} > ${app}/app.conf && echo new > ${app}/added
+    undo: [sh, -c, "echo undo-${version} >> ${dir}/undos"]
+`,
+    );
+    return file;
+  };
+  return { dir, app, store, manifest };
+}
+
+describe("rollpoint rollback <run>", () => {
+  it("rolls a committed run back by a prefix of its id: undos, files exact, recorded as a run naming it", async () => {
+    const h = await host();
+    const before = treeState(h.app);
+    const run = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v2")])).stdout,
+    );
+    expect(run.outcome).toBe("committed");
+    expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v2\n");
+
+    const result = await rollpoint([
+      "--store",
+      h.store,
+      "--json",
+      "rollback",
+      run.runId.slice(0, 24),
+    ]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({ outcome: "rolledBack", reverts: run.runId });
+    expect(treeState(h.app)).toEqual(before);
+    expect(readFileSync(join(h.dir, "undos"), "utf8")).toBe("undo-v2\n");
+    const history = await rollpoint(["--store", h.store, "history"]);
+    expect(history.stdout).toContain(`${report.runId}\tapp`);
+    const shown = await rollpoint(["--store", h.store, "show", "latest"]);
+    expect(shown.stdout).toContain(`run ${report.runId}`);
+    expect(shown.stdout).toContain("rolled back: everything is as it was before the update");
+  });
+
+  it("refuses (exit 3) when a later run of the module committed, naming it; --force does it", async () => {
+    const h = await host();
+    const first = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v2")])).stdout,
+    );
+    const second = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v3")])).stdout,
+    );
+    const refused = await rollpoint(["--store", h.store, "rollback", first.runId]);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toContain(`run ${second.runId} of app committed after ${first.runId}`);
+    const forced = await rollpoint(["--store", h.store, "rollback", "--force", first.runId]);
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v1\n");
+  });
+
+  it("a run that was rolled back already cannot be rolled back (exit 3)", async () => {
+    const h = await host();
+    const run = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v2")])).stdout,
+    );
+    const back = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "rollback", run.runId])).stdout,
+    );
+    const again = await rollpoint(["--store", h.store, "rollback", back.runId]);
+    expect(again.exitCode).toBe(3);
+    expect(again.stderr).toContain("ended rolledBack: only a committed run");
+  });
+});
