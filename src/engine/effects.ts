@@ -1,3 +1,4 @@
+import type { DatabaseConfig } from "../backups/databases/config.js";
 import { createPoint } from "../backups/point.js";
 import { describeError } from "../errors.js";
 import { DEFAULTS } from "../manifest/defaults.js";
@@ -65,6 +66,27 @@ export function engineActions(
         recorder.survivors = describeError(error);
         recorder.log("rollback", [recorder.survivors]);
         throw error;
+      }
+    },
+    async keepEvidence() {
+      const rp = manifest.rollbackPoint ?? {};
+      try {
+        // A dump, never a clone, of each database: evidence is kept in the store, like any backup.
+        const pointId = await createPoint(store, services, {
+          moduleName: manifest.name,
+          description: `${manifest.name}: the failed state, kept before the rollback (keepFailedState)`,
+          files: rp.files ?? [],
+          databases: (rp.databases ?? []).map((d) =>
+            d.type === "postgresql" ? { ...d, strategy: "dump" as const } : d,
+          ) as DatabaseConfig[],
+          services: rp.services ?? [],
+        });
+        recorder.evidencePointId = pointId;
+        recorder.log("rollback", [`the failed state is kept as rollback point ${pointId}`]);
+        return true;
+      } catch (error) {
+        recorder.log("rollback", [`the failed state could not be kept: ${describeError(error)}`]);
+        return false;
       }
     },
     async undo(stepId) {

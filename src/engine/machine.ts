@@ -25,6 +25,8 @@ export interface EngineActions {
   runStep(stepId: string, signal: AbortSignal): Promise<void>;
   /** Kill what the steps left running; throws when something survives (nothing is restored). */
   settle(): Promise<void>;
+  /** keepFailedState: back up the members as the failure left them (never blocks the rollback). */
+  keepEvidence(): Promise<boolean>;
   /** Each returns whether that part of the rollback succeeded. */
   undo(stepId: string): Promise<boolean>;
   verifyPoint(pointId: string): Promise<boolean>;
@@ -118,6 +120,7 @@ export function compileMachine(
           actions.runStep(input.stepId, signal),
       ),
       settle: fromPromise(() => actions.settle()),
+      keepEvidence: fromPromise(() => actions.keepEvidence()),
       undo: fromPromise(({ input }: { input: { stepId: string } }) => actions.undo(input.stepId)),
       verifyPoint: fromPromise(({ input }: { input: RollbackInput }) =>
         input.context.pointId ? actions.verifyPoint(input.context.pointId) : Promise.resolve(true),
@@ -267,6 +270,7 @@ function rollbackStates(plan: Plan): StateConfig {
   const undoSteps = plan.steps.filter((s) => s.undo).reverse();
   const order: string[] = [
     "settle",
+    ...(plan.keepFailedState ? ["evidence"] : []),
     ...undoSteps.map((s) => `undo.${s.id}`),
     "verify",
     "stopServices",
@@ -293,6 +297,19 @@ function rollbackStates(plan: Plan): StateConfig {
           onError: { target: "#update.rollbackFailed", actions: "failPart" },
         },
       },
+      ...(plan.keepFailedState
+        ? {
+            // Evidence of the failure, taken before anything is undone; its own failure is
+            // logged and the rollback goes on (done either way).
+            evidence: {
+              invoke: {
+                src: "keepEvidence",
+                onDone: next("evidence"),
+                onError: next("evidence"),
+              },
+            },
+          }
+        : {}),
       ...(undoSteps.length
         ? {
             undo: {

@@ -17,6 +17,8 @@ export class StepRecorder {
   private readonly byId = new Map<string, StepReport>();
   readonly undos: UndoReport[] = [];
   survivors: string | undefined;
+  /** keepFailedState: the point holding the failed state, taken before the rollback. */
+  evidencePointId: string | undefined;
   private readonly kindOf = new Map<string, "step" | "finally">();
   private readonly finallyReports: StepReport[] = [];
   private restore: PointRestore | undefined;
@@ -123,8 +125,12 @@ export class StepRecorder {
   }
 
   /** What a run's result says of its steps, undos and rollback. */
-  outcomeDetails(): Pick<RunResult, "steps" | "undos" | "rollback" | "survivors" | "finally"> {
+  outcomeDetails(): Pick<
+    RunResult,
+    "steps" | "undos" | "rollback" | "survivors" | "finally" | "evidencePointId"
+  > {
     return {
+      ...(this.evidencePointId ? { evidencePointId: this.evidencePointId } : {}),
       steps: this.reports(),
       ...(this.finallyReports.length ? { finally: this.finallyReports } : {}),
       undos: this.undos,

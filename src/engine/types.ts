@@ -42,6 +42,8 @@ export interface RunResult {
   finally?: StepReport[];
   /** For a `rollpoint rollback` run: the run it reverted. */
   reverts?: string;
+  /** keepFailedState: the rollback point holding the state the failure left, taken first. */
+  evidencePointId?: string;
 }
 
 /** What the runner tells its caller as it goes (the CLI prints it). */

@@ -74,6 +74,8 @@ export interface WrittenManifest {
   vars?: Record<string, string | number | boolean>;
   timeout?: Duration;
   rollbackPoint?: WrittenRollbackPoint;
+  /** Before a rollback, back up the members as the failure left them. */
+  keepFailedState?: boolean;
   steps: WrittenStep[];
   /** Run once after the outcome, each filtered by its `when`; never changes the outcome. */
   finally?: WrittenStep[];
@@ -89,6 +91,7 @@ export const KEYS = {
     "vars",
     "timeout",
     "rollbackPoint",
+    "keepFailedState",
     "steps",
     "finally",
   ] as const satisfies ReadonlyArray<keyof WrittenManifest>,

@@ -63,6 +63,8 @@ export interface Plan {
   onFailure: Record<string, number | null>;
   /** The first irreversible step, if any: failures after it complete are not rolled back. */
   pointOfNoReturn: string | null;
+  /** Before a rollback, the members are backed up as the failure left them. */
+  keepFailedState: boolean;
   /** Run after the outcome, each when its `when` names it (all outcomes when absent). */
   finally: Array<PlannedStep & { when: string[] }>;
 }
@@ -140,6 +142,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
     rollback,
     onFailure,
     pointOfNoReturn: steps.find((s) => s.irreversible)?.id ?? null,
+    keepFailedState: manifest.keepFailedState ?? false,
     finally: (manifest.finally ?? []).map((s) => ({
       ...planStep(s),
       when: s.when ?? ["committed", "rolledBack", "rollbackFailed", "failedForward"],

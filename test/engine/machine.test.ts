@@ -62,6 +62,10 @@ function drive(fake: Fake, options: Parameters<typeof compileMachine>[2] = {}) {
       calls.push("settle");
       if (fake.failSettle) throw new Error("survivors");
     },
+    keepEvidence: async () => {
+      calls.push("evidence");
+      return true;
+    },
     undo: async (stepId) => {
       calls.push(`undo ${stepId}`);
       return true;
@@ -261,6 +265,7 @@ describe("the point of no return (irreversible: true)", () => {
         settle: async () => {
           calls.push("settle");
         },
+        keepEvidence: ok,
         undo: async (id) => {
           calls.push(`undo ${id}`);
           return true;

@@ -39,6 +39,8 @@ export function resultLines(r: RunResult): string[] {
           `  ${s.status === "succeeded" ? "✓" : "✗"} ${s.id} ${s.status}${s.error ? `: ${s.error}` : ""}`,
       ),
     );
+  if (r.evidencePointId)
+    lines.push(`the failed state is kept as rollback point ${r.evidencePointId} (keepFailedState)`);
   if (r.survivors) lines.push(`not restored: ${r.survivors}`);
   if (r.error && r.outcome !== "committed") lines.push(`cause: ${r.error}`);
   lines.push(WORDS[r.outcome]);

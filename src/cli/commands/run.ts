@@ -172,6 +172,7 @@ async function graph(o: GlobalOptions, file: string, opts: { var: string[] }): P
     takeRollbackPoint: noop,
     runStep: noop,
     settle: noop,
+    keepEvidence: noop,
     undo: noop,
     verifyPoint: noop,
     stopServices: noop,

@@ -1,0 +1,47 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../helpers/cli.js";
+import { makeTree, tempDir } from "../helpers/tree.js";
+
+describe("keepFailedState: true", () => {
+  it("keeps the failed state as a rollback point of its own before rolling back; it can be restored to look at it", async () => {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    makeTree(app, { "app.conf": "v1\n" });
+    const manifest = join(dir, "m.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1
+name: app
+keepFailedState: true
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: install
+    shell: echo v2-broken > ${app}/app.conf
+  - id: health
+    run: ["false"]
+`,
+    );
+    const store = join(dir, "store");
+    const plan = await rollpoint(["--store", store, "graph", manifest]);
+    expect(plan.stdout).toContain("rollingBack_settle --> rollingBack_evidence");
+    const run = await rollpoint(["--store", store, "--json", "run", manifest]);
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(run.stdout);
+    expect(report.outcome).toBe("rolledBack");
+    expect(report.evidencePointId).toMatch(/^p-/);
+    expect(report.evidencePointId).not.toBe(report.pointId);
+    expect(readFileSync(join(app, "app.conf"), "utf8")).toBe("v1\n");
+    // The evidence is a rollback point like any other: restored, it shows what the failure left.
+    const restore = await rollpoint([
+      "--store",
+      store,
+      "backups",
+      "restore",
+      report.evidencePointId,
+    ]);
+    expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
+    expect(readFileSync(join(app, "app.conf"), "utf8")).toBe("v2-broken\n");
+  });
+});
