@@ -19,10 +19,13 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * Per module, keep the newest `keepMinimum` units (a standalone backup, or a whole rollback
  * point) and remove older units past `maxAgeDays`. A rollback point is removed whole or kept
- * whole, and never while an unfinished run holds it. Then reclaim unreferenced objects.
+ * whole, and never while an unfinished run holds it, nor the point of each module's last
+ * committed run (the last good state: `rollpoint rollback` needs it). Then reclaim unreferenced
+ * objects.
  */
 export async function cleanUp(store: Store, options: CleanupOptions): Promise<CleanupResult> {
   const held = store.catalog.pointsHeldByUnfinishedRuns();
+  const lastGood = lastCommittedPoints(store);
   const cutoff = store.clock() - options.maxAgeDays * DAY_MS;
   const result: CleanupResult = {
     removedBackups: [],
@@ -38,6 +41,13 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
       const pointId = members[0]!.pointId;
       if (pointId && held.has(pointId)) {
         result.heldPoints.push(pointId);
+        continue;
+      }
+      if (pointId && lastGood.has(pointId)) {
+        result.kept.push({
+          backupId: members[0]!.id,
+          reason: `rollback point ${pointId} of ${members[0]!.module}'s last committed run: the state before the last good update, kept whatever the policy`,
+        });
         continue;
       }
       if (!(await discardOutsideStore(members, result))) continue;
@@ -57,6 +67,18 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
     detail: `removed ${result.removedBackups.length} backups, ${result.removedObjects} objects`,
   });
   return result;
+}
+
+/** Per module, the rollback point of its newest committed run (`rollpoint rollback` needs it). */
+function lastCommittedPoints(store: Store): Set<string> {
+  const seen = new Set<string>();
+  const points = new Set<string>();
+  for (const run of store.catalog.runs.list(100_000)) {
+    if (run.state !== "committed" || seen.has(run.module)) continue;
+    seen.add(run.module);
+    if (run.pointId) points.add(run.pointId);
+  }
+  return points;
 }
 
 function unitsByModule(rows: BackupRow[]): Map<string, Map<string, BackupRow[]>> {

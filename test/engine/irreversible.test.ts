@@ -49,6 +49,10 @@ describe("irreversible: true, the point of no return", () => {
     expect(text.stdout).toContain("FAILED FORWARD");
     const points = await rollpoint(["--store", u.store, "--json", "backups", "list"]);
     expect(JSON.parse(points.stdout).backups).toHaveLength(1);
+    // A person who decides to go back anyway: rollback restores the point.
+    const back = await rollpoint(["--store", u.store, "rollback", report.runId]);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(readFileSync(join(u.app, "a.conf"), "utf8")).toBe("v1\n");
   });
 
   it("a runner killed past it: recover does not roll back either, and closes the run failedForward", async () => {

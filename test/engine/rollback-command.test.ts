@@ -85,3 +85,35 @@ describe("rollpoint rollback <run>", () => {
     expect(again.stderr).toContain("ended rolledBack: only a committed run");
   });
 });
+
+describe("retention keeps the last good state", () => {
+  it("prune --keep 0 --max-age 0d removes older points but never the last committed run's, so rollback still works", async () => {
+    const h = await host();
+    const first = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v2")])).stdout,
+    );
+    const second = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v3")])).stdout,
+    );
+    const pruned = await rollpoint([
+      "--store",
+      h.store,
+      "--json",
+      "backups",
+      "prune",
+      "--keep",
+      "0",
+      "--max-age",
+      "0d",
+    ]);
+    expect(pruned.exitCode, pruned.stderr).toBe(0);
+    const result = JSON.parse(pruned.stdout);
+    expect(result.removedPoints).toEqual([first.pointId]);
+    expect(result.kept[0].reason).toContain(
+      `rollback point ${second.pointId} of app's last committed run`,
+    );
+    const back = await rollpoint(["--store", h.store, "rollback", "latest"]);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v2\n");
+  });
+});
