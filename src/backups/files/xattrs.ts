@@ -93,6 +93,9 @@ async function runSetfattr(args: string[], input?: string): Promise<void> {
         ? reject(new Error(`setfattr ${args.join(" ")}: ${stderr.trim() || error.message}`))
         : resolve(),
     );
+    // setfattr may exit before it reads (`-x`, or an error): a write to its closed stdin is
+    // EPIPE, which unhandled would kill this process. Its exit status is what counts.
+    child.stdin?.on("error", () => undefined);
     child.stdin?.end(input ?? "");
   });
 }

@@ -96,6 +96,9 @@ export function runTool(
     child.stderr?.on("data", (c: Buffer) => {
       err += c.toString();
     });
+    // The tool may exit before reading it all (an error): its exit status is what counts, and an
+    // EPIPE on its stdin must not kill this process.
+    child.stdin?.on("error", () => undefined);
     if (typeof io.stdin === "string") child.stdin?.end(io.stdin);
     child.once("error", (error) =>
       reject(

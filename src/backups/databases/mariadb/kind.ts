@@ -241,6 +241,7 @@ async function runToolStreaming(
       child.once("close", (code) =>
         code === 0 ? resolve() : reject(new Error(err.trim() || `mariadb exited with ${code}`)),
       );
+      child.stdin?.on("error", () => undefined);
       child.stdin?.end(script);
     });
   } finally {
