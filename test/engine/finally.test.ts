@@ -2,19 +2,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
-import { makeTree, tempDir } from "../helpers/tree.js";
+import { appUpdate } from "../helpers/update.js";
 
-async function update(health: "true" | "false") {
-  const dir = await tempDir();
-  const app = join(dir, "app");
-  makeTree(app, { "site.conf": "v1\n" });
-  const manifest = join(dir, "m.yaml");
-  writeFileSync(
-    manifest,
-    `apiVersion: rollpoint/v1
-name: proxy
-rollbackPoint: { files: [${app}] }
-steps:
+function update(health: "true" | "false") {
+  return appUpdate(
+    { "site.conf": "v1\n" },
+    (app, dir) => `steps:
   - id: edit
     shell: echo v2 > ${app}/site.conf
   - id: health
@@ -29,8 +22,8 @@ finally:
     when: [committed]
     shell: echo committed >> ${dir}/events
 `,
+    "proxy",
   );
-  return { dir, app, manifest, store: join(dir, "store") };
 }
 
 describe("finally steps", () => {

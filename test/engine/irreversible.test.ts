@@ -1,21 +1,14 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
-import { makeTree, tempDir } from "../helpers/tree.js";
+import { appUpdate } from "../helpers/update.js";
 
-async function update() {
-  const dir = await tempDir();
-  const app = join(dir, "app");
-  makeTree(app, { "a.conf": "v1\n" });
-  const manifest = join(dir, "m.yaml");
-  writeFileSync(
-    manifest,
-    `apiVersion: rollpoint/v1
-name: app
-rollbackPoint: { files: [${app}] }
-steps:
+function update() {
+  return appUpdate(
+    { "a.conf": "v1\n" },
+    (app, dir) => `steps:
   - id: edit
     shell: echo v2 > ${app}/a.conf
   - id: send-mail
@@ -25,7 +18,6 @@ steps:
     run: ["false"]
 `,
   );
-  return { dir, app, manifest, store: join(dir, "store") };
 }
 
 describe("irreversible: true, the point of no return", () => {

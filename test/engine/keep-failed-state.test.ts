@@ -1,21 +1,14 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
-import { makeTree, tempDir } from "../helpers/tree.js";
+import { appUpdate } from "../helpers/update.js";
 
 describe("keepFailedState: true", () => {
   it("keeps the failed state as a rollback point of its own before rolling back; it can be restored to look at it", async () => {
-    const dir = await tempDir();
-    const app = join(dir, "app");
-    makeTree(app, { "app.conf": "v1\n" });
-    const manifest = join(dir, "m.yaml");
-    writeFileSync(
-      manifest,
-      `apiVersion: rollpoint/v1
-name: app
-keepFailedState: true
-rollbackPoint: { files: [${app}] }
+    const { app, manifest, store } = await appUpdate(
+      { "app.conf": "v1\n" },
+      (app) => `keepFailedState: true
 steps:
   - id: install
     shell: echo v2-broken > ${app}/app.conf
@@ -23,7 +16,6 @@ steps:
     run: ["false"]
 `,
     );
-    const store = join(dir, "store");
     const plan = await rollpoint(["--store", store, "graph", manifest]);
     expect(plan.stdout).toContain("rollingBack_settle --> rollingBack_evidence");
     const run = await rollpoint(["--store", store, "--json", "run", manifest]);
