@@ -13,6 +13,8 @@ export const DEFAULTS = {
   checkInterval: "1s",
   /** One probe's bound: a probe cut short by a timer would report the kill, not the answer. */
   probeTimeout: "10s",
+  /** A `finally` step without a timeout of its own: one that hangs must not hold the host. */
+  finallyTimeout: "5m",
   /** How long an `undo` may take before it is killed and the rollback reported incomplete. */
   undoTimeoutMs: 5 * 60_000,
 } as const;
@@ -41,7 +43,13 @@ export function resolveManifest(
         }
       : {}),
     steps: manifest.steps.map(withCheckDefaults),
-    ...(manifest.finally ? { finally: manifest.finally.map(withCheckDefaults) } : {}),
+    ...(manifest.finally
+      ? {
+          finally: manifest.finally.map((step) =>
+            withCheckDefaults({ ...step, timeout: step.timeout ?? DEFAULTS.finallyTimeout }),
+          ),
+        }
+      : {}),
   };
 }
 

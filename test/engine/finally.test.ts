@@ -45,6 +45,11 @@ describe("finally steps", () => {
     const u = await update("true");
     const plan = await rollpoint(["--store", u.store, "plan", u.manifest]);
     expect(plan.stdout).toContain("reload [shell]");
+    // A finally step without its own timeout gets one: a hang cannot hold the host.
+    const json = JSON.parse(
+      (await rollpoint(["--store", u.store, "--json", "plan", u.manifest])).stdout,
+    );
+    expect(json.plan.finally[0].timeout).toBe("5m");
     expect(plan.stdout).toContain("when rolledBack or rollbackFailed");
     const run = await rollpoint(["--store", u.store, "run", u.manifest]);
     expect(run.exitCode).toBe(0);
