@@ -158,11 +158,15 @@ export class Runs {
     ).map(toRun);
   }
 
-  list(limit = 50): RunRow[] {
+  /** The newest runs first, of one module or all. */
+  list(limit = 50, module?: string): RunRow[] {
     return (
       this.db
-        .prepare(`SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?`)
-        .all(limit) as RawRun[]
+        .prepare(
+          `SELECT * FROM runs WHERE (@module IS NULL OR module = @module)
+           ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
+        )
+        .all({ module: module ?? null, limit }) as RawRun[]
     ).map(toRun);
   }
 }

@@ -51,6 +51,13 @@ describe("rollpoint rollback <run>", () => {
     expect(readFileSync(join(h.dir, "undos"), "utf8")).toBe("undo-v2\n");
     const history = await rollpoint(["--store", h.store, "history"]);
     expect(history.stdout).toContain(`${report.runId}\tapp`);
+    // Duration per run; --module and --limit narrow it down.
+    expect(history.stdout).toMatch(new RegExp(`${run.runId}\tapp\t\\S+\tcommitted\t\t\\d+\\.\\ds`));
+    const one = await rollpoint(["--store", h.store, "history", "--module", "app", "--limit", "1"]);
+    expect(one.stdout.trim().split("\n")).toHaveLength(1);
+    expect(one.stdout).toContain(report.runId);
+    const none = await rollpoint(["--store", h.store, "history", "--module", "other"]);
+    expect(none.stdout.trim()).toBe("no runs");
     const shown = await rollpoint(["--store", h.store, "show", "latest"]);
     expect(shown.stdout).toContain(`run ${report.runId}`);
     expect(shown.stdout).toContain("rolled back: everything is as it was before the update");

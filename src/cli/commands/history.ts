@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { RunResult } from "../../engine/run.js";
+import { GlobalRollbackError } from "../../errors.js";
 import { Store } from "../../store/store.js";
 import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
 import { ExitCode } from "../exit-codes.js";
@@ -12,9 +13,11 @@ export function registerHistory(
 ): void {
   program
     .command("history")
-    .description("past runs, newest first")
-    .action((_o: unknown, command: Command) =>
-      run(() => history(resolveGlobalOptions(command.optsWithGlobals()))),
+    .description("past runs, newest first: id, module, start, outcome, duration, version")
+    .option("--module <name>", "only this module's runs")
+    .option("--limit <n>", "at most this many runs", "50")
+    .action((opts: { module?: string; limit: string }, command: Command) =>
+      run(() => history(resolveGlobalOptions(command.optsWithGlobals()), opts)),
     );
   program
     .command("show")
@@ -25,10 +28,20 @@ export function registerHistory(
     );
 }
 
-async function history(o: GlobalOptions): Promise<ExitCode> {
+async function history(
+  o: GlobalOptions,
+  opts: { module?: string; limit: string },
+): Promise<ExitCode> {
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new GlobalRollbackError(
+      "INVALID_ARGUMENT",
+      `--limit must be a whole number of 1 or more, got ${JSON.stringify(opts.limit)}`,
+    );
+  }
   const store = await Store.open(o.store, { mustExist: true });
   try {
-    const runs = store.catalog.runs.list();
+    const runs = store.catalog.runs.list(limit, opts.module);
     emit(
       o,
       { runs: runs.map(({ snapshot: _s, manifest: _m, events: _e, ...r }) => r) },
@@ -41,6 +54,8 @@ async function history(o: GlobalOptions): Promise<ExitCode> {
               new Date(r.startedAt).toISOString(),
               r.finished ? r.state : `UNFINISHED (${r.state})`,
               r.noRollback ? "--no-rollback" : "",
+              r.finishedAt === null ? "" : `${((r.finishedAt - r.startedAt) / 1000).toFixed(1)}s`,
+              versionOf(r.manifest),
             ]
               .join("\t")
               .trimEnd(),
@@ -75,4 +90,10 @@ async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
   } finally {
     store.close();
   }
+}
+
+/** The manifest's `version`, as the run recorded it ("" when it had none). */
+function versionOf(manifest: unknown): string {
+  const version = (manifest as { version?: unknown } | null)?.version;
+  return typeof version === "string" ? version : "";
 }
