@@ -19,6 +19,8 @@ export interface RollbackOperation {
   /** For a PostgreSQL swap: how long the database was unavailable, and the old copy's drop. */
   timings?: { swapMs: number; dropMs: number };
   warnings: string[];
+  /** Set when the member was restored but could not be read back and compared: no proof. */
+  unproven?: string;
   error?: { code: ErrorCode; message: string };
 }
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { createRole, PG, sql } from "../helpers/postgres.js";
 import { storeFiles } from "../helpers/store.js";
+import { tempDir } from "../helpers/tree.js";
 import { liveRun } from "./live-run.js";
 import { scenario } from "./scenario.js";
 
@@ -291,3 +292,25 @@ describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
     });
   },
 );
+
+describe("what a rollback claims", () => {
+  it("without a rollback point, a failed run never says everything is as it was: nothing was read back", async () => {
+    const dir = await tempDir();
+    const manifest = join(dir, "m.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1
+name: bare
+steps:
+  - { id: a, run: ["true"], undo: ["true"] }
+  - { id: b, run: ["false"] }
+`,
+    );
+    const result = await rollpoint(["--store", join(dir, "store"), "run", manifest]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).not.toContain("everything is as it was");
+    expect(result.stdout).toContain(
+      "rolled back: the undos ran; no rollback point protected anything, so nothing could be read back and compared",
+    );
+  });
+});

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
 import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
+import { appUpdate } from "../helpers/update.js";
 
 const mounted: string[] = [];
 afterEach(() => {
@@ -85,18 +86,10 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
   it("filled by a step: the rollback still runs and is recorded (the store's reserve)", async () => {
     const mnt = await smallFileSystem(32);
     const store = join(mnt, "store");
-    const dir = await tempDir();
-    const app = join(dir, "app");
-    makeTree(app, { "a.conf": "a=1\n" });
-    const before = treeState(app);
     const filler = join(mnt, "filler");
-    const manifest = join(dir, "m.yaml");
-    writeFileSync(
-      manifest,
-      `apiVersion: rollpoint/v1
-name: app
-rollbackPoint: { files: [${app}] }
-steps:
+    const { app, manifest } = await appUpdate(
+      { "a.conf": "a=1\n" },
+      (app) => `steps:
   - id: edit
     shell: echo a=2 > ${app}/a.conf
   - id: fill
@@ -105,6 +98,7 @@ steps:
     run: ["false"]
 `,
     );
+    const before = treeState(app);
     const result = await rollpoint(["--store", store, "--json", "run", manifest]);
     expect(result.exitCode, result.stderr).toBe(1);
     expect(JSON.parse(result.stdout).outcome).toBe("rolledBack");

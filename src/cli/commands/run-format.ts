@@ -43,6 +43,21 @@ export function resultLines(r: RunResult): string[] {
     lines.push(`the failed state is kept as rollback point ${r.evidencePointId} (keepFailedState)`);
   if (r.survivors) lines.push(`not restored: ${r.survivors}`);
   if (r.error && r.outcome !== "committed") lines.push(`cause: ${r.error}`);
-  lines.push(WORDS[r.outcome]);
+  lines.push(outcomeWords(r));
   return lines;
+}
+
+/**
+ * The last line. "Everything is as it was" is said only when every member was read back and
+ * compared; otherwise the line says what was not proven (a run without a rollback point has only
+ * its undos, which cannot be checked against anything).
+ */
+function outcomeWords(r: RunResult): string {
+  if (r.outcome !== "rolledBack") return WORDS[r.outcome];
+  const operations = r.rollback?.operations ?? [];
+  if (operations.length === 0)
+    return "rolled back: the undos ran; no rollback point protected anything, so nothing could be read back and compared";
+  const unproven = operations.flatMap((o) => (o.unproven ? [o.unproven] : []));
+  if (unproven.length) return `rolled back, but not everything was proven: ${unproven.join("; ")}`;
+  return WORDS.rolledBack;
 }

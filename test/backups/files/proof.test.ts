@@ -7,6 +7,7 @@ import { Store } from "../../../src/store/store.js";
 import { liftImmutableAfterTest } from "../../helpers/chattr.js";
 import { rollpoint } from "../../helpers/cli.js";
 import { isRoot, makeTree, tempDir } from "../../helpers/tree.js";
+import { appUpdate } from "../../helpers/update.js";
 
 describe("a restore proves itself", () => {
   it("the read-back names every path that differs from the listing, and what differs", async () => {
@@ -53,16 +54,9 @@ describe("a restore proves itself", () => {
   it.runIf(isRoot)(
     "a path the restore cannot make right (an immutable file): exit 2, named, never 'everything is as it was'",
     async () => {
-      const dir = await tempDir();
-      const app = join(dir, "app");
-      makeTree(app, { "etc/a.conf": "a=1\n", "etc/b.conf": "b=1\n" });
-      const manifest = join(dir, "m.yaml");
-      writeFileSync(
-        manifest,
-        `apiVersion: rollpoint/v1
-name: app
-rollbackPoint: { files: [${app}] }
-steps:
+      const { app, manifest, store } = await appUpdate(
+        { "etc/a.conf": "a=1\n", "etc/b.conf": "b=1\n" },
+        (app) => `steps:
   - id: edit
     shell: echo a=2 > ${app}/etc/a.conf && chattr +i ${app}/etc/a.conf
   - id: fail
@@ -70,7 +64,7 @@ steps:
 `,
       );
       liftImmutableAfterTest(join(app, "etc/a.conf"));
-      const run = await rollpoint(["--store", join(dir, "store"), "run", manifest]);
+      const run = await rollpoint(["--store", store, "run", manifest]);
       expect(run.exitCode).toBe(2);
       expect(run.stdout).toContain(`${app}/etc/a.conf`);
       expect(run.stdout).toContain("ROLLBACK INCOMPLETE");

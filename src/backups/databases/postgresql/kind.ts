@@ -58,6 +58,7 @@ export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
             ? `${result.detail} (unavailable for ${t.swapMs.toFixed(0)} ms; old copy dropped in ${t.dropMs.toFixed(0)} ms)`
             : result.detail,
           ...(t ? { timings: t } : {}),
+          ...(result.unproven ? { unproven: result.unproven } : {}),
         });
       },
     };

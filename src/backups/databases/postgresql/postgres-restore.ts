@@ -28,6 +28,8 @@ export type PostgresRestoreResult = {
   detail: string;
   /** How long the database was unavailable (the swap), and how long dropping the old one took. */
   timings?: { swapMs: number; dropMs: number };
+  /** Why the result could not be read back and compared, when it could not. */
+  unproven?: string;
 };
 
 /**
@@ -63,7 +65,10 @@ export async function restorePostgres(
   }
   const recorded = row.meta.fingerprint as PgFingerprint | undefined;
   if (!recorded) {
-    return { ...result, detail: `${result.detail}; not read back (a backup older than the proof)` };
+    return {
+      ...result,
+      unproven: `${row.source}: the backup predates fingerprints, so the restored database was not compared with it`,
+    };
   }
   // The database as a whole: neither a template copy nor a database built from a dump carries
   // its owner, comment, privileges, settings or connection limit.
