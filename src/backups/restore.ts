@@ -32,6 +32,8 @@ const prepareFiles: Prepare = async (store, row) => {
 const prepareServices: Prepare = async (_store, row, services) => ({
   row,
   apply: async () => {
+    // The files restored before this may include unit files: systemd must read them first.
+    await services.reload?.();
     const units = await returnUnitsTo(services, recordedUnits(row));
     const failed = units.filter((u) => !u.ok);
     const changed = units.some((u) => u.actions.length > 0);

@@ -19,6 +19,7 @@ describe("rollpoint run", () => {
       Array(8).fill("succeeded"),
     );
     expect(readFileSync(join(s.app, "etc/app.conf"), "utf8")).toBe("port=9090\n");
+    expect(s.running()).toBe("port=9090\n");
     expect(s.units.state("worker")).toMatchObject({ active: "active", unitFile: "enabled" });
     const history = await rollpoint(["--store", s.store, "history"]);
     expect(history.stdout).toMatch(/r-\S+\tapp\t\S+\tcommitted/);
@@ -27,6 +28,7 @@ describe("rollpoint run", () => {
   it("rolls back files, SQLite, PostgreSQL and services exactly when a step fails; undos last-first", async () => {
     const s = await scenario();
     const before = await s.state();
+    expect(s.running()).toBe("port=8080\n");
     const result = await s.runJson();
     expect(result.exitCode, result.stderr).toBe(1);
     const { report } = result;
@@ -34,6 +36,9 @@ describe("rollpoint run", () => {
     expect(report.steps.at(-1)).toMatchObject({ id: "health", status: "failed" });
     expect(readFileSync(join(s.dir, "undo.log"), "utf8")).toBe("edit\nundo link\nundo edit\n");
     expect(await s.state()).toEqual(before);
+    // web ran the update's config (its start step); the rollback restarted it after the files
+    // came back, so it runs the old config again, not just "active".
+    expect(s.running()).toBe("port=8080\n");
     // The rollback point's scratch databases (none for dump) are gone, and show tells the story.
     const show = await rollpoint(["--store", s.store, "show", report.runId]);
     expect(show.stdout).toContain("rollingBack");
@@ -209,13 +214,14 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
 describe("rollpoint run that cannot start", () => {
   it("a failed preflight exits 4, runs no step and changes nothing", async () => {
     const s = await scenario({ failAt: "none" });
-    s.edit("services: [web, worker]", "services: [web, worker, ghost]");
+    const [web, worker, ghost] = ["web", "worker", "ghost"].map(s.units.name);
+    s.edit(`services: [${web}, ${worker}]`, `services: [${web}, ${worker}, ${ghost}]`);
     const before = await s.state();
     const result = await s.runJson();
     expect(result.exitCode).toBe(4);
     const { report } = result;
     expect(report.outcome).toBe("notStarted");
-    expect(report.error).toContain("unit ghost.service does not exist");
+    expect(report.error).toContain(`unit ${ghost}.service does not exist`);
     expect(report.steps.every((x: { status: string }) => x.status === "pending")).toBe(true);
     expect(await s.state()).toEqual(before);
     const list = await rollpoint(["--store", s.store, "backups", "list"]);

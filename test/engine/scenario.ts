@@ -3,18 +3,20 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { rollpoint } from "../helpers/cli.js";
 import { createAppDatabase, dataOf, dropScratchOf, PG, schemaOf } from "../helpers/postgres.js";
-import { FIXTURE_BIN, fakeSystemd } from "../helpers/systemd.js";
-import { makeTree, tempDir, treeState } from "../helpers/tree.js";
+import { realSystemd, SLEEPER, serviceReading } from "../helpers/systemd.js";
+import { makeTree, treeState } from "../helpers/tree.js";
 
 /**
  * A representative host for the engine's tests: an app tree, a SQLite database, a PostgreSQL
- * database, two units behind the systemctl stand-in, and a manifest that touches all of them.
- * `state()` captures everything a user would compare after a rollback.
+ * database, two units of the test container's real systemd (`web` runs, reading the app's
+ * config as it starts, into `running`), and a manifest that touches all of them. `state()`
+ * captures everything a user would compare after a rollback.
  */
 export async function scenario(
   options: { failAt?: "health" | "none"; extraSteps?: (dir: string) => string } = {},
 ) {
-  const dir = await tempDir();
+  const units = await realSystemd();
+  const dir = units.dir;
   const app = join(dir, "app");
   const store = join(dir, "store");
   makeTree(app, {
@@ -31,10 +33,9 @@ export async function scenario(
   );
   db.close();
   const pg = await createAppDatabase();
-  const units = fakeSystemd(join(dir, "units"), {
-    web: { active: "active", unitFile: "enabled" },
-    worker: { active: "inactive", unitFile: "disabled" },
-  });
+  const web = units.install("web", serviceReading(join(app, "etc/app.conf"), join(dir, "running")));
+  const worker = units.install("worker", SLEEPER);
+  units.systemctl("enable", "--now", web);
   writeFileSync(
     join(dir, "pg.sql"),
     "ALTER TABLE customers ADD COLUMN tier int; DELETE FROM invoices WHERE id < 100;",
@@ -47,13 +48,13 @@ export async function scenario(
 name: app
 rollbackPoint:
   files: [${app}]
-  services: [web, worker]
+  services: [${web}, ${worker}]
   databases:
     - { name: main, type: postgresql, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${pg} }
     - { name: cache, type: sqlite, database: ${sqlite} }
 steps:
   - id: stop
-    service: { stop: [web] }
+    service: { stop: [${web}] }
   - id: edit
     shell: |
       echo port=9090 > ${app}/etc/app.conf
@@ -69,18 +70,14 @@ steps:
     run: [ln, -sfn, app-2, ${app}/bin/app]
     undo: [sh, -c, "echo 'undo link' >> ${dir}/undo.log"]
   - id: enable-worker
-    service: { enable: [worker] }
+    service: { enable: [${worker}] }
   - id: start
-    service: { start: [web, worker] }
+    service: { start: [${web}, ${worker}] }
 ${options.extraSteps?.(dir) ?? ""}  - id: health
     check: { command: [${options.failAt === "none" ? "true" : "false"}], within: 300ms, interval: 100ms }
 `,
   );
-  const env = {
-    ...process.env,
-    PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
-    SYSTEMCTL_STATE_DIR: join(dir, "units"),
-  };
+  const env = { ...process.env };
   const state = async () => ({
     tree: treeState(app),
     sqlite: (() => {
@@ -106,5 +103,20 @@ ${options.extraSteps?.(dir) ?? ""}  - id: health
     const result = await rollpoint(["--store", store, "--json", "run", manifest], { env });
     return { exitCode: result.exitCode, stderr: result.stderr, report: JSON.parse(result.stdout) };
   };
-  return { dir, app, store, manifest, env, pg, units, state, edit, runJson, dropScratchOf };
+  /** The configuration `web` read when it last started. */
+  const running = () => readFileSync(join(dir, "running"), "utf8");
+  return {
+    dir,
+    app,
+    running,
+    store,
+    manifest,
+    env,
+    pg,
+    units,
+    state,
+    edit,
+    runJson,
+    dropScratchOf,
+  };
 }

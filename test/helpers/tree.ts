@@ -92,9 +92,12 @@ export function treeState(root: string): PathState[] {
 
 const made: string[] = [];
 
-/** A fresh temporary directory, removed after the test. */
-export async function tempDir(prefix = "rollpoint-test-"): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+/**
+ * A fresh temporary directory, removed after the test; under `base` when given (the directory
+ * the test container shares, for trees its units read).
+ */
+export async function tempDir(prefix = "rollpoint-test-", base = tmpdir()): Promise<string> {
+  const dir = await mkdtemp(join(base, prefix));
   made.push(dir);
   return dir;
 }

@@ -10,12 +10,13 @@ import {
   mutateAppDatabase,
   PG,
 } from "../helpers/postgres.js";
-import { fakeSystemd } from "../helpers/systemd.js";
-import { makeTree, tempDir, treeState } from "../helpers/tree.js";
+import { realSystemd, SLEEPER } from "../helpers/systemd.js";
+import { makeTree, treeState } from "../helpers/tree.js";
 
 describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
   it("restores in DESIGN.md's order: stop services, data in reverse, services back", async () => {
-    const dir = await tempDir();
+    const units = await realSystemd();
+    const dir = units.dir;
     const app = join(dir, "app");
     makeTree(app, { "etc/app.conf": "version=1\n", "bin/app": { content: "v1", mode: 0o755 } });
     const sqlitePath = join(dir, "cache.db");
@@ -25,15 +26,16 @@ describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
     );
     cache.close();
     const pgName = await createAppDatabase();
-    const units = fakeSystemd(join(dir, "units"), {
-      web: { active: "active", unitFile: "enabled" },
-      worker: { active: "inactive", unitFile: "disabled" },
-    });
+    const web = units.install("web", SLEEPER);
+    const worker = units.install("worker", SLEEPER);
+    units.systemctl("enable", "--now", web);
     // Each service call records what the config file said at that moment.
     const events: string[] = [];
     const systemd = new SystemdServiceManager();
     const watched: ServiceManager = {
       states: (u) => systemd.states(u),
+      reload: () => systemd.reload(),
+      settleMs: systemd.settleMs,
       act: async (action, u) => {
         events.push(
           `${action} ${u.join(",")} while ${readFileSync(join(app, "etc/app.conf"), "utf8").trim()}`,
@@ -52,7 +54,7 @@ describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
         { type: "sqlite", database: sqlitePath },
         { type: "postgresql", ...PG, database: pgName },
       ],
-      services: ["web", "worker"],
+      services: [web, worker],
     });
     for (const m of point.members) dropScratchOf(m.backupId);
     expect(point.members.map((m) => m.backupType)).toEqual([
@@ -68,13 +70,13 @@ describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
     db.exec("DELETE FROM kv; CREATE TABLE added (x)");
     db.close();
     await mutateAppDatabase(pgName);
-    units.set("worker", { active: "active", unitFile: "enabled" });
+    units.systemctl("enable", "--now", worker);
 
     const result = await rollback.restoreRollbackPoint(point);
     expect(result.ok).toBe(true);
     expect(result.stopped.map((s) => [s.unit, s.actions])).toEqual([
-      ["web.service", ["stop"]],
-      ["worker.service", ["stop"]],
+      [`${web}.service`, ["stop"]],
+      [`${worker}.service`, ["stop"]],
     ]);
     expect(result.operations.map((o) => o.backupType)).toEqual([
       "database",
@@ -83,10 +85,10 @@ describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
       "service",
     ]);
     expect(events).toEqual([
-      "stop web.service while version=2",
-      "stop worker.service while version=2",
-      "start web.service while version=1",
-      "disable worker.service while version=1",
+      `stop ${web}.service while version=2`,
+      `stop ${worker}.service while version=2`,
+      `start ${web}.service while version=1`,
+      `disable ${worker}.service while version=1`,
     ]);
     expect(treeState(app)).toEqual(files);
     expect(await dataOf(pgName)).toEqual(pgData);
@@ -96,15 +98,16 @@ describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
       { k: "b", v: "2" },
     ]);
     restored.close();
-    expect(units.state("web")).toMatchObject({ active: "active", unitFile: "enabled" });
-    expect(units.state("worker")).toMatchObject({ active: "inactive", unitFile: "disabled" });
+    expect(units.state("web")).toEqual({ active: "active", unitFile: "enabled" });
+    expect(units.state("worker")).toEqual({ active: "inactive", unitFile: "disabled" });
     await rollback.close();
   });
 
   it("is created whole or not at all when a database fails", async () => {
-    const dir = await tempDir();
+    const systemd = await realSystemd();
+    const dir = systemd.dir;
     makeTree(dir, { "app/a": "a" });
-    fakeSystemd(join(dir, "units"), { web: { active: "active", unitFile: "enabled" } });
+    const web = systemd.install("web", SLEEPER);
     const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
     const error = await rollback
       .createRollbackPoint({
@@ -112,7 +115,7 @@ describe("a rollback point of files, SQLite, PostgreSQL and services", () => {
         description: "pre",
         files: [join(dir, "app")],
         databases: [{ type: "postgresql", ...PG, database: "rp_no_such_database" }],
-        services: ["web"],
+        services: [web],
       })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "ROLLBACK_POINT_FAILED" });

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
 import { rollpoint } from "../helpers/cli.js";
 import { createAppDatabase, PG } from "../helpers/postgres.js";
-import { FIXTURE_BIN, fakeSystemd } from "../helpers/systemd.js";
+import { realSystemd, SLEEPER } from "../helpers/systemd.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 /** Every file under `dir` with its bytes' hash: "byte-identical" made checkable. */
@@ -35,8 +35,9 @@ describe("rollpoint plan", () => {
       "data/big.bin": Buffer.alloc(4096, 1),
       "data/x.log": "log",
     });
-    const units = join(dir, "units");
-    fakeSystemd(units, { web: { active: "active", unitFile: "enabled" } });
+    const systemd = await realSystemd();
+    const web = systemd.install("web", SLEEPER);
+    systemd.systemctl("enable", "--now", web);
     // A backup stamped as if taken later, so the fresh tree counts as settled (see sameStatIdentity).
     const library = new GlobalRollback({ backupDir: store, clock: () => Date.now() + 10_000 });
     await library.backupFile(`${app}/data`, "earlier", "app", { exclude: ["*.log"] });
@@ -46,10 +47,10 @@ describe("rollpoint plan", () => {
       dir,
       `rollbackPoint:
   files: [${app}/etc, { path: ${app}/data, exclude: ["*.log"] }, ${app}/new.conf]
-  services: [web]
+  services: [${web}]
 steps:
   - id: stop
-    service: { stop: [web] }
+    service: { stop: [${web}] }
   - id: swap
     run: [mv, ${app}/a, ${app}/b]
     undo: [mv, ${app}/b, ${app}/a]
@@ -62,21 +63,16 @@ steps:
     );
     const tree = treeState(app);
     const storeBytes = bytesOf(store);
-    const env = {
-      ...process.env,
-      PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
-      SYSTEMCTL_STATE_DIR: units,
-    };
-    const text = await rollpoint(["--store", store, "plan", file], { env });
+    const text = await rollpoint(["--store", store, "plan", file]);
     expect(text.exitCode, text.stdout + text.stderr).toBe(0);
     expect(text.stdout).toContain(`✓ ${app}/data: 1 files, 4.1 kB`);
     // Not a plain pass: a path that does not exist looks the same as a typo.
     expect(text.stdout).toContain(`! ${app}/new.conf: does not exist: will be recorded as absent`);
-    expect(text.stdout).toContain("✓ web.service: active, enabled");
+    expect(text.stdout).toContain(`✓ ${web}.service: active, enabled`);
     expect(text.stdout).toContain("2. swap [run] mv");
     expect(text.stdout).toContain("notify: reported, not rolled back (continueOnError)");
 
-    const json = await rollpoint(["--store", store, "--json", "plan", file], { env });
+    const json = await rollpoint(["--store", store, "--json", "plan", file]);
     expect(json.exitCode).toBe(0);
     const { plan, preflight } = JSON.parse(json.stdout);
     expect(preflight.ok).toBe(true);
@@ -112,13 +108,14 @@ steps:
 
   it("fails preflight with exit 4, naming what is wrong: a missing unit, an unreachable database", async () => {
     const dir = await tempDir();
-    const units = join(dir, "units");
-    fakeSystemd(units, { web: { active: "active", unitFile: "enabled" } });
+    const systemd = await realSystemd();
+    const web = systemd.install("web", SLEEPER);
+    const ghost = systemd.name("ghost");
     const database = await createAppDatabase();
     const file = manifest(
       dir,
       `rollbackPoint:
-  services: [web, ghost]
+  services: [${web}, ${ghost}]
   databases:
     - { name: main, type: postgresql, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${database} }
     - { name: other, type: postgresql, host: 127.0.0.1, port: 1, user: postgres, database: nope }
@@ -127,14 +124,11 @@ steps:
     run: ["true"]
 `,
     );
-    const env = {
-      ...process.env,
-      PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
-      SYSTEMCTL_STATE_DIR: units,
-    };
-    const result = await rollpoint(["--store", join(dir, "store"), "plan", file], { env });
+    const result = await rollpoint(["--store", join(dir, "store"), "plan", file]);
     expect(result.exitCode).toBe(4);
-    expect(result.stdout).toContain("✗ services web, ghost: unit ghost.service does not exist");
+    expect(result.stdout).toContain(
+      `✗ services ${web}, ${ghost}: unit ${ghost}.service does not exist`,
+    );
     expect(result.stdout).toMatch(
       new RegExp(`✓ postgresql main \\(${database}\\): PostgreSQL \\d+`),
     );

@@ -21,14 +21,25 @@ export type ServiceAction =
   | "unmask";
 
 /**
- * What rollpoint needs from an init system. The systemd implementation drives `systemctl`; tests
- * use it too, with a `systemctl` stand-in on PATH.
+ * What rollpoint needs from an init system. The systemd implementation drives `systemctl`; the
+ * tests run it against a real systemd booted in a container.
  */
 export interface ServiceManager {
   /** Current states, in the order asked. A unit that does not exist is an error naming it. */
   states(units: readonly string[]): Promise<UnitState[]>;
   /** Apply one action to units, in order; throws with the command's message on failure. */
   act(action: ServiceAction, units: readonly string[]): Promise<void>;
+  /**
+   * Re-read unit files (`systemctl daemon-reload`). Called before units are returned to their
+   * recorded states, because the restore may just have put back their unit files.
+   */
+  reload?(): Promise<void>;
+  /**
+   * How long a started unit must stay up before it counts as started. systemd reports a
+   * `Type=simple` start as done when it forks; a binary that exits a moment later shows up
+   * only as `failed` afterwards. 0 or absent: no wait.
+   */
+  readonly settleMs?: number;
 }
 
 /** systemd's unit-name characters; a leading `-` only for the root mount and slice. */

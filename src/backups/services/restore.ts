@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../../errors.js";
 import type { ServiceAction, ServiceManager, UnitState } from "./manager.js";
 
@@ -46,9 +47,17 @@ export function matches(now: UnitState, recorded: UnitState): boolean {
   return actionsFor(now, recorded).length === 0;
 }
 
+// States systemd passes through; a unit in one has not settled yet.
+const TRANSITIONAL = new Set(["activating", "deactivating", "reloading", "refreshing"]);
+// How long a unit may stay in a transitional state after the settle window: systemd's own
+// default start timeout.
+const TRANSITION_BOUND_MS = 90_000;
+
 /**
  * Return each unit to its recorded enablement and activity, and report every unit: one unit's
- * failure does not stop the others, and the caller sees exactly which did not come back.
+ * failure does not stop the others, and the caller sees exactly which did not come back. Each
+ * unit's state is read back after the manager's settle window (a unit started that fails a
+ * moment later did not come back), and once none is still starting or stopping.
  */
 export async function returnUnitsTo(
   manager: ServiceManager,
@@ -62,21 +71,43 @@ export async function returnUnitsTo(
       actions: [],
       ok: false,
     };
+    outcomes.push(outcome);
     try {
       const [before] = await manager.states([want.unit]);
       outcome.before = { activeState: before!.activeState, unitFileState: before!.unitFileState };
       outcome.actions = actionsFor(before!, want);
       for (const action of outcome.actions) await manager.act(action, [want.unit]);
-      const [after] = await manager.states([want.unit]);
-      outcome.after = { activeState: after!.activeState, unitFileState: after!.unitFileState };
-      outcome.ok = matches(after!, want);
-      if (!outcome.ok) {
-        outcome.error = `${want.unit} is ${after!.activeState}/${after!.unitFileState}, recorded ${want.activeState}/${want.unitFileState}`;
-      }
     } catch (error) {
       outcome.error = describeError(error);
     }
-    outcomes.push(outcome);
+  }
+  const acted = outcomes.filter((o) => o.error === undefined);
+  if (acted.some((o) => o.actions.includes("start")) && manager.settleMs) {
+    await sleep(manager.settleMs);
+  }
+  const deadline = Date.now() + TRANSITION_BOUND_MS;
+  for (let pending = acted; pending.length > 0; ) {
+    const still: UnitOutcome[] = [];
+    for (const outcome of pending) {
+      try {
+        const [after] = await manager.states([outcome.unit]);
+        outcome.after = { activeState: after!.activeState, unitFileState: after!.unitFileState };
+        if (TRANSITIONAL.has(after!.activeState) && Date.now() < deadline) still.push(outcome);
+      } catch (error) {
+        outcome.error = describeError(error);
+      }
+    }
+    pending = still;
+    if (pending.length > 0) await sleep(250);
+  }
+  for (const outcome of acted) {
+    if (!outcome.after || outcome.error !== undefined) continue;
+    const want = recorded.find((r) => r.unit === outcome.unit)!;
+    const after = { unit: outcome.unit, ...outcome.after };
+    outcome.ok = matches(after, want) && !TRANSITIONAL.has(after.activeState);
+    if (!outcome.ok) {
+      outcome.error = `${want.unit} is ${after.activeState}/${after.unitFileState}, recorded ${want.activeState}/${want.unitFileState}`;
+    }
   }
   return outcomes;
 }

@@ -9,7 +9,25 @@ const PROPERTIES = ["Id", "LoadState", "ActiveState", "UnitFileState"];
  * always follow `--`, so that a name can never be read as an option (`-Hhost` is a remote host).
  */
 export class SystemdServiceManager implements ServiceManager {
-  constructor(private readonly systemctl = "systemctl") {}
+  /** One second by default: see {@link ServiceManager.settleMs}. */
+  readonly settleMs: number;
+
+  constructor(
+    private readonly systemctl = "systemctl",
+    options: { settleMs?: number } = {},
+  ) {
+    this.settleMs = options.settleMs ?? 1000;
+  }
+
+  async reload(): Promise<void> {
+    const result = await (await loadExeca())(this.systemctl, ["daemon-reload"], { reject: false });
+    if (result.exitCode !== 0) {
+      throw new GlobalRollbackError(
+        "SERVICE_FAILED",
+        `systemctl daemon-reload failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
+      );
+    }
+  }
 
   async states(units: readonly string[]): Promise<UnitState[]> {
     if (units.length === 0) return [];
@@ -60,9 +78,15 @@ export class SystemdServiceManager implements ServiceManager {
       },
     );
     if (result.exitCode !== 0) {
+      const said = result.stderr.trim() || result.stdout.trim();
+      // systemctl mask only writes a link where no unit file is: say what would make it work.
+      const hint =
+        action === "mask" && /already exists/.test(said)
+          ? ` (a unit file in /etc/systemd/system stands where the mask would go; a rollback point that lists that file in its files restores the mask with it)`
+          : "";
       throw new GlobalRollbackError(
         "SERVICE_FAILED",
-        `systemctl ${action} ${names.join(" ")} failed (exit ${result.exitCode}): ${result.stderr.trim() || result.stdout.trim()}`,
+        `systemctl ${action} ${names.join(" ")} failed (exit ${result.exitCode}): ${said}${hint}`,
         { context: { unit: names.join(" ") } },
       );
     }

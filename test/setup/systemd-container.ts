@@ -1,0 +1,347 @@
+import { execFileSync, spawn } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/**
+ * A real systemd for one `npm test`: a Debian rootfs (debootstrapped once, cached in
+ * /var/cache/rollpoint-test), booted as PID 1 of a `systemd-nspawn` container with a volatile
+ * overlay (nothing a test does to it outlives the run), driven from outside through `nsenter`.
+ * A `systemctl` wrapper first on PATH is all the code under test needs.
+ *
+ * Tests read: ROLLPOINT_TEST_SYSTEMD_PID (the container's systemd, for /proc/PID/root),
+ * ROLLPOINT_TEST_SYSTEMD_SHARED (a directory bound at the same path inside, for the files units
+ * read and write). Needs root, systemd-nspawn (systemd-container) and debootstrap the first time.
+ * `ROLLPOINT_TEST_SYSTEMD=skip` (never under CI=true) leaves the service tests out, said aloud.
+ */
+export default async function setup(): Promise<(() => Promise<void>) | undefined> {
+  if (process.env.ROLLPOINT_TEST_SYSTEMD === "skip" && process.env.CI !== "true") {
+    console.warn("ROLLPOINT_TEST_SYSTEMD=skip: the tests against a real systemd do not run");
+    return undefined;
+  }
+  const missing = unavailable();
+  if (missing) {
+    throw new Error(
+      `the service tests boot a real systemd in a container: ${missing}. Outside CI, ROLLPOINT_TEST_SYSTEMD=skip leaves them out.`,
+    );
+  }
+  await reapStale();
+  const rootfs = await ensureRootfs();
+  const name = `rptest-${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), "rollpoint-test-systemd-"));
+  const shared = join(dir, "shared");
+  mkdirSync(shared);
+  // nspawn makes its payload/supervisor cgroups beside itself: give it a directory of its own,
+  // or it writes them at the host's cgroup root.
+  const cgroup = join(cgroupMount(), ownCgroup(), name);
+  mkdirSync(cgroup);
+  const log = join(dir, "nspawn.log");
+  const nspawn = spawn(
+    "/bin/sh",
+    [
+      "-c",
+      'echo $$ > "$0/cgroup.procs" && log="$1" && shift && exec systemd-nspawn "$@" > "$log" 2>&1',
+      cgroup,
+      log,
+      "-D",
+      rootfs,
+      "-M",
+      name,
+      "--volatile=overlay",
+      `--bind=${shared}`,
+      // The units' binaries: /bin/sh and coreutils are the container's own; node and the
+      // project's build are the host's, at the same paths (the recover-at-boot test runs them).
+      "--bind-ro=/usr/bin/node",
+      `--bind-ro=${process.cwd()}`,
+      "--boot",
+      "--register=no",
+      "--keep-unit",
+      "--private-network",
+      "--console=read-only",
+      "--link-journal=no",
+      "--resolv-conf=off",
+      "--timezone=off",
+    ],
+    { stdio: "ignore", detached: true },
+  );
+  const nspawnPid = nspawn.pid!;
+  nspawn.unref();
+  const stateFile = join(STATE_DIR, `${name}.json`);
+  mkdirSync(STATE_DIR, { recursive: true });
+  writeFileSync(stateFile, JSON.stringify({ nspawnPid, cgroup, dir }));
+  // If this test run is killed, its container must not outlive it: a watchdog stops it.
+  const watchdog = spawn(
+    "/bin/sh",
+    [
+      "-c",
+      'while kill -0 "$0" 2>/dev/null; do sleep 1; done; kill -TERM "$1" 2>/dev/null; sleep 10; echo 1 > "$2/cgroup.kill"',
+      String(process.pid),
+      String(nspawnPid),
+      cgroup,
+    ],
+    { stdio: "ignore", detached: true },
+  );
+  watchdog.unref();
+  const teardown = async () => {
+    watchdog.kill("SIGKILL");
+    await stopContainer(nspawnPid, cgroup);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(stateFile, { force: true });
+  };
+  try {
+    const pid = await containerInit(nspawnPid, log);
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    const wrapper = join(bin, "systemctl");
+    writeFileSync(wrapper, `#!/bin/sh\nexec nsenter -t ${pid} -a -- systemctl "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    await untilRunning(pid, log);
+    process.env.PATH = `${bin}:${process.env.PATH}`;
+    process.env.ROLLPOINT_TEST_SYSTEMD_PID = String(pid);
+    process.env.ROLLPOINT_TEST_SYSTEMD_SHARED = shared;
+    return teardown;
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+}
+
+const STATE_DIR = "/run/rollpoint-test";
+const CACHE = "/var/cache/rollpoint-test";
+// Bump when the recipe below changes: a cached rootfs of an older recipe is rebuilt.
+const RECIPE = 1;
+const MASKED = [
+  "getty@tty1.service",
+  "console-getty.service",
+  "apt-daily.timer",
+  "apt-daily-upgrade.timer",
+  "dpkg-db-backup.timer",
+  "e2scrub_all.timer",
+  "e2scrub_reap.service",
+  "fstrim.timer",
+  "systemd-tmpfiles-clean.timer",
+];
+
+function unavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return "they must run as root";
+  const has = (tool: string) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!has("systemd-nspawn")) {
+    return "systemd-nspawn is missing (Debian package systemd-container, pinned to the host's systemd version: apt-get install systemd-container=$(dpkg-query -W -f='${Version}' systemd))";
+  }
+  if (!has("nsenter")) return "nsenter is missing (Debian package util-linux)";
+  if (!cgroupMountOrUndefined()) return "no cgroup v2 file system is mounted";
+  return undefined;
+}
+
+/** The debootstrapped rootfs, built the first time (about a minute and 40 MB of packages). */
+async function ensureRootfs(): Promise<string> {
+  const suite = codename();
+  const rootfs = join(CACHE, `rootfs-${suite}-${process.arch}-r${RECIPE}`);
+  if (existsSync(join(rootfs, "usr/lib/systemd/systemd"))) return rootfs;
+  mkdirSync(CACHE, { recursive: true });
+  const building = mkdtempSync(join(CACHE, "building-"));
+  try {
+    const mirror = process.env.ROLLPOINT_TEST_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
+    console.warn(`building the test container's rootfs in ${rootfs} (once; about a minute)`);
+    try {
+      execFileSync(
+        "debootstrap",
+        ["--variant=minbase", "--include=systemd,systemd-sysv,dbus", suite, building, mirror],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+    } catch (error) {
+      throw new Error(
+        `debootstrap ${suite} failed or is missing (Debian package debootstrap; mirror ${mirror}, ROLLPOINT_TEST_DEBIAN_MIRROR sets another): ${(error as Error).message}`,
+      );
+    }
+    // Nothing in the container may wake up on its own and change what a test sees.
+    for (const unit of MASKED) {
+      const link = join(building, "etc/systemd/system", unit);
+      rmSync(link, { force: true });
+      symlinkSync("/dev/null", link);
+    }
+    writeFileSync(join(building, "etc/hostname"), "rollpoint-test\n");
+    rmSync(join(building, "var/cache/apt/archives"), { recursive: true, force: true });
+    rmSync(join(building, "var/lib/apt/lists"), { recursive: true, force: true });
+    renameSync(building, rootfs);
+    return rootfs;
+  } finally {
+    rmSync(building, { recursive: true, force: true });
+  }
+}
+
+function codename(): string {
+  try {
+    const release = readFileSync("/etc/os-release", "utf8");
+    const id = /^ID=(.*)$/m.exec(release)?.[1]?.replace(/"/g, "");
+    const name = /^VERSION_CODENAME=(.*)$/m.exec(release)?.[1]?.replace(/"/g, "");
+    if (id === "debian" && name) return name;
+  } catch {}
+  return "bookworm";
+}
+
+function cgroupMountOrUndefined(): string | undefined {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const [fields, after] = line.split(" - ");
+    if (after?.startsWith("cgroup2 ")) return fields!.split(" ")[4];
+  }
+  return undefined;
+}
+
+function cgroupMount(): string {
+  return cgroupMountOrUndefined()!;
+}
+
+function ownCgroup(): string {
+  const line = readFileSync("/proc/self/cgroup", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("0::"));
+  return line?.slice(3) ?? "/";
+}
+
+/** The container's PID 1, as the host sees it: nspawn's child. */
+async function containerInit(nspawnPid: number, log: string): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const children = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
+      for (const child of children) {
+        const exe = readFileSync(`/proc/${child}/cmdline`, "utf8");
+        if (exe.includes("systemd")) return child;
+      }
+    } catch {
+      if (!existsSync(`/proc/${nspawnPid}`)) break;
+    }
+    await sleep(100);
+  }
+  throw new Error(`systemd-nspawn did not start a systemd: ${tail(log)}`);
+}
+
+async function untilRunning(pid: number, log: string): Promise<void> {
+  let state = "";
+  for (let i = 0; i < 600; i++) {
+    try {
+      state = execFileSync(
+        "nsenter",
+        ["-t", String(pid), "-a", "--", "systemctl", "is-system-running"],
+        {
+          stdio: ["ignore", "pipe", "ignore"],
+        },
+      )
+        .toString()
+        .trim();
+    } catch (error) {
+      state = String((error as { stdout?: Buffer }).stdout ?? "").trim();
+    }
+    if (state === "running" || state === "degraded") return;
+    await sleep(100);
+  }
+  throw new Error(
+    `the test container's systemd did not come up (last state ${state}): ${tail(log)}`,
+  );
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-15).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+/** SIGTERM makes nspawn shut the container down cleanly; what is left after 10 s is killed. */
+async function stopContainer(nspawnPid: number, cgroup: string): Promise<void> {
+  if (nspawnPid > 0) {
+    try {
+      process.kill(nspawnPid, "SIGTERM");
+    } catch {}
+    for (let i = 0; i < 100 && alive(nspawnPid); i++) await sleep(100);
+  }
+  try {
+    if (existsSync(cgroup)) writeFileSync(join(cgroup, "cgroup.kill"), "1");
+  } catch {}
+  for (let i = 0; i < 50 && populated(cgroup); i++) await sleep(100);
+  removeCgroup(cgroup);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function populated(cgroup: string): boolean {
+  try {
+    return /populated 1/.test(readFileSync(join(cgroup, "cgroup.events"), "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+function removeCgroup(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true }))
+    if (entry.isDirectory()) removeCgroup(join(dir, entry.name));
+  try {
+    rmSync(dir, { recursive: false });
+  } catch {
+    try {
+      execFileSync("rmdir", [dir], { stdio: "ignore" });
+    } catch {}
+  }
+}
+
+/** A container left by a test run that was killed before its watchdog could act. */
+async function reapStale(): Promise<void> {
+  if (!existsSync(STATE_DIR)) return;
+  for (const file of readdirSync(STATE_DIR)) {
+    if (!file.endsWith(".json")) continue;
+    const path = join(STATE_DIR, file);
+    let state: { nspawnPid: number; cgroup: string; dir: string };
+    try {
+      state = JSON.parse(readFileSync(path, "utf8"));
+    } catch {
+      continue;
+    }
+    // Another test run that is still going keeps its container.
+    const owner = Number(/rptest-(\d+)/.exec(file)?.[1]);
+    if (owner && alive(owner) && readCmdline(owner).includes("node")) continue;
+    if (!readCmdline(state.nspawnPid).includes("systemd-nspawn")) state.nspawnPid = 0;
+    await stopContainer(state.nspawnPid, state.cgroup);
+    rmSync(state.dir, { recursive: true, force: true });
+    rmSync(path, { force: true });
+  }
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+}
