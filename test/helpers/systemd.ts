@@ -59,7 +59,9 @@ export async function realSystemd(): Promise<TestSystemd> {
   const pid = process.env.ROLLPOINT_TEST_SYSTEMD_PID;
   const shared = process.env.ROLLPOINT_TEST_SYSTEMD_SHARED;
   if (!pid || !shared) {
-    throw new Error("no test container: test/setup/systemd-container.ts did not run");
+    throw new Error(
+      "this test needs the real systemd that test/setup/systemd-container.ts boots (not booted: ROLLPOINT_TEST_SYSTEMD=none?)",
+    );
   }
   const dir = await tempDir("rollpoint-test-", shared);
   const id = randomBytes(3).toString("hex");

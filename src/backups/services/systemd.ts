@@ -3,6 +3,8 @@ import { loadExeca } from "../../util/lazy.js";
 import { type ServiceAction, type ServiceManager, type UnitState, unitName } from "./manager.js";
 
 const PROPERTIES = ["Id", "LoadState", "ActiveState", "UnitFileState"];
+// The actions that queue a job (the others only change unit files).
+const JOBS = new Set<ServiceAction>(["start", "stop", "restart", "reload"]);
 
 /**
  * {@link ServiceManager} through `systemctl` (found on PATH; never through a shell). Unit names
@@ -11,12 +13,20 @@ const PROPERTIES = ["Id", "LoadState", "ActiveState", "UnitFileState"];
 export class SystemdServiceManager implements ServiceManager {
   /** One second by default: see {@link ServiceManager.settleMs}. */
   readonly settleMs: number;
+  private readonly ignoreOrdering: boolean;
 
+  /**
+   * @param options.ignoreOrdering - start and stop units now, whatever they are ordered after
+   *   (`--job-mode=ignore-dependencies`). For `rollpoint recover --boot`, run by a unit that the
+   *   protected services are ordered after: without it, starting them would wait for the very
+   *   unit that is starting them.
+   */
   constructor(
     private readonly systemctl = "systemctl",
-    options: { settleMs?: number } = {},
+    options: { settleMs?: number; ignoreOrdering?: boolean } = {},
   ) {
     this.settleMs = options.settleMs ?? 1000;
+    this.ignoreOrdering = options.ignoreOrdering ?? false;
   }
 
   async reload(): Promise<void> {
@@ -72,7 +82,13 @@ export class SystemdServiceManager implements ServiceManager {
     const names = units.map(unitName);
     const result = await (await loadExeca())(
       this.systemctl,
-      [action, "--no-ask-password", "--", ...names],
+      [
+        action,
+        "--no-ask-password",
+        ...(this.ignoreOrdering && JOBS.has(action) ? ["--job-mode=ignore-dependencies"] : []),
+        "--",
+        ...names,
+      ],
       {
         reject: false,
       },

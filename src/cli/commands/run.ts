@@ -39,8 +39,12 @@ export function registerRun(program: Command, run: Runner): void {
   program
     .command("recover")
     .description("finish every interrupted run by rolling it back")
-    .action((_opts: unknown, command: Command) =>
-      run(() => recover(resolveGlobalOptions(command.optsWithGlobals()))),
+    .option(
+      "--boot",
+      "run at boot by rollpoint-recover.service: start services now, though they are ordered after it",
+    )
+    .action((opts: { boot?: boolean }, command: Command) =>
+      run(() => recover(resolveGlobalOptions(command.optsWithGlobals()), opts)),
     );
   withVarOption(program.command("graph"))
     .argument("<manifest>")
@@ -139,11 +143,12 @@ async function rollback(
   }
 }
 
-async function recover(o: GlobalOptions): Promise<ExitCode> {
+async function recover(o: GlobalOptions, opts: { boot?: boolean }): Promise<ExitCode> {
   const { recoverRuns } = await import("../../engine/recover.js");
   const store = await Store.open(o.store);
   try {
-    const recovered = await recoverRuns(store, new SystemdServiceManager());
+    const services = new SystemdServiceManager("systemctl", { ignoreOrdering: opts.boot ?? false });
+    const recovered = await recoverRuns(store, services);
     emit(o, { recovered }, () =>
       recovered.length
         ? recovered

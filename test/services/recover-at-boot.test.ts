@@ -1,0 +1,182 @@
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/tree.js";
+import { bootContainer, type Container } from "../setup/systemd-container.js";
+
+const CONTRIB = join(process.cwd(), "contrib/systemd");
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/**
+ * A host of its own for this test: the suite's rootfs under an overlay whose upper layer is on
+ * disk, so that what the host writes survives a power loss and the next boot.
+ */
+async function host() {
+  const rootfs = process.env.ROLLPOINT_TEST_SYSTEMD_ROOTFS;
+  if (!rootfs) throw new Error("no test rootfs: test/setup/systemd-container.ts did not run");
+  const dir = await tempDir();
+  const [upper, work, merged] = ["upper", "work", "merged"].map((d) => join(dir, d));
+  for (const d of [upper, work, merged]) mkdirSync(d!);
+  const mount = spawnSync("mount", [
+    "-t",
+    "overlay",
+    "overlay",
+    "-o",
+    `lowerdir=${rootfs},upperdir=${upper},workdir=${work}`,
+    merged!,
+  ]);
+  if (mount.status !== 0) throw new Error(`mount overlay: ${mount.stderr}`);
+  let container: Container | undefined;
+  cleanups.push(async () => {
+    await container?.stop();
+    spawnSync("umount", ["-l", merged!]);
+  });
+  const file = (path: string, content: string, mode = 0o644) => {
+    const at = join(merged!, path);
+    mkdirSync(dirname(at), { recursive: true });
+    writeFileSync(at, content);
+    chmodSync(at, mode);
+  };
+  return {
+    file,
+    read: (path: string) => readFileSync(join(merged!, path), "utf8"),
+    exists: (path: string) => existsSync(join(merged!, path)),
+    install: (name: string, as = `/etc/systemd/system/${name}`) => {
+      mkdirSync(dirname(join(merged!, as)), { recursive: true });
+      copyFileSync(join(CONTRIB, name), join(merged!, as));
+    },
+    /** `systemctl --root`: what `systemctl enable` does, before the first boot. */
+    enable: (...units: string[]) => {
+      const result = spawnSync("/bin/systemctl", [`--root=${merged}`, "enable", ...units], {
+        encoding: "utf8",
+      });
+      if (result.status !== 0) throw new Error(`systemctl --root enable: ${result.stderr}`);
+    },
+    /** Everything in the container killed at once; its disk stays as it was. */
+    async powerLoss() {
+      await container?.kill();
+      container = undefined;
+    },
+    async boot() {
+      container = await bootContainer({
+        name: `rptest-${process.pid}-host`,
+        root: merged!,
+        volatile: false,
+        binds: [],
+        dir,
+        mount: merged,
+      });
+      return container;
+    },
+    inside(...args: string[]) {
+      const result = spawnSync("nsenter", ["-t", String(container!.pid), "-a", "--", ...args], {
+        encoding: "utf8",
+      });
+      return {
+        exitCode: result.status,
+        stdout: result.stdout.trim(),
+        stderr: result.stderr.trim(),
+      };
+    },
+  };
+}
+
+async function until(what: string, test: () => boolean, seconds = 60): Promise<void> {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (test()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("contrib/systemd, on a real systemd", () => {
+  it("rollpoint-recover.service rolls back an update cut off by a power loss before the service it protects starts", async () => {
+    const h = await host();
+    h.file(
+      "/usr/local/bin/rollpoint",
+      `#!/bin/sh\nexec /usr/bin/node ${process.cwd()}/dist/cli/main.js "$@"\n`,
+      0o755,
+    );
+    h.install("rollpoint-recover.service");
+    h.install("rollpoint-update@.service");
+    h.install("rollpoint-update@.timer");
+    h.install("rollpoint-protected.conf", "/etc/systemd/system/app.service.d/rollpoint.conf");
+    // The service appends the configuration it read at each start.
+    h.file(
+      "/etc/systemd/system/app.service",
+      `[Service]\nExecStart=/bin/sh -c 'cat /srv/app/app.conf >> /srv/app/starts; exec sleep infinity'\n[Install]\nWantedBy=multi-user.target\n`,
+    );
+    h.file("/srv/app/app.conf", "v1\n");
+    h.file(
+      "/etc/rollpoint/app.yaml",
+      `apiVersion: rollpoint/v1
+name: app
+rollbackPoint:
+  files: [/srv/app/app.conf]
+  services: [app]
+steps:
+  - id: configure
+    shell: echo v2 > /srv/app/app.conf
+  - id: restart
+    service: { restart: [app] }
+  - id: migrate
+    shell: touch /srv/app/migrating; sleep 600
+`,
+    );
+    h.enable("rollpoint-recover.service", "app.service", "rollpoint-update@app.timer");
+
+    await h.boot();
+    await until("app's first start", () => h.exists("/srv/app/starts"));
+    expect(h.read("/srv/app/starts")).toBe("v1\n");
+    // Every unit shipped is one systemd accepts.
+    const verify = h.inside(
+      "systemd-analyze",
+      "verify",
+      "/etc/systemd/system/rollpoint-recover.service",
+      "/etc/systemd/system/rollpoint-update@app.service",
+      "/etc/systemd/system/rollpoint-update@app.timer",
+    );
+    expect(verify.exitCode, verify.stderr).toBe(0);
+    expect(h.inside("systemctl", "is-active", "rollpoint-update@app.timer").stdout).toBe("active");
+
+    // The update, as the timer would start it; cut off by a power loss during its migration.
+    expect(
+      h.inside("systemctl", "start", "--no-block", "rollpoint-update@app.service").exitCode,
+    ).toBe(0);
+    await until("the migration step", () => h.exists("/srv/app/migrating"));
+    expect(h.read("/srv/app/starts")).toBe("v1\nv2\n");
+    expect(h.read("/srv/app/app.conf")).toBe("v2\n");
+    await h.powerLoss();
+
+    // The next boot: the rollback happens before app starts, so app starts once, on v1.
+    await h.boot();
+    await until(
+      "app to run",
+      () => h.inside("systemctl", "is-active", "app.service").stdout === "active",
+    );
+    const recover = h.inside(
+      "systemctl",
+      "show",
+      "-p",
+      "ActiveState,Result",
+      "rollpoint-recover.service",
+    );
+    expect(recover.stdout.split("\n").sort()).toEqual(["ActiveState=active", "Result=success"]);
+    expect(h.read("/srv/app/app.conf")).toBe("v1\n");
+    expect(h.read("/srv/app/starts")).toBe("v1\nv2\nv1\n");
+    const history = JSON.parse(h.inside("/usr/local/bin/rollpoint", "--json", "history").stdout);
+    expect(history.runs[0]).toMatchObject({ module: "app", state: "rolledBack", finished: true });
+  });
+});
