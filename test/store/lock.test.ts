@@ -1,24 +1,9 @@
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
+import { startHolder } from "../helpers/lock.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
-
-const HOLDER = fileURLToPath(new URL("../fixtures/hold-lock.mjs", import.meta.url));
-
-async function startHolder(store: string) {
-  const child = spawn(process.execPath, [HOLDER, store], { stdio: ["pipe", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once("data", () => resolve());
-    child.once("exit", (code) => reject(new Error(`lock holder exited with ${code}`)));
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => resolve(code)),
-  );
-  return { pid: child.pid!, child, exited };
-}
 
 describe("one writer per store", () => {
   it("a second writer exits 5 naming the holder; a killed holder frees the store", async () => {
