@@ -45,6 +45,11 @@ export interface TestSystemd {
    * `vendor` (`/usr/lib/systemd/system`, where packages put theirs). Returns the unit's name.
    */
   install(base: string, text: string, options?: { vendor?: boolean }): string;
+  /**
+   * Write a unit file into this test's directory and `systemctl link` it: a unit file a rollback
+   * point can list (the host and the container see it at the same path). Returns its name.
+   */
+  link(base: string, text: string): { unit: string; file: string };
   /** `systemctl ARGS` inside the container; never throws. */
   systemctl(...args: string[]): { exitCode: number; stdout: string; stderr: string };
   state(base: string): RealUnitState;
@@ -90,6 +95,15 @@ export async function realSystemd(): Promise<TestSystemd> {
       installed.files.push(file);
       execFileSync("systemctl", ["daemon-reload"]);
       return name(base);
+    },
+    link(base, text) {
+      const unit = `${name(base)}.service`;
+      const file = join(dir, unit);
+      writeFileSync(file, text);
+      installed.units.push(unit);
+      installed.files.push(join(root, "etc/systemd/system", unit));
+      execFileSync("systemctl", ["link", file], { stdio: "ignore" });
+      return { unit: name(base), file };
     },
     systemctl,
     state(base) {
