@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort, userIds } from "./ports.js";
+import { whenGone } from "./watchdog.js";
 
 /**
  * A throwaway MariaDB for one `npm test`, like the PostgreSQL beside it: mariadb-install-db into
@@ -72,8 +73,11 @@ export default async function setup(): Promise<() => Promise<void>> {
       await sleep(100);
     }
   }
+  // A killed test run must not leave its server running.
+  const disarm = whenGone(`kill -TERM ${server.pid} 2>/dev/null; sleep 5; rm -rf '${dir}'`);
   process.env.ROLLPOINT_TEST_MARIADB_PORT = String(port);
   return async () => {
+    disarm();
     server.kill("SIGTERM");
     await new Promise((resolve) => server.once("exit", resolve));
     rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, userIds } from "./ports.js";
+import { whenGone } from "./watchdog.js";
 
 /**
  * A throwaway PostgreSQL for one `npm test`: initdb in a temporary directory, started on a free
@@ -56,6 +57,10 @@ export default async function setup(): Promise<() => void> {
     `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
     "start",
   ]);
+  // A killed test run must not leave its server running.
+  const disarm = whenGone(
+    `kill -QUIT $(head -1 '${join(data, "postmaster.pid")}') 2>/dev/null; sleep 2; rm -rf '${dir}'`,
+  );
   process.env.ROLLPOINT_TEST_PGPORT = String(port);
   execFileSync(join(bin, "psql"), [
     "-h",
@@ -68,6 +73,7 @@ export default async function setup(): Promise<() => void> {
     "CREATE ROLE rp_password_auth NOLOGIN",
   ]);
   return () => {
+    disarm();
     try {
       run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
     } finally {

@@ -14,6 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { whenGone } from "./watchdog.js";
 
 /**
  * A real systemd for one `npm test`: a Debian rootfs (debootstrapped once, cached in
@@ -134,20 +135,11 @@ export async function bootContainer(options: {
   mkdirSync(STATE_DIR, { recursive: true });
   writeFileSync(stateFile, JSON.stringify({ nspawnPid, cgroup, dir, mount: options.mount }));
   // If the process that owns the container is killed, the container must not outlive it.
-  const watchdog = spawn(
-    "/bin/sh",
-    [
-      "-c",
-      'while kill -0 "$0" 2>/dev/null; do sleep 1; done; kill -TERM "$1" 2>/dev/null; sleep 10; echo 1 > "$2/cgroup.kill"',
-      String(process.pid),
-      String(nspawnPid),
-      cgroup,
-    ],
-    { stdio: "ignore", detached: true },
+  const disarm = whenGone(
+    `kill -TERM ${nspawnPid} 2>/dev/null; sleep 10; echo 1 > '${cgroup}/cgroup.kill'`,
   );
-  watchdog.unref();
   const end = async (hard: boolean) => {
-    watchdog.kill("SIGKILL");
+    disarm();
     if (hard) {
       writeFileSync(join(cgroup, "cgroup.kill"), "1");
       for (let i = 0; i < 100 && alive(nspawnPid); i++) await sleep(100);
