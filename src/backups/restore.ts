@@ -23,6 +23,7 @@ const prepareFiles: Prepare = async (store, row) => {
         outcome: changed ? "restored" : "unchanged",
         changes: { removed: counts.removed, written: counts.written, metadata: counts.metadata },
         warnings: counts.warnings,
+        ...(counts.unproven ? { unproven: counts.unproven } : {}),
       });
     },
   };

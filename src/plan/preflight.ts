@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
-import { symlinkRootWarning } from "../backups/files/backup.js";
+import { oddNameWarning, symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
 import { compileExcludes } from "../backups/files/exclude.js";
-import { walkTree } from "../backups/files/walk.js";
+import { type OddName, walkTree } from "../backups/files/walk.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
@@ -121,8 +121,9 @@ function inspectPath(
   blockSize: number,
 ) {
   let walked: ReturnType<typeof walkTree>;
+  const odd: OddName[] = [];
   try {
-    walked = walkTree(path, compileExcludes(exclude));
+    walked = walkTree(path, compileExcludes(exclude), odd);
   } catch (error) {
     return {
       check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },
@@ -172,8 +173,9 @@ function inspectPath(
   return {
     check: {
       ok: true,
+      ...(odd.length ? { warning: true } : {}),
       subject: path,
-      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}`,
+      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}`,
     },
     newBytes,
     newFiles,

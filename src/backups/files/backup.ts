@@ -11,7 +11,7 @@ import {
   sameStatIdentity,
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
-import { walkTree } from "./walk.js";
+import { type OddName, walkTree } from "./walk.js";
 import { readXattrs } from "./xattrs.js";
 
 /**
@@ -20,6 +20,11 @@ import { readXattrs } from "./xattrs.js";
  */
 export function symlinkRootWarning(path: string, target: string): string {
   return `${path} is a symlink to ${target}: only the link itself is protected; name ${target} too to protect what it points to`;
+}
+
+/** What a backup, plan and restore say of a name that is not valid UTF-8. */
+export function oddNameWarning(root: string, rel: string): string {
+  return `${root}/${rel}: the name is not valid UTF-8 (shown escaped): not backed up, and a restore leaves it as it finds it`;
 }
 
 /** Counts a user can check a file backup against. */
@@ -40,6 +45,8 @@ export interface FileBackupStats {
 export interface TreeSnapshot {
   entries: Entry[];
   stats: FileBackupStats;
+  /** Paths whose names are not valid UTF-8, escaped: not backed up (see OddName). */
+  oddNames: string[];
   /** Things recorded but worth a person's attention (sockets). */
   warnings: string[];
 }
@@ -71,12 +78,13 @@ export async function snapshotTree(
     newBytes: 0,
     unchanged: 0,
   };
-  const walked = walkTree(source, compileExcludes(exclude));
-  if (!walked) return { entries: [absentEntry()], stats, warnings: [] };
+  const odd: OddName[] = [];
+  const walked = walkTree(source, compileExcludes(exclude), odd);
+  if (!walked) return { entries: [absentEntry()], stats, warnings: [], oddNames: [] };
 
   const before = new Map(previous?.entries.map((e) => [e.rel, e]));
   const takenAtMs = previous?.takenAtMs ?? 0;
-  const warnings: string[] = [];
+  const warnings: string[] = odd.map((o) => oddNameWarning(source, o.rel));
   const entries: Entry[] = [];
   const small: Entry[] = [];
   const smallPaths: string[] = [];
@@ -171,7 +179,7 @@ export async function snapshotTree(
     const found = attributes.byRel.get(entry.rel);
     if (found && Object.keys(found).length) entry.xattrs = found;
   }
-  return { entries, stats, warnings };
+  return { entries, stats, warnings, oddNames: odd.map((o) => o.rel) };
 
   function record(entry: Entry, put: PutResult): void {
     entry.hash = put.hash;

@@ -52,6 +52,7 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
           absent: snapshot.entries[0]?.kind === "absent",
           stats: snapshot.stats,
           warnings: snapshot.warnings,
+          ...(snapshot.oddNames.length ? { oddNames: snapshot.oddNames } : {}),
         },
         wroteObjects: snapshot.stats.newObjects > 0,
         ...(previous && sameEntries(previous.entries, snapshot.entries)
@@ -76,7 +77,12 @@ export async function prepareFileRestore(store: Store, row: BackupRow): Promise<
   const listing = store.catalog.entries(row.id);
   const exclude = (row.meta.exclude as string[] | undefined) ?? [];
   const target = restoreTarget(row.source, parentOf(row), { backupId: row.id, create: false });
-  const plan = await planRestore(target, { entries: listing, takenAtMs: row.createdAt }, exclude);
+  const plan = await planRestore(
+    target,
+    { entries: listing, takenAtMs: row.createdAt },
+    exclude,
+    oddNamesOf(row),
+  );
   const byHash = new Map<string, Entry>();
   for (const e of listing) if (e.hash && plan.neededHashes.has(e.hash)) byHash.set(e.hash, e);
   for (const hash of plan.neededHashes) {
@@ -119,6 +125,7 @@ export async function applyFileRestore(
     plan.root,
     { entries: store.catalog.entries(row.id), takenAtMs: row.createdAt },
     (row.meta.exclude as string[] | undefined) ?? [],
+    oddNamesOf(row),
   );
   if (differences.length) {
     throw new GlobalRollbackError(
@@ -127,5 +134,14 @@ export async function applyFileRestore(
       { context: { backupId: row.id, path: row.source } },
     );
   }
+  // Names that were there at backup time but could not be recorded: left as found, unproven.
+  if (plan.oddKept.length) {
+    counts.unproven = `${plan.oddKept.length} path(s) under ${row.source} have names that are not valid UTF-8 and were not backed up, so they were left as found: ${plan.oddKept.slice(0, 5).join(", ")}${plan.oddKept.length > 5 ? ", …" : ""}`;
+  }
   return counts;
+}
+
+/** The names a file backup could not record (not valid UTF-8), escaped. */
+function oddNamesOf(row: BackupRow): readonly string[] {
+  return (row.meta.oddNames as string[] | undefined) ?? [];
 }

@@ -27,6 +27,8 @@ export interface RestoreCounts {
   written: number;
   metadata: number;
   warnings: string[];
+  /** What the restore could not read back and compare (see RollbackOperation.unproven). */
+  unproven?: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function applyRestore(
   for (const action of plan.actions) {
     switch (action.op) {
       case "remove":
-        rmSync(at(action.rel), { recursive: true, force: true });
+        rmSync(action.bytes ?? at(action.rel), { recursive: true, force: true });
         counts.removed++;
         break;
       case "write": {

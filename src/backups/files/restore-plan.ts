@@ -3,12 +3,15 @@ import { readlinkSync } from "node:fs";
 import { hashFileSync } from "../../store/hash.js";
 import { type Entry, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
-import { walkTree } from "./walk.js";
+import { type OddName, walkTree } from "./walk.js";
 
 /** One change that brings a live path back to its backed-up state. */
 export type RestoreAction =
-  /** The path exists but did not at backup time, or has another type now. */
-  | { op: "remove"; rel: string }
+  /**
+   * The path exists but did not at backup time, or has another type now. `bytes`: the real path
+   * of a name that is not valid UTF-8 (`rel` shows it escaped).
+   */
+  | { op: "remove"; rel: string; bytes?: Buffer }
   /** The path must be written anew from the backup (missing, another type, other contents). */
   | { op: "write"; entry: Entry }
   /** Contents are right; mode, owner or mtime are not. */
@@ -24,6 +27,8 @@ export interface RestorePlan {
   directories: Entry[];
   /** The whole listing: after the writes, every entry's extended attributes are made right. */
   entries: readonly Entry[];
+  /** Names not valid UTF-8 that the backup saw too: left as they are (escaped). */
+  oddKept: string[];
 }
 
 /** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
@@ -31,8 +36,10 @@ export async function planRestore(
   root: string,
   { entries: listing, takenAtMs }: Listing,
   exclude: readonly string[],
+  recordedOdd: readonly string[] = [],
 ): Promise<RestorePlan> {
-  const walked = walkTree(root, compileExcludes(exclude)) ?? [];
+  const odd: OddName[] = [];
+  const walked = walkTree(root, compileExcludes(exclude), odd) ?? [];
   const live = new Map(walked.map((w) => [w.rel, w]));
   const wanted = new Map(listing.map((e) => [e.rel, e]));
   const removals: string[] = [];
@@ -67,12 +74,27 @@ export async function planRestore(
   for (const action of changes) {
     if (action.op === "write" && action.entry.kind === "file") neededHashes.add(action.entry.hash!);
   }
+  // A name that is not valid UTF-8: one the backup saw is left as it is (it could not be
+  // recorded); one it did not see is the update's, and goes, by its bytes.
+  const recorded = new Set(recordedOdd);
+  const oddKept: string[] = [];
+  const oddRemovals: RestoreAction[] = [];
+  for (const o of odd) {
+    if (underAny(o.rel, removals)) continue;
+    if (recorded.has(o.rel)) oddKept.push(o.rel);
+    else oddRemovals.push({ op: "remove", rel: o.rel, bytes: o.abs });
+  }
   return {
     root,
-    actions: [...removals.map((rel) => ({ op: "remove" as const, rel })), ...changes],
+    actions: [
+      ...removals.map((rel) => ({ op: "remove" as const, rel })),
+      ...oddRemovals,
+      ...changes,
+    ],
     neededHashes,
     directories: listing.filter((e) => e.kind === "dir"),
     entries: listing,
+    oddKept,
   };
 }
 

@@ -16,8 +16,9 @@ export async function differencesAfterRestore(
   root: string,
   listing: Listing,
   exclude: readonly string[],
+  recordedOdd: readonly string[] = [],
 ): Promise<string[]> {
-  const again = await planRestore(root, listing, exclude);
+  const again = await planRestore(root, listing, exclude, recordedOdd);
   const attributes = await readXattrs(root);
   const at = (rel: string) => (rel === "" ? root : join(root, rel));
   const out: string[] = [];

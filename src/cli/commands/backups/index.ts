@@ -99,7 +99,12 @@ async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
   const backup = await rollback.getBackup(id);
   const listing = await rollback.getListing(id);
   emit(o, { backup, entries: listing.map(entryJson) }, () =>
-    [backupLine(backup), ...kindLines(backup), ...listing.map(entryLine)].join("\n"),
+    [
+      backupLine(backup),
+      ...backupSummary(backup),
+      ...kindLines(backup),
+      ...listing.map(entryLine),
+    ].join("\n"),
   );
   return ExitCode.ok;
 }
