@@ -36,6 +36,11 @@ export interface Entry {
    * prints it with `-e base64` (`0s...`). Absent when the path has none.
    */
   xattrs?: Record<string, string>;
+  /**
+   * A regular file with holes (fewer blocks allocated than its size needs): restored with holes
+   * where its contents are zero, so that it takes no more space than it did.
+   */
+  sparse?: true;
 }
 
 /** A listing with the time it was taken (for the stat shortcut's "racy" guard). */

@@ -19,12 +19,21 @@ type Tuple = [
   rdev: number,
   hash: string | null,
   target: string | null,
-  /** Format 2: the extended attributes, when the path has any. */
-  xattrs?: Record<string, string>,
+  /** Format 2: the extended attributes, when the path has any (null when only extras follow). */
+  xattrs?: Record<string, string> | null,
+  /** Format 3: what else an entry records, when it does: `{ sparse: 1 }`. */
+  extras?: Extras,
 ];
 
-/** 1: 13 fields; 2: a 14th, the extended attributes, on entries that have them. */
-export const LISTING_FORMAT = 2;
+interface Extras {
+  sparse?: 1;
+}
+
+/**
+ * 1: 13 fields; 2: a 14th, the extended attributes, on entries that have them; 3: a 15th, the
+ * extras (holes), on entries that have them. Every format reads as the latest.
+ */
+export const LISTING_FORMAT = 3;
 
 /** The listing's canonical JSON: equal listings give equal strings. */
 export function listingJson(entries: readonly Entry[]): string {
@@ -44,7 +53,9 @@ export function listingJson(entries: readonly Entry[]): string {
       e.hash,
       e.target,
     ];
-    if (e.xattrs) tuple.push(e.xattrs);
+    const extras: Extras | undefined = e.sparse ? { sparse: 1 } : undefined;
+    if (e.xattrs || extras) tuple.push(e.xattrs ?? null);
+    if (extras) tuple.push(extras);
     return tuple;
   });
   return JSON.stringify(tuples);
@@ -76,6 +87,7 @@ export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
       hash,
       target,
       xattrs,
+      extras,
     ]) => ({
       rel,
       kind,
@@ -91,6 +103,7 @@ export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
       hash,
       target,
       ...(xattrs ? { xattrs } : {}),
+      ...(extras?.sparse ? { sparse: true as const } : {}),
     }),
   );
 }
@@ -123,9 +136,9 @@ function parseTuples(data: Buffer, backupId: string): Tuple[] {
   }
   if (!Array.isArray(tuples)) damaged("not a list of entries");
   for (const t of tuples as unknown[]) {
-    if (!Array.isArray(t) || (t.length !== 13 && t.length !== 14))
-      damaged("an entry is not a 13- or 14-field tuple");
-    const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash, , xattrs] = t as Tuple;
+    if (!Array.isArray(t) || t.length < 13 || t.length > 15)
+      damaged("an entry is not a tuple of 13 to 15 fields");
+    const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash, , xattrs, extras] = t as Tuple;
     if (typeof rel !== "string" || !safeRelative(rel))
       damaged(`the path ${JSON.stringify(rel)} is not a plain relative path inside the backup`);
     if (!KINDS.has(kind))
@@ -134,11 +147,12 @@ function parseTuples(data: Buffer, backupId: string): Tuple[] {
       damaged(`${JSON.stringify(rel)} names no valid object (${JSON.stringify(hash)})`);
     if (
       xattrs !== undefined &&
-      (typeof xattrs !== "object" ||
-        xattrs === null ||
-        !Object.values(xattrs).every((v) => typeof v === "string"))
+      xattrs !== null &&
+      (typeof xattrs !== "object" || !Object.values(xattrs).every((v) => typeof v === "string"))
     )
       damaged(`${JSON.stringify(rel)} has malformed extended attributes`);
+    if (extras !== undefined && (typeof extras !== "object" || extras === null))
+      damaged(`${JSON.stringify(rel)} has malformed extras`);
     for (const big of [mtimeNs, ctimeNs, ino, dev])
       if (typeof big !== "string" || !/^-?\d+$/.test(big))
         damaged(`${JSON.stringify(rel)} has a malformed number ${JSON.stringify(big)}`);

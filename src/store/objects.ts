@@ -4,9 +4,11 @@ import {
   copyFileSync,
   existsSync,
   constants as fsConstants,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   writeSync,
@@ -16,6 +18,23 @@ import { join } from "node:path";
 import { hashFile } from "./hash.js";
 
 const CHUNK = 1 << 20;
+const BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/** The [from, to) ranges of `chunk` that are not whole zero blocks (holes to be). */
+function* dataRuns(chunk: Buffer): Generator<[number, number]> {
+  let start = -1;
+  for (let at = 0; at < chunk.length; at += BLOCK) {
+    const end = Math.min(at + BLOCK, chunk.length);
+    const zero = end - at === BLOCK && chunk.compare(ZERO_BLOCK, 0, BLOCK, at, end) === 0;
+    if (!zero && start < 0) start = at;
+    if (zero && start >= 0) {
+      yield [start, at];
+      start = -1;
+    }
+  }
+  if (start >= 0) yield [start, chunk.length];
+}
 // Up to this size a file is read whole with synchronous calls: for the thousands of small files
 // of a config or data tree, promise-based I/O costs more than the I/O itself.
 export const SMALL_FILE = 1 << 20;
@@ -96,9 +115,13 @@ export class ObjectStore {
           if (bytesRead === 0) break;
           const chunk = buffer.subarray(0, bytesRead);
           hasher.update(chunk);
-          await output.write(chunk);
+          // Zero blocks are left as holes: a sparse file takes no more room in the store.
+          for (const [from, to] of dataRuns(chunk)) {
+            await output.write(chunk, from, to - from, size + from);
+          }
           size += bytesRead;
         }
+        await output.truncate(size);
       } finally {
         await output.close();
       }
@@ -150,6 +173,46 @@ export class ObjectStore {
   /** Copy an object to `dest` (a new name), as a reflink where the file system allows. */
   copyTo(hash: string, dest: string): void {
     copyFileSync(this.pathOf(hash), dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+  }
+
+  /**
+   * Copy an object to `dest` (a new name) with holes where its contents are zero: a reflink
+   * where the file system allows (it shares the object's holes), else block by block.
+   */
+  copySparseTo(hash: string, dest: string): void {
+    try {
+      copyFileSync(
+        this.pathOf(hash),
+        dest,
+        fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE,
+      );
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "EOPNOTSUPP" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EINVAL")
+        throw error;
+    }
+    const input = openSync(this.pathOf(hash), "r");
+    try {
+      const output = openSync(dest, "wx", 0o600);
+      try {
+        const buffer = Buffer.allocUnsafe(CHUNK);
+        let size = 0;
+        for (;;) {
+          const bytesRead = readSync(input, buffer, 0, CHUNK, null);
+          if (bytesRead === 0) break;
+          for (const [from, to] of dataRuns(buffer.subarray(0, bytesRead))) {
+            writeSync(output, buffer, from, to - from, size + from);
+          }
+          size += bytesRead;
+        }
+        ftruncateSync(output, size);
+      } finally {
+        closeSync(output);
+      }
+    } finally {
+      closeSync(input);
+    }
   }
 
   /** Re-hash one object. */

@@ -23,7 +23,14 @@ export type StatFields = Pick<
 >;
 
 export function entryFromStats(rel: string, stats: BigIntStats): Entry {
-  return entryFromFields(rel, kindOf(stats), stats);
+  const entry = entryFromFields(rel, kindOf(stats), stats);
+  if (entry.kind === "file" && isSparse(stats)) entry.sparse = true;
+  return entry;
+}
+
+/** At least one whole block of the file's size is not allocated: it has holes. */
+export function isSparse(stats: Pick<BigIntStats, "blocks" | "size">): boolean {
+  return stats.blocks * 512n + 4096n <= stats.size;
 }
 
 export function entryFromFields(rel: string, kind: EntryKind, stats: StatFields): Entry {
@@ -107,6 +114,7 @@ export function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
       x.rdev !== y.rdev ||
       x.hash !== y.hash ||
       x.target !== y.target ||
+      x.sparse !== y.sparse ||
       !sameXattrs(x.xattrs, y.xattrs)
     ) {
       return false;

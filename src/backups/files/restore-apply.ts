@@ -119,7 +119,8 @@ async function writeEntry(
 async function createAt(objects: ObjectStore, entry: Entry, path: string): Promise<void> {
   switch (entry.kind) {
     case "file":
-      objects.copyTo(entry.hash!, path);
+      if (entry.sparse) objects.copySparseTo(entry.hash!, path);
+      else objects.copyTo(entry.hash!, path);
       return;
     case "symlink":
       symlinkSync(entry.target!, path);

@@ -1,7 +1,7 @@
 import type { BigIntStats } from "node:fs";
 import { readlinkSync } from "node:fs";
 import { hashFileSync } from "../../store/hash.js";
-import { type Entry, kindOf, type Listing, sameStatIdentity } from "./entry.js";
+import { type Entry, isSparse, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { type OddName, walkTree } from "./walk.js";
 
@@ -63,7 +63,9 @@ export async function planRestore(
       changes.push({ op: "write", entry });
     } else if (
       !sameContents(entry, current.stats, current.abs, takenAtMs) ||
-      !sameLink(entry, current.stats, live)
+      !sameLink(entry, current.stats, live) ||
+      // A file that had holes and now has none (a copy filled them) takes more room: rewrite it.
+      (entry.sparse && !isSparse(current.stats))
     ) {
       changes.push({ op: "write", entry });
     } else if (!sameMetadata(entry, current.stats)) {

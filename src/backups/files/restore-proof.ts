@@ -1,7 +1,7 @@
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import type { Listing } from "./entry.js";
-import { kindOf } from "./entry.js";
+import { isSparse, kindOf } from "./entry.js";
 import { planRestore, sameMicros } from "./restore-plan.js";
 import { readXattrs, xattrChange } from "./xattrs.js";
 
@@ -43,6 +43,10 @@ export async function differencesAfterRestore(
           out.push(`${path}: not a hard link of ${at(entry.target)}, as at backup time`);
           continue;
         }
+      }
+      if (kind === "file" && entry.sparse && !isSparse(stats)) {
+        out.push(`${path}: allocated without holes, but sparse at backup time`);
+        continue;
       }
       out.push(
         kind === entry.kind

@@ -1,0 +1,76 @@
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { createBackup, rollpoint } from "../../helpers/cli.js";
+import { tempDir } from "../../helpers/tree.js";
+
+const MiB = 1 << 20;
+const allocated = (path: string) => statSync(path).blocks * 512;
+const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+
+describe("sparse files", () => {
+  it("are stored and restored with their holes, as du sees them, with the same bytes", async () => {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    const store = join(dir, "store");
+    await execa("mkdir", ["-p", app]);
+    const big = join(app, "disk.img");
+    const small = join(app, "small.db");
+    // 64 MiB with 4 MiB of data at 10 MiB; 512 KiB with 8 KiB of data at its start.
+    await execa("truncate", ["-s", "64M", big]);
+    await execa("dd", [
+      "if=/dev/urandom",
+      `of=${big}`,
+      "bs=1M",
+      "count=4",
+      "seek=10",
+      "conv=notrunc",
+      "status=none",
+    ]);
+    await execa("truncate", ["-s", "512K", small]);
+    await execa("dd", [
+      "if=/dev/urandom",
+      `of=${small}`,
+      "bs=8K",
+      "count=1",
+      "conv=notrunc",
+      "status=none",
+    ]);
+    const before = { big: sha(big), small: sha(small) };
+    expect(allocated(big)).toBeLessThan(5 * MiB);
+
+    const backupId = await createBackup(store, app);
+    // The store holds the data, not the holes.
+    const du = await execa("du", ["-s", "--block-size=1", join(store, "objects")]);
+    expect(Number(du.stdout.split("\t")[0])).toBeLessThan(6 * MiB);
+
+    // The damage: both filled in by a copy that knows nothing of holes, and the big one written into.
+    for (const path of [big, small]) {
+      await execa("cp", ["--sparse=never", path, `${path}.dense`]);
+      await execa("mv", [`${path}.dense`, path]);
+    }
+    await execa("dd", [
+      "if=/dev/urandom",
+      `of=${big}`,
+      "bs=1M",
+      "count=1",
+      "seek=40",
+      "conv=notrunc",
+      "status=none",
+    ]);
+    expect(allocated(big)).toBeGreaterThanOrEqual(64 * MiB);
+
+    const restored = await rollpoint(["--store", store, "backups", "restore", backupId]);
+    expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);
+    expect(sha(big)).toBe(before.big);
+    expect(sha(small)).toBe(before.small);
+    expect(statSync(big).size).toBe(64 * MiB);
+    expect(allocated(big)).toBeLessThan(5 * MiB);
+    expect(allocated(small)).toBeLessThan(64 * 1024);
+    // Nothing left to do the second time.
+    const again = await rollpoint(["--store", store, "--json", "backups", "restore", backupId]);
+    expect(JSON.parse(again.stdout).operations[0].outcome).toBe("unchanged");
+  });
+});
