@@ -41,6 +41,11 @@ export interface Entry {
    * where its contents are zero, so that it takes no more space than it did.
    */
   sparse?: true;
+  /**
+   * The inode flags `i` (immutable) and `a` (append only), as lsattr shows them, when set: a
+   * restore lifts them to change the path and puts them back after.
+   */
+  flags?: string;
 }
 
 /** A listing with the time it was taken (for the stat shortcut's "racy" guard). */

@@ -21,12 +21,13 @@ type Tuple = [
   target: string | null,
   /** Format 2: the extended attributes, when the path has any (null when only extras follow). */
   xattrs?: Record<string, string> | null,
-  /** Format 3: what else an entry records, when it does: `{ sparse: 1 }`. */
+  /** Format 3: what else an entry records, when it does: `{ sparse: 1, flags: "ia" }`. */
   extras?: Extras,
 ];
 
 interface Extras {
   sparse?: 1;
+  flags?: string;
 }
 
 /**
@@ -53,7 +54,10 @@ export function listingJson(entries: readonly Entry[]): string {
       e.hash,
       e.target,
     ];
-    const extras: Extras | undefined = e.sparse ? { sparse: 1 } : undefined;
+    const extras: Extras | undefined =
+      e.sparse || e.flags
+        ? { ...(e.sparse ? { sparse: 1 as const } : {}), ...(e.flags ? { flags: e.flags } : {}) }
+        : undefined;
     if (e.xattrs || extras) tuple.push(e.xattrs ?? null);
     if (extras) tuple.push(extras);
     return tuple;
@@ -104,6 +108,7 @@ export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
       target,
       ...(xattrs ? { xattrs } : {}),
       ...(extras?.sparse ? { sparse: true as const } : {}),
+      ...(extras?.flags ? { flags: extras.flags } : {}),
     }),
   );
 }
@@ -151,7 +156,13 @@ function parseTuples(data: Buffer, backupId: string): Tuple[] {
       (typeof xattrs !== "object" || !Object.values(xattrs).every((v) => typeof v === "string"))
     )
       damaged(`${JSON.stringify(rel)} has malformed extended attributes`);
-    if (extras !== undefined && (typeof extras !== "object" || extras === null))
+    if (
+      extras !== undefined &&
+      (typeof extras !== "object" ||
+        extras === null ||
+        (extras.flags !== undefined &&
+          (typeof extras.flags !== "string" || !/^i?a?$/.test(extras.flags))))
+    )
       damaged(`${JSON.stringify(rel)} has malformed extras`);
     for (const big of [mtimeNs, ctimeNs, ino, dev])
       if (typeof big !== "string" || !/^-?\d+$/.test(big))

@@ -19,7 +19,7 @@ export function liftImmutableAfterTest(path: string): void {
 export function liftImmutable(): void {
   for (const path of immutable.splice(0)) {
     try {
-      execFileSync("chattr", ["-i", path]);
+      execFileSync("chattr", ["-i", "-a", path]);
     } catch {
       // Already gone, or never made immutable (the step failed before).
     }

@@ -12,6 +12,7 @@ import {
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { type OddName, walkTree } from "./walk.js";
+import { FlagsUnavailable, readFlags } from "./flags.js";
 import { readXattrs } from "./xattrs.js";
 
 /**
@@ -89,6 +90,8 @@ export async function snapshotTree(
   const small: Entry[] = [];
   const smallPaths: string[] = [];
   const large: Array<{ entry: Entry; abs: string }> = [];
+  // Files and directories whose immutable/append-only flags must be read (see flags.ts).
+  const flagged: Array<{ entry: Entry; abs: string }> = [];
   // Files with several names in the tree, by device and inode: restored as links, not copies.
   const linked = new Map<string, Entry[]>();
   let writers: SmallFileWriters | undefined;
@@ -96,6 +99,15 @@ export async function snapshotTree(
     for (const path of walked) {
       const entry = entryFromStats(path.rel, path.stats);
       entries.push(entry);
+      if (entry.kind === "file" || entry.kind === "dir") {
+        // Setting a flag moves ctime: an unchanged stat identity means unchanged flags.
+        const old = before.get(entry.rel);
+        if (old && sameStatIdentity(old, path.stats, takenAtMs)) {
+          if (old.flags) entry.flags = old.flags;
+        } else {
+          flagged.push({ entry, abs: path.abs });
+        }
+      }
       switch (entry.kind) {
         case "file": {
           stats.files++;
@@ -171,6 +183,16 @@ export async function snapshotTree(
     if (names.length < 2) continue;
     names.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     for (const other of names.slice(1)) other.target = names[0]!.rel;
+  }
+  try {
+    const flags = await readFlags(flagged.map((f) => f.abs));
+    for (const { entry, abs } of flagged) {
+      const found = flags.get(abs);
+      if (found) entry.flags = found;
+    }
+  } catch (error) {
+    if (!(error instanceof FlagsUnavailable)) throw error;
+    warnings.push(error.message);
   }
   // Extended attributes, ACLs and capabilities: one getfattr over the tree, kept per entry.
   const attributes = await readXattrs(source);

@@ -115,6 +115,7 @@ export function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
       x.hash !== y.hash ||
       x.target !== y.target ||
       x.sparse !== y.sparse ||
+      x.flags !== y.flags ||
       !sameXattrs(x.xattrs, y.xattrs)
     ) {
       return false;

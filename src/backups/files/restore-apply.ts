@@ -19,6 +19,7 @@ import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
 import { type RestorePlan, sameMetadata } from "./restore-plan.js";
+import { liftFlags, putFlags } from "./flags.js";
 import { readXattrs, writeXattrs, type XattrChange, xattrChange } from "./xattrs.js";
 
 /** What a restore changed, for reports and the audit log. */
@@ -44,6 +45,11 @@ export async function applyRestore(
   const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
   // The root's parents exist and are real directories: restoreTarget made and checked them.
   const at = (rel: string) => (rel === "" ? plan.root : join(plan.root, rel));
+  const changes = await attributeChanges(plan);
+  const anything = plan.actions.length > 0 || changes.length > 0 || plan.flagChanges.length > 0;
+  // An immutable or append-only path can be neither changed nor removed, nor can an immutable
+  // directory's entries: lift every flag first; the recorded ones are put back at the end.
+  if (anything && plan.flagged.length) await liftFlags(plan.flagged);
   for (const action of plan.actions) {
     switch (action.op) {
       case "remove":
@@ -71,12 +77,19 @@ export async function applyRestore(
     const path = at(dir.rel);
     if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) setMetadata(dir, path);
   }
-  // Extended attributes, ACLs and capabilities last: a write or a chown clears a capability.
+  // Extended attributes, ACLs and capabilities after: a write or a chown clears a capability.
   // setxattr moves no mtime, so the directories' restored mtimes stand.
-  const changes = await attributeChanges(plan);
   if (changes.length) await writeXattrs(changes);
   counts.metadata += changes.length;
-  if (plan.actions.length > 0 || changes.length > 0) await syncFileSystems([dirname(plan.root)]);
+  // The flags last: nothing can be changed on an immutable path once they are back.
+  if (anything) {
+    const wanted = new Map(
+      plan.entries.flatMap((e) => (e.flags ? [[at(e.rel), e.flags] as const] : [])),
+    );
+    if (wanted.size) await putFlags(wanted);
+    counts.metadata += plan.flagChanges.length;
+    await syncFileSystems([dirname(plan.root)]);
+  }
   return counts;
 }
 

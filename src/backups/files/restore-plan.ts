@@ -3,7 +3,8 @@ import { readlinkSync } from "node:fs";
 import { hashFileSync } from "../../store/hash.js";
 import { type Entry, isSparse, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
-import { type OddName, walkTree } from "./walk.js";
+import { FlagsUnavailable, readFlags } from "./flags.js";
+import { type OddName, type WalkedPath, walkTree } from "./walk.js";
 
 /** One change that brings a live path back to its backed-up state. */
 export type RestoreAction =
@@ -29,6 +30,10 @@ export interface RestorePlan {
   entries: readonly Entry[];
   /** Names not valid UTF-8 that the backup saw too: left as they are (escaped). */
   oddKept: string[];
+  /** Live paths with the immutable or append-only flag: lifted before anything is changed. */
+  flagged: string[];
+  /** Paths of the listing whose flags are not as recorded: `have` now, `want` recorded. */
+  flagChanges: Array<{ rel: string; have: string; want: string }>;
 }
 
 /** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
@@ -40,6 +45,7 @@ export async function planRestore(
 ): Promise<RestorePlan> {
   const odd: OddName[] = [];
   const walked = walkTree(root, compileExcludes(exclude), odd) ?? [];
+  const liveFlags = await flagsOf(walked, listing, takenAtMs);
   const live = new Map(walked.map((w) => [w.rel, w]));
   const wanted = new Map(listing.map((e) => [e.rel, e]));
   const removals: string[] = [];
@@ -86,6 +92,14 @@ export async function planRestore(
     if (recorded.has(o.rel)) oddKept.push(o.rel);
     else oddRemovals.push({ op: "remove", rel: o.rel, bytes: o.abs });
   }
+  const rewritten = new Set(changes.flatMap((c) => (c.op === "write" ? [c.entry.rel] : [])));
+  const flagChanges = listing.flatMap((e) => {
+    if (e.kind !== "file" && e.kind !== "dir") return [];
+    // A path written anew has no flags until they are put back.
+    const have = rewritten.has(e.rel) ? "" : (liveFlags.get(e.rel) ?? "");
+    const want = e.flags ?? "";
+    return have === want ? [] : [{ rel: e.rel, have, want }];
+  });
   return {
     root,
     actions: [
@@ -97,7 +111,43 @@ export async function planRestore(
     directories: listing.filter((e) => e.kind === "dir"),
     entries: listing,
     oddKept,
+    flagged: walked.filter((w) => liveFlags.has(w.rel)).map((w) => w.abs),
+    flagChanges,
   };
+}
+
+/**
+ * The immutable/append-only flags of the live files and directories: read with lsattr, except
+ * where the stat identity is the backup's (setting a flag moves ctime, so they are the recorded
+ * ones). Where lsattr is missing, none are known: a restore that meets one then fails, named.
+ */
+async function flagsOf(
+  walked: readonly WalkedPath[],
+  listing: readonly Entry[],
+  takenAtMs: number,
+): Promise<Map<string, string>> {
+  const recorded = new Map(listing.map((e) => [e.rel, e]));
+  const out = new Map<string, string>();
+  const ask: WalkedPath[] = [];
+  for (const w of walked) {
+    if (!w.stats.isFile() && !w.stats.isDirectory()) continue;
+    const entry = recorded.get(w.rel);
+    if (entry && sameStatIdentity(entry, w.stats, takenAtMs)) {
+      if (entry.flags) out.set(w.rel, entry.flags);
+    } else {
+      ask.push(w);
+    }
+  }
+  try {
+    const found = await readFlags(ask.map((w) => w.abs));
+    for (const w of ask) {
+      const flags = found.get(w.abs);
+      if (flags) out.set(w.rel, flags);
+    }
+  } catch (error) {
+    if (!(error instanceof FlagsUnavailable)) throw error;
+  }
+  return out;
 }
 
 function isUnder(rel: string, ancestor: string): boolean {

@@ -66,6 +66,9 @@ export async function differencesAfterRestore(
       differ.push(`mtime ${nsText(stats.mtimeNs)}, expected ${nsText(entry.mtimeNs)}`);
     out.push(`${path}: ${differ.join("; ") || "metadata differs"}`);
   }
+  for (const { rel, have, want } of again.flagChanges) {
+    out.push(`${at(rel)}: flags ${flagText(have)}, expected ${flagText(want)}`);
+  }
   // Extended attributes, ACLs, capabilities: what a path has now against what it had.
   for (const entry of listing.entries) {
     if (entry.kind === "socket" || entry.kind === "absent") continue;
@@ -90,4 +93,9 @@ export async function differencesAfterRestore(
 
 function nsText(ns: bigint): string {
   return new Date(Number(ns / 1_000_000n)).toISOString();
+}
+
+/** `+i+a`, `+i`, or `none`: the immutable/append-only flags as chattr would set them. */
+function flagText(flags: string): string {
+  return flags ? [...flags].map((f) => `+${f}`).join("") : "none";
 }

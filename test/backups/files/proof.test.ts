@@ -1,4 +1,14 @@
-import { chmodSync, mkdirSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../../src/backups/files/backup.js";
@@ -52,23 +62,81 @@ describe("a restore proves itself", () => {
   });
 
   it.runIf(isRoot)(
-    "a path the restore cannot make right (an immutable file): exit 2, named, never 'everything is as it was'",
+    "a path the restore cannot make right (a read-only mount over it): exit 2, named, never 'everything is as it was'",
     async () => {
       const { app, manifest, store } = await appUpdate(
         { "etc/a.conf": "a=1\n", "etc/b.conf": "b=1\n" },
         (app) => `steps:
   - id: edit
-    shell: echo a=2 > ${app}/etc/a.conf && chattr +i ${app}/etc/a.conf
+    shell: echo a=2 > ${app}/etc/a.conf && mount --bind ${app}/etc ${app}/etc && mount -o remount,bind,ro ${app}/etc
   - id: fail
     run: ["false"]
 `,
       );
-      liftImmutableAfterTest(join(app, "etc/a.conf"));
-      const run = await rollpoint(["--store", store, "run", manifest]);
-      expect(run.exitCode).toBe(2);
-      expect(run.stdout).toContain(`${app}/etc/a.conf`);
-      expect(run.stdout).toContain("ROLLBACK INCOMPLETE");
-      expect(run.stdout).not.toContain("everything is as it was");
+      try {
+        const run = await rollpoint(["--store", store, "run", manifest]);
+        expect(run.exitCode).toBe(2);
+        expect(run.stdout).toContain(`EROFS: read-only file system`);
+        expect(run.stdout).toContain(`${app}/etc/`);
+        expect(run.stdout).toContain("ROLLBACK INCOMPLETE");
+        expect(run.stdout).not.toContain("everything is as it was");
+      } finally {
+        spawnSync("umount", [join(app, "etc")]);
+      }
+    },
+  );
+
+  it.runIf(isRoot)(
+    "immutable and append-only flags: lifted where the update changed things, put back as they were, and read back",
+    async () => {
+      const lsattr = (paths: string[]) =>
+        spawnSync("lsattr", ["-d", ...paths], { encoding: "utf8" })
+          .stdout.split("\n")
+          .filter(Boolean)
+          .map(
+            (line) =>
+              `${/i/.test(line.split(" ")[0]!) ? "i" : "-"}${/a/.test(line.split(" ")[0]!) ? "a" : "-"} ${line.slice(line.indexOf(" ") + 1)}`,
+          );
+      const { app, manifest, store } = await appUpdate(
+        {
+          "etc/locked.conf": "locked=1\n",
+          "etc/a.conf": "a=1\n",
+          "logs/app.log": "line 1\n",
+          "secure/key": "k1\n",
+        },
+        (app) => `steps:
+  - id: edit
+    shell: |
+      chattr -i ${app}/etc/locked.conf ${app}/secure
+      echo locked=2 > ${app}/etc/locked.conf
+      echo line 2 >> ${app}/logs/app.log
+      rm ${app}/secure/key
+      echo new > ${app}/etc/new.conf
+      chattr +i ${app}/etc/new.conf ${app}/etc/a.conf
+  - id: fail
+    run: ["false"]
+`,
+      );
+      for (const path of ["etc/locked.conf", "secure", "etc/a.conf", "etc/new.conf"]) {
+        liftImmutableAfterTest(join(app, path));
+      }
+      execFileSync("chattr", ["+i", join(app, "etc/locked.conf"), join(app, "secure")]);
+      execFileSync("chattr", ["+a", join(app, "logs/app.log")]);
+      liftImmutableAfterTest(join(app, "logs/app.log"));
+      const paths = ["etc/locked.conf", "etc/a.conf", "logs/app.log", "secure", "secure/key"].map(
+        (p) => join(app, p),
+      );
+      const flagsBefore = lsattr(paths);
+      expect(flagsBefore.map((l) => l.slice(0, 2))).toEqual(["i-", "--", "-a", "i-", "--"]);
+
+      const run = await rollpoint(["--store", store, "--json", "run", manifest]);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+      expect(JSON.parse(run.stdout).outcome).toBe("rolledBack");
+      expect(lsattr(paths)).toEqual(flagsBefore);
+      expect(readFileSync(join(app, "etc/locked.conf"), "utf8")).toBe("locked=1\n");
+      expect(readFileSync(join(app, "logs/app.log"), "utf8")).toBe("line 1\n");
+      expect(readFileSync(join(app, "secure/key"), "utf8")).toBe("k1\n");
+      expect(existsSync(join(app, "etc/new.conf"))).toBe(false);
     },
   );
 });
