@@ -11,8 +11,8 @@ import {
   sameStatIdentity,
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
-import { type OddName, walkTree } from "./walk.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
+import { type OddName, walkTree } from "./walk.js";
 import { readXattrs } from "./xattrs.js";
 
 /**

@@ -18,8 +18,8 @@ import type { ObjectStore } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
-import { type RestorePlan, sameMetadata } from "./restore-plan.js";
 import { liftFlags, putFlags } from "./flags.js";
+import { type RestorePlan, sameMetadata } from "./restore-plan.js";
 import { readXattrs, writeXattrs, type XattrChange, xattrChange } from "./xattrs.js";
 
 /** What a restore changed, for reports and the audit log. */
