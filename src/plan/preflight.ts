@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
-import { oddNameWarning, symlinkRootWarning } from "../backups/files/backup.js";
+import { oddNameWarning, socketWarning, symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
 import { compileExcludes } from "../backups/files/exclude.js";
 import { type OddName, walkTree } from "../backups/files/walk.js";
@@ -157,7 +157,9 @@ function inspectPath(
   let changedBytes = 0;
   let newBytes = 0;
   let newFiles = 0;
+  const sockets: string[] = [];
   for (const w of walked) {
+    if (w.stats.isSocket()) sockets.push(w.abs);
     if (!w.stats.isFile()) continue;
     files++;
     total += Number(w.stats.size);
@@ -173,9 +175,9 @@ function inspectPath(
   return {
     check: {
       ok: true,
-      ...(odd.length ? { warning: true } : {}),
+      ...(odd.length || sockets.length ? { warning: true } : {}),
       subject: path,
-      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}`,
+      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}${sockets.map((s) => `; ${socketWarning(s)}`).join("")}`,
     },
     newBytes,
     newFiles,

@@ -28,6 +28,11 @@ export function oddNameWarning(root: string, rel: string): string {
   return `${root}/${rel}: the name is not valid UTF-8 (shown escaped): not backed up, and a restore leaves it as it finds it`;
 }
 
+/** What a backup and plan say of a socket: its server makes it, a restore cannot. */
+export function socketWarning(path: string): string {
+  return `${path}: socket recorded, but a restore cannot recreate it`;
+}
+
 /** Counts a user can check a file backup against. */
 export interface FileBackupStats {
   files: number;
@@ -151,7 +156,7 @@ export async function snapshotTree(
           // process that listens on it and cannot be, which the user must hear about.
           stats.special++;
           if (entry.kind === "socket") {
-            warnings.push(`${path.abs}: socket recorded, but a restore cannot recreate it`);
+            warnings.push(socketWarning(path.abs));
           }
       }
     }

@@ -154,6 +154,24 @@ describe("file backups keep everything a restore must put back", () => {
       expect(info.metadata.warnings).toEqual([
         expect.stringContaining("app.sock: socket recorded, but a restore cannot recreate it"),
       ]);
+      // plan says it before anything is taken.
+      const manifest = join(live, "..", "m.yaml");
+      writeFileSync(
+        manifest,
+        `apiVersion: rollpoint/v1\nname: t\nrollbackPoint: { files: [${live}] }\nsteps:\n  - id: a\n    run: ["true"]\n`,
+      );
+      const plan = await execa("node", [
+        "dist/cli/main.js",
+        "--store",
+        join(live, "..", "store"),
+        "plan",
+        manifest,
+      ]);
+      expect(plan.stdout).toMatch(
+        new RegExp(
+          `! ${live}: 1 files, .*; ${live}/app.sock: socket recorded, but a restore cannot recreate it`,
+        ),
+      );
     } finally {
       server.close();
     }
