@@ -19,12 +19,14 @@ export {
   restoreBackupSimple,
 } from "./library/convenience.js";
 export { GlobalRollback, type GlobalRollbackOptions } from "./library/global-rollback.js";
-export type { CleanupResult } from "./library/retention.js";
+export type { RestorePreview } from "./library/preview.js";
+export type { CleanupResult, RetentionDecision } from "./library/retention.js";
 export type {
   BackupInfo,
   BackupType,
   CleanupOptions,
   FileTarget,
+  RetentionPolicy,
   RollbackOperation,
   RollbackPoint,
   RollbackPointSpec,

@@ -135,6 +135,14 @@ export class PointRestore {
       .reverse();
   }
 
+  /** Every member in the order a restore takes it: data last taken first, then services. */
+  membersInRestoreOrder(): BackupRow[] {
+    return [
+      ...this.dataMembersLastFirst().map((seq) => this.members[seq]!),
+      ...this.members.filter((m) => m.type === "service"),
+    ];
+  }
+
   async prepareAll(): Promise<void> {
     for (let seq = 0; seq < this.members.length; seq++) await this.prepare(seq);
   }

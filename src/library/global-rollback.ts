@@ -1,6 +1,7 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { backupDatabase } from "../backups/databases/kind.js";
 import { backupFiles } from "../backups/files/kind.js";
+import { PointRestore } from "../backups/point.js";
 import { failedOperation, prepareRestore } from "../backups/restore.js";
 import { backupServices } from "../backups/services/kind.js";
 import type { ServiceManager } from "../backups/services/manager.js";
@@ -11,6 +12,7 @@ import { assertValidId } from "../store/ids.js";
 import { defaultStoreDir } from "../store/location.js";
 import { Store } from "../store/store.js";
 import { toBackupInfo } from "./convert.js";
+import { previewRestore, type RestorePreview } from "./preview.js";
 import { type CleanupResult, cleanUp } from "./retention.js";
 import { createRollbackPoint, loadPoint, restoreRollbackPoint } from "./rollback-point.js";
 import type {
@@ -197,6 +199,21 @@ export class GlobalRollback {
     const pointId = typeof point === "string" ? point : point.pointId;
     assertValidId(pointId, "rollback point id");
     return this.exclusive((store) => restoreRollbackPoint(store, this.services, pointId));
+  }
+
+  /**
+   * What restoring a backup or a rollback point (`p-…`) would change, member by member, read
+   * from the live system: paths and the attributes that differ, unit actions, databases that
+   * would be replaced. Changes nothing and takes no lock.
+   */
+  async previewRestore(id: string): Promise<RestorePreview[]> {
+    const store = await this.store();
+    if (id.startsWith("p-")) {
+      assertValidId(id, "rollback point id");
+      const members = new PointRestore(store, this.services, id).membersInRestoreOrder();
+      return previewRestore(store, this.services, members);
+    }
+    return previewRestore(store, this.services, [requireBackup(store, id)]);
   }
 
   /** Complete backups, newest first, optionally of one module or one type. */

@@ -2,9 +2,11 @@ import { discardExternal } from "../backups/databases/kind.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
-import type { CleanupOptions } from "./types.js";
+import type { CleanupOptions, RetentionPolicy } from "./types.js";
 
 export interface CleanupResult {
+  /** True when nothing was removed on purpose: `decisions` says what a real run would do. */
+  dryRun: boolean;
   removedBackups: string[];
   removedPoints: string[];
   /** Points kept only because an unfinished run may still need them. */
@@ -12,45 +14,89 @@ export interface CleanupResult {
   /** Backups kept because what they hold outside the store could not be dropped. */
   kept: Array<{ backupId: string; reason: string }>;
   removedObjects: number;
+  /** Every unit of every module, newest first, and why it is kept or removed. */
+  decisions: RetentionDecision[];
+}
+
+/** What retention does with one unit (a standalone backup, or a whole rollback point). */
+export interface RetentionDecision {
+  module: string;
+  /** The point's id, or the backup's. */
+  unit: string;
+  backupIds: string[];
+  createdAt: Date;
+  action: "keep" | "remove";
+  /** For a kept unit, every rule that keeps it (`keep-last`, `keep-daily 2026-11-25`, ...). */
+  reasons: string[];
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Per module, keep the newest `keepMinimum` units (a standalone backup, or a whole rollback
- * point) and remove older units past `maxAgeDays`. A rollback point is removed whole or kept
- * whole, and never while an unfinished run holds it, nor the point of each module's last
- * committed run (the last good state: `rollpoint rollback` needs it). Then reclaim unreferenced
- * objects.
+ * Per module, decide each unit by the policy: restic's rules when `options.policy` is given,
+ * else keep the newest `keepMinimum` and whatever is newer than `maxAgeDays` (the same as
+ * keep-last plus keep-within). A rollback point is removed whole or kept whole, and never while
+ * an unfinished run holds it, nor the point of each module's last committed run (the last good
+ * state: `rollpoint rollback` needs it). Then reclaim unreferenced objects. `dryRun` decides
+ * and reports only.
  */
 export async function cleanUp(store: Store, options: CleanupOptions): Promise<CleanupResult> {
   const held = store.catalog.pointsHeldByUnfinishedRuns();
   const lastGood = lastCommittedPoints(store);
-  const cutoff = store.clock() - options.maxAgeDays * DAY_MS;
+  const policy: RetentionPolicy = options.policy ?? {
+    keepLast: options.keepMinimum,
+    keepWithinMs: options.maxAgeDays * DAY_MS,
+  };
+  const dryRun = options.dryRun ?? false;
   const result: CleanupResult = {
+    dryRun,
     removedBackups: [],
     removedPoints: [],
     heldPoints: [],
     kept: [],
     removedObjects: 0,
+    decisions: [],
   };
   for (const units of unitsByModule(store.catalog.listBackups()).values()) {
     // listBackups is newest first, so units are in order of their newest member.
-    for (const members of [...units.values()].slice(options.keepMinimum)) {
-      if (Math.max(...members.map((m) => m.createdAt)) >= cutoff) continue;
+    const ordered = [...units.values()];
+    const reasons = keptBy(
+      policy,
+      ordered.map((members) => Math.max(...members.map((m) => m.createdAt))),
+      store.clock(),
+    );
+    for (const [i, members] of ordered.entries()) {
       const pointId = members[0]!.pointId;
+      const decision: RetentionDecision = {
+        module: members[0]!.module,
+        unit: pointId ?? members[0]!.id,
+        backupIds: members.map((m) => m.id),
+        createdAt: new Date(Math.max(...members.map((m) => m.createdAt))),
+        action: "keep",
+        reasons: reasons[i]!,
+      };
+      result.decisions.push(decision);
+      if (decision.reasons.length) continue;
       if (pointId && held.has(pointId)) {
+        decision.reasons.push("an unfinished run needs it");
         result.heldPoints.push(pointId);
         continue;
       }
       if (pointId && lastGood.has(pointId)) {
+        decision.reasons.push("the rollback point of the module's last committed run");
         result.kept.push({
           backupId: members[0]!.id,
           reason: `rollback point ${pointId} of ${members[0]!.module}'s last committed run: the state before the last good update, kept whatever the policy`,
         });
         continue;
       }
-      if (!(await discardOutsideStore(members, result))) continue;
+      decision.action = "remove";
+      if (dryRun) continue;
+      if (!(await discardOutsideStore(members, result))) {
+        decision.action = "keep";
+        decision.reasons.push("what it holds outside the store could not be dropped");
+        continue;
+      }
       if (pointId) {
         store.catalog.deletePoint(pointId);
         result.removedPoints.push(pointId);
@@ -60,6 +106,7 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
       result.removedBackups.push(...members.map((m) => m.id));
     }
   }
+  if (dryRun) return result;
   result.removedObjects = await store.objects.collectGarbage(store.catalog.referencedHashes());
   store.log.append({
     op: "prune",
@@ -67,6 +114,52 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
     detail: `removed ${result.removedBackups.length} backups, ${result.removedObjects} objects`,
   });
   return result;
+}
+
+/**
+ * For units created at `times` (newest first), the rules that keep each, as restic reads them:
+ * keep-last n keeps the n newest; keep-daily n the newest of each of the n most recent days that
+ * have a unit (likewise weeks and months, in local time); keep-within the units newer than it.
+ */
+export function keptBy(policy: RetentionPolicy, times: readonly number[], now: number): string[][] {
+  const reasons = times.map((): string[] => []);
+  times.forEach((t, i) => {
+    if (policy.keepLast !== undefined && i < policy.keepLast) reasons[i]!.push("keep-last");
+    if (policy.keepWithinMs !== undefined && t >= now - policy.keepWithinMs)
+      reasons[i]!.push("keep-within");
+  });
+  const buckets: Array<[string, number | undefined, (t: number) => string]> = [
+    ["keep-daily", policy.keepDaily, (t) => localDay(t)],
+    ["keep-weekly", policy.keepWeekly, (t) => isoWeek(t)],
+    ["keep-monthly", policy.keepMonthly, (t) => localDay(t).slice(0, 7)],
+  ];
+  for (const [rule, count, bucketOf] of buckets) {
+    if (!count) continue;
+    const seen = new Set<string>();
+    times.forEach((t, i) => {
+      const bucket = bucketOf(t);
+      if (seen.has(bucket) || seen.size >= count) return;
+      seen.add(bucket);
+      reasons[i]!.push(`${rule} ${bucket}`);
+    });
+  }
+  return reasons;
+}
+
+function localDay(t: number): string {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+/** ISO 8601 week, `2026-W48`, of the local date. */
+function isoWeek(t: number): string {
+  const d = new Date(t);
+  const date = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
+  const weekday = date.getUTCDay() || 7;
+  date.setUTCDate(date.getUTCDate() + 4 - weekday);
+  const yearStart = Date.UTC(date.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((date.getTime() - yearStart) / DAY_MS + 1) / 7);
+  return `${date.getUTCFullYear()}-W${String(week).padStart(2, "0")}`;
 }
 
 /** Per module, the rollback point of its newest committed run (`rollpoint rollback` needs it). */

@@ -59,4 +59,25 @@ export interface CleanupOptions {
   maxAgeDays: number;
   /** ...but the newest `keepMinimum` of each module are always kept. */
   keepMinimum: number;
+  /**
+   * Instead of the two above, a policy in restic's terms: a unit (a backup, or a whole rollback
+   * point) is kept when any rule keeps it. Per module.
+   */
+  policy?: RetentionPolicy;
+  /** Decide and report, remove nothing. */
+  dryRun?: boolean;
+}
+
+/** Which units to keep, per module; a unit any rule keeps is kept. */
+export interface RetentionPolicy {
+  /** The newest n. */
+  keepLast?: number;
+  /** The newest of each of the last n days that have one (local time). */
+  keepDaily?: number;
+  /** The newest of each of the last n ISO weeks that have one. */
+  keepWeekly?: number;
+  /** The newest of each of the last n months that have one. */
+  keepMonthly?: number;
+  /** Every one newer than this many milliseconds. */
+  keepWithinMs?: number;
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { GlobalRollbackError } from "../../../errors.js";
-import type { BackupType } from "../../../library/types.js";
+import type { RetentionDecision } from "../../../library/retention.js";
+import type { BackupType, RetentionPolicy } from "../../../library/types.js";
 import { parseDuration } from "../../../util/duration.js";
 import { emit, type GlobalOptions, openLibrary, resolveGlobalOptions } from "../../context.js";
 import { ExitCode } from "../../exit-codes.js";
@@ -64,6 +65,10 @@ export function registerBackups(
     .command("restore")
     .argument("<id>", "a backup id (f-...) or a rollback point id (p-...)")
     .description("verify, then restore a backup or a whole rollback point")
+    .option(
+      "--dry-run",
+      "print what the restore would change (paths and attributes, units, databases); change nothing",
+    )
     .action(wire(restore));
   backups
     .command("verify")
@@ -72,9 +77,17 @@ export function registerBackups(
     .action(wire(verify));
   backups
     .command("prune")
-    .description("remove old backups per module and reclaim unreferenced objects")
-    .option("--max-age <duration>", "remove backups older than this (e.g. 30d)", "30d")
-    .option("--keep <n>", "always keep the newest n per module", "5")
+    .description(
+      "remove old backups per module and reclaim unreferenced objects; a unit any rule keeps stays (default: --keep-last 5 --keep-within 30d)",
+    )
+    .option("--keep-last <n>", "keep the newest n per module")
+    .option("--keep-daily <n>", "keep the newest of each of the last n days that have one")
+    .option("--keep-weekly <n>", "keep the newest of each of the last n weeks that have one")
+    .option("--keep-monthly <n>", "keep the newest of each of the last n months that have one")
+    .option("--keep-within <duration>", "keep everything newer than this (e.g. 30d, 2w, 1y)")
+    .option("--keep <n>", "the same as --keep-last")
+    .option("--max-age <duration>", "the same as --keep-within")
+    .option("--dry-run", "list what would be removed and why each other unit stays; change nothing")
     .action(wire(prune));
 }
 
@@ -122,8 +135,25 @@ async function create(
   return ExitCode.ok;
 }
 
-async function restore(o: GlobalOptions, id: string): Promise<ExitCode> {
+async function restore(
+  o: GlobalOptions,
+  id: string,
+  opts: { dryRun?: boolean },
+): Promise<ExitCode> {
   const rollback = openLibrary(o, "backups restore", true);
+  if (opts.dryRun) {
+    const previews = await rollback.previewRestore(id);
+    emit(o, { dryRun: true, previews }, () =>
+      [
+        ...previews.flatMap((p) => [
+          `${p.backupId} ${p.backupType} ${p.source}: ${p.changes.length ? `${p.changes.length} change(s)` : "already as backed up"}`,
+          ...p.changes.map((c) => `  ${c}`),
+        ]),
+        "dry run: nothing was changed",
+      ].join("\n"),
+    );
+    return ExitCode.ok;
+  }
   if (id.startsWith("p-")) {
     const result = await rollback.restoreRollbackPoint(id);
     emit(o, result, () =>
@@ -149,26 +179,77 @@ async function verify(o: GlobalOptions, id: string | undefined): Promise<ExitCod
   return ok ? ExitCode.ok : ExitCode.needsIntervention;
 }
 
-async function prune(o: GlobalOptions, opts: { maxAge: string; keep: string }): Promise<ExitCode> {
-  const maxAgeMs = parseDuration(opts.maxAge);
-  const keep = Number(opts.keep);
-  if (maxAgeMs === undefined || !Number.isInteger(keep) || keep < 0) {
-    throw new GlobalRollbackError(
-      "INVALID_ARGUMENT",
-      `--max-age must be a duration like 30d and --keep a whole number >= 0, got ${JSON.stringify(opts.maxAge)} and ${JSON.stringify(opts.keep)}`,
-    );
-  }
+interface PruneOptions {
+  keepLast?: string;
+  keepDaily?: string;
+  keepWeekly?: string;
+  keepMonthly?: string;
+  keepWithin?: string;
+  keep?: string;
+  maxAge?: string;
+  dryRun?: boolean;
+}
+
+async function prune(o: GlobalOptions, opts: PruneOptions): Promise<ExitCode> {
+  const policy = retentionPolicy(opts);
   const rollback = openLibrary(o, "backups prune");
   const result = await rollback.cleanupOldBackupsDetailed({
-    maxAgeDays: maxAgeMs / 86_400_000,
-    keepMinimum: keep,
+    maxAgeDays: 0,
+    keepMinimum: 0,
+    policy,
+    dryRun: opts.dryRun ?? false,
   });
+  const line = (d: RetentionDecision) =>
+    `${d.unit} (${d.module}, ${d.createdAt.toISOString()})${d.reasons.length ? `: ${d.reasons.join(", ")}` : ""}`;
   emit(o, result, () =>
-    [
-      `removed ${result.removedBackups.length} backups and ${result.removedObjects} unreferenced objects`,
-      ...result.heldPoints.map((p) => `kept rollback point ${p}: an unfinished run needs it`),
-      ...result.kept.map((k) => `kept ${k.backupId}: ${k.reason}`),
-    ].join("\n"),
+    result.dryRun
+      ? [
+          ...result.decisions.map((d) =>
+            d.action === "remove" ? `would remove ${line(d)}` : `keep ${line(d)}`,
+          ),
+          `dry run: would remove ${result.decisions.filter((d) => d.action === "remove").length} of ${result.decisions.length} units; nothing was changed`,
+        ].join("\n")
+      : [
+          ...result.decisions.filter((d) => d.action === "remove").map((d) => `removed ${line(d)}`),
+          `removed ${result.removedBackups.length} backups and ${result.removedObjects} unreferenced objects`,
+          ...result.heldPoints.map((p) => `kept rollback point ${p}: an unfinished run needs it`),
+          ...result.kept.map((k) => `kept ${k.backupId}: ${k.reason}`),
+        ].join("\n"),
   );
   return ExitCode.ok;
+}
+
+/** The policy the flags ask for; none at all: keep the newest 5 and everything from 30 days. */
+function retentionPolicy(opts: PruneOptions): RetentionPolicy {
+  const count = (flag: string, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `${flag} must be a whole number >= 0, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+  const within = (flag: string, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `${flag} must be a duration like 30d, 2w or 1y, got ${JSON.stringify(value)}`,
+      );
+    }
+    return ms;
+  };
+  const policy: RetentionPolicy = {
+    keepLast: count("--keep-last", opts.keepLast) ?? count("--keep", opts.keep),
+    keepDaily: count("--keep-daily", opts.keepDaily),
+    keepWeekly: count("--keep-weekly", opts.keepWeekly),
+    keepMonthly: count("--keep-monthly", opts.keepMonthly),
+    keepWithinMs: within("--keep-within", opts.keepWithin) ?? within("--max-age", opts.maxAge),
+  };
+  const given = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined));
+  return Object.keys(given).length ? given : { keepLast: 5, keepWithinMs: 30 * 86_400_000 };
 }
