@@ -77,8 +77,46 @@ async function host() {
         binds: [],
         dir,
         mount: merged,
+        diagnose: (pid) =>
+          spawnSync(
+            "nsenter",
+            [
+              "-t",
+              String(pid),
+              "-a",
+              "--",
+              "sh",
+              "-c",
+              "systemctl list-jobs --no-pager; journalctl --no-pager -n 80",
+            ],
+            { encoding: "utf8" },
+          ).stdout,
       });
       return container;
+    },
+    /** What the container's systemd and journal say, for a test that timed out. */
+    diagnose() {
+      if (!container) return "(no container)";
+      const run = (...args: string[]) =>
+        spawnSync("nsenter", ["-t", String(container!.pid), "-a", "--", ...args], {
+          encoding: "utf8",
+        }).stdout;
+      return [
+        run("systemctl", "is-system-running"),
+        run("systemctl", "list-jobs", "--no-pager"),
+        run(
+          "journalctl",
+          "--no-pager",
+          "-n",
+          "60",
+          "-u",
+          "rollpoint-recover",
+          "-u",
+          "rollpoint-update@app",
+          "-u",
+          "app",
+        ),
+      ].join("\n");
     },
     inside(...args: string[]) {
       const result = spawnSync("nsenter", ["-t", String(container!.pid), "-a", "--", ...args], {
@@ -93,16 +131,24 @@ async function host() {
   };
 }
 
-async function until(what: string, test: () => boolean, seconds = 60): Promise<void> {
+async function until(
+  what: string,
+  test: () => boolean,
+  diagnose: () => string,
+  seconds = 60,
+): Promise<void> {
   for (let i = 0; i < seconds * 10; i++) {
     if (test()) return;
     await sleep(100);
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}:\n${diagnose()}`);
 }
 
 describe("contrib/systemd, on a real systemd", () => {
-  it("rollpoint-recover.service rolls back an update cut off by a power loss before the service it protects starts", async () => {
+  // Two boots and a run on a busy machine: more than the default minute.
+  it("rollpoint-recover.service rolls back an update cut off by a power loss before the service it protects starts", {
+    timeout: 240_000,
+  }, async () => {
     const h = await host();
     h.file(
       "/usr/local/bin/rollpoint",
@@ -138,7 +184,7 @@ steps:
     h.enable("rollpoint-recover.service", "app.service", "rollpoint-update@app.timer");
 
     await h.boot();
-    await until("app's first start", () => h.exists("/srv/app/starts"));
+    await until("app's first start", () => h.exists("/srv/app/starts"), h.diagnose);
     expect(h.read("/srv/app/starts")).toBe("v1\n");
     // Every unit shipped is one systemd accepts.
     const verify = h.inside(
@@ -155,7 +201,7 @@ steps:
     expect(
       h.inside("systemctl", "start", "--no-block", "rollpoint-update@app.service").exitCode,
     ).toBe(0);
-    await until("the migration step", () => h.exists("/srv/app/migrating"));
+    await until("the migration step", () => h.exists("/srv/app/migrating"), h.diagnose);
     expect(h.read("/srv/app/starts")).toBe("v1\nv2\n");
     expect(h.read("/srv/app/app.conf")).toBe("v2\n");
     await h.powerLoss();
@@ -165,6 +211,7 @@ steps:
     await until(
       "app to run",
       () => h.inside("systemctl", "is-active", "app.service").stdout === "active",
+      h.diagnose,
     );
     const recover = h.inside(
       "systemctl",

@@ -94,6 +94,8 @@ export async function bootContainer(options: {
   dir: string;
   /** An overlay mounted for the container, unmounted by the reaper. */
   mount?: string;
+  /** What to add to the error when the container's systemd does not come up. */
+  diagnose?: (pid: number) => string;
 }): Promise<Container> {
   const { name, dir } = options;
   // nspawn makes its payload/supervisor cgroups beside itself: give it a directory of its own,
@@ -149,7 +151,9 @@ export async function bootContainer(options: {
   };
   try {
     const pid = await containerInit(nspawnPid, log);
-    await untilRunning(pid, log);
+    await untilRunning(pid, log).catch((error: Error) => {
+      throw new Error(`${error.message}\n${options.diagnose?.(pid) ?? ""}`);
+    });
     return { pid, stop: () => end(false), kill: () => end(true) };
   } catch (error) {
     await end(true);
