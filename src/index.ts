@@ -4,10 +4,6 @@ export type {
   PostgresDatabase,
   SqliteDatabase,
 } from "./backups/databases/config.js";
-export {
-  type PostgresPreflight,
-  preflightPostgres,
-} from "./backups/databases/postgresql/postgres-backup.js";
 export type { Entry as ListingEntry, EntryKind } from "./backups/files/entry.js";
 export type { ServiceAction, ServiceManager, UnitState } from "./backups/services/manager.js";
 export type { UnitOutcome } from "./backups/services/restore.js";
@@ -19,13 +15,15 @@ export {
   restoreBackupSimple,
 } from "./library/convenience.js";
 export { GlobalRollback, type GlobalRollbackOptions } from "./library/global-rollback.js";
-export type { RestorePreview } from "./library/preview.js";
-export type { CleanupResult, RetentionDecision } from "./library/retention.js";
+export { type PostgresPreflight, preflightPostgres } from "./library/postgres-preflight.js";
 export type {
   BackupInfo,
   BackupType,
   CleanupOptions,
+  CleanupResult,
   FileTarget,
+  RestorePreview,
+  RetentionDecision,
   RetentionPolicy,
   RollbackOperation,
   RollbackPoint,

@@ -5,24 +5,16 @@ import { describeError, GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
-import type { DatabaseConfig } from "./databases/config.js";
 import { backupDatabase, discardExternal } from "./databases/kind.js";
 import { backupFiles } from "./files/kind.js";
 import type { RollbackOperation, RollbackResult } from "./operation.js";
+import type { PointSpec } from "./point-spec.js";
 import { failedOperation, type PreparedRestore, prepareRestore } from "./restore.js";
 import { backupServices, recordedUnits } from "./services/kind.js";
 import type { ServiceManager } from "./services/manager.js";
 import { stopUnits, type UnitOutcome } from "./services/restore.js";
 
-/** What a rollback point holds: the library's RollbackPointSpec. */
-export interface PointSpec {
-  moduleName: string;
-  description: string;
-  files?: Array<string | { path: string; exclude?: string[] }>;
-  /** systemd units whose enablement and activity to record. */
-  services?: string[];
-  databases?: DatabaseConfig[];
-}
+export type { PointSpec } from "./point-spec.js";
 
 /**
  * Take every member of a rollback point, or none: files first, then databases, then services

@@ -12,13 +12,15 @@ import { assertValidId } from "../store/ids.js";
 import { defaultStoreDir } from "../store/location.js";
 import { Store } from "../store/store.js";
 import { toBackupInfo } from "./convert.js";
-import { previewRestore, type RestorePreview } from "./preview.js";
-import { type CleanupResult, cleanUp } from "./retention.js";
+import { previewRestore } from "./preview.js";
+import { cleanUp } from "./retention.js";
 import { createRollbackPoint, loadPoint, restoreRollbackPoint } from "./rollback-point.js";
 import type {
   BackupInfo,
   BackupType,
   CleanupOptions,
+  CleanupResult,
+  RestorePreview,
   RollbackOperation,
   RollbackPoint,
   RollbackPointSpec,
@@ -71,7 +73,10 @@ export class GlobalRollback {
     this.mustExist = options.mustExist ?? false;
   }
 
-  /** The opened store; opened on first use. @internal for the CLI and tests; not a stable API. */
+  /**
+   * The opened store; opened on first use. For the CLI and tests; not a stable API.
+   * @internal
+   */
   store(): Promise<Store> {
     this.storePromise ??= Store.open(this.backupDir, {
       ...(this.clock ? { clock: this.clock } : {}),

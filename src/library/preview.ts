@@ -7,15 +7,9 @@ import { actionsFor } from "../backups/services/restore.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
+import type { RestorePreview } from "./types.js";
 
-/** What restoring one backup would change, read from the live system; nothing is changed. */
-export interface RestorePreview {
-  backupId: string;
-  backupType: BackupRow["type"];
-  source: string;
-  /** One line per path, unit or database that differs from the backup, saying how. */
-  changes: string[];
-}
+export type { RestorePreview } from "./types.js";
 
 /**
  * The changes a restore of `rows` would make, member by member, in restore order for a point:

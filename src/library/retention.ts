@@ -2,33 +2,9 @@ import { discardExternal } from "../backups/databases/kind.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
-import type { CleanupOptions, RetentionPolicy } from "./types.js";
+import type { CleanupOptions, CleanupResult, RetentionDecision, RetentionPolicy } from "./types.js";
 
-export interface CleanupResult {
-  /** True when nothing was removed on purpose: `decisions` says what a real run would do. */
-  dryRun: boolean;
-  removedBackups: string[];
-  removedPoints: string[];
-  /** Points kept only because an unfinished run may still need them. */
-  heldPoints: string[];
-  /** Backups kept because what they hold outside the store could not be dropped. */
-  kept: Array<{ backupId: string; reason: string }>;
-  removedObjects: number;
-  /** Every unit of every module, newest first, and why it is kept or removed. */
-  decisions: RetentionDecision[];
-}
-
-/** What retention does with one unit (a standalone backup, or a whole rollback point). */
-export interface RetentionDecision {
-  module: string;
-  /** The point's id, or the backup's. */
-  unit: string;
-  backupIds: string[];
-  createdAt: Date;
-  action: "keep" | "remove";
-  /** For a kept unit, every rule that keeps it (`keep-last`, `keep-daily 2026-11-25`, ...). */
-  reasons: string[];
-}
+export type { CleanupResult, RetentionDecision } from "./types.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -1,6 +1,6 @@
-import type { RollbackOperation, RollbackResult } from "../backups/operation.js";
-import type { PointSpec } from "../backups/point.js";
-import type { BackupType } from "../store/catalog.js";
+import type { RollbackOperation, RollbackResult } from "../backups/outcomes.js";
+import type { PointSpec } from "../backups/point-spec.js";
+import type { BackupType } from "../store/rows.js";
 
 // The restore's outcome types belong to the core (backups/); the facade re-exports them.
 export type { BackupType, RollbackOperation, RollbackResult };
@@ -80,4 +80,39 @@ export interface RetentionPolicy {
   keepMonthly?: number;
   /** Every one newer than this many milliseconds. */
   keepWithinMs?: number;
+}
+
+export interface CleanupResult {
+  /** True when nothing was removed on purpose: `decisions` says what a real run would do. */
+  dryRun: boolean;
+  removedBackups: string[];
+  removedPoints: string[];
+  /** Points kept only because an unfinished run may still need them. */
+  heldPoints: string[];
+  /** Backups kept because what they hold outside the store could not be dropped. */
+  kept: Array<{ backupId: string; reason: string }>;
+  removedObjects: number;
+  /** Every unit of every module, newest first, and why it is kept or removed. */
+  decisions: RetentionDecision[];
+}
+
+/** What retention does with one unit (a standalone backup, or a whole rollback point). */
+export interface RetentionDecision {
+  module: string;
+  /** The point's id, or the backup's. */
+  unit: string;
+  backupIds: string[];
+  createdAt: Date;
+  action: "keep" | "remove";
+  /** For a kept unit, every rule that keeps it (`keep-last`, `keep-daily 2026-11-25`, ...). */
+  reasons: string[];
+}
+
+/** What restoring one backup would change, read from the live system; nothing is changed. */
+export interface RestorePreview {
+  backupId: string;
+  backupType: BackupType;
+  source: string;
+  /** One line per path, unit or database that differs from the backup, saying how. */
+  changes: string[];
 }

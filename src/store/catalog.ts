@@ -9,38 +9,16 @@ import {
   LISTING_FORMAT,
   listingJson,
 } from "./listing-codec.js";
+import type { BackupRow, BackupStatus, BackupType, PointRow } from "./rows.js";
 import { Runs } from "./runs.js";
 import { MIGRATIONS } from "./schema.js";
 import { StepProcesses } from "./step-processes.js";
 
-export type BackupType = "file" | "service" | "database";
-export type BackupStatus = "pending" | "complete";
+export type { BackupRow, BackupStatus, BackupType, PointRow };
 
 /** A listing as stored, with the SHA-256 it is stored under. */
 export interface StoredListing extends Listing {
   sha: string;
-}
-
-/** A backup as the catalog holds it. */
-export interface BackupRow {
-  id: string;
-  type: BackupType;
-  module: string;
-  description: string;
-  createdAt: number;
-  status: BackupStatus;
-  source: string;
-  pointId: string | null;
-  pointSeq: number | null;
-  meta: Record<string, unknown>;
-}
-
-export interface PointRow {
-  id: string;
-  module: string;
-  description: string;
-  createdAt: number;
-  status: BackupStatus;
 }
 
 interface RawBackup {

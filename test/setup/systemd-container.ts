@@ -270,9 +270,10 @@ async function containerInit(nspawnPid: number, log: string): Promise<number> {
         .split(/\s+/)
         .filter(Boolean)
         .map(Number);
+      // nspawn forks a helper (itself, "systemd-nspawn") before the container's init execs:
+      // only a process whose name is systemd is the init.
       for (const child of children) {
-        const exe = readFileSync(`/proc/${child}/cmdline`, "utf8");
-        if (exe.includes("systemd")) return child;
+        if (readFileSync(`/proc/${child}/comm`, "utf8").trim() === "systemd") return child;
       }
     } catch {
       if (!existsSync(`/proc/${nspawnPid}`)) break;
@@ -282,23 +283,21 @@ async function containerInit(nspawnPid: number, log: string): Promise<number> {
   throw new Error(`systemd-nspawn did not start a systemd: ${tail(log)}`);
 }
 
+/** Until the container's systemd says running (or degraded): two minutes, for a busy machine. */
 async function untilRunning(pid: number, log: string): Promise<void> {
   let state = "";
-  for (let i = 0; i < 600; i++) {
-    try {
-      state = execFileSync(
-        "nsenter",
-        ["-t", String(pid), "-a", "--", "systemctl", "is-system-running"],
-        {
-          stdio: ["ignore", "pipe", "ignore"],
-        },
-      )
-        .toString()
-        .trim();
-    } catch (error) {
-      state = String((error as { stdout?: Buffer }).stdout ?? "").trim();
-    }
-    if (state === "running" || state === "degraded") return;
+  for (let i = 0; i < 1200; i++) {
+    if (!alive(pid))
+      throw new Error(`the test container's systemd (pid ${pid}) is gone: ${tail(log)}`);
+    const answer = spawnSync(
+      "nsenter",
+      ["-t", String(pid), "-a", "--", "systemctl", "is-system-running"],
+      {
+        encoding: "utf8",
+      },
+    );
+    state = `${answer.stdout.trim()}${answer.stderr.trim() ? ` (${answer.stderr.trim()})` : ""}`;
+    if (answer.stdout.trim() === "running" || answer.stdout.trim() === "degraded") return;
     await sleep(100);
   }
   throw new Error(

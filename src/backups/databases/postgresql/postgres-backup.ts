@@ -1,4 +1,5 @@
 import { describeError, GlobalRollbackError } from "../../../errors.js";
+import type { PostgresPreflight } from "../../../library/postgres-preflight.js";
 import type { Store } from "../../../store/store.js";
 import { loadExeca } from "../../../util/lazy.js";
 import type { Taken } from "../../record.js";
@@ -31,15 +32,6 @@ export function scratchNames(backupId: string): {
   return { snapshot: `rp_snap_${tag}`, incoming: `rp_new_${tag}`, outgoing: `rp_old_${tag}` };
 }
 
-/** What preflight found. */
-export interface PostgresPreflight {
-  serverVersion: number;
-  pgDumpVersion: number;
-  pgRestoreVersion: number;
-  canCreateDatabases: boolean;
-  sizeBytes: number;
-}
-
 async function clientMajor(tool: string): Promise<number> {
   try {
     const { stdout } = await (await loadExeca())(tool, ["--version"]);
@@ -53,11 +45,9 @@ async function clientMajor(tool: string): Promise<number> {
   }
 }
 
-/**
- * Everything a backup and its restore will need, checked before either is attempted: the server
- * answers, pg_dump and pg_restore exist and are not older than the server, and for `clone` the
- * role may create databases on a server of version 15 or newer.
- */
+export type { PostgresPreflight };
+
+/** The checks behind the public preflightPostgres (library/postgres-preflight.ts). */
 export async function preflightPostgres(config: PostgresDatabase): Promise<PostgresPreflight> {
   const target = targetOf(config);
   const password = passwordOf(target, config.password);

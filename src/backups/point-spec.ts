@@ -1,0 +1,11 @@
+import type { DatabaseConfig } from "./databases/config.js";
+
+/** What a rollback point holds: the library's RollbackPointSpec. */
+export interface PointSpec {
+  moduleName: string;
+  description: string;
+  files?: Array<string | { path: string; exclude?: string[] }>;
+  /** systemd units whose enablement and activity to record. */
+  services?: string[];
+  databases?: DatabaseConfig[];
+}
