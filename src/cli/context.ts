@@ -1,3 +1,4 @@
+import { GlobalRollbackError } from "../errors.js";
 import { GlobalRollback } from "../library/global-rollback.js";
 import { defaultStoreDir } from "../store/location.js";
 
@@ -5,10 +6,26 @@ import { defaultStoreDir } from "../store/location.js";
 export interface GlobalOptions {
   store: string;
   json: boolean;
+  /** -q: only the outcome and errors; -v: every state and, on an unexpected error, its stack. */
+  verbosity: Verbosity;
 }
 
-export function resolveGlobalOptions(raw: { store?: string; json?: boolean }): GlobalOptions {
-  return { store: raw.store ?? defaultStoreDir(), json: raw.json === true };
+export type Verbosity = "quiet" | "normal" | "verbose";
+
+export function resolveGlobalOptions(raw: {
+  store?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}): GlobalOptions {
+  if (raw.quiet && raw.verbose) {
+    throw new GlobalRollbackError("INVALID_ARGUMENT", "-q and -v cannot be given together");
+  }
+  return {
+    store: raw.store ?? defaultStoreDir(),
+    json: raw.json === true,
+    verbosity: raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal",
+  };
 }
 
 /** The library on the command's store; `existing` for commands that must not create one. */

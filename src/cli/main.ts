@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { registerBackups } from "./commands/backups/index.js";
+import { registerCompletion } from "./commands/completion.js";
 import { registerHistory } from "./commands/history.js";
+import { registerInit } from "./commands/init.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
@@ -36,8 +38,9 @@ function report(error: unknown): ExitCode {
     return exitCode;
   }
   process.stderr.write(`rollpoint: unexpected error: ${describeError(error)}\n`);
-  if (process.env.ROLLPOINT_DEBUG) process.stderr.write(`${(error as Error).stack ?? ""}\n`);
-  else process.stderr.write("rollpoint: set ROLLPOINT_DEBUG=1 for details\n");
+  if (process.env.ROLLPOINT_DEBUG || hasFlag("-v", "--verbose"))
+    process.stderr.write(`${(error as Error).stack ?? ""}\n`);
+  else process.stderr.write("rollpoint: run again with -v (or ROLLPOINT_DEBUG=1) for details\n");
   jsonFailure({ code: "UNEXPECTED", message: describeError(error) }, ExitCode.needsIntervention);
   return ExitCode.needsIntervention;
 }
@@ -51,12 +54,16 @@ function jsonFailure(error: Record<string, unknown>, exitCode: ExitCode): void {
   process.stdout.write(`${JSON.stringify({ error, exitCode }, null, 2)}\n`);
 }
 
-// --json is a global option and may come anywhere; a usage error can happen before commander has
-// parsed it, so the argv is read directly.
+// --json and -v are global options and may come anywhere; a usage error can happen before
+// commander has parsed them, so the argv is read directly.
 function wantsJson(): boolean {
+  return hasFlag("--json");
+}
+
+function hasFlag(...names: string[]): boolean {
   const args = process.argv.slice(2);
   const end = args.indexOf("--");
-  return (end === -1 ? args : args.slice(0, end)).includes("--json");
+  return (end === -1 ? args : args.slice(0, end)).some((a) => names.includes(a));
 }
 
 export function buildProgram(): Command {
@@ -67,9 +74,13 @@ export function buildProgram(): Command {
     .version(version(), "--version")
     .option(
       "--store <dir>",
-      "the store directory (default: $ROLLPOINT_STORE, /var/backups/rollpoint as root)",
+      "the store directory (default: $ROLLPOINT_STORE, else /var/backups/rollpoint as root, $XDG_STATE_HOME/rollpoint or ~/.local/state/rollpoint for others)",
     )
     .option("--json", "print one JSON document on stdout")
+    .option("-q, --quiet", "print only the outcome and errors, no progress")
+    .option("-v, --verbose", "print every state of a run, and an unexpected error's stack")
+    // Every subcommand's --help lists these too: they are accepted anywhere.
+    .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError()
     .exitOverride();
   registerValidate(program, guarded);
@@ -78,6 +89,8 @@ export function buildProgram(): Command {
   registerHistory(program, guarded);
   registerStatus(program, guarded);
   registerBackups(program, guarded);
+  registerInit(program, guarded);
+  registerCompletion(program, guarded);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

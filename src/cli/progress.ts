@@ -1,40 +1,90 @@
+import { fstatSync } from "node:fs";
 import type { Progress } from "../engine/run.js";
+import type { Verbosity } from "./context.js";
 
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 /**
  * How a run shows its progress: on a terminal, a line per step with a spinner, the elapsed time
- * and ✓/✗ (colours unless NO_COLOR is set), the step's output under it; otherwise plain
- * timestamped lines, fit for journald, cron mail and CI logs.
+ * and ✓/✗ (colours unless NO_COLOR is set; no control codes at all where TERM=dumb), the step's
+ * output under it; under journald (JOURNAL_STREAM names our stdout), plain lines with the
+ * journal's own `<N>` priority prefixes and no timestamps of our own; otherwise plain timestamped
+ * lines, fit for cron mail and CI logs. `quiet`: nothing (the outcome is printed after);
+ * `verbose`: every state, the steps' own included.
  */
-export function progressPrinter(out: NodeJS.WriteStream = process.stdout): (p: Progress) => void {
-  return out.isTTY ? terminal(out) : plain(out);
+export function progressPrinter(
+  verbosity: Verbosity,
+  out: NodeJS.WriteStream = process.stdout,
+): ((p: Progress) => void) | undefined {
+  if (verbosity === "quiet") return undefined;
+  const verbose = verbosity === "verbose";
+  switch (outputStyle(out)) {
+    case "terminal":
+      return terminal(out, verbose);
+    case "journal":
+      return lines(out, verbose, (level) => `<${level}>`);
+    case "plain":
+      return lines(out, verbose, () => `${new Date().toISOString()} `);
+  }
 }
 
-function plain(out: NodeJS.WriteStream): (p: Progress) => void {
-  const stamp = () => new Date().toISOString();
+/** Where the output goes, as far as its form is concerned. */
+export function outputStyle(
+  out: NodeJS.WriteStream,
+  env: NodeJS.ProcessEnv = process.env,
+): "terminal" | "journal" | "plain" {
+  if (env.JOURNAL_STREAM && onJournal(out, env.JOURNAL_STREAM)) return "journal";
+  if (out.isTTY && env.TERM !== "dumb") return "terminal";
+  return "plain";
+}
+
+// systemd sets JOURNAL_STREAM=<device>:<inode> of the stream it connected; a child whose stdout
+// was redirected elsewhere inherits the variable but not the stream.
+function onJournal(out: NodeJS.WriteStream, stream: string): boolean {
+  try {
+    const { dev, ino } = fstatSync((out as unknown as { fd: number }).fd);
+    return stream === `${dev}:${ino}`;
+  } catch {
+    return false;
+  }
+}
+
+// syslog levels, as journald reads them from a `<N>` line prefix.
+const ERR = 3;
+const WARNING = 4;
+const INFO = 6;
+
+function lines(
+  out: NodeJS.WriteStream,
+  verbose: boolean,
+  prefix: (level: number) => string,
+): (p: Progress) => void {
   return (p) => {
     switch (p.type) {
-      case "state":
-        if (!p.state.startsWith("step.")) out.write(`${stamp()} ${p.state}\n`);
+      case "state": {
+        if (p.state.startsWith("step.") && !verbose) return;
+        const level =
+          p.state === "rollbackFailed" ? ERR : p.state.startsWith("rollingBack") ? WARNING : INFO;
+        out.write(`${prefix(level)}${p.state}\n`);
         return;
+      }
       case "step-start":
-        out.write(`${stamp()} step ${p.stepId} …\n`);
+        out.write(`${prefix(INFO)}step ${p.stepId} …\n`);
         return;
       case "step-lines": {
-        const prefix = `${stamp()}   ${p.stepId} | `;
-        out.write(`${prefix}${p.lines.join(`\n${prefix}`)}\n`);
+        const head = `${prefix(INFO)}  ${p.stepId} | `;
+        out.write(`${head}${p.lines.join(`\n${head}`)}\n`);
         return;
       }
       case "step-end":
         out.write(
-          `${stamp()} ${mark(p.step.status, false)} ${p.step.id} (${seconds(p.step.durationMs)})${p.step.error ? `: ${p.step.error}` : ""}\n`,
+          `${prefix(p.step.status === "succeeded" ? INFO : ERR)}${mark(p.step.status, false)} ${p.step.id} (${seconds(p.step.durationMs)})${p.step.error ? `: ${p.step.error}` : ""}\n`,
         );
     }
   };
 }
 
-function terminal(out: NodeJS.WriteStream): (p: Progress) => void {
+function terminal(out: NodeJS.WriteStream, verbose: boolean): (p: Progress) => void {
   const color = !process.env.NO_COLOR;
   let current: { id: string; started: number; timer: NodeJS.Timeout; frame: number } | undefined;
   const draw = () => {
@@ -46,7 +96,8 @@ function terminal(out: NodeJS.WriteStream): (p: Progress) => void {
   return (p) => {
     switch (p.type) {
       case "state":
-        if (!p.state.startsWith("step.")) out.write(`${paint(color, "2", `▸ ${p.state}`)}\n`);
+        if (!p.state.startsWith("step.") || verbose)
+          out.write(`${paint(color, "2", `▸ ${p.state}`)}\n`);
         return;
       case "step-start":
         current = { id: p.stepId, started: Date.now(), timer: setInterval(draw, 100), frame: 0 };

@@ -99,7 +99,7 @@ async function runCommand(
     store,
     services: new SystemdServiceManager(),
     noRollback: !opts.rollback,
-    onProgress: o.json ? undefined : progressPrinter(),
+    onProgress: o.json ? undefined : progressPrinter(o.verbosity),
   });
   const onSignal = (signal: NodeJS.Signals) => {
     if (handle.interrupt(`${signal} received`)) {
@@ -133,7 +133,7 @@ async function rollback(
   try {
     const result = await rollbackRun(store, new SystemdServiceManager(), ref, {
       ...(opts.force ? { force: true } : {}),
-      ...(o.json ? {} : { onProgress: progressPrinter() }),
+      ...(o.json ? {} : { onProgress: progressPrinter(o.verbosity) }),
     });
     emit(o, result, () => [`reverting run ${result.reverts}`, ...resultLines(result)].join("\n"));
     // Asked to roll back, it did: exit 0; anything left not as it was is exit 2.
