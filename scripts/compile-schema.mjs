@@ -13,9 +13,13 @@ const ajv = new Ajv2020({
   allErrors: true,
   strict: true,
   allowUnionTypes: true,
+  // oneOf branches name required keys their subschema does not define (one step kind each).
+  strictRequired: false,
   verbose: true,
   code: { source: true, esm: true },
 });
+// Keywords for editors (VS Code's YAML extension), not for validation.
+ajv.addVocabulary(["markdownDescription", "defaultSnippets"]);
 const validate = ajv.compile(schema);
 const code = standaloneCode(ajv, validate);
 writeFileSync(

@@ -30,8 +30,12 @@ async function validator(): Promise<ValidateFunction> {
       allErrors: true,
       strict: true,
       allowUnionTypes: true,
+      // oneOf branches name required keys their subschema does not define (one step kind each).
+      strictRequired: false,
       verbose: true,
     });
+    // Keywords for editors (VS Code's YAML extension), not for validation.
+    ajv.addVocabulary(["markdownDescription", "defaultSnippets"]);
     compiled = ajv.compile(MANIFEST_SCHEMA);
   }
   return compiled;
@@ -44,7 +48,7 @@ export async function schemaDiagnostics(
 ): Promise<Diagnostic[]> {
   const validate = await validator();
   if (validate(data)) return [];
-  const errors = pruneBranches(validate.errors ?? []);
+  const errors = pruneBranches((validate.errors ?? []).filter((e) => !forEditors(e)));
   return errors.map((error) => {
     const path = toPath(error.instancePath);
     const { message, at, key } = describe(error, path);
@@ -57,6 +61,16 @@ export async function schemaDiagnostics(
       message,
     };
   });
+}
+
+// The schema's oneOf (exactly one step kind, one probe) and if/then (no host on SQLite) are
+// there so that editors reject what validate rejects; validate's rules say the same with the
+// values found ("found run and shell"), so their schema errors are left to them.
+function forEditors(error: ErrorObject): boolean {
+  return (
+    ["oneOf", "if", "not"].includes(error.keyword) ||
+    /\/(oneOf|then|not)(\/|$)/.test(error.schemaPath)
+  );
 }
 
 // anyOf reports each branch's failure too; the anyOf error alone says it better.

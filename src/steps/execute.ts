@@ -195,7 +195,8 @@ async function probe(
   }
   if (check.tcp) {
     const [host, port] = [
-      check.tcp.slice(0, check.tcp.lastIndexOf(":")),
+      // [::1]:5432: an IPv6 address is written in brackets, and connected to without them.
+      check.tcp.slice(0, check.tcp.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1"),
       Number(check.tcp.slice(check.tcp.lastIndexOf(":") + 1)),
     ];
     await new Promise<void>((ok, fail) => {
