@@ -108,3 +108,21 @@ afterEach(async () => {
 });
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * The oracle for file fidelity is someone else's tool: what `rsync -aHAXS --checksum` would
+ * change to make `live` equal `pristine` (contents, modes, owners, links, hard links, ACLs,
+ * xattrs, holes, extra paths), one itemized line each; "" when they are the same.
+ */
+export async function rsyncDifferences(pristine: string, live: string): Promise<string> {
+  const { execa } = await import("execa");
+  const result = await execa("rsync", [
+    "-aHAXSn",
+    "--checksum",
+    "--delete",
+    "--itemize-changes",
+    `${pristine}/`,
+    `${live}/`,
+  ]);
+  return result.stdout;
+}

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../../helpers/cli.js";
-import { makeTree, tempDir } from "../../helpers/tree.js";
+import { rsyncDifferences } from "../../helpers/tree.js";
+import { appUpdate } from "../../helpers/update.js";
 
 /** A path whose last name is the bytes 0xff 0xfe then "x": not valid UTF-8. */
 const oddPath = (dir: string) =>
@@ -13,26 +14,17 @@ const names = (dir: string) =>
 
 describe("names that are not valid UTF-8", () => {
   it("are named (escaped) by plan and backup, left as found when they were there, removed when an update made them, and the rollback says what it did not prove", async () => {
-    const dir = await tempDir();
-    const app = join(dir, "app");
-    makeTree(app, { "conf/app.conf": "v=1\n" });
-    // One there before the update...
-    writeFileSync(oddPath(join(app, "conf")), "kept\n");
-    const manifest = join(dir, "m.yaml");
-    writeFileSync(
-      manifest,
-      `apiVersion: rollpoint/v1
-name: app
-rollbackPoint:
-  files: [${app}]
-steps:
+    const { dir, app, manifest, store } = await appUpdate(
+      { "conf/app.conf": "v=1\n" },
+      (app) => `steps:
   - id: edit
     run: [sh, -c, 'echo v=2 > ${app}/conf/app.conf; printf new > "${app}/$(printf "\\\\375\\\\374y")"']
   - id: health
     run: ["false"]
 `,
     );
-    const store = join(dir, "store");
+    // One there before the update...
+    writeFileSync(oddPath(join(app, "conf")), "kept\n");
     const plan = await rollpoint(["--store", store, "plan", manifest]);
     expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
     expect(plan.stdout).toContain(
@@ -51,15 +43,7 @@ steps:
     expect(readFileSync(oddPath(join(app, "conf")), "utf8")).toBe("kept\n");
     expect(names(join(app, "conf"))).toEqual(namesBefore);
     expect(existsSync(Buffer.from(`${app}/\xfd\xfcy`, "latin1"))).toBe(false);
-    const rsync = await execa("rsync", [
-      "-aHAXSn",
-      "--checksum",
-      "--delete",
-      "--itemize-changes",
-      `${pristine}/`,
-      `${app}/`,
-    ]);
-    expect(rsync.stdout).toBe("");
+    expect(await rsyncDifferences(pristine, app)).toBe("");
     const files = report.rollback.operations.find(
       (o: { backupType: string }) => o.backupType === "file",
     );

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { createBackup, rollpoint } from "../../helpers/cli.js";
-import { isRoot, tempDir } from "../../helpers/tree.js";
+import { isRoot, rsyncDifferences, tempDir } from "../../helpers/tree.js";
 
 /** Every regular file under `root`, in a stable order. */
 function filesUnder(root: string): string[] {
@@ -65,15 +65,8 @@ describe("a real tree, judged by rsync", () => {
       rmSync(join(live, "_etc", "apt"), { recursive: true, force: true });
       rmSync(join(live, "_etc", "localtime"), { force: true });
       await execa("ln", ["-s", "/nowhere", join(live, "_etc", "localtime")]);
-      const itemized = await execa("rsync", [
-        "-aHAXSn",
-        "--checksum",
-        "--delete",
-        "--itemize-changes",
-        `${pristine}/`,
-        `${live}/`,
-      ]);
-      expect(itemized.stdout.split("\n").length).toBeGreaterThan(50);
+      const itemized = await rsyncDifferences(pristine, live);
+      expect(itemized.split("\n").length).toBeGreaterThan(50);
 
       const restored = await rollpoint([
         "--store",
@@ -86,15 +79,8 @@ describe("a real tree, judged by rsync", () => {
       expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);
       expect(JSON.parse(restored.stdout).operations[0].outcome).toBe("restored");
 
-      const after = await execa("rsync", [
-        "-aHAXSn",
-        "--checksum",
-        "--delete",
-        "--itemize-changes",
-        `${pristine}/`,
-        `${live}/`,
-      ]);
-      expect(after.stdout).toBe("");
+      const after = await rsyncDifferences(pristine, live);
+      expect(after).toBe("");
       // And the directories' own times, to the microsecond (docs/decisions.md, "mtimes").
       const micros = (path: string) => statSync(path, { bigint: true }).mtimeNs / 1000n;
       for (const sub of ["_etc", "_usr_share_doc", "_etc/ssl"]) {
