@@ -1,5 +1,6 @@
 import { fstatSync } from "node:fs";
 import type { Progress } from "../engine/run.js";
+import { OUTCOME_STATES } from "../engine/types.js";
 import type { Verbosity } from "./context.js";
 
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -86,6 +87,8 @@ function lines(
 
 function terminal(out: NodeJS.WriteStream, verbose: boolean): (p: Progress) => void {
   const color = !process.env.NO_COLOR;
+  // What is under way: a step, or a state that takes time of its own (the rollback point, each
+  // restore of the rollback), with a spinner and its elapsed time.
   let current: { id: string; started: number; timer: NodeJS.Timeout; frame: number } | undefined;
   const draw = () => {
     if (!current) return;
@@ -93,16 +96,29 @@ function terminal(out: NodeJS.WriteStream, verbose: boolean): (p: Progress) => v
     out.write(`\r\x1b[2K${frame} ${current.id}  ${seconds(Date.now() - current.started)}`);
   };
   const clear = () => out.write("\r\x1b[2K");
+  const start = (id: string) => {
+    stop();
+    current = { id, started: Date.now(), timer: setInterval(draw, 100), frame: 0 };
+    current.timer.unref();
+    draw();
+  };
+  const stop = () => {
+    if (!current) return;
+    clearInterval(current.timer);
+    current = undefined;
+    clear();
+  };
   return (p) => {
     switch (p.type) {
       case "state":
-        if (!p.state.startsWith("step.") || verbose)
-          out.write(`${paint(color, "2", `▸ ${p.state}`)}\n`);
+        if (p.state.startsWith("step.") && !verbose) return;
+        stop();
+        out.write(`${paint(color, "2", `▸ ${p.state}`)}\n`);
+        // The outcome is final: the summary follows, without a spinner over it.
+        if (!p.state.startsWith("step.") && !OUTCOME_STATES.has(p.state)) start(p.state);
         return;
       case "step-start":
-        current = { id: p.stepId, started: Date.now(), timer: setInterval(draw, 100), frame: 0 };
-        current.timer.unref();
-        draw();
+        start(p.stepId);
         return;
       case "step-lines": {
         clear();
@@ -112,9 +128,7 @@ function terminal(out: NodeJS.WriteStream, verbose: boolean): (p: Progress) => v
         return;
       }
       case "step-end":
-        if (current) clearInterval(current.timer);
-        current = undefined;
-        clear();
+        stop();
         out.write(
           `${mark(p.step.status, color)} ${p.step.id}  ${seconds(p.step.durationMs)}${p.step.error ? `  ${p.step.error}` : ""}\n`,
         );

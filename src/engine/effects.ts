@@ -96,7 +96,7 @@ export function engineActions(
         signal: new AbortController().signal,
         timeoutMs: DEFAULTS.undoTimeoutMs,
         jail: containment.enter(`undo ${stepId}`),
-        onLines: (lines) => recorder.log(`undo ${stepId}`, lines),
+        onLines: (lines) => recorder.relay(`undo ${stepId}`, lines),
       });
       const good = outcome.exitCode === 0;
       recorder.undos.push({

@@ -38,6 +38,12 @@ export class StepRecorder {
    * Append lines to the run's log, one write per batch: a step printing 50 MB costs a write per
    * 64 KiB read from it, not one per line.
    */
+  /** Output of something that is not a step (an undo): into the log, and shown as it comes. */
+  relay(source: string, lines: readonly string[]): void {
+    this.log(source, lines);
+    this.options.onProgress?.({ type: "step-lines", stepId: source, lines: [...lines] });
+  }
+
   log(source: string, lines: readonly string[]): number {
     if (this.fd === undefined || lines.length === 0) return 0;
     const prefix = `${new Date().toISOString()} [${source}] `;

@@ -90,8 +90,17 @@ describe("command-line conventions", () => {
     expect(both.stderr).toContain("-q and -v cannot be given together");
   });
 
-  it("on a terminal: a spinner and colours, but no control codes at all where TERM=dumb", async () => {
-    const u = await failing();
+  it("on a terminal: a spinner (steps, the rollback point, each part of the rollback), an undo's output as it comes, colours; no control codes at all where TERM=dumb", async () => {
+    const u = await appUpdate(
+      { "a.conf": "a=1\n" },
+      (app) => `steps:
+  - id: edit
+    shell: echo a=2 > ${app}/a.conf
+    undo: [sh, -c, "echo undoing; sleep 0.3; echo undone"]
+  - id: health
+    run: ["false"]
+`,
+    );
     const onTerminal = (term: string) =>
       execa(
         "script",
@@ -103,6 +112,8 @@ describe("command-line conventions", () => {
       );
     const xterm = await onTerminal("xterm");
     expect(xterm.stdout).toContain("\x1b[");
+    expect(xterm.stdout).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] rollingBack\.undo\.edit {2}\d+\.\ds/);
+    expect(xterm.stdout).toMatch(/│\S* undone/);
     const dumb = await onTerminal("dumb");
     expect(dumb.stdout).toContain("rolled back");
     expect(dumb.stdout).not.toContain("\x1b");
