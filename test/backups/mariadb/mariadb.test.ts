@@ -104,4 +104,43 @@ steps:
     });
     await again.close();
   });
+
+  it("database-level grants come back: an update's GRANT does not outlive the rollback, a REVOKE is undone", async () => {
+    const dir = await tempDir();
+    const database = createShopDatabase();
+    const suffix = database.slice(-6);
+    const [reader, intruder] = [`rp_reader_${suffix}`, `rp_intruder_${suffix}`];
+    mariadb(`CREATE USER '${reader}'@'localhost'; CREATE USER '${intruder}'@'%'`);
+    try {
+      mariadb(`GRANT SELECT, SHOW VIEW ON \`${database}\`.* TO '${reader}'@'localhost'`);
+      const grants = () =>
+        mariadb(
+          `SELECT GRANTEE, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA = '${database}' ORDER BY 1, 2`,
+        );
+      const before = grants();
+      const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+      const info = await rollback.backupDatabase(
+        { type: "mariadb", ...MARIADB, database },
+        "pre",
+        "shop",
+      );
+      // The update: the reader loses SELECT and gains INSERT, someone else gets everything.
+      mariadb(
+        `REVOKE SELECT ON \`${database}\`.* FROM '${reader}'@'localhost';
+         GRANT INSERT ON \`${database}\`.* TO '${reader}'@'localhost';
+         GRANT ALL ON \`${database}\`.* TO '${intruder}'@'%' WITH GRANT OPTION`,
+      );
+      expect(grants()).not.toBe(before);
+      const restored = await rollback.restoreBackupDetailed(info.backupId);
+      expect(restored.outcome, JSON.stringify(restored.error)).toBe("restored");
+      expect(restored.detail).toContain(
+        "database-level grants put back (3 GRANT/REVOKE statement(s))",
+      );
+      expect(grants()).toBe(before);
+      expect(mariadb(`SHOW GRANTS FOR '${intruder}'@'%'`)).not.toContain(database);
+      await rollback.close();
+    } finally {
+      mariadb(`DROP USER IF EXISTS '${reader}'@'localhost', '${intruder}'@'%'`);
+    }
+  });
 });

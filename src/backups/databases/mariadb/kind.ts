@@ -17,11 +17,16 @@ import {
 
 /**
  * What a database is, read back: its character set and collation, every table, view, column,
- * index, routine, trigger and event by name and definition summary, and each table's row count.
- * A restore is called exact only when the fingerprint read after it equals the one taken with
- * the backup.
+ * index, routine, trigger and event by name and definition summary, the database-level grants
+ * (`grant 'user'@'host' PRIVILEGE`, as far as the connecting role may see them), and each
+ * table's row count. A restore is called exact only when the fingerprint read after it equals
+ * the one taken with the backup.
  */
 type Fingerprint = SchemaAndRows;
+
+// Marks a fingerprint that lists grants: one taken before grants were recorded has none, and
+// its restore must not call every grant present a difference.
+const GRANTS_RECORDED = "grants recorded";
 
 const SCHEMA_QUERY = `
 SELECT CONCAT('database ', DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME)
@@ -38,7 +43,11 @@ UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME)
 UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME, ' ', EVENT_MANIPULATION, ' ', EVENT_OBJECT_TABLE)
   FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
 UNION ALL SELECT CONCAT('event ', EVENT_NAME, ' ', STATUS)
-  FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()`;
+  FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()
+UNION ALL SELECT '${GRANTS_RECORDED}'
+UNION ALL SELECT CONCAT('grant ', GRANTEE, ' ', PRIVILEGE_TYPE, IF(IS_GRANTABLE = 'YES', ' WITH GRANT OPTION', ''))
+  FROM information_schema.SCHEMA_PRIVILEGES
+  WHERE TABLE_SCHEMA IN (DATABASE(), REPLACE(REPLACE(DATABASE(), '_', '\\\\_'), '%', '\\\\%'))`;
 
 async function fingerprint(target: MariadbTarget, password?: string): Promise<Fingerprint> {
   const options = { database: target.database, ...(password === undefined ? {} : { password }) };
@@ -157,8 +166,17 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
         await runTool("mariadb", target, ["--", target.database], {
           stdin: { file: store.objects.pathOf(entries[0]!.hash!) },
         });
+        // Grants live outside the database (mysql.db) and survive DROP DATABASE: an update's
+        // GRANT would outlive the rollback. Put back exactly the recorded ones.
+        const grants = await returnGrants(target, recorded);
         // The proof: read the database back and compare it with what the backup recorded.
-        const found = schemaDifferences(recorded, await fingerprint(target));
+        const now = await fingerprint(target);
+        const found = schemaDifferences(
+          recorded,
+          recorded.schema.includes(GRANTS_RECORDED)
+            ? now
+            : { ...now, schema: now.schema.filter((l) => !isGrantLine(l)) },
+        );
         if (found.length) {
           throw new GlobalRollbackError(
             "DATABASE_FAILED",
@@ -167,7 +185,7 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
           );
         }
         return operation(row, {
-          detail: `dropped, created again and loaded from mariadb-dump; read back: ${recorded.schema.filter((l) => l.startsWith("base table ")).length} tables as recorded${recorded.rows ? ", row counts equal" : " (row counts not compared: rows changed during the backup)"}`,
+          detail: `dropped, created again and loaded from mariadb-dump${grants ? `; ${grants}` : ""}; read back: ${recorded.schema.filter((l) => l.startsWith("base table ")).length} tables as recorded${recorded.rows ? ", row counts equal" : " (row counts not compared: rows changed during the backup)"}`,
         });
       },
     };
@@ -196,6 +214,54 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
   discardExternal: async () => {},
   checkExternal: async () => undefined,
 };
+
+function isGrantLine(line: string): boolean {
+  return line === GRANTS_RECORDED || line.startsWith("grant ");
+}
+
+/**
+ * Revoke the database-level privileges the backup did not record and grant the ones it did
+ * (a fingerprint from before grants were recorded: nothing is touched). Says what it changed.
+ */
+async function returnGrants(target: MariadbTarget, recorded: Fingerprint): Promise<string> {
+  if (!recorded.schema.includes(GRANTS_RECORDED)) return "";
+  const want = new Set(recorded.schema.filter((l) => l.startsWith("grant ")));
+  const have = new Set((await fingerprint(target)).schema.filter((l) => l.startsWith("grant ")));
+  const on = `${ident(target.database)}.*`;
+  const statements: string[] = [];
+  // "grant 'u'@'h' PRIVILEGE[ WITH GRANT OPTION]": the grantee is quoted as SQL already.
+  const parse = (line: string) => {
+    const rest = line.slice("grant ".length);
+    const at = rest.indexOf("' ", rest.indexOf("'@'") + 3);
+    const grantee = rest.slice(0, at + 1);
+    const privilege = rest.slice(at + 2).replace(/ WITH GRANT OPTION$/, "");
+    return { grantee, privilege, grantable: line.endsWith(" WITH GRANT OPTION") };
+  };
+  // Grouped per grantee: one REVOKE and one GRANT each (GRANT OPTION is one per grantee).
+  const group = (lines: string[]) => {
+    const byGrantee = new Map<string, { privileges: string[]; grantable: boolean }>();
+    for (const line of lines) {
+      const { grantee, privilege, grantable } = parse(line);
+      const entry = byGrantee.get(grantee) ?? { privileges: [], grantable: false };
+      entry.privileges.push(privilege);
+      entry.grantable ||= grantable;
+      byGrantee.set(grantee, entry);
+    }
+    return byGrantee;
+  };
+  for (const [grantee, { privileges, grantable }] of group([...have].filter((l) => !want.has(l))))
+    statements.push(
+      `REVOKE ${[...privileges, ...(grantable ? ["GRANT OPTION"] : [])].join(", ")} ON ${on} FROM ${grantee}`,
+    );
+  for (const [grantee, { privileges, grantable }] of group([...want].filter((l) => !have.has(l))))
+    statements.push(
+      `GRANT ${privileges.join(", ")} ON ${on} TO ${grantee}${grantable ? " WITH GRANT OPTION" : ""}`,
+    );
+  if (statements.length) await query(target, statements.join(";\n"));
+  return statements.length
+    ? `database-level grants put back (${statements.length} GRANT/REVOKE statement(s))`
+    : "";
+}
 
 function passwordOption(config: MariadbDatabase): { password?: string } {
   return config.password === undefined ? {} : { password: config.password };
