@@ -1,5 +1,5 @@
 import { GlobalRollbackError } from "../errors.js";
-import { GlobalRollback } from "../library/global-rollback.js";
+import type { GlobalRollback } from "../library/global-rollback.js";
 import { defaultStoreDir } from "../store/location.js";
 
 /** Options every command accepts, resolved once. */
@@ -28,12 +28,16 @@ export function resolveGlobalOptions(raw: {
   };
 }
 
-/** The library on the command's store; `existing` for commands that must not create one. */
-export function openLibrary(
+/**
+ * The library on the command's store; `existing` for commands that must not create one. Loaded
+ * when a command needs it, so that `--help`, `--version` and `validate` start without it.
+ */
+export async function openLibrary(
   options: GlobalOptions,
   command: string,
   existing = false,
-): GlobalRollback {
+): Promise<GlobalRollback> {
+  const { GlobalRollback } = await import("../library/global-rollback.js");
   return new GlobalRollback({
     backupDir: options.store,
     command: `rollpoint ${command}`,

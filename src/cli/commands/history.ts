@@ -1,10 +1,6 @@
 import type { Command } from "commander";
-import type { RunResult } from "../../engine/run.js";
-import { GlobalRollbackError } from "../../errors.js";
-import { Store } from "../../store/store.js";
-import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
-import { ExitCode } from "../exit-codes.js";
-import { resultLines } from "./run-format.js";
+import { resolveGlobalOptions } from "../context.js";
+import type { ExitCode } from "../exit-codes.js";
 
 /** `history` and `show <run-id>`. */
 export function registerHistory(
@@ -17,83 +13,23 @@ export function registerHistory(
     .option("--module <name>", "only this module's runs")
     .option("--limit <n>", "at most this many runs", "50")
     .action((opts: { module?: string; limit: string }, command: Command) =>
-      run(() => history(resolveGlobalOptions(command.optsWithGlobals()), opts)),
+      run(async () =>
+        (await import("./history-actions.js")).history(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          opts,
+        ),
+      ),
     );
   program
     .command("show")
     .argument("<run-id>")
     .description("one run's timeline: states, steps, durations, the failing step's last output")
     .action((id: string, _o: unknown, command: Command) =>
-      run(() => show(resolveGlobalOptions(command.optsWithGlobals()), id)),
+      run(async () =>
+        (await import("./history-actions.js")).show(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          id,
+        ),
+      ),
     );
-}
-
-async function history(
-  o: GlobalOptions,
-  opts: { module?: string; limit: string },
-): Promise<ExitCode> {
-  const limit = Number(opts.limit);
-  if (!Number.isInteger(limit) || limit < 1) {
-    throw new GlobalRollbackError(
-      "INVALID_ARGUMENT",
-      `--limit must be a whole number of 1 or more, got ${JSON.stringify(opts.limit)}`,
-    );
-  }
-  const store = await Store.open(o.store, { mustExist: true });
-  try {
-    const runs = store.catalog.runs.list(limit, opts.module);
-    emit(
-      o,
-      { runs: runs.map(({ snapshot: _s, manifest: _m, events: _e, ...r }) => r) },
-      () =>
-        runs
-          .map((r) =>
-            [
-              r.id,
-              r.module,
-              new Date(r.startedAt).toISOString(),
-              r.finished ? r.state : `UNFINISHED (${r.state})`,
-              r.noRollback ? "--no-rollback" : "",
-              r.finishedAt === null ? "" : `${((r.finishedAt - r.startedAt) / 1000).toFixed(1)}s`,
-              versionOf(r.manifest),
-            ]
-              .join("\t")
-              .trimEnd(),
-          )
-          .join("\n") || "no runs",
-    );
-    return ExitCode.ok;
-  } finally {
-    store.close();
-  }
-}
-
-async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
-  const store = await Store.open(o.store, { mustExist: true });
-  try {
-    // An id, a unique prefix of it, or latest.
-    const run = store.catalog.runs.resolve(id);
-    emit(o, { ...run, snapshot: undefined }, () => {
-      const start = run.startedAt;
-      const lines = [
-        `run ${run.id} (${run.module}) started ${new Date(start).toISOString()}${run.noRollback ? ", with --no-rollback" : ""}`,
-      ];
-      for (const e of run.events)
-        lines.push(
-          `  +${((e.at - start) / 1000).toFixed(1).padStart(6)}s  ${e.state}${e.detail ? `  (${e.detail})` : ""}`,
-        );
-      if (run.result) lines.push(...resultLines(run.result as RunResult));
-      else lines.push(`unfinished, last in ${run.state}: run \`rollpoint recover\``);
-      return lines.join("\n");
-    });
-    return ExitCode.ok;
-  } finally {
-    store.close();
-  }
-}
-
-/** The manifest's `version`, as the run recorded it ("" when it had none). */
-function versionOf(manifest: unknown): string {
-  const version = (manifest as { version?: unknown } | null)?.version;
-  return typeof version === "string" ? version : "";
 }

@@ -1,12 +1,7 @@
 import type { Command } from "commander";
-import { SystemdServiceManager } from "../../backups/services/systemd.js";
-import { formatDiagnostic } from "../../manifest/diagnostics.js";
-import { loadManifest } from "../../manifest/load.js";
-import { buildPlan, type Plan, type RollbackAction } from "../../plan/plan.js";
-import { type PreflightReport, runPreflight } from "../../plan/preflight.js";
-import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
-import { ExitCode } from "../exit-codes.js";
-import { parseVars, withVarOption } from "../vars.js";
+import { resolveGlobalOptions } from "../context.js";
+import type { ExitCode } from "../exit-codes.js";
+import { withVarOption } from "../vars.js";
 
 /** `rollpoint plan <manifest>`: preflight, the steps, and each step's rollback; changes nothing. */
 export function registerPlan(
@@ -19,104 +14,12 @@ export function registerPlan(
       "dry run on this host: preflight checks, the steps, and the rollback of each; changes nothing",
     )
     .action((file: string, opts: { var: string[] }, command: Command) =>
-      run(() => plan(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
+      run(async () =>
+        (await import("./plan-actions.js")).plan(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          file,
+          opts,
+        ),
+      ),
     );
-}
-
-async function plan(o: GlobalOptions, file: string, opts: { var: string[] }): Promise<ExitCode> {
-  const loaded = await loadManifest(file, {
-    vars: parseVars(opts.var),
-    mode: "run",
-    storeDir: o.store,
-  });
-  if (!loaded.manifest) {
-    emit(o, { ok: false, errors: loaded.errors, warnings: loaded.warnings }, () =>
-      [...loaded.errors, ...loaded.warnings].map(formatDiagnostic).join("\n"),
-    );
-    return ExitCode.invalid;
-  }
-  const thePlan = buildPlan(loaded.manifest);
-  const preflight = await runPreflight(thePlan, loaded.manifest, {
-    storeDir: o.store,
-    services: new SystemdServiceManager(),
-  });
-  emit(o, { ok: preflight.ok, preflight, plan: thePlan, warnings: loaded.warnings }, () =>
-    [...loaded.warnings.map(formatDiagnostic), ...render(thePlan, preflight)].join("\n"),
-  );
-  return preflight.ok ? ExitCode.ok : ExitCode.notStarted;
-}
-
-function render(plan: Plan, preflight: PreflightReport): string[] {
-  const lines = [
-    `plan for ${plan.name}${plan.version ? ` ${plan.version}` : ""}`,
-    "",
-    "preflight:",
-  ];
-  for (const c of preflight.checks)
-    lines.push(`  ${c.ok ? (c.warning ? "!" : "✓") : "✗"} ${c.subject}: ${c.detail}`);
-  lines.push("", "1. rollback point:");
-  for (const f of plan.rollbackPoint.files)
-    lines.push(
-      `   files    ${f.path}${f.exclude.length ? ` (excluding ${f.exclude.join(", ")})` : ""}`,
-    );
-  for (const d of plan.rollbackPoint.databases)
-    lines.push(`   database ${d.name}: ${d.target}${d.strategy ? ` (${d.strategy})` : ""}`);
-  if (plan.rollbackPoint.services.length)
-    lines.push(`   services ${plan.rollbackPoint.services.join(", ")}`);
-  lines.push("", "2. steps:");
-  plan.steps.forEach((s, i) => {
-    const extras = [
-      s.timeout && `timeout ${s.timeout}`,
-      s.retries && `retries ${s.retries}`,
-      s.continueOnError && "continueOnError",
-      s.irreversible && "irreversible: the point of no return",
-    ].filter(Boolean);
-    lines.push(
-      `   ${i + 1}. ${s.id} [${s.kind}] ${s.summary}${extras.length ? ` (${extras.join(", ")})` : ""}`,
-    );
-  });
-  lines.push("", "3. the rollback, in order (a failed step runs it from the entry named below):");
-  plan.rollback.forEach((a, i) => {
-    lines.push(`   r${i + 1}. ${describeAction(a)}`);
-  });
-  lines.push("", "4. if a step fails:");
-  let pastNoReturn = false;
-  for (const s of plan.steps) {
-    const from = plan.onFailure[s.id];
-    lines.push(
-      s.continueOnError
-        ? `   ${s.id}: reported, not rolled back (continueOnError)`
-        : pastNoReturn
-          ? `   ${s.id}: past the point of no return (${plan.pointOfNoReturn}): not rolled back, the run ends failedForward (exit 2)`
-          : from === null || from === undefined || from >= plan.rollback.length
-            ? `   ${s.id}: nothing to roll back`
-            : `   ${s.id}: rollback from r${from + 1}`,
-    );
-    if (s.irreversible) pastNoReturn = true;
-  }
-  if (plan.finally.length) {
-    lines.push("", "5. finally, after the outcome (never changes it):");
-    for (const s of plan.finally)
-      lines.push(`   ${s.id} [${s.kind}] ${s.summary}, when ${s.when.join(" or ")}`);
-  }
-  lines.push(
-    "",
-    preflight.ok
-      ? "preflight passed: `rollpoint run` may start"
-      : "preflight FAILED: the update would not start",
-  );
-  return lines;
-}
-
-function describeAction(a: RollbackAction): string {
-  switch (a.action) {
-    case "undo":
-      return `undo ${a.stepId}: ${a.run.join(" ")}`;
-    case "stop-services":
-      return `stop ${a.units.join(", ")}`;
-    case "restore":
-      return `restore ${a.what} ${a.target}`;
-    case "return-services":
-      return `return ${a.units.join(", ")} to their recorded states`;
-  }
 }

@@ -1,16 +1,7 @@
 import type { Command } from "commander";
-import { SystemdServiceManager } from "../../backups/services/systemd.js";
-import type { RunResult } from "../../engine/run.js";
-import { GlobalRollbackError } from "../../errors.js";
-import { formatDiagnostic } from "../../manifest/diagnostics.js";
-import { loadManifest } from "../../manifest/load.js";
-import { buildPlan } from "../../plan/plan.js";
-import { Store } from "../../store/store.js";
-import { emit, type GlobalOptions, resolveGlobalOptions } from "../context.js";
-import { EXIT_OF_OUTCOME, ExitCode } from "../exit-codes.js";
-import { progressPrinter } from "../progress.js";
-import { parseVars, withVarOption } from "../vars.js";
-import { resultLines } from "./run-format.js";
+import { resolveGlobalOptions } from "../context.js";
+import type { ExitCode } from "../exit-codes.js";
+import { withVarOption } from "../vars.js";
 
 type Runner = (fn: () => Promise<ExitCode>) => Promise<void>;
 
@@ -24,7 +15,13 @@ export function registerRun(program: Command, run: Runner): void {
     )
     .description("run the update: rollback point, steps, and automatic rollback on failure")
     .action((file: string, opts: { var: string[]; rollback: boolean }, command: Command) =>
-      run(() => runCommand(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
+      run(async () =>
+        (await import("./run-actions.js")).runCommand(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          file,
+          opts,
+        ),
+      ),
     );
   program
     .command("rollback")
@@ -34,7 +31,13 @@ export function registerRun(program: Command, run: Runner): void {
       "roll back a committed (or --no-rollback) run: its undos, its rollback point; recorded as a run",
     )
     .action((ref: string, opts: { force?: boolean }, command: Command) =>
-      run(() => rollback(resolveGlobalOptions(command.optsWithGlobals()), ref, opts)),
+      run(async () =>
+        (await import("./run-actions.js")).rollback(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          ref,
+          opts,
+        ),
+      ),
     );
   program
     .command("recover")
@@ -44,149 +47,23 @@ export function registerRun(program: Command, run: Runner): void {
       "run at boot by rollpoint-recover.service: start services now, though they are ordered after it",
     )
     .action((opts: { boot?: boolean }, command: Command) =>
-      run(() => recover(resolveGlobalOptions(command.optsWithGlobals()), opts)),
+      run(async () =>
+        (await import("./run-actions.js")).recover(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          opts,
+        ),
+      ),
     );
   withVarOption(program.command("graph"))
     .argument("<manifest>")
     .description("the compiled state machine as a Mermaid stateDiagram-v2")
     .action((file: string, opts: { var: string[] }, command: Command) =>
-      run(() => graph(resolveGlobalOptions(command.optsWithGlobals()), file, opts)),
+      run(async () =>
+        (await import("./run-actions.js")).graph(
+          resolveGlobalOptions(command.optsWithGlobals()),
+          file,
+          opts,
+        ),
+      ),
     );
 }
-
-async function loadOrExplain(
-  o: GlobalOptions,
-  file: string,
-  vars: string[],
-  mode: "run" | "validate",
-) {
-  const loaded = await loadManifest(file, { vars: parseVars(vars), mode, storeDir: o.store });
-  for (const w of loaded.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
-  if (!loaded.manifest) {
-    throw new GlobalRollbackError(
-      "INVALID_ARGUMENT",
-      `invalid manifest, nothing was touched:\n${loaded.errors.map(formatDiagnostic).join("\n")}`,
-      {
-        context: {
-          path: file,
-          diagnostics: loaded.errors.map(({ code, file, line, col, path, message }) => ({
-            code,
-            file,
-            line,
-            col,
-            path,
-            message,
-          })),
-        },
-      },
-    );
-  }
-  return loaded.manifest;
-}
-
-async function runCommand(
-  o: GlobalOptions,
-  file: string,
-  opts: { var: string[]; rollback: boolean },
-): Promise<ExitCode> {
-  const manifest = await loadOrExplain(o, file, opts.var, "run");
-  const { startRun } = await import("../../engine/run.js");
-  const store = await Store.open(o.store);
-  const handle = startRun({
-    manifestFile: file,
-    manifest,
-    plan: buildPlan(manifest),
-    store,
-    services: new SystemdServiceManager(),
-    noRollback: !opts.rollback,
-    onProgress: o.json ? undefined : progressPrinter(o.verbosity),
-  });
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (handle.interrupt(`${signal} received`)) {
-      process.stderr.write(`rollpoint: ${signal}: stopping the update and rolling back\n`);
-    } else {
-      process.stderr.write(
-        `rollpoint: ${signal}: a rollback is under way and will not be interrupted\n`,
-      );
-    }
-  };
-  // SIGHUP too: a dropped ssh session must roll back like a Ctrl-C, not leave a half update.
-  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-  for (const signal of signals) process.on(signal, onSignal);
-  try {
-    const result = await handle.result;
-    emit(o, result, () => resultLines(result).join("\n"));
-    return EXIT_OF_OUTCOME[result.outcome];
-  } finally {
-    for (const signal of signals) process.off(signal, onSignal);
-    store.close();
-  }
-}
-
-async function rollback(
-  o: GlobalOptions,
-  ref: string,
-  opts: { force?: boolean },
-): Promise<ExitCode> {
-  const { rollbackRun } = await import("../../engine/rollback-run.js");
-  const store = await Store.open(o.store, { mustExist: true });
-  try {
-    const result = await rollbackRun(store, new SystemdServiceManager(), ref, {
-      ...(opts.force ? { force: true } : {}),
-      ...(o.json ? {} : { onProgress: progressPrinter(o.verbosity) }),
-    });
-    emit(o, result, () => [`reverting run ${result.reverts}`, ...resultLines(result)].join("\n"));
-    // Asked to roll back, it did: exit 0; anything left not as it was is exit 2.
-    return result.outcome === "rolledBack" ? ExitCode.ok : EXIT_OF_OUTCOME[result.outcome];
-  } finally {
-    store.close();
-  }
-}
-
-async function recover(o: GlobalOptions, opts: { boot?: boolean }): Promise<ExitCode> {
-  const { recoverRuns } = await import("../../engine/recover.js");
-  const store = await Store.open(o.store);
-  try {
-    const services = new SystemdServiceManager("systemctl", { ignoreOrdering: opts.boot ?? false });
-    const recovered = await recoverRuns(store, services);
-    emit(o, { recovered }, () =>
-      recovered.length
-        ? recovered
-            .map((r) => `${r.runId} (${r.module}), interrupted in ${r.interruptedIn}: ${r.outcome}`)
-            .join("\n")
-        : "no interrupted run",
-    );
-    const worst = recovered
-      .map((r) => EXIT_OF_OUTCOME[r.outcome])
-      .find((c) => c === ExitCode.needsIntervention);
-    return worst ?? ExitCode.ok;
-  } finally {
-    store.close();
-  }
-}
-
-async function graph(o: GlobalOptions, file: string, opts: { var: string[] }): Promise<ExitCode> {
-  const manifest = await loadOrExplain(o, file, opts.var, "validate");
-  const { compileMachine } = await import("../../engine/machine.js");
-  const { mermaid } = await import("../../engine/graph.js");
-  const noop = async () => {
-    throw new Error("graph only");
-  };
-  const machine = compileMachine(buildPlan(manifest), {
-    preflight: noop,
-    takeRollbackPoint: noop,
-    runStep: noop,
-    settle: noop,
-    keepEvidence: noop,
-    undo: noop,
-    verifyPoint: noop,
-    stopServices: noop,
-    restoreMember: noop,
-    returnServices: noop,
-  });
-  const diagram = mermaid(machine);
-  emit(o, { mermaid: diagram }, () => diagram);
-  return ExitCode.ok;
-}
-
-export type { RunResult };

@@ -1,4 +1,3 @@
-import { databaseKind } from "../../../backups/databases/kind.js";
 import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
 import type { UnitOutcome } from "../../../backups/services/restore.js";
@@ -91,7 +90,7 @@ export function verifyLines(reports: VerifyReport[]): string {
 }
 
 /** What a service or database backup recorded, for `backups show`. */
-export function kindLines(b: BackupInfo): string[] {
+export async function kindLines(b: BackupInfo): Promise<string[]> {
   if (b.backupType === "service") {
     const units =
       (b.metadata.units as Array<{ unit: string; activeState: string; unitFileState: string }>) ??
@@ -101,6 +100,8 @@ export function kindLines(b: BackupInfo): string[] {
     );
   }
   if (b.backupType === "database") {
+    // The database kinds load their clients: only when a database backup is shown.
+    const { databaseKind } = await import("../../../backups/databases/kind.js");
     return databaseKind(b.metadata.engine).describeBackup(b.metadata);
   }
   return [];

@@ -98,7 +98,7 @@ async function list(o: GlobalOptions, opts: { module?: string; type?: string }):
       `--type must be file, service or database, got ${JSON.stringify(opts.type)}`,
     );
   }
-  const rollback = openLibrary(o, "backups list", true);
+  const rollback = await openLibrary(o, "backups list", true);
   const found = await rollback.listBackups({
     ...(opts.module ? { moduleName: opts.module } : {}),
     ...(opts.type ? { backupType: opts.type as BackupType } : {}),
@@ -108,16 +108,14 @@ async function list(o: GlobalOptions, opts: { module?: string; type?: string }):
 }
 
 async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups show", true);
+  const rollback = await openLibrary(o, "backups show", true);
   const backup = await rollback.getBackup(id);
   const listing = await rollback.getListing(id);
+  const described = await kindLines(backup);
   emit(o, { backup, entries: listing.map(entryJson) }, () =>
-    [
-      backupLine(backup),
-      ...backupSummary(backup),
-      ...kindLines(backup),
-      ...listing.map(entryLine),
-    ].join("\n"),
+    [backupLine(backup), ...backupSummary(backup), ...described, ...listing.map(entryLine)].join(
+      "\n",
+    ),
   );
   return ExitCode.ok;
 }
@@ -127,7 +125,7 @@ async function create(
   path: string,
   opts: { module: string; description: string; exclude?: string[] },
 ): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups create");
+  const rollback = await openLibrary(o, "backups create");
   const info = await rollback.backupFile(path, opts.description, opts.module, {
     exclude: opts.exclude ?? [],
   });
@@ -140,7 +138,7 @@ async function restore(
   id: string,
   opts: { dryRun?: boolean },
 ): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups restore", true);
+  const rollback = await openLibrary(o, "backups restore", true);
   if (opts.dryRun) {
     const previews = await rollback.previewRestore(id);
     emit(o, { dryRun: true, previews }, () =>
@@ -172,7 +170,7 @@ async function restore(
 }
 
 async function verify(o: GlobalOptions, id: string | undefined): Promise<ExitCode> {
-  const rollback = openLibrary(o, "backups verify", true);
+  const rollback = await openLibrary(o, "backups verify", true);
   const reports = await rollback.verifyBackups(id);
   const ok = reports.every((r) => r.ok);
   emit(o, { ok, reports }, () => verifyLines(reports));
@@ -192,7 +190,7 @@ interface PruneOptions {
 
 async function prune(o: GlobalOptions, opts: PruneOptions): Promise<ExitCode> {
   const policy = retentionPolicy(opts);
-  const rollback = openLibrary(o, "backups prune");
+  const rollback = await openLibrary(o, "backups prune");
   const result = await rollback.cleanupOldBackupsDetailed({
     maxAgeDays: 0,
     keepMinimum: 0,
