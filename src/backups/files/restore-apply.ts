@@ -45,11 +45,15 @@ export async function applyRestore(
   const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
   // The root's parents exist and are real directories: restoreTarget made and checked them.
   const at = (rel: string) => (rel === "" ? plan.root : join(plan.root, rel));
-  const changes = await attributeChanges(plan);
-  const anything = plan.actions.length > 0 || changes.length > 0 || plan.flagChanges.length > 0;
   // An immutable or append-only path can be neither changed nor removed, nor can an immutable
-  // directory's entries: lift every flag first; the recorded ones are put back at the end.
-  if (anything && plan.flagged.length) await liftFlags(plan.flagged);
+  // directory's entries: lift every flag first, when anything at all is to change (extended
+  // attributes too); the recorded ones are put back at the end.
+  const lifted =
+    plan.flagged.length > 0 &&
+    (plan.actions.length > 0 ||
+      plan.flagChanges.length > 0 ||
+      (await attributeChanges(plan)).length > 0);
+  if (lifted) await liftFlags(plan.flagged);
   for (const action of plan.actions) {
     switch (action.op) {
       case "remove":
@@ -77,12 +81,14 @@ export async function applyRestore(
     const path = at(dir.rel);
     if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) setMetadata(dir, path);
   }
-  // Extended attributes, ACLs and capabilities after: a write or a chown clears a capability.
-  // setxattr moves no mtime, so the directories' restored mtimes stand.
+  // Extended attributes, ACLs and capabilities after: a write or a chown clears a capability,
+  // and a file written anew has none, so they are compared only now. setxattr moves no mtime,
+  // so the directories' restored mtimes stand.
+  const changes = await attributeChanges(plan);
   if (changes.length) await writeXattrs(changes);
   counts.metadata += changes.length;
   // The flags last: nothing can be changed on an immutable path once they are back.
-  if (anything) {
+  if (lifted || plan.actions.length > 0 || changes.length > 0 || plan.flagChanges.length > 0) {
     const wanted = new Map(
       plan.entries.flatMap((e) => (e.flags ? [[at(e.rel), e.flags] as const] : [])),
     );

@@ -231,6 +231,7 @@ describe("file backups keep everything a restore must put back", () => {
         "bin/ping": { content: "#!/bin/sh\n", mode: 0o755 },
         "etc/app.conf": "a=1\n",
         "etc/notes": "n\n",
+        "etc/keep.conf": "k=1\n",
         "shared/x": "x\n",
       });
       const tool = (cmd: string, ...args: string[]) => execa(cmd, args);
@@ -246,6 +247,8 @@ describe("file backups keep everything a restore must put back", () => {
       await tool("setfacl", "-m", "u:nobody:r,g:nogroup:rw", join(live, "etc/app.conf"));
       await tool("setfacl", "-d", "-m", "u:nobody:rx", join(live, "shared"));
       await tool("setcap", "cap_net_raw+ep", join(live, "bin/ping"));
+      await tool("setfattr", "-n", "user.keep", "-v", "kept", join(live, "etc/keep.conf"));
+      await tool("setfacl", "-m", "u:nobody:rw", join(live, "etc/keep.conf"));
       const oracle = async () => ({
         xattrs: (await tool("getfattr", "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", live))
           .stdout,
@@ -262,6 +265,8 @@ describe("file backups keep everything a restore must put back", () => {
       // The update: rewrites the binary (dropping its capability), strips the ACLs and one
       // attribute, changes another, adds one the backup did not have.
       writeFileSync(join(live, "bin/ping"), "#!/bin/sh\necho new\n");
+      // Contents changed in place: its attributes stay on it, but the restore writes a new file.
+      writeFileSync(join(live, "etc/keep.conf"), "k=2\n");
       await tool("setfacl", "-b", join(live, "etc/app.conf"));
       await tool("setfacl", "-k", join(live, "shared"));
       await tool("setfattr", "-x", "trusted.marker", join(live, "etc/notes"));
