@@ -12,7 +12,7 @@ import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Catalog } from "../store/catalog.js";
 import { realLocation, storeOverlap } from "../store/overlap.js";
-import { bytes } from "../util/bytes.js";
+import { bytes, count } from "../util/bytes.js";
 import type { Plan } from "./plan.js";
 
 /** One thing preflight looked at. */
@@ -177,7 +177,7 @@ function inspectPath(
       ok: true,
       ...(odd.length || sockets.length ? { warning: true } : {}),
       subject: path,
-      detail: `${files} files, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}${sockets.map((s) => `; ${socketWarning(s)}`).join("")}`,
+      detail: `${count(files, "file")}, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}${sockets.map((s) => `; ${socketWarning(s)}`).join("")}`,
     },
     newBytes,
     newFiles,

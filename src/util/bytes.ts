@@ -9,3 +9,8 @@ export function bytes(n: number): string {
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
+
+/** `1 file`, `2 files`, `1 directory`, `0 directories`: a count and its noun. */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -41,6 +41,7 @@ describe("rollpoint run", () => {
     expect(s.running()).toBe("port=8080\n");
     // The rollback point's scratch databases (none for dump) are gone, and show tells the story.
     const show = await rollpoint(["--store", s.store, "show", report.runId]);
+    expect(show.stdout).toContain(`  rollback point: ${report.pointId}\n`);
     expect(show.stdout).toContain("rollingBack");
     expect(show.stdout).toContain("✗ health failed");
     expect(show.stdout).toContain("rolled back: everything is as it was before the update");

@@ -65,7 +65,7 @@ steps:
     const storeBytes = bytesOf(store);
     const text = await rollpoint(["--store", store, "plan", file]);
     expect(text.exitCode, text.stdout + text.stderr).toBe(0);
-    expect(text.stdout).toContain(`✓ ${app}/data: 1 files, 4.1 kB`);
+    expect(text.stdout).toContain(`✓ ${app}/data: 1 file, 4.1 kB`);
     // Not a plain pass: a path that does not exist looks the same as a typo.
     expect(text.stdout).toContain(`! ${app}/new.conf: does not exist: will be recorded as absent`);
     expect(text.stdout).toContain(`✓ ${web}.service: active, enabled`);

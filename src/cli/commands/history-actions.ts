@@ -57,6 +57,7 @@ export async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
       const start = run.startedAt;
       const lines = [
         `run ${run.id} (${run.module}) started ${new Date(start).toISOString()}${run.noRollback ? ", with --no-rollback" : ""}`,
+        `  rollback point: ${run.pointId ?? "none taken"}`,
       ];
       for (const e of run.events)
         lines.push(

@@ -169,7 +169,7 @@ describe("file backups keep everything a restore must put back", () => {
       ]);
       expect(plan.stdout).toMatch(
         new RegExp(
-          `! ${live}: 1 files, .*; ${live}/app.sock: socket recorded, but a restore cannot recreate it`,
+          `! ${live}: 1 file, .*; ${live}/app.sock: socket recorded, but a restore cannot recreate it`,
         ),
       );
     } finally {

@@ -28,7 +28,7 @@ describe("names that are not valid UTF-8", () => {
     const plan = await rollpoint(["--store", store, "plan", manifest]);
     expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
     expect(plan.stdout).toContain(
-      `! ${app}: 1 files, 4 B; ${app}/conf/\\xff\\xfex: the name is not valid UTF-8 (shown escaped): not backed up, and a restore leaves it as it finds it`,
+      `! ${app}: 1 file, 4 B; ${app}/conf/\\xff\\xfex: the name is not valid UTF-8 (shown escaped): not backed up, and a restore leaves it as it finds it`,
     );
     // The oracle is someone else's tool: a pristine copy, compared by rsync afterwards.
     const pristine = join(dir, "pristine");

@@ -42,6 +42,8 @@ describe("sparse files", () => {
     expect(allocated(big)).toBeLessThan(5 * MiB);
 
     const backupId = await createBackup(store, app);
+    const shown = await rollpoint(["--store", store, "backups", "show", backupId]);
+    expect(shown.stdout).toContain("  2 files (67.6 MB), 1 directory, 0 symlinks, 0 other");
     // The store holds the data, not the holes.
     const du = await execa("du", ["-s", "--block-size=1", join(store, "objects")]);
     expect(Number(du.stdout.split("\t")[0])).toBeLessThan(6 * MiB);

@@ -2,7 +2,7 @@ import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
 import type { UnitOutcome } from "../../../backups/services/restore.js";
 import type { BackupInfo, RollbackOperation, VerifyReport } from "../../../library/types.js";
-import { bytes } from "../../../util/bytes.js";
+import { bytes, count } from "../../../util/bytes.js";
 
 export function backupLine(b: BackupInfo): string {
   return [
@@ -23,7 +23,7 @@ export function backupSummary(b: BackupInfo): string[] {
     return ["  the path does not exist: recorded as absent (a restore removes it)"];
   if (!stats) return [];
   return [
-    `  ${stats.files} files (${bytes(stats.bytes)}), ${stats.directories} directories, ${stats.symlinks} symlinks, ${stats.special} other (fifo, socket, device)`,
+    `  ${count(stats.files, "file")} (${bytes(stats.bytes)}), ${count(stats.directories, "directory", "directories")}, ${count(stats.symlinks, "symlink")}, ${stats.special} other (fifo, socket, device)`,
     `  ${stats.newObjects} new objects (${bytes(stats.newBytes)}); ${stats.unchanged} files unchanged since the last backup`,
     ...warnings.map((w) => `  warning: ${w}`),
   ];
