@@ -47,12 +47,40 @@ async function clientMajor(tool: string): Promise<number> {
 
 export type { PostgresPreflight };
 
+// Owners, other than the connecting role, of the database's own objects (schemas, relations,
+// functions, types; not the catalogs, not the public schema, whose owner pg_dump does not set).
+// Membership is not enough: ALTER ... OWNER TO needs the new owner to have CREATE on the schema
+// in the new database, which its privileges (restored last) do not give yet. Empty for a
+// superuser.
+const FOREIGN_OWNERS = `
+WITH owned AS (
+  SELECT c.relowner AS owner, n.nspname || '.' || c.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  UNION ALL SELECT p.proowner, n.nspname || '.' || p.proname
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  UNION ALL SELECT t.typowner, n.nspname || '.' || t.typname
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+   WHERE t.typtype IN ('c', 'd', 'e', 'r', 'm') AND t.typrelid = 0
+  UNION ALL SELECT n.nspowner, n.nspname FROM pg_namespace n
+   WHERE n.nspname <> 'public'
+)
+SELECT pg_get_userbyid(owner) AS owner,
+       array_to_string((array_agg(name ORDER BY name))[1:3], ', ')
+         || CASE WHEN count(*) > 3 THEN ', and ' || (count(*) - 3) || ' more' ELSE '' END AS objects
+  FROM owned
+ WHERE name !~ '^(pg_catalog|information_schema|pg_toast|pg_temp_[0-9]+|pg_toast_temp_[0-9]+)([.]|$)'
+   AND owner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+ GROUP BY owner ORDER BY 1`;
+
 /** The checks behind the public preflightPostgres (library/postgres-preflight.ts). */
 export async function preflightPostgres(config: PostgresDatabase): Promise<PostgresPreflight> {
   const target = targetOf(config);
   const password = passwordOf(target, config.password);
   const where = describePostgres(config);
   let server: { version: number; createdb: boolean; size: number };
+  let foreignOwners: string[];
   try {
     server = await withClient(target, password, async (client) => {
       const { rows } = await client.query<{ v: string; c: boolean; s: string | null }>(
@@ -65,6 +93,14 @@ export async function preflightPostgres(config: PostgresDatabase): Promise<Postg
       if (row.s === null) throw new Error(`database ${target.database} does not exist`);
       return { version: Math.floor(Number(row.v) / 10000), createdb: row.c, size: Number(row.s) };
     });
+    // In the database itself: its objects are not visible from another.
+    const { rows } = await withClient(
+      target,
+      password,
+      (client) => client.query<{ owner: string; objects: string }>(FOREIGN_OWNERS),
+      target.database,
+    );
+    foreignOwners = rows.map((r) => `${r.owner} (${r.objects})`);
   } catch (error) {
     if (error instanceof GlobalRollbackError) throw error;
     throw new GlobalRollbackError("PREFLIGHT_FAILED", `${where}: ${describeError(error)}`, {
@@ -96,6 +132,15 @@ export async function preflightPostgres(config: PostgresDatabase): Promise<Postg
     throw new GlobalRollbackError(
       "PREFLIGHT_FAILED",
       `${target.user} at ${where} may not create databases, so a rollback could not bring ${target.database} back whole (objects the update creates would stay): ALTER ROLE ${target.user} CREATEDB, or use a role that has it`,
+      { context: { database: target.database } },
+    );
+  }
+  if (foreignOwners.length && resolvePostgres(config).strategy === "dump") {
+    // The restore loads the dump as this role in one transaction: an ALTER ... OWNER TO another
+    // role fails, and with it the whole restore, at rollback time. Say so now.
+    throw new GlobalRollbackError(
+      "PREFLIGHT_FAILED",
+      `${target.user} at ${where} does not own every object in ${target.database}: ${foreignOwners.join(", ")}; a restore as ${target.user} could not give them back their owners. Connect as a superuser, or ALTER ... OWNER TO ${target.user}`,
       { context: { database: target.database } },
     );
   }
