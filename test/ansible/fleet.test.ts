@@ -13,7 +13,7 @@ const PLAYBOOK = join(process.cwd(), "contrib/ansible/rollout.yml");
  * Four hosts for Ansible, each a root, a store and variables of its own on this machine
  * (connection local), and an update that fails its health check where `healthy` is not "yes".
  */
-async function fleet(unhealthy: string[], undoFails: string[] = []) {
+async function fleet(unhealthy: string[], undoFails: string[] = [], rollbackPoint = true) {
   const dir = await tempDir();
   const hosts = ["host1", "host2", "host3", "host4"];
   for (const host of hosts) {
@@ -29,9 +29,7 @@ async function fleet(unhealthy: string[], undoFails: string[] = []) {
     `apiVersion: rollpoint/v1
 name: webapp
 vars: { root: /srv/webapp, healthy: "yes", undo: ok }
-rollbackPoint:
-  files: ["\${vars.root}/app"]
-steps:
+${rollbackPoint ? 'rollbackPoint:\n  files: ["${vars.root}/app"]\n' : ""}steps:
   - id: deploy
     shell: |
       echo 2.0 > \${vars.root}/app/VERSION
@@ -113,7 +111,7 @@ describe("contrib/ansible, with a real ansible-playbook", () => {
 
     // What the operator reads: who failed and how, and every host's outcome at the end.
     expect(result.all).toContain(
-      "host3: the update failed and was rolled back, everything is as it was",
+      "host3: the update failed; rolled back: everything is as it was before the update",
     );
     expect(result.all).toMatch(/host1: committed run r-\S+/);
     expect(result.all).toMatch(/host2: committed run r-\S+/);
@@ -156,5 +154,15 @@ describe("contrib/ansible, with a real ansible-playbook", () => {
       holder.child.kill("SIGKILL");
       await holder.exited;
     }
+  });
+
+  it("a rollback that read nothing back never says 'everything is as it was'", async () => {
+    const f = await fleet(["host1"], [], false);
+    const result = await f.play();
+    expect(result.exitCode, result.all).not.toBe(0);
+    expect(result.all).toContain(
+      "host1: the update failed; rolled back: the undos ran; no rollback point protected anything, so nothing could be read back and compared",
+    );
+    expect(result.all).not.toContain("everything is as it was");
   });
 });

@@ -9,7 +9,7 @@ import { emit, type GlobalOptions } from "../context.js";
 import { EXIT_OF_OUTCOME, ExitCode } from "../exit-codes.js";
 import { progressPrinter } from "../progress.js";
 import { parseVars } from "../vars.js";
-import { resultLines } from "./run-format.js";
+import { outcomeWords, resultLines } from "./run-format.js";
 
 // The work behind the `run` commands, loaded only when one of them runs: registering the
 // commands (run.ts) must stay light, for `--help`, `--version` and every other command.
@@ -75,7 +75,8 @@ export async function runCommand(
   for (const signal of signals) process.on(signal, onSignal);
   try {
     const result = await handle.result;
-    emit(o, result, () => resultLines(result).join("\n"));
+    // `verdict`: the last line a person reads, for scripts (the Ansible role) to repeat as is.
+    emit(o, { ...result, verdict: outcomeWords(result) }, () => resultLines(result).join("\n"));
     return EXIT_OF_OUTCOME[result.outcome];
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
@@ -95,7 +96,9 @@ export async function rollback(
       ...(opts.force ? { force: true } : {}),
       ...(o.json ? {} : { onProgress: progressPrinter(o.verbosity) }),
     });
-    emit(o, result, () => [`reverting run ${result.reverts}`, ...resultLines(result)].join("\n"));
+    emit(o, { ...result, verdict: outcomeWords(result) }, () =>
+      [`reverting run ${result.reverts}`, ...resultLines(result)].join("\n"),
+    );
     // Asked to roll back, it did: exit 0; anything left not as it was is exit 2.
     return result.outcome === "rolledBack" ? ExitCode.ok : EXIT_OF_OUTCOME[result.outcome];
   } finally {

@@ -52,7 +52,7 @@ export function resultLines(r: RunResult): string[] {
  * compared; otherwise the line says what was not proven (a run without a rollback point has only
  * its undos, which cannot be checked against anything).
  */
-function outcomeWords(r: RunResult): string {
+export function outcomeWords(r: RunResult): string {
   if (r.outcome !== "rolledBack") return WORDS[r.outcome];
   const operations = r.rollback?.operations ?? [];
   if (operations.length === 0)
