@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { forEachLimited } from "../../util/pool.js";
+import { runSystemCommand } from "../../util/system-command.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -68,7 +69,8 @@ export class FlagsUnavailable extends Error {
 
 /** `chattr -i -a` on every path: before a restore changes them. */
 export async function liftFlags(paths: readonly string[]): Promise<void> {
-  for (const batch of batches(paths)) await chattr(["-i", "-a"], batch);
+  for (const batch of batches(paths))
+    await runSystemCommand("chattr", ["-i", "-a", "--", ...batch]);
 }
 
 /** Set each path's kept flags to exactly what `wanted` says (absent: none). */
@@ -77,18 +79,7 @@ export async function putFlags(wanted: ReadonlyMap<string, Flags>): Promise<void
   for (const [path, flags] of wanted) byFlags.set(flags, [...(byFlags.get(flags) ?? []), path]);
   for (const [flags, paths] of byFlags) {
     const args = KEPT.map((f) => `${flags.includes(f) ? "+" : "-"}${f}`);
-    for (const batch of batches(paths)) await chattr(args, batch);
-  }
-}
-
-async function chattr(args: string[], paths: readonly string[]): Promise<void> {
-  try {
-    await execFileAsync("chattr", [...args, "--", ...paths]);
-  } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
-    throw new Error(`chattr ${args.join(" ")} failed${stderr ? `: ${stderr}` : ""}`, {
-      cause: error,
-    });
+    for (const batch of batches(paths)) await runSystemCommand("chattr", [...args, "--", ...batch]);
   }
 }
 

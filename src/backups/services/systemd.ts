@@ -30,33 +30,18 @@ export class SystemdServiceManager implements ServiceManager {
   }
 
   async reload(): Promise<void> {
-    const result = await (await loadExeca())(this.systemctl, ["daemon-reload"], { reject: false });
-    if (result.exitCode !== 0) {
-      throw new GlobalRollbackError(
-        "SERVICE_FAILED",
-        `systemctl daemon-reload failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
-      );
-    }
+    await this.run(["daemon-reload"], "daemon-reload");
   }
 
   async states(units: readonly string[]): Promise<UnitState[]> {
     if (units.length === 0) return [];
     const names = units.map(unitName);
-    const result = await (await loadExeca())(
-      this.systemctl,
+    const stdout = await this.run(
       ["show", "--no-pager", "-p", PROPERTIES.join(","), "--", ...names],
-      {
-        reject: false,
-      },
+      `show ${names.join(" ")}`,
     );
-    if (result.exitCode !== 0) {
-      throw new GlobalRollbackError(
-        "SERVICE_FAILED",
-        `systemctl show ${names.join(" ")} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
-      );
-    }
     // One block of KEY=value lines per unit, in the order asked, separated by empty lines.
-    const blocks = result.stdout.split(/\n\s*\n/).filter((b) => b.trim() !== "");
+    const blocks = stdout.split(/\n\s*\n/).filter((b) => b.trim() !== "");
     return names.map((unit, i) => {
       const props = new Map(
         (blocks[i] ?? "").split("\n").map((line) => {
@@ -80,8 +65,7 @@ export class SystemdServiceManager implements ServiceManager {
   async act(action: ServiceAction, units: readonly string[]): Promise<void> {
     if (units.length === 0) return;
     const names = units.map(unitName);
-    const result = await (await loadExeca())(
-      this.systemctl,
+    await this.run(
       [
         action,
         "--no-ask-password",
@@ -89,22 +73,32 @@ export class SystemdServiceManager implements ServiceManager {
         "--",
         ...names,
       ],
-      {
-        reject: false,
-      },
-    );
-    if (result.exitCode !== 0) {
-      const said = result.stderr.trim() || result.stdout.trim();
+      `${action} ${names.join(" ")}`,
+      { unit: names.join(" ") },
       // systemctl mask only writes a link where no unit file is: say what would make it work.
-      const hint =
-        action === "mask" && /already exists/.test(said)
-          ? ` (a unit file in /etc/systemd/system stands where the mask would go; a rollback point that lists that file in its files restores the mask with it)`
-          : "";
-      throw new GlobalRollbackError(
-        "SERVICE_FAILED",
-        `systemctl ${action} ${names.join(" ")} failed (exit ${result.exitCode}): ${said}${hint}`,
-        { context: { unit: names.join(" ") } },
-      );
-    }
+      action === "mask"
+        ? (said) =>
+            /already exists/.test(said)
+              ? " (a unit file in /etc/systemd/system stands where the mask would go; a rollback point that lists that file in its files restores the mask with it)"
+              : ""
+        : undefined,
+    );
+  }
+
+  /** `systemctl ARGS`; its stdout, or SERVICE_FAILED naming what was asked and what it said. */
+  private async run(
+    args: string[],
+    what: string,
+    context?: { unit: string },
+    hint?: (said: string) => string,
+  ): Promise<string> {
+    const result = await (await loadExeca())(this.systemctl, args, { reject: false });
+    if (result.exitCode === 0) return result.stdout;
+    const said = result.stderr.trim() || result.stdout.trim();
+    throw new GlobalRollbackError(
+      "SERVICE_FAILED",
+      `systemctl ${what} failed (exit ${result.exitCode}): ${said}${hint?.(said) ?? ""}`,
+      context ? { context } : {},
+    );
   }
 }
