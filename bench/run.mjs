@@ -2,8 +2,10 @@
 // inside a loop-mounted journaled ext4 image made here (the work disk is ext4 without a journal,
 // where mass deletes slow every later file creation). Needs root for mount.
 // Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3),
-// BENCH_ONLY (small | large | postgres | engine).
-import { execFileSync, spawnSync } from "node:child_process";
+// BENCH_ONLY (small | large | postgres | engine), BENCH_FS (ext4 | btrfs | xfs; ext4 with a
+// journal by default), BENCH_WRITER_MB (2048: the concurrent writer of the contention case; 0
+// leaves the case out).
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
@@ -26,6 +28,17 @@ const mnt = join(root, "mnt");
 const SMALL = Number(process.env.BENCH_SMALL_FILES ?? 20000);
 const LARGE_MB = Number(process.env.BENCH_LARGE_MB ?? 920);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const WRITER_MB = Number(process.env.BENCH_WRITER_MB ?? 2048);
+const FS = process.env.BENCH_FS ?? "ext4";
+const MKFS = {
+  ext4: ["mkfs.ext4", ["-q", "-F", "-O", "has_journal"]],
+  btrfs: ["mkfs.btrfs", ["-q", "-f"]],
+  xfs: ["mkfs.xfs", ["-q", "-f", "-m", "reflink=1"]],
+};
+if (!MKFS[FS]) {
+  console.error(`BENCH_FS must be one of ${Object.keys(MKFS).join(", ")}`);
+  process.exit(3);
+}
 
 if (process.getuid?.() !== 0) {
   console.error("npm run bench needs root: it loop-mounts a file system image of its own");
@@ -51,9 +64,10 @@ function mount() {
   mkdirSync(mnt, { recursive: true });
   if (existsSync(image)) cleanup();
   mkdirSync(mnt, { recursive: true });
-  const gb = Math.ceil(((LARGE_MB + SMALL * 0.01) * 4.5) / 1024) + 1;
+  const gb = Math.ceil(((LARGE_MB + SMALL * 0.01) * 4.5 + WRITER_MB) / 1024) + 1;
   sh("truncate", ["-s", `${gb}G`, image]);
-  sh("mkfs.ext4", ["-q", "-F", "-O", "has_journal", image]);
+  const [mkfs, args] = MKFS[FS];
+  sh(mkfs, [...args, image]);
   sh("mount", ["-o", "loop", image, mnt]);
 }
 function cleanup() {
@@ -130,7 +144,29 @@ function changeLarge(dir) {
   return "1 MiB changed inside one of the 4 large files (the whole file is rewritten)";
 }
 
-function benchTree(label, build, change) {
+/**
+ * A first backup while another process writes WRITER_MB to the same file system (a database or
+ * a log writer on a real server), against the same backup on a quiet one: a rollback point must
+ * cost what it writes, not what everyone else wrote. `cp -a` + `sync` under the same writer, for
+ * reference.
+ */
+function contended(fn) {
+  const big = join(mnt, "writer.bin");
+  const writer = spawn("dd", ["if=/dev/zero", `of=${big}`, "bs=1M", `count=${WRITER_MB}`], {
+    stdio: "ignore",
+  });
+  // Let it dirty a good part of its data first: what a busy server has in its page cache.
+  spawnSync("sleep", ["1"]);
+  try {
+    return fn();
+  } finally {
+    spawnSync("sh", ["-c", `while kill -0 ${writer.pid} 2>/dev/null; do sleep 0.1; done`]);
+    rmSync(big, { force: true });
+    sh("sync", []);
+  }
+}
+
+function benchTree(label, build, change, { contention = false } = {}) {
   const tree = join(mnt, `tree-${label}`);
   build(tree);
   // A file changed within two seconds of a backup is re-read by the next one (coarse file system
@@ -144,6 +180,8 @@ function benchTree(label, build, change) {
     restore: [],
     inner: { first: [], repeat: [], restore: [] },
     rss: [],
+    busyFirst: [],
+    busyCp: [],
   };
   let storeBytesAfterTwo = 0;
   let changeNote = "";
@@ -175,6 +213,17 @@ function benchTree(label, build, change) {
     rows.rss.push(restore.maxRssMb);
     rmSync(store, { recursive: true, force: true });
     sh("sync", []);
+
+    if (contention && WRITER_MB > 0) {
+      cold();
+      rows.busyCp.push(contended(() => cpA(tree, copy)));
+      rmSync(copy, { recursive: true, force: true });
+      sh("sync", []);
+      cold();
+      rows.busyFirst.push(contended(() => op("backup", store, tree)).wall);
+      rmSync(store, { recursive: true, force: true });
+      sh("sync", []);
+    }
   }
   const cp = median(rows.cp);
   // Wall time includes starting node (~0.2 s); "in-process" is the operation alone.
@@ -186,6 +235,11 @@ function benchTree(label, build, change) {
   console.log(line("repeat backup (unchanged)", rows.repeat, rows.inner.repeat));
   console.log(line("restore after change", rows.restore, rows.inner.restore));
   console.log(`    change: ${changeNote}`);
+  if (rows.busyFirst.length) {
+    console.log(
+      `  first backup while another process writes ${WRITER_MB} MB: ${median(rows.busyFirst).toFixed(0)} ms, ${(median(rows.busyFirst) / median(rows.first)).toFixed(2)}× the quiet one (cp -a + sync: ${(median(rows.busyCp) / cp).toFixed(2)}× its quiet one)`,
+    );
+  }
   console.log(
     `  store after two backups: ${(storeBytesAfterTwo / treeBytes).toFixed(2)}× the tree's size`,
   );
@@ -197,10 +251,10 @@ function benchTree(label, build, change) {
 try {
   mount();
   console.log(
-    `rollpoint bench: journaled ext4 image at ${mnt}; page cache ${canDropCaches ? "dropped before each measurement" : "NOT dropped (no permission)"}`,
+    `rollpoint bench: ${FS === "ext4" ? "journaled ext4" : FS} image at ${mnt}; page cache ${canDropCaches ? "dropped before each measurement" : "NOT dropped (no permission)"}`,
   );
   const only = process.env.BENCH_ONLY;
-  if (!only || only === "small") benchTree("small", buildSmall, changeOnePercentSmall);
+  if (!only || only === "small") benchTree("small", buildSmall, changeOnePercentSmall, { contention: true });
   if (!only || only === "large") benchTree("large", buildLarge, changeLarge);
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "engine") {

@@ -1,6 +1,5 @@
 import { describeError, GlobalRollbackError } from "../errors.js";
 import type { BackupRow, BackupType, StoredListing } from "../store/catalog.js";
-import { syncFileSystems } from "../store/durable.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { pausePoint } from "../util/pause-point.js";
@@ -18,15 +17,14 @@ export interface BackupLabel {
 export interface Taken {
   entries: Entry[];
   meta: Record<string, unknown>;
-  /** True when new objects were written (they must reach the disk before completion). */
-  wroteObjects: boolean;
   /** A stored listing known to equal `entries`, to spare encoding it again. */
   unchangedFrom?: StoredListing;
 }
 
 /**
- * The life of every backup: a `pending` row first; then the work; then one syncfs so that every
- * object is on disk; then the listing and `complete` in one transaction. On failure the row goes,
+ * The life of every backup: a `pending` row first; then the work; then what it wrote is made
+ * durable (each pack and whole object fsynced once, then the packs recorded); then the listing
+ * and `complete` in one transaction. On failure the row goes,
  * and so do objects nothing references (they were never synced: after a power cut one could be
  * torn and later taken for a good copy by deduplication).
  */
@@ -52,7 +50,8 @@ export async function recordBackup(
   try {
     const taken = await take(id);
     pausePoint("backup:before-sync");
-    if (taken.wroteObjects) await syncFileSystems([store.objects.dir]);
+    await store.objects.makeDurable();
+    pausePoint("backup:before-complete");
     store.catalog.completeBackup(id, taken.entries, taken.meta, taken.unchangedFrom);
     store.log.append({ op: `backup-${what.type}`, outcome: "ok", ...logged });
     return store.catalog.getBackup(id)!;

@@ -9,6 +9,7 @@ import {
   LISTING_FORMAT,
   listingJson,
 } from "./listing-codec.js";
+import { PackIndex } from "./pack-index.js";
 import type { BackupRow, BackupStatus, BackupType, PointRow } from "./rows.js";
 import { Runs } from "./runs.js";
 import { MIGRATIONS } from "./schema.js";
@@ -56,6 +57,8 @@ export class Catalog {
   readonly runs: Runs;
   /** Where the commands of runs keep their processes, while they may be alive. */
   readonly stepProcesses: StepProcesses;
+  /** Which pack holds which small object. */
+  readonly packs: PackIndex;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -67,6 +70,7 @@ export class Catalog {
     this.migrate();
     this.runs = new Runs(this.db);
     this.stepProcesses = new StepProcesses(this.db);
+    this.packs = new PackIndex(this.db);
   }
 
   private migrate(): void {

@@ -1,42 +1,54 @@
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { PutResult } from "./objects.js";
+import { PACK_TARGET, type PackedAt, packAppender, type SealedPack } from "./packs.js";
 
 // The worker's program. It is plain JavaScript evaluated by the Worker (eval: true) rather than a
 // separate module, so that it runs the same from the compiled package and from the sources under
-// test. Each file is read whole (callers send small files only), hashed, and, unless an object of
-// that hash exists, written to a temporary name and renamed into `objects/<2 hex>/<sha256>`.
-// Dynamic imports inside an async function work whether Node evaluates it as a script or as a
-// module (an embedding process run with --input-type=module makes eval'ed workers modules).
+// test; the pack appender is the main thread's own function, inserted as source text. Each file
+// is read whole (callers send small files only) and hashed; contents the store already has (the
+// catalog's packed objects, read-only, or an object stored whole) or this thread already packed
+// are not written again; the rest is appended to this thread's packs. Dynamic imports inside an
+// async function work whether Node evaluates it as a script or as a module (an embedding process
+// run with --input-type=module makes eval'ed workers modules).
 const WORKER_SOURCE = `
 (async () => {
 const { parentPort, workerData } = await import("node:worker_threads");
 const fs = await import("node:fs");
 const { createHash } = await import("node:crypto");
-const { objectsDir, tempPrefix } = workerData;
-const shards = new Set();
-let counter = 0;
+const { createRequire } = await import("node:module");
+const { objectsDir, packsDir, prefix, target, catalogPath, sqlite } = workerData;
+const packAppender = (${packAppender.toString()});
+const Database = createRequire(sqlite)(sqlite);
+const db = new Database(catalogPath, { readonly: true, fileMustExist: true });
+const known = db.prepare("SELECT 1 FROM packed_objects WHERE hash = ?");
+const appender = packAppender(fs, packsDir, prefix, target);
+const packed = new Set();
 parentPort.on("message", (batch) => {
+  if (batch.seal) {
+    try {
+      const sealed = appender.seal();
+      db.close();
+      parentPort.postMessage({ id: batch.id, sealed });
+    } catch (error) {
+      parentPort.postMessage({ id: batch.id, results: [{ error: { message: error.message, code: error.code, path: packsDir } }] });
+    }
+    return;
+  }
   const results = [];
   for (const path of batch.paths) {
-    let temp;
     try {
       const data = fs.readFileSync(path);
       const hash = createHash("sha256").update(data).digest("hex");
-      const shard = objectsDir + "/" + hash.slice(0, 2);
-      const final = shard + "/" + hash;
-      let written = false;
-      if (!fs.existsSync(final)) {
-        if (!shards.has(shard)) { fs.mkdirSync(shard, { recursive: true, mode: 0o700 }); shards.add(shard); }
-        temp = tempPrefix + (++counter);
-        const fd = fs.openSync(temp, "wx", 0o600);
-        try { fs.writeSync(fd, data); } finally { fs.closeSync(fd); }
-        fs.renameSync(temp, final);
-        written = true;
+      if (packed.has(hash) || known.get(hash) || fs.existsSync(objectsDir + "/" + hash.slice(0, 2) + "/" + hash)) {
+        results.push({ hash, size: data.length, written: false });
+      } else {
+        const at = appender.append(data);
+        packed.add(hash);
+        results.push({ hash, size: data.length, written: true, at });
       }
-      results.push({ hash, size: data.length, written });
     } catch (error) {
-      if (temp) fs.rmSync(temp, { force: true });
       results.push({ error: { message: error.message, code: error.code, path } });
       break;
     }
@@ -46,36 +58,53 @@ parentPort.on("message", (batch) => {
 })();
 `;
 
-type WorkerResult = PutResult | { error: { message: string; code?: string; path: string } };
+/** What a thread did with one file: where it packed it, if it was new. */
+export type WriterPut = PutResult & { at?: PackedAt };
+type WorkerResult = WriterPut | { error: { message: string; code?: string; path: string } };
+type WorkerReply = { id: number; results?: WorkerResult[]; sealed?: SealedPack[] };
 
 const BATCH = 64;
 
 /**
  * Small files stored on worker threads: reading, hashing and writing thousands of small files
  * is CPU-bound JavaScript glue around tiny system calls, and the threads spread it over the
- * cores. Files are submitted while the tree is still being walked, so the two overlap.
+ * cores. Files are submitted while the tree is still being walked, so the two overlap. Each
+ * thread appends to packs of its own and seals (fsyncs) them when asked to finish.
  */
 export class SmallFileWriters {
   private readonly workers: Worker[];
-  private readonly replies: Array<Promise<WorkerResult[]>> = [];
+  private readonly replies: Array<Promise<WorkerReply>> = [];
   private readonly waiting = new Map<
     number,
-    { resolve: (r: WorkerResult[]) => void; reject: (e: Error) => void }
+    { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }
   >();
   private batch: string[] = [];
 
-  constructor(objectsDir: string, tempDir: string) {
+  constructor(where: {
+    objectsDir: string;
+    packsDir: string;
+    catalogPath: string;
+    prefixes: () => string;
+  }) {
     // At least two even on one core: cold reads of small files wait on the disk, and readers in
     // flight overlap the waits (xargs -P2 cat read a cold 20,000-file tree 25% faster than -P1).
     // Past the core count, measured 2 against 4 on two cores: no difference.
     const count = Math.max(2, Math.min(4, availableParallelism()));
-    this.workers = Array.from({ length: count }, (_, i) => {
+    const sqlite = createRequire(import.meta.url).resolve("better-sqlite3");
+    this.workers = Array.from({ length: count }, () => {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { objectsDir, tempPrefix: `${tempDir}/object-${process.pid}-w${i}-` },
+        workerData: {
+          objectsDir: where.objectsDir,
+          packsDir: where.packsDir,
+          catalogPath: where.catalogPath,
+          prefix: where.prefixes(),
+          target: PACK_TARGET,
+          sqlite,
+        },
       });
-      worker.on("message", (message: { id: number; results: WorkerResult[] }) => {
-        this.waiting.get(message.id)?.resolve(message.results);
+      worker.on("message", (message: WorkerReply) => {
+        this.waiting.get(message.id)?.resolve(message);
         this.waiting.delete(message.id);
       });
       const failAll = (error: Error) => {
@@ -94,35 +123,50 @@ export class SmallFileWriters {
     if (this.batch.length === BATCH) this.post();
   }
 
-  private post(): void {
-    if (this.batch.length === 0) return;
+  private send(
+    worker: Worker,
+    message: { paths: string[] } | { seal: true },
+  ): Promise<WorkerReply> {
     const id = this.replies.length;
-    const reply = new Promise<WorkerResult[]>((resolve, reject) =>
+    const reply = new Promise<WorkerReply>((resolve, reject) =>
       this.waiting.set(id, { resolve, reject }),
     );
     // Settled failures are read in finish(); until then, an early rejection is not "unhandled".
     reply.catch(() => {});
     this.replies.push(reply);
-    this.workers[id % this.workers.length]!.postMessage({ id, paths: this.batch });
+    worker.postMessage({ id, ...message });
+    return reply;
+  }
+
+  private post(): void {
+    if (this.batch.length === 0) return;
+    this.send(this.workers[this.replies.length % this.workers.length]!, { paths: this.batch });
     this.batch = [];
   }
 
-  /** Wait for every submitted file; results in submit order. Throws the first file's error. */
-  async finish(): Promise<PutResult[]> {
+  /**
+   * Wait for every submitted file, then have every thread seal its packs. Results in submit
+   * order, with the sealed packs; throws the first file's error.
+   */
+  async finish(): Promise<{ results: WriterPut[]; sealed: SealedPack[] }> {
     this.post();
     try {
-      const all: PutResult[] = [];
-      for (const reply of this.replies) {
-        for (const result of await reply) {
+      const files = [...this.replies];
+      const seals = this.workers.map((worker) => this.send(worker, { seal: true }));
+      const results: WriterPut[] = [];
+      for (const reply of [...files, ...seals]) {
+        for (const result of (await reply).results ?? []) {
           if ("error" in result) {
             throw Object.assign(new Error(`${result.error.path}: ${result.error.message}`), {
               code: result.error.code,
             });
           }
-          all.push(result);
+          results.push(result);
         }
       }
-      return all;
+      const sealed: SealedPack[] = [];
+      for (const seal of seals) sealed.push(...((await seal).sealed ?? []));
+      return { results, sealed };
     } finally {
       await this.close();
     }

@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import {
   closeSync,
   copyFileSync,
@@ -10,12 +11,23 @@ import {
   readFileSync,
   readSync,
   renameSync,
-  rmSync,
   writeSync,
 } from "node:fs";
 import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { forEachLimited } from "../util/pool.js";
+import { syncDirectory } from "./durable.js";
 import { hashFile } from "./hash.js";
+import { SmallFileWriters } from "./object-writers.js";
+import type { PackIndex } from "./pack-index.js";
+import {
+  PACK_NAME,
+  PACK_TARGET,
+  type PackAppender,
+  type PackedAt,
+  packAppender,
+  type SealedPack,
+} from "./packs.js";
 
 const CHUNK = 1 << 20;
 const BLOCK = 4096;
@@ -50,51 +62,100 @@ export interface PutResult {
 }
 
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const SHARD_PATTERN = /^[0-9a-f]{2}$/;
+
+/** Small files stored by worker threads: submit paths, then take their results in order. */
+export interface ParallelPuts {
+  submit(path: string): void;
+  finish(): Promise<PutResult[]>;
+  close(): Promise<void>;
+}
 
 /**
- * Content-addressed objects: `objects/<first two hex>/<sha256>`, written to a temporary name and
- * renamed into place, never modified after. They are not fsynced one by one: the store syncs the
- * file system once before a backup is marked complete, and after a crash, objects no complete
- * backup references are deleted, so a torn object can never be taken for a stored one.
+ * Content-addressed objects, in two forms. A small file's contents (up to {@link SMALL_FILE})
+ * are appended to a pack file, `objects/packs/p-….pack`, and the catalog records the range; a
+ * large file or a database dump is an object of its own, `objects/<first two hex>/<sha256>`,
+ * written to a temporary name and renamed into place (reflink-able, streamed on restore). Nothing
+ * is modified after it is written.
+ *
+ * Durability costs only what a backup wrote: {@link makeDurable} fsyncs each pack once, each
+ * whole object, and the directories that gained names, and only then records the packs' ranges.
+ * After a crash, packs without a row and whole objects no complete backup references are
+ * deleted, so a torn object can never be taken for a stored one.
  */
 export class ObjectStore {
   private readonly shards = new Set<string>();
   private readonly claimed = new Set<string>();
   // The temp directory belongs to the lock holder alone, so a counter is unique enough.
   private tempCounter = 0;
+  readonly packsDir: string;
+  private appender: PackAppender | undefined;
+  /** Packed by this process, not recorded yet: sealed packs and where each object went. */
+  private readonly unrecorded = new Map<string, PackedAt>();
+  private sealed: SealedPack[] = [];
+  /** Written by this process and not fsynced yet: whole objects, and directories with new names. */
+  private unsyncedFiles: string[] = [];
+  private readonly unsyncedDirs = new Set<string>();
 
   constructor(
     readonly dir: string,
     readonly tempDir: string,
-  ) {}
+    private readonly index: PackIndex,
+  ) {
+    this.packsDir = join(dir, "packs");
+  }
 
+  /** The file of an object stored whole: a large file's contents or a dump (never a packed one). */
   pathOf(hash: string): string {
     return `${this.dir}/${hash.slice(0, 2)}/${hash}`;
   }
 
+  /** Whether the contents are stored, in either form. */
   has(hash: string): boolean {
+    return this.unrecorded.has(hash) || this.index.find(hash) !== undefined || this.hasWhole(hash);
+  }
+
+  private hasWhole(hash: string): boolean {
     return this.claimed.has(hash) || existsSync(this.pathOf(hash));
   }
 
-  /** Store a small file's contents (read whole); see {@link SMALL_FILE}. */
+  /** Store a small file's contents (read whole) in a pack; see {@link SMALL_FILE}. */
   putSmallFile(source: string): PutResult {
     const data = readFileSync(source);
     const hash = createHash("sha256").update(data).digest("hex");
     if (this.has(hash)) return { hash, size: data.length, written: false };
-    const temp = this.tempPath();
-    try {
-      const fd = openSync(temp, "wx", 0o600);
-      try {
-        writeSync(fd, data);
-      } finally {
-        closeSync(fd);
-      }
-      this.adopt(temp, hash);
-    } catch (error) {
-      rmSync(temp, { force: true });
-      throw error;
-    }
+    this.appender ??= packAppender(fs, this.packsDir, newPackPrefix(), PACK_TARGET);
+    this.unrecorded.set(hash, this.appender.append(data));
+    this.unsyncedDirs.add(this.packsDir);
     return { hash, size: data.length, written: true };
+  }
+
+  /**
+   * Worker threads that read, hash and pack small files, for the thousands of a first backup.
+   * Their results are this store's: recorded with the next {@link makeDurable}.
+   */
+  parallelPuts(): ParallelPuts {
+    const writers = new SmallFileWriters({
+      objectsDir: this.dir,
+      packsDir: this.packsDir,
+      catalogPath: this.index.catalogPath,
+      prefixes: () => newPackPrefix(),
+    });
+    return {
+      submit: (path) => writers.submit(path),
+      close: () => writers.close(),
+      finish: async () => {
+        const { results, sealed } = await writers.finish();
+        this.sealed.push(...sealed);
+        if (sealed.length) this.unsyncedDirs.add(this.packsDir);
+        return results.map(({ at, ...put }) => {
+          // Two threads may both have packed the same new contents: the first copy is the one.
+          if (!at || this.unrecorded.has(put.hash)) return { ...put, written: false };
+          this.unrecorded.set(put.hash, at);
+          return put;
+        });
+      },
+    };
   }
 
   /**
@@ -126,7 +187,7 @@ export class ObjectStore {
         await output.close();
       }
       const hash = hasher.digest("hex");
-      if (this.has(hash)) return { hash, size, written: false };
+      if (this.hasWhole(hash)) return { hash, size, written: false };
       this.claimed.add(hash);
       try {
         this.adopt(temp, hash);
@@ -142,13 +203,13 @@ export class ObjectStore {
 
   /**
    * Take a file already written in the store's temp directory (a database dump, say) as an
-   * object: hash it, rename it into place if new, delete it if not. No copy.
+   * object stored whole: hash it, rename it into place if new, delete it if not. No copy.
    */
   async adoptTempFile(temp: string): Promise<PutResult> {
     try {
       const hash = await hashFile(temp);
       const { size } = await stat(temp);
-      if (this.has(hash)) return { hash, size, written: false };
+      if (this.hasWhole(hash)) return { hash, size, written: false };
       this.adopt(temp, hash);
       return { hash, size, written: true };
     } finally {
@@ -164,14 +225,70 @@ export class ObjectStore {
   private adopt(temp: string, hash: string): void {
     const shard = join(this.dir, hash.slice(0, 2));
     if (!this.shards.has(shard)) {
+      if (!existsSync(shard)) this.unsyncedDirs.add(this.dir);
       mkdirSync(shard, { recursive: true, mode: 0o700 });
       this.shards.add(shard);
     }
     renameSync(temp, this.pathOf(hash));
+    this.unsyncedFiles.push(this.pathOf(hash));
+    this.unsyncedDirs.add(shard);
+  }
+
+  /**
+   * Make everything written since the last call durable, then record the packs: each pack is
+   * fsynced once (by its writer), each whole object once, each directory that gained a name
+   * once. Nothing else on the file system is flushed: a busy database beside the store costs
+   * the backup nothing.
+   */
+  async makeDurable(): Promise<void> {
+    if (this.appender) this.sealed.push(...this.appender.seal());
+    await forEachLimited(this.unsyncedFiles, 4, fsyncFile);
+    this.unsyncedFiles = [];
+    for (const dir of this.unsyncedDirs) await syncDirectory(dir);
+    this.unsyncedDirs.clear();
+    if (this.sealed.length || this.unrecorded.size) this.index.record(this.sealed, this.unrecorded);
+    this.sealed = [];
+    this.unrecorded.clear();
+  }
+
+  /** Forget what was written and not recorded (a failed backup): it is garbage now. */
+  private abandonUnrecorded(): void {
+    this.appender?.abandon();
+    this.appender = undefined;
+    this.sealed = [];
+    this.unrecorded.clear();
+    this.unsyncedFiles = [];
+    this.unsyncedDirs.clear();
+  }
+
+  private packed(hash: string): PackedAt | undefined {
+    return this.unrecorded.get(hash) ?? this.index.find(hash);
+  }
+
+  private readPacked(at: PackedAt): Buffer {
+    const fd = openSync(join(this.packsDir, at.pack), "r");
+    try {
+      const data = Buffer.allocUnsafe(at.length);
+      let done = 0;
+      while (done < at.length) {
+        const n = readSync(fd, data, done, at.length - done, at.offset + done);
+        if (n === 0)
+          throw Object.assign(new Error(`pack ${at.pack} is short`), { code: "ENODATA" });
+        done += n;
+      }
+      return data;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Copy an object to `dest` (a new name), as a reflink where the file system allows. */
   copyTo(hash: string, dest: string): void {
+    const at = this.packed(hash);
+    if (at) {
+      writeNewFile(dest, this.readPacked(at), false);
+      return;
+    }
     copyFileSync(this.pathOf(hash), dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
   }
 
@@ -180,6 +297,11 @@ export class ObjectStore {
    * where the file system allows (it shares the object's holes), else block by block.
    */
   copySparseTo(hash: string, dest: string): void {
+    const at = this.packed(hash);
+    if (at) {
+      writeNewFile(dest, this.readPacked(at), true);
+      return;
+    }
     try {
       copyFileSync(
         this.pathOf(hash),
@@ -218,13 +340,19 @@ export class ObjectStore {
   /** Re-hash one object. */
   async check(hash: string): Promise<ObjectCheck> {
     try {
-      return (await hashFile(this.pathOf(hash))) === hash ? "ok" : "mismatch";
+      const at = this.packed(hash);
+      const actual = at
+        ? createHash("sha256").update(this.readPacked(at)).digest("hex")
+        : await hashFile(this.pathOf(hash));
+      return actual === hash ? "ok" : "mismatch";
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return "missing";
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENODATA") return "missing";
       throw error;
     }
   }
 
+  /** The objects stored whole. */
   async *allHashes(): AsyncGenerator<string> {
     let shards: string[];
     try {
@@ -233,14 +361,21 @@ export class ObjectStore {
       return;
     }
     for (const shard of shards) {
+      if (!SHARD_PATTERN.test(shard)) continue;
       for (const name of await readdir(join(this.dir, shard))) {
         if (HASH_PATTERN.test(name)) yield name;
       }
     }
   }
 
-  /** Delete every object not in `keep`; returns how many were removed. */
+  /**
+   * Delete every object not in `keep`; returns how many were removed. Packs none of whose
+   * objects is kept are deleted; packs less than half of which is still kept are rewritten
+   * with only what is kept; packs the catalog does not know (a crash before they were recorded)
+   * are deleted.
+   */
   async collectGarbage(keep: ReadonlySet<string>): Promise<number> {
+    this.abandonUnrecorded();
     let removed = 0;
     for await (const hash of this.allHashes()) {
       if (!keep.has(hash)) {
@@ -248,6 +383,82 @@ export class ObjectStore {
         removed++;
       }
     }
+    removed += this.index.forgetUnreferenced(keep);
+    await this.compactPacks();
     return removed;
+  }
+
+  private async compactPacks(): Promise<void> {
+    const uses = this.index.uses();
+    const sparse: string[] = [];
+    for (const use of uses) {
+      if (use.live === 0) {
+        this.index.dropEmpty(use.name);
+        await rm(join(this.packsDir, use.name), { force: true });
+      } else if (use.live * 2 < use.bytes) {
+        sparse.push(use.name);
+      }
+    }
+    if (sparse.length) {
+      // Copy what is kept into new packs, fsync them, then switch the catalog over in one
+      // transaction; only then do the old packs go.
+      const appender = packAppender(fs, this.packsDir, newPackPrefix(), PACK_TARGET);
+      const moved: Array<[string, PackedAt]> = [];
+      try {
+        for (const name of sparse) {
+          for (const object of this.index.objectsIn(name)) {
+            moved.push([object.hash, appender.append(this.readPacked(object))]);
+          }
+        }
+      } catch (error) {
+        appender.abandon();
+        throw error;
+      }
+      const fresh = appender.seal();
+      await syncDirectory(this.packsDir);
+      this.index.move(sparse, fresh, moved);
+      for (const name of sparse) await rm(join(this.packsDir, name), { force: true });
+    }
+    const recorded = new Set(this.index.uses().map((u) => u.name));
+    let names: string[] = [];
+    try {
+      names = await readdir(this.packsDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (PACK_NAME.test(name) && !recorded.has(name)) {
+        await rm(join(this.packsDir, name), { force: true });
+      }
+    }
+  }
+}
+
+function newPackPrefix(): string {
+  return `p-${randomBytes(8).toString("hex")}`;
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Write `data` as the new file `dest` (mode 0600), leaving zero blocks as holes if `sparse`. */
+function writeNewFile(dest: string, data: Buffer, sparse: boolean): void {
+  const fd = openSync(dest, "wx", 0o600);
+  try {
+    if (sparse) {
+      for (const [from, to] of dataRuns(data)) writeSync(fd, data, from, to - from, from);
+      ftruncateSync(fd, data.length);
+    } else {
+      let done = 0;
+      while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+    }
+  } finally {
+    closeSync(fd);
   }
 }

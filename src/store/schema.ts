@@ -77,4 +77,21 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX step_processes_by_run ON step_processes (run_id);
   `,
+  `
+  -- Version 4: small objects live in pack files (objects/packs/*.pack). A pack is recorded only
+  -- once it is written whole and fsynced; then the ranges of the objects it holds. A pack file
+  -- without a row is the remains of a crash and is deleted; so is a pack none of whose objects
+  -- is referenced any more. An older rollpoint refuses a catalog of this version.
+  CREATE TABLE packs (
+    name  TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL
+  );
+  CREATE TABLE packed_objects (
+    hash   TEXT PRIMARY KEY,
+    pack   TEXT NOT NULL REFERENCES packs (name),
+    offset INTEGER NOT NULL,
+    length INTEGER NOT NULL
+  );
+  CREATE INDEX packed_objects_by_pack ON packed_objects (pack, offset);
+  `,
 ];

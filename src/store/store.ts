@@ -3,6 +3,7 @@ import { chmod, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { type BackupRow, Catalog } from "./catalog.js";
+import { syncDirectory } from "./durable.js";
 import { StoreLock } from "./lock.js";
 import { ObjectStore } from "./objects.js";
 import { OperationLog } from "./oplog.js";
@@ -90,13 +91,18 @@ export class Store {
       const tempDir = join(root, "tmp");
       await mkdir(tempDir, { recursive: true, mode: 0o700 });
       await mkdir(join(root, "objects"), { recursive: true, mode: 0o700 });
+      if (!existsSync(join(root, "objects", "packs"))) {
+        await mkdir(join(root, "objects", "packs"), { mode: 0o700 });
+        // Its name must outlive a power cut: packs recorded in the catalog live in it.
+        await syncDirectory(join(root, "objects"));
+      }
       // Made or checked just now; the store is 0700 and ours, so no one else can swap them.
       checkStoreEntries(root);
       const catalog = new Catalog(join(root, "catalog.db"));
       return new Store(
         root,
         catalog,
-        new ObjectStore(join(root, "objects"), tempDir),
+        new ObjectStore(join(root, "objects"), tempDir, catalog.packs),
         new OperationLog(join(root, "operations.log")),
         tempDir,
         options.clock ?? Date.now,

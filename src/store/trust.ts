@@ -12,11 +12,11 @@ import { GlobalRollbackError } from "../errors.js";
  * - a directory above it that is neither owned by root nor by the invoking user, or that is
  *   writable by group or others without the sticky bit (anyone could rename the store away and
  *   put their own in its place);
- * - any of the store's own entries (`tmp`, `objects`, `logs`, the catalog, the lock files, the
+ * - any of the store's own entries (`tmp`, `objects`, `objects/packs`, `logs`, the catalog, the lock files, the
  *   audit log) that is a symlink or of the wrong type.
  */
 
-const OWN_DIRECTORIES = ["tmp", "objects", "logs"];
+const OWN_DIRECTORIES = ["tmp", "objects", "objects/packs", "logs"];
 const OWN_FILES = [
   "catalog.db",
   "catalog.db-wal",
@@ -114,7 +114,7 @@ export function checkCatalogPresent(store: string): void {
   if (objects === 0) return;
   throw new GlobalRollbackError(
     "STORE_ERROR",
-    `catalog missing or empty in ${store}: ${objects} objects present and nothing says what they belong to; restore ${join(store, "catalog.db")} from a copy (nothing was changed, nothing will be deleted)`,
+    `catalog missing or empty in ${store}: objects present (${objects} files under objects/) and nothing says what they belong to; restore ${join(store, "catalog.db")} from a copy (nothing was changed, nothing will be deleted)`,
     { context: { store } },
   );
 }

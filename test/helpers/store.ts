@@ -1,13 +1,44 @@
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 
-/** How many content objects a store holds, counted on disk. */
+/**
+ * How many content objects a store holds: files stored whole, counted on disk, and objects in
+ * pack files, counted in the catalog.
+ */
 export function objectCount(store: string): number {
-  return readdirSync(join(store, "objects")).reduce(
-    (n, shard) => n + readdirSync(join(store, "objects", shard)).length,
-    0,
-  );
+  const whole = readdirSync(join(store, "objects"))
+    .filter((shard) => /^[0-9a-f]{2}$/.test(shard))
+    .reduce((n, shard) => n + readdirSync(join(store, "objects", shard)).length, 0);
+  return whole + catalogCount(store, "SELECT COUNT(*) FROM packed_objects");
+}
+
+/** The pack files on disk, by name. */
+export function packFiles(store: string): string[] {
+  return readdirSync(join(store, "objects", "packs")).sort();
+}
+
+/** Where an object's bytes are on disk: its own file, or a range of a pack file. */
+export function locateObject(
+  store: string,
+  hash: string,
+): { path: string; offset: number; length?: number } {
+  const whole = join(store, "objects", hash.slice(0, 2), hash);
+  if (existsSync(whole)) return { path: whole, offset: 0 };
+  const db = new Database(join(store, "catalog.db"), { readonly: true });
+  try {
+    const row = db
+      .prepare("SELECT pack, offset, length FROM packed_objects WHERE hash = ?")
+      .get(hash) as { pack: string; offset: number; length: number } | undefined;
+    if (!row) throw new Error(`object ${hash} is not in ${store}`);
+    return {
+      path: join(store, "objects", "packs", row.pack),
+      offset: row.offset,
+      length: row.length,
+    };
+  } finally {
+    db.close();
+  }
 }
 
 /** One number from the store's catalog, read as a user with sqlite3 would. */

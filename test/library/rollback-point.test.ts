@@ -2,7 +2,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
-import { objectCount } from "../helpers/store.js";
+import { locateObject, objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 describe("rollback points", () => {
@@ -94,7 +94,8 @@ describe("rollback points", () => {
       files: [join(dir, "a"), join(dir, "b")],
     });
     const [entry] = (await rollback.getListing(point.members[0]!.backupId)).filter((e) => e.hash);
-    rmSync(join(store, "objects", entry!.hash!.slice(0, 2), entry!.hash!));
+    // Its pack holds only this member's objects: the object is gone.
+    rmSync(locateObject(store, entry!.hash!).path);
     writeFileSync(join(dir, "a/x"), "x2");
     writeFileSync(join(dir, "b/y"), "y2");
 

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
-import { objectCount } from "../helpers/store.js";
+import { objectCount, packFiles } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 function manyFiles(n: number, tag: string): Record<string, string> {
@@ -22,7 +22,9 @@ async function backupIds(store: string): Promise<string[]> {
 }
 
 describe("a runner killed with SIGKILL leaves a store that opens", () => {
-  for (const point of ["backup:object#40", "backup:before-sync"]) {
+  // Mid-way, before anything is durable, and after the packs were fsynced and recorded but
+  // before the backup was marked complete.
+  for (const point of ["backup:object#40", "backup:before-sync", "backup:before-complete"]) {
     it(`killed at ${point}: the partial backup is not listed and its objects are reclaimed`, async () => {
       const dir = await tempDir();
       const store = join(dir, "store");
@@ -40,6 +42,7 @@ describe("a runner killed with SIGKILL leaves a store that opens", () => {
       expect(first.exitCode).toBe(0);
       const [completeId] = await backupIds(store);
       const objectsBefore = objectCount(store);
+      const packsBefore = packFiles(store);
 
       makeTree(live, manyFiles(100, "v2"));
       const child = await startPausedAt(point, [
@@ -51,7 +54,8 @@ describe("a runner killed with SIGKILL leaves a store that opens", () => {
         "--module",
         "app",
       ]);
-      expect(objectCount(store)).toBeGreaterThan(objectsBefore);
+      // What it wrote is on disk: a new pack (recorded in the catalog only at before-complete).
+      expect(packFiles(store).length).toBeGreaterThan(packsBefore.length);
       await killHard(child);
 
       // Opens, lists only the complete backup, and the catalog still holds the pending row.
@@ -67,6 +71,7 @@ describe("a runner killed with SIGKILL leaves a store that opens", () => {
       const prune = await rollpoint(["--store", store, "--json", "backups", "prune"]);
       expect(prune.exitCode).toBe(0);
       expect(objectCount(store)).toBe(objectsBefore);
+      expect(packFiles(store)).toEqual(packsBefore);
       const verify = await rollpoint(["--store", store, "backups", "verify"]);
       expect(verify.exitCode).toBe(0);
 

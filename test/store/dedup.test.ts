@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../src/backups/files/backup.js";
 import { entryFromStats } from "../../src/backups/files/entry.js";
 import { GlobalRollback } from "../../src/index.js";
-import { ObjectStore } from "../../src/store/objects.js";
+import { Store } from "../../src/store/store.js";
 import { catalogCount, objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
@@ -98,7 +98,7 @@ describe("the stat shortcut is not trusted for files that may still have been ch
     const dir = await tempDir();
     const live = join(dir, "app");
     makeTree(live, { "f.txt": "after\n" });
-    const objects = new ObjectStore(join(dir, "objects"), dir);
+    const objects = (await Store.open(join(dir, "store"))).objects;
     const stats = lstatSync(join(live, "f.txt"), { bigint: true });
     // A previous listing whose entry matches the live file's stat exactly but names other
     // contents: what a same-tick rewrite of equal size leaves behind.

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
 import { rollpoint } from "../helpers/cli.js";
+import { locateObject } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 function flipOneByte(path: string, offset = 0): void {
@@ -23,7 +24,8 @@ describe("a damaged store is caught before it touches the live system", () => {
     const rollback = new GlobalRollback({ backupDir: store });
     const info = await rollback.backupFile(live, "pre", "app");
     const entry = (await rollback.getListing(info.backupId)).find((e) => e.rel === "config.conf")!;
-    flipOneByte(join(store, "objects", entry.hash!.slice(0, 2), entry.hash!));
+    const at = locateObject(store, entry.hash!);
+    flipOneByte(at.path, at.offset);
 
     writeFileSync(join(live, "config.conf"), "port=9090\n");
     writeFileSync(join(live, "data/rows.csv"), "changed\n");

@@ -1,6 +1,10 @@
 import { readlinkSync } from "node:fs";
-import { SmallFileWriters } from "../../store/object-writers.js";
-import { type ObjectStore, type PutResult, SMALL_FILE } from "../../store/objects.js";
+import {
+  type ObjectStore,
+  type ParallelPuts,
+  type PutResult,
+  SMALL_FILE,
+} from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
 import {
@@ -99,7 +103,7 @@ export async function snapshotTree(
   const flagged: Array<{ entry: Entry; abs: string }> = [];
   // Files with several names in the tree, by device and inode: restored as links, not copies.
   const linked = new Map<string, Entry[]>();
-  let writers: SmallFileWriters | undefined;
+  let writers: ParallelPuts | undefined;
   try {
     for (const path of walked) {
       const entry = entryFromStats(path.rel, path.stats);
@@ -132,7 +136,7 @@ export async function snapshotTree(
             smallPaths.push(path.abs);
             // Threads are started only once there is enough work to repay their start-up.
             if (!writers && small.length === PARALLEL_FROM) {
-              writers = new SmallFileWriters(objects.dir, objects.tempDir);
+              writers = objects.parallelPuts();
               for (const abs of smallPaths) writers.submit(abs);
             } else if (writers) {
               writers.submit(path.abs);
@@ -167,12 +171,8 @@ export async function snapshotTree(
       }
     } else {
       const results = await writers.finish();
-      // Two threads may both store the same new contents; it is one new object.
-      const fresh = new Set<string>();
       for (let i = 0; i < results.length; i++) {
-        const put = results[i]!;
-        record(small[i]!, fresh.has(put.hash) ? { ...put, written: false } : put);
-        if (put.written) fresh.add(put.hash);
+        record(small[i]!, results[i]!);
         pausePoint("backup:object");
       }
     }

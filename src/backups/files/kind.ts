@@ -54,7 +54,6 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
           warnings: snapshot.warnings,
           ...(snapshot.oddNames.length ? { oddNames: snapshot.oddNames } : {}),
         },
-        wroteObjects: snapshot.stats.newObjects > 0,
         ...(previous && sameEntries(previous.entries, snapshot.entries)
           ? { unchangedFrom: previous }
           : {}),

@@ -17,7 +17,6 @@ export async function backupServices(
   return recordBackup(store, { type: "service", source: units.join(" ") }, label, async () => ({
     entries: [],
     meta: { units: await manager.states(units) },
-    wroteObjects: false,
   }));
 }
 

@@ -145,7 +145,6 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
         return {
           entries: [dumpEntry(put)],
           meta: { engine: "mariadb", target, serverVersion: version, fingerprint: recorded },
-          wroteObjects: put.written,
         };
       },
     );

@@ -186,7 +186,6 @@ export async function backupPostgres(
     return {
       entries: [],
       meta: { ...meta, snapshotDatabase: snapshot, fingerprint },
-      wroteObjects: false,
     };
   }
   const before: PgFingerprint = { database: await properties(), ...(await read(target.database)) };
@@ -208,7 +207,6 @@ export async function backupPostgres(
   return {
     entries: [dumpEntry(put)],
     meta: { ...meta, fingerprint },
-    wroteObjects: put.written,
   };
 }
 

@@ -43,7 +43,6 @@ export const sqliteKind: DatabaseKind<SqliteDatabase> = {
             absent: entry.kind === "absent",
             parent: canonicalParent(path),
           },
-          wroteObjects: entry.hash !== null,
         };
       },
     );
