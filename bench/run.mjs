@@ -12,6 +12,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -160,7 +161,15 @@ function contended(fn) {
   try {
     return fn();
   } finally {
-    spawnSync("sh", ["-c", `while kill -0 ${writer.pid} 2>/dev/null; do sleep 0.1; done`]);
+    // Until it has exited: a zombie (this process reaps it only once its loop runs) counts.
+    const running = () => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${writer.pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    while (running()) spawnSync("sleep", ["0.1"]);
     rmSync(big, { force: true });
     sh("sync", []);
   }

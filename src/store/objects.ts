@@ -15,8 +15,7 @@ import {
 } from "node:fs";
 import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { forEachLimited } from "../util/pool.js";
-import { syncDirectory } from "./durable.js";
+import { syncDirectory, syncPaths } from "./durable.js";
 import { hashFile } from "./hash.js";
 import { SmallFileWriters } from "./object-writers.js";
 import type { PackIndex } from "./pack-index.js";
@@ -242,9 +241,8 @@ export class ObjectStore {
    */
   async makeDurable(): Promise<void> {
     if (this.appender) this.sealed.push(...this.appender.seal());
-    await forEachLimited(this.unsyncedFiles, 4, fsyncFile);
+    await syncPaths([...this.unsyncedFiles, ...this.unsyncedDirs]);
     this.unsyncedFiles = [];
-    for (const dir of this.unsyncedDirs) await syncDirectory(dir);
     this.unsyncedDirs.clear();
     if (this.sealed.length || this.unrecorded.size) this.index.record(this.sealed, this.unrecorded);
     this.sealed = [];
@@ -436,15 +434,6 @@ export class ObjectStore {
 
 function newPackPrefix(): string {
   return `p-${randomBytes(8).toString("hex")}`;
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Write `data` as the new file `dest` (mode 0600), leaving zero blocks as holes if `sparse`. */

@@ -9,7 +9,16 @@ export const MARIADB = {
   user: "root",
 };
 
-const connection = () => [
+/** An account of the test's own, that needs its password (see {@link createAccount}). */
+export interface MariadbAccount {
+  user: string;
+  password: string;
+}
+
+// Where an account may connect from: a TCP connection from 127.0.0.1 can be matched as localhost.
+const HOSTS = ["%", "localhost", "127.0.0.1"];
+
+const connection = (as?: MariadbAccount) => [
   "--no-defaults",
   "-h",
   MARIADB.host,
@@ -17,31 +26,57 @@ const connection = () => [
   String(MARIADB.port),
   "--protocol=tcp",
   "-u",
-  MARIADB.user,
+  as?.user ?? MARIADB.user,
 ];
 
 const created: string[] = [];
+const accounts: string[] = [];
 afterEach(() => {
   for (const db of created.splice(0)) mariadb(`DROP DATABASE IF EXISTS \`${db}\``);
+  for (const user of accounts.splice(0)) {
+    for (const host of HOSTS) mariadb(`DROP USER IF EXISTS '${user}'@'${host}'`);
+  }
 });
 
-/** Run SQL with the mariadb client as root; the rows, tab-separated. */
-export function mariadb(sql: string, database?: string): string {
-  return execFileSync("mariadb", [
-    ...connection(),
-    "-N",
-    "-B",
-    "-e",
-    sql,
-    ...(database ? [database] : []),
-  ]).toString();
+/** Run SQL with the mariadb client, as root or as `as` (its password in MYSQL_PWD); the rows. */
+export function mariadb(sql: string, database?: string, as?: MariadbAccount): string {
+  return execFileSync(
+    "mariadb",
+    [...connection(as), "-N", "-B", "-e", sql, ...(database ? [database] : [])],
+    as ? { env: { ...process.env, MYSQL_PWD: as.password } } : {},
+  ).toString();
 }
 
-/** A database of its own for one test: tables with a foreign key, a view, a procedure, a trigger, an event, rows. */
-export function createShopDatabase(): string {
+/** A new account with a random password and no privileges, dropped after the test. */
+export function createAccount(): MariadbAccount {
+  const account = {
+    user: `rp_pw_${randomBytes(4).toString("hex")}`,
+    password: `pw-${randomBytes(9).toString("hex")}`,
+  };
+  accounts.push(account.user);
+  for (const host of HOSTS) {
+    mariadb(`CREATE USER '${account.user}'@'${host}' IDENTIFIED BY '${account.password}'`);
+  }
+  return account;
+}
+
+/** Give an account privileges on one database: by default all (an application's account). */
+export function grant(account: MariadbAccount, database: string, privileges = "ALL"): void {
+  for (const host of HOSTS) {
+    mariadb(`GRANT ${privileges} ON \`${database}\`.* TO '${account.user}'@'${host}'`);
+  }
+}
+
+/**
+ * A database of its own for one test: tables with a foreign key, a view, a procedure, a trigger,
+ * an event, rows; made by root, or by `owner` (then the definer of the view, procedure, trigger
+ * and event), who gets every privilege on it.
+ */
+export function createShopDatabase(owner?: MariadbAccount): string {
   const name = `rp_test_${randomBytes(5).toString("hex")}`;
   mariadb(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   created.push(name);
+  if (owner) grant(owner, name);
   mariadb(
     `CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(80) NOT NULL, KEY by_name (name));
      CREATE TABLE invoices (id INT PRIMARY KEY AUTO_INCREMENT, customer INT NOT NULL,
@@ -53,6 +88,7 @@ export function createShopDatabase(): string {
      CREATE TRIGGER no_negative BEFORE INSERT ON invoices FOR EACH ROW SET NEW.amount = ABS(NEW.amount);
      CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM invoices WHERE amount = 0;`,
     name,
+    owner,
   );
   return name;
 }

@@ -13,7 +13,7 @@ import {
   utimesSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { syncFileSystems, tempNameBeside } from "../../store/durable.js";
+import { syncPaths, tempNameBeside } from "../../store/durable.js";
 import type { ObjectStore } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
@@ -54,24 +54,36 @@ export async function applyRestore(
       plan.flagChanges.length > 0 ||
       (await attributeChanges(plan)).length > 0);
   if (lifted) await liftFlags(plan.flagged);
+  // What must reach the disk before the restore is called done: each changed path and each
+  // directory that gained or lost a name (syncPaths opens only regular files and directories).
+  const toSync = new Set<string>();
+  const changed = (path: string) => {
+    toSync.add(path);
+    toSync.add(dirname(path));
+  };
   for (const action of plan.actions) {
     switch (action.op) {
-      case "remove":
-        rmSync(action.bytes ?? at(action.rel), { recursive: true, force: true });
+      case "remove": {
+        const path = action.bytes ?? at(action.rel);
+        rmSync(path, { recursive: true, force: true });
+        toSync.add(dirname(at(action.rel)));
         counts.removed++;
         break;
+      }
       case "write": {
         const { entry } = action;
         // A hard link of an earlier entry (already right: it sorts first) is linked to it again.
         const linkTo =
           entry.kind === "file" && entry.target !== null ? at(entry.target) : undefined;
         await writeEntry(objects, entry, at(entry.rel), counts, linkTo);
+        changed(at(entry.rel));
         counts.written++;
         pausePoint("restore:write");
         break;
       }
       case "metadata":
         setMetadata(action.entry, at(action.entry.rel));
+        changed(at(action.entry.rel));
         counts.metadata++;
         break;
     }
@@ -79,7 +91,10 @@ export async function applyRestore(
   // Writing into a directory moves its mtime, so directories are finished last, deepest first.
   for (const dir of [...plan.directories].reverse()) {
     const path = at(dir.rel);
-    if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) setMetadata(dir, path);
+    if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) {
+      setMetadata(dir, path);
+      toSync.add(path);
+    }
   }
   // Extended attributes, ACLs and capabilities after: a write or a chown clears a capability,
   // and a file written anew has none, so they are compared only now. setxattr moves no mtime,
@@ -94,7 +109,9 @@ export async function applyRestore(
     );
     if (wanted.size) await putFlags(wanted);
     counts.metadata += plan.flagChanges.length;
-    await syncFileSystems([dirname(plan.root)]);
+    for (const change of changes) toSync.add(change.path);
+    for (const path of wanted.keys()) toSync.add(path);
+    await syncPaths(toSync, dirname(plan.root));
   }
   return counts;
 }

@@ -1,15 +1,19 @@
-import { writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
 import { rollpoint } from "../../helpers/cli.js";
 import {
+  createAccount,
   createShopDatabase,
   dumpOf,
+  grant,
   MARIADB,
   mariadb,
   mutateShopDatabase,
 } from "../../helpers/mariadb.js";
+import { storeFiles } from "../../helpers/store.js";
 import { tempDir } from "../../helpers/tree.js";
 
 describe("MariaDB, a database kind of its own", () => {
@@ -142,5 +146,102 @@ steps:
     } finally {
       mariadb(`DROP USER IF EXISTS '${reader}'@'localhost', '${intruder}'@'%'`);
     }
+  });
+});
+
+describe("MariaDB behind a password", () => {
+  it("an application's account: passwordEnv and inline both roll back exactly, and the password is in no argv, store file or log", async () => {
+    const dir = await tempDir();
+    const account = createAccount();
+    const database = createShopDatabase(account);
+    const before = dumpOf(database);
+    const denied = spawnSync("mariadb", [
+      "--no-defaults",
+      "-h",
+      MARIADB.host,
+      "-P",
+      String(MARIADB.port),
+      "--protocol=tcp",
+      "-u",
+      account.user,
+      "-e",
+      "SELECT 1",
+    ]);
+    expect(denied.status, "the account must need its password").not.toBe(0);
+
+    // Every mariadb and mariadb-dump rollpoint starts writes its argv here, then runs the real one.
+    const bin = join(dir, "bin");
+    const argv = join(dir, "argv.log");
+    mkdirSync(bin);
+    for (const tool of ["mariadb", "mariadb-dump"]) {
+      const real = execFileSync("sh", ["-c", `command -v ${tool}`])
+        .toString()
+        .trim();
+      writeFileSync(
+        join(bin, tool),
+        `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> ${argv}\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+    }
+    writeFileSync(
+      join(dir, "migrate.sql"),
+      "ALTER TABLE customers ADD COLUMN tier INT; DELETE FROM invoices; CREATE TABLE audit (x INT);",
+    );
+    const store = join(dir, "store");
+    const manifest = join(dir, "shop.yaml");
+    const write = (secret: string, db = database, user = account.user) =>
+      writeFileSync(
+        manifest,
+        `apiVersion: rollpoint/v1
+name: shop
+rollbackPoint:
+  databases:
+    - { name: shop, type: mariadb, host: ${MARIADB.host}, port: ${MARIADB.port}, user: ${user}, ${secret}, database: ${db} }
+steps:
+  - id: migrate
+    sql: { database: shop, file: migrate.sql }
+  - id: health
+    check: { command: ["false"], within: 1s }
+`,
+      );
+    const env = { PATH: `${bin}:${process.env.PATH}`, SHOP_PASSWORD: account.password };
+    for (const secret of ["passwordEnv: SHOP_PASSWORD", `password: "${account.password}"`]) {
+      write(secret);
+      const run = await rollpoint(["--store", store, "run", manifest], { env });
+      expect(run.exitCode, secret + run.stdout + run.stderr).toBe(1);
+      expect(run.stdout).toContain("rolled back: everything is as it was before the update");
+      expect(dumpOf(database)).toBe(before);
+      expect(run.stdout + run.stderr).not.toContain(account.password);
+    }
+    const calls = readFileSync(argv, "utf8");
+    expect(calls).toContain("mariadb-dump");
+    expect(calls).toContain(`--user=${account.user}`);
+    expect(calls).not.toContain(account.password);
+    for (const file of storeFiles(store)) {
+      expect(readFileSync(file).includes(account.password), file).toBe(false);
+    }
+
+    // Objects defined by another account (root, here) need SET USER to be recreated: refused
+    // at preflight, exit 4, naming them; nothing changed.
+    const foreign = createShopDatabase();
+    grant(account, foreign);
+    const foreignBefore = dumpOf(foreign);
+    write("passwordEnv: SHOP_PASSWORD", foreign);
+    const refused = await rollpoint(["--store", store, "run", manifest], { env });
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(4);
+    expect(refused.stdout + refused.stderr).toMatch(/view big_invoices \(definer root@/);
+    expect(refused.stdout + refused.stderr).toContain("SET USER");
+    expect(dumpOf(foreign)).toBe(foreignBefore);
+
+    // An account with less than a restore takes: refused the same way, naming what it lacks.
+    const reader = createAccount();
+    grant(reader, database, "SELECT, INSERT");
+    write("passwordEnv: SHOP_PASSWORD", database, reader.user);
+    const lacking = await rollpoint(["--store", store, "run", manifest], {
+      env: { ...env, SHOP_PASSWORD: reader.password },
+    });
+    expect(lacking.exitCode, lacking.stdout + lacking.stderr).toBe(4);
+    expect(lacking.stdout + lacking.stderr).toMatch(/lacks CREATE, DROP, ALTER/);
+    expect(dumpOf(database)).toBe(before);
   });
 });

@@ -98,6 +98,8 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
         { database: config.database, ...passwordOption(config) },
       );
       const dump = (await runTool("mariadb-dump", target, ["--version"])).trim();
+      const refused = await restoreRefusal(target, config);
+      if (refused) return { ok: false, subject, detail: refused, newBytes: 0 };
       return {
         ok: true,
         subject,
@@ -213,6 +215,68 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
   discardExternal: async () => {},
   checkExternal: async () => undefined,
 };
+
+// What loading mariadb-dump's output into a database dropped and created again takes, on the
+// database or globally (a grant on a pattern such as `app\_%` counts where it matches).
+const RESTORE_PRIVILEGES = [
+  "SELECT",
+  "INSERT",
+  "CREATE",
+  "DROP",
+  "ALTER",
+  "INDEX",
+  "LOCK TABLES",
+  "CREATE VIEW",
+  "SHOW VIEW",
+  "TRIGGER",
+  "CREATE ROUTINE",
+  "ALTER ROUTINE",
+  "EVENT",
+];
+
+const PRIVILEGES_QUERY = `
+SELECT DISTINCT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES
+ WHERE GRANTEE IN (@me, @role)
+UNION SELECT DISTINCT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES
+ WHERE GRANTEE IN (@me, @role) AND DATABASE() LIKE TABLE_SCHEMA`;
+
+// Views, routines, triggers and events keep their DEFINER; the dump recreates them with it, and
+// naming another account as definer takes SET USER (or SUPER).
+const FOREIGN_DEFINERS = `
+SELECT CONCAT('view ', TABLE_NAME, ' (definer ', DEFINER, ')') FROM information_schema.VIEWS
+ WHERE TABLE_SCHEMA = DATABASE() AND DEFINER <> CURRENT_USER()
+UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME, ' (definer ', DEFINER, ')')
+  FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND DEFINER <> CURRENT_USER()
+UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME, ' (definer ', DEFINER, ')')
+  FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND DEFINER <> CURRENT_USER()
+UNION ALL SELECT CONCAT('event ', EVENT_NAME, ' (definer ', DEFINER, ')')
+  FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() AND DEFINER <> CURRENT_USER()`;
+
+/**
+ * Why the connecting account could not restore the database exactly, if it could not: a restore
+ * drops the database, creates it again and loads the dump, so a missing privilege there would
+ * leave it dropped or half loaded. Refused at preflight instead, before anything changes.
+ */
+async function restoreRefusal(
+  target: MariadbTarget,
+  config: MariadbDatabase,
+): Promise<string | undefined> {
+  const options = { database: config.database, ...passwordOption(config) };
+  // GRANTEE is written 'user'@'host'; CURRENT_USER() is user@host (the account matched).
+  const me = `SET @me = CONCAT("'", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "'@'", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), "'"), @role = CONCAT("'", IFNULL(CURRENT_ROLE(), ''), "'");`;
+  const held = new Set((await query(target, me + PRIVILEGES_QUERY, options)).map((r) => r[0]!));
+  const who = `${target.user} on ${describeMariadb(target)}`;
+  const missing = RESTORE_PRIVILEGES.filter((p) => !held.has(p));
+  if (missing.length) {
+    return `${who} lacks ${missing.join(", ")}: a restore drops the database, creates it again and loads the dump, which takes all of ${RESTORE_PRIVILEGES.join(", ")}; GRANT ALL ON ${ident(config.database)}.* TO the account (nothing was changed)`;
+  }
+  if (held.has("SUPER") || held.has("SET USER")) return undefined;
+  const foreign = (await query(target, FOREIGN_DEFINERS, options)).map((r) => r[0]!);
+  if (foreign.length) {
+    return `${who} cannot recreate ${foreign.length} object(s) defined by another account: ${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? ", …" : ""}; restoring them takes SET USER (or SUPER), or connect as their definer (nothing was changed)`;
+  }
+  return undefined;
+}
 
 function isGrantLine(line: string): boolean {
   return line === GRANTS_RECORDED || line.startsWith("grant ");

@@ -1,7 +1,8 @@
 import { lstatSync, renameSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { describeError, GlobalRollbackError } from "../../../errors.js";
-import { syncFileSystems, tempNameBeside } from "../../../store/durable.js";
+import { syncPaths, tempNameBeside } from "../../../store/durable.js";
 import type { ObjectStore } from "../../../store/objects.js";
 import { absentEntry, type Entry, entryFromStats } from "../../files/entry.js";
 import { setMetadata } from "../../files/restore-apply.js";
@@ -69,7 +70,7 @@ export async function restoreSqlite(
       rmSync(temp, { force: true });
       throw error;
     }
-    await syncFileSystems([path]);
+    await syncPaths([path, dirname(path)]);
   } catch (error) {
     throw new GlobalRollbackError(
       "DATABASE_FAILED",

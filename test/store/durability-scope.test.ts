@@ -1,0 +1,89 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { CLI } from "../helpers/cli.js";
+import { makeTree, tempDir, treeState } from "../helpers/tree.js";
+
+/**
+ * strace(1) of the real CLI: which sync calls it makes and which programs it runs. A syncfs
+ * (or `sync -f`, or sync) flushes every dirty page on the file system, including what a busy
+ * database beside has written: a rollback point must cost what it writes. npm run bench
+ * measures the effect (a backup beside a 2 GB writer); this checks the mechanism.
+ */
+async function traced(dir: string, args: string[]) {
+  const log = join(dir, `strace-${Date.now()}.log`);
+  const result = await execa(
+    "strace",
+    [
+      "-f",
+      "-qq",
+      "-o",
+      log,
+      "-e",
+      "trace=execve,sync,syncfs,fsync,fdatasync",
+      process.execPath,
+      CLI,
+      ...args,
+    ],
+    { reject: false },
+  );
+  const lines = readFileSync(log, "utf8").split("\n");
+  return {
+    exitCode: result.exitCode,
+    stderr: String(result.stderr),
+    programs: lines
+      .flatMap((l) => /execve\("([^"]+)"/.exec(l)?.[1] ?? [])
+      .filter((p) => p !== process.execPath),
+    wholeFileSystem: lines.filter((l) => /\b(sync|syncfs)\(/.test(l)),
+    fsyncs: lines.filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length,
+  };
+}
+
+describe("durability costs only what rollpoint wrote", () => {
+  it("a backup of 400 files and a restore of three changed ones fsync their own files and never sync the file system", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const live = join(dir, "app");
+    makeTree(
+      live,
+      Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`d${i % 8}/f${i}`, `v1 ${i}\n`])),
+    );
+    writeFileSync(join(live, "large.bin"), Buffer.alloc(3 << 20, 7));
+
+    const backup = await traced(dir, [
+      "--store",
+      store,
+      "--json",
+      "backups",
+      "create",
+      live,
+      "--module",
+      "app",
+    ]);
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    expect(backup.wholeFileSystem).toEqual([]);
+    expect(backup.programs).not.toContain("/usr/bin/sync");
+    expect(backup.programs).not.toContain("/bin/sync");
+    // The packs, the large object, their directories and the catalog: a handful, not 400.
+    expect(backup.fsyncs).toBeGreaterThan(2);
+    expect(backup.fsyncs).toBeLessThan(100);
+
+    const wanted = treeState(live);
+    const id = (
+      JSON.parse(
+        (await execa(process.execPath, [CLI, "--store", store, "--json", "backups", "list"]))
+          .stdout,
+      ) as { backups: Array<{ backupId: string }> }
+    ).backups[0]!.backupId;
+    for (const i of [3, 150, 399]) writeFileSync(join(live, `d${i % 8}/f${i}`), "changed\n");
+    const restore = await traced(dir, ["--store", store, "backups", "restore", id]);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    expect(treeState(live)).toEqual(wanted);
+    expect(restore.wholeFileSystem).toEqual([]);
+    expect(restore.programs).not.toContain("/usr/bin/sync");
+    // Three files and their three directories, at least; and not the tree.
+    expect(restore.fsyncs).toBeGreaterThanOrEqual(6);
+    expect(restore.fsyncs).toBeLessThan(100);
+  });
+});
