@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import {
+  chmodSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -163,29 +164,12 @@ export class ObjectStore {
    */
   async putLargeFile(source: string): Promise<PutResult> {
     const temp = this.tempPath();
-    const input = await open(source, "r");
     try {
-      const output = await open(temp, "wx", 0o600);
-      const hasher = createHash("sha256");
-      const buffer = Buffer.allocUnsafe(CHUNK);
-      let size = 0;
-      try {
-        for (;;) {
-          const { bytesRead } = await input.read(buffer, 0, CHUNK, null);
-          if (bytesRead === 0) break;
-          const chunk = buffer.subarray(0, bytesRead);
-          hasher.update(chunk);
-          // Zero blocks are left as holes: a sparse file takes no more room in the store.
-          for (const [from, to] of dataRuns(chunk)) {
-            await output.write(chunk, from, to - from, size + from);
-          }
-          size += bytesRead;
-        }
-        await output.truncate(size);
-      } finally {
-        await output.close();
-      }
-      const hash = hasher.digest("hex");
+      // On a copy-on-write file system shared with the source (btrfs, XFS), the object is a
+      // reflink: no data is written, and hashing the clone hashes exactly what is stored.
+      const { hash, size } = reflinked(source, temp)
+        ? { hash: await hashFile(temp), size: (await stat(temp)).size }
+        : await copyHashing(source, temp);
       if (this.hasWhole(hash)) return { hash, size, written: false };
       this.claimed.add(hash);
       try {
@@ -195,7 +179,6 @@ export class ObjectStore {
       }
       return { hash, size, written: true };
     } finally {
-      await input.close();
       await rm(temp, { force: true });
     }
   }
@@ -300,18 +283,7 @@ export class ObjectStore {
       writeNewFile(dest, this.readPacked(at), true);
       return;
     }
-    try {
-      copyFileSync(
-        this.pathOf(hash),
-        dest,
-        fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE,
-      );
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "EOPNOTSUPP" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EINVAL")
-        throw error;
-    }
+    if (reflinked(this.pathOf(hash), dest)) return;
     const input = openSync(this.pathOf(hash), "r");
     try {
       const output = openSync(dest, "wx", 0o600);
@@ -429,6 +401,55 @@ export class ObjectStore {
         await rm(join(this.packsDir, name), { force: true });
       }
     }
+  }
+}
+
+/**
+ * Copy `source` to the new file `dest` as a reflink (sharing its extents, holes included), if
+ * the file system can; false if it cannot (ext4, or another file system), and nothing is made.
+ */
+function reflinked(source: string, dest: string): boolean {
+  try {
+    copyFileSync(source, dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EOPNOTSUPP" || code === "ENOTSUP" || code === "EXDEV" || code === "EINVAL") {
+      return false;
+    }
+    throw error;
+  }
+  // copyfile gives the copy the source's mode; the store's files are the store's alone.
+  chmodSync(dest, 0o600);
+  return true;
+}
+
+/** Copy `source` to the new file `dest` and hash it in one pass, zero blocks left as holes. */
+async function copyHashing(source: string, dest: string): Promise<{ hash: string; size: number }> {
+  const input = await open(source, "r");
+  try {
+    const output = await open(dest, "wx", 0o600);
+    const hasher = createHash("sha256");
+    const buffer = Buffer.allocUnsafe(CHUNK);
+    let size = 0;
+    try {
+      for (;;) {
+        const { bytesRead } = await input.read(buffer, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        const chunk = buffer.subarray(0, bytesRead);
+        hasher.update(chunk);
+        // Zero blocks are left as holes: a sparse file takes no more room in the store.
+        for (const [from, to] of dataRuns(chunk)) {
+          await output.write(chunk, from, to - from, size + from);
+        }
+        size += bytesRead;
+      }
+      await output.truncate(size);
+    } finally {
+      await output.close();
+    }
+    return { hash: hasher.digest("hex"), size };
+  } finally {
+    await input.close();
   }
 }
 
