@@ -24,6 +24,13 @@ if (op === "backup") {
     "bench",
   );
   detail = { backupId: info.backupId };
+} else if (op === "backup-mariadb") {
+  const info = await rollback.backupDatabase(
+    { type: "mariadb", host: "127.0.0.1", port: 3306, user: "root", database: arg },
+    "bench",
+    "bench",
+  );
+  detail = { backupId: info.backupId };
 } else if (op === "restore") {
   detail = await rollback.restoreBackupDetailed(arg);
 } else {

@@ -2,7 +2,7 @@
 // inside a loop-mounted journaled ext4 image made here (the work disk is ext4 without a journal,
 // where mass deletes slow every later file creation). Needs root for mount.
 // Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3),
-// BENCH_ONLY (small | large | postgres | engine), BENCH_FS (ext4 | btrfs | xfs; ext4 with a
+// BENCH_ONLY (small | large | postgres | mariadb | engine), BENCH_FS (ext4 | btrfs | xfs; ext4 with a
 // journal by default), BENCH_WRITER_MB (2048: the concurrent writer of the contention case; 0
 // leaves the case out).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -20,6 +20,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchEngine, benchPlan } from "./engine.mjs";
+import { benchMariadb } from "./mariadb.mjs";
 import { benchPostgres } from "./postgres.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -98,9 +99,9 @@ function op(name, store, arg) {
   return { wall, ...result };
 }
 
-function cpA(tree, dest) {
+function cpA(tree, dest, ...options) {
   const ms = timeMs(() => {
-    sh("cp", ["-a", tree, dest]);
+    sh("cp", ["-a", ...options, tree, dest]);
     sh("sync", []);
   });
   return ms;
@@ -191,6 +192,7 @@ function benchTree(label, build, change, { contention = false } = {}) {
     rss: [],
     busyFirst: [],
     busyCp: [],
+    cpCopy: [],
   };
   let storeBytesAfterTwo = 0;
   let changeNote = "";
@@ -201,6 +203,13 @@ function benchTree(label, build, change, { contention = false } = {}) {
     rows.cp.push(cpA(tree, copy));
     rmSync(copy, { recursive: true, force: true });
     sh("sync", []);
+    if (FS !== "ext4") {
+      // cp (coreutils 9) reflinks by default where it can: what copying the bytes costs, too.
+      cold();
+      rows.cpCopy.push(cpA(tree, copy, "--reflink=never"));
+      rmSync(copy, { recursive: true, force: true });
+      sh("sync", []);
+    }
 
     cold();
     const first = op("backup", store, tree);
@@ -240,6 +249,12 @@ function benchTree(label, build, change, { contention = false } = {}) {
     `  ${name.padEnd(26)} ${median(values).toFixed(0).padStart(7)} ms   ${(median(values) / cp).toFixed(3)}× cp -a   (in-process ${median(inner).toFixed(0)} ms, ${(median(inner) / cp).toFixed(3)}×)`;
   console.log(`\n${label}: ${(treeBytes / 1e6).toFixed(0)} MB on disk (median of ${RUNS} runs)`);
   console.log(`  ${"cp -a + sync".padEnd(26)} ${cp.toFixed(0).padStart(7)} ms   1.000×`);
+  if (rows.cpCopy.length) {
+    const copied = median(rows.cpCopy);
+    console.log(
+      `  ${"cp -a --reflink=never".padEnd(26)} ${copied.toFixed(0).padStart(7)} ms   ${(copied / cp).toFixed(3)}×   (rollpoint against it: first ${(median(rows.first) / copied).toFixed(3)}×, repeat ${(median(rows.repeat) / copied).toFixed(3)}×, restore ${(median(rows.restore) / copied).toFixed(3)}×)`,
+    );
+  }
   console.log(line("first backup", rows.first, rows.inner.first));
   console.log(line("repeat backup (unchanged)", rows.repeat, rows.inner.repeat));
   console.log(line("restore after change", rows.restore, rows.inner.restore));
@@ -266,6 +281,7 @@ try {
   if (!only || only === "small") benchTree("small", buildSmall, changeOnePercentSmall, { contention: true });
   if (!only || only === "large") benchTree("large", buildLarge, changeLarge);
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
+  if (!only || only === "mariadb") benchMariadb({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "engine") {
     benchEngine({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });
     benchPlan({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });

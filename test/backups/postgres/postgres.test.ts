@@ -185,3 +185,33 @@ describe("PostgreSQL passwords", () => {
     await rollback.close();
   });
 });
+
+describe("PostgreSQL, a dump taken while others write", () => {
+  it("records the row counts of the dump's own snapshot, and the restore proves them", async () => {
+    const dir = await tempDir();
+    const database = await createAppDatabase();
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) {
+        await sql("INSERT INTO invoices (customer_id, total) VALUES (1, 1)", [], database);
+        written++;
+      }
+    })();
+    const started = written;
+    const info = await rollback
+      .backupDatabase({ type: "postgresql", ...PG, database, strategy: "dump" }, "pre", "app")
+      .finally(() => {
+        writing = false;
+      });
+    await writer;
+    expect(written - started, "rows were written while the backup ran").toBeGreaterThan(0);
+
+    await mutateAppDatabase(database);
+    const op = await rollback.restoreBackupDetailed(info.backupId);
+    expect(op.outcome, JSON.stringify(op.error)).toBe("restored");
+    expect(op.detail).toContain("database properties and row counts as recorded");
+    await rollback.close();
+  });
+});

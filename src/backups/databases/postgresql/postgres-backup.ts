@@ -188,21 +188,44 @@ export async function backupPostgres(
       meta: { ...meta, snapshotDatabase: snapshot, fingerprint },
     };
   }
-  const before: PgFingerprint = { database: await properties(), ...(await read(target.database)) };
+  // The fingerprint is read in the very snapshot pg_dump dumps (exported, then imported with
+  // --snapshot), while pg_dump runs: its row counts are those of the dump even while others
+  // write, and counting costs no time of its own on a machine with a second core.
   const temp = store.objects.tempPath();
-  await (await loadExeca())(
-    "pg_dump",
-    ["--format=custom", "--compress=1", "--no-password", `--file=${temp}`],
-    {
-      env: childEnv(target, target.database, password),
-      extendEnv: false,
+  const fingerprint = await withClient(
+    target,
+    password,
+    async (client): Promise<PgFingerprint> => {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const { rows } = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+      const dump = (await loadExeca())(
+        "pg_dump",
+        [
+          "--format=custom",
+          "--compress=1",
+          "--no-password",
+          `--snapshot=${rows[0]!.id}`,
+          `--file=${temp}`,
+        ],
+        { env: childEnv(target, target.database, password), extendEnv: false },
+      );
+      // Settled below; until then a failure must not count as unhandled.
+      dump.catch(() => undefined);
+      try {
+        const read = {
+          database: await databaseProperties(client, target.database),
+          ...(await schemaAndRows(client)),
+        };
+        await dump;
+        return read;
+      } finally {
+        // The snapshot must live until pg_dump has taken it; it has, once pg_dump has ended.
+        await dump.catch(() => undefined);
+        await client.query("COMMIT");
+      }
     },
+    target.database,
   );
-  const after: PgFingerprint = { database: await properties(), ...(await read(target.database)) };
-  // Rows written while pg_dump ran make the counts uncertain (the dump itself is one snapshot):
-  // then a restore compares the schema and the database's properties only.
-  const { rows: _uncertain, ...schemaOnly } = after;
-  const fingerprint = JSON.stringify(before) === JSON.stringify(after) ? after : schemaOnly;
   const put = await store.objects.adoptTempFile(temp);
   return {
     entries: [dumpEntry(put)],
