@@ -31,6 +31,7 @@ async function traced(dir: string, args: string[]) {
   const lines = readFileSync(log, "utf8").split("\n");
   return {
     exitCode: result.exitCode,
+    stdout: String(result.stdout),
     stderr: String(result.stderr),
     programs: lines
       .flatMap((l) => /execve\("([^"]+)"/.exec(l)?.[1] ?? [])
@@ -70,12 +71,7 @@ describe("durability costs only what rollpoint wrote", () => {
     expect(backup.fsyncs).toBeLessThan(100);
 
     const wanted = treeState(live);
-    const id = (
-      JSON.parse(
-        (await execa(process.execPath, [CLI, "--store", store, "--json", "backups", "list"]))
-          .stdout,
-      ) as { backups: Array<{ backupId: string }> }
-    ).backups[0]!.backupId;
+    const id = (JSON.parse(backup.stdout) as { backup: { backupId: string } }).backup.backupId;
     for (const i of [3, 150, 399]) writeFileSync(join(live, `d${i % 8}/f${i}`), "changed\n");
     const restore = await traced(dir, ["--store", store, "backups", "restore", id]);
     expect(restore.exitCode, restore.stderr).toBe(0);

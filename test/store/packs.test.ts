@@ -3,7 +3,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
-import { rollpoint } from "../helpers/cli.js";
+import { backupsCreate, rollpoint } from "../helpers/cli.js";
 import { catalogCount, objectCount, packFiles } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
@@ -149,16 +149,7 @@ describe("small objects in pack files", () => {
     expect(treeState(live)).toEqual(wanted);
     expect(catalogCount(store, "PRAGMA user_version")).toBe(4);
     // The old objects still count for deduplication: backing up the same tree writes nothing.
-    const again = await rollpoint([
-      "--store",
-      store,
-      "--json",
-      "backups",
-      "create",
-      live,
-      "--module",
-      "app",
-    ]);
+    const again = await backupsCreate(store, live);
     expect(again.exitCode).toBe(0);
     // The restore rewrote every file (new ctimes), so each was read again and found stored.
     expect(JSON.parse(again.stdout).backup.metadata.stats).toMatchObject({
