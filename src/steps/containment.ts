@@ -41,7 +41,7 @@ const START_SLACK_TICKS = TICKS_PER_SECOND;
 /** Where jails are recorded: the catalog's step_processes table. */
 export interface JailLedger {
   open(row: Omit<StepProcessesRow, "id" | "pgid">): number;
-  setPgid(id: number, pgid: number): void;
+  setPgid(id: number, pgid: number, options: { durable: boolean }): void;
   close(id: number): void;
   ofRun(runId: string): StepProcessesRow[];
 }
@@ -161,7 +161,7 @@ export class Jail {
   /** The command was spawned as the leader of process group `pid`. */
   spawned(pid: number): void {
     this.pgid = pid;
-    this.ledger.setPgid(this.id, pid);
+    this.ledger.setPgid(this.id, pid, { durable: !this.cgroup });
   }
 
   /** Everything of the jail still alive: SIGTERM, a grace, SIGKILL; resolves once none is left. */
