@@ -181,14 +181,21 @@ export class Catalog {
   latestListingOf(source: string): StoredListing | undefined {
     const row = this.db
       .prepare(
-        `SELECT b.id, b.created_at, l.sha, lb.data FROM backups b
+        `SELECT b.id, b.created_at, l.sha, lb.format, lb.data FROM backups b
            JOIN listings l ON l.backup_id = b.id JOIN listing_blobs lb ON lb.sha = l.sha
          WHERE b.type = 'file' AND b.source = ? AND b.status = 'complete'
          ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1`,
       )
-      .get(source) as { id: string; created_at: number; sha: string; data: Buffer } | undefined;
+      .get(source) as
+      | { id: string; created_at: number; sha: string; format: number; data: Buffer }
+      | undefined;
     return (
-      row && { entries: decodeListing(row.data, row.id), takenAtMs: row.created_at, sha: row.sha }
+      row && {
+        entries: decodeListing(row.data, row.id),
+        takenAtMs: row.created_at,
+        sha: row.sha,
+        format: row.format,
+      }
     );
   }
 

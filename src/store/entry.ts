@@ -52,4 +52,6 @@ export interface Entry {
 export interface Listing {
   entries: readonly Entry[];
   takenAtMs: number;
+  /** The listing format it was stored in (extended attributes are recorded from format 2). */
+  format?: number;
 }

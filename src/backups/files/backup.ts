@@ -101,6 +101,8 @@ export async function snapshotTree(
   const large: Array<{ entry: Entry; abs: string }> = [];
   // Files and directories whose immutable/append-only flags must be read (see flags.ts).
   const flagged: Array<{ entry: Entry; abs: string }> = [];
+  // Paths whose stat identity is not the previous listing's: their extended attributes are read.
+  const unsettled: string[] = [];
   // Files with several names in the tree, by device and inode: restored as links, not copies.
   const linked = new Map<string, Entry[]>();
   let writers: ParallelPuts | undefined;
@@ -108,14 +110,16 @@ export async function snapshotTree(
     for (const path of walked) {
       const entry = entryFromStats(path.rel, path.stats);
       entries.push(entry);
-      if (entry.kind === "file" || entry.kind === "dir") {
-        // Setting a flag moves ctime: an unchanged stat identity means unchanged flags.
-        const old = before.get(entry.rel);
-        if (old && sameStatIdentity(old, path.stats, takenAtMs)) {
-          if (old.flags) entry.flags = old.flags;
-        } else {
-          flagged.push({ entry, abs: path.abs });
-        }
+      // Setting a flag or an extended attribute moves ctime: an unchanged stat identity means
+      // unchanged flags and attributes.
+      const old = before.get(entry.rel);
+      const settled = old !== undefined && sameStatIdentity(old, path.stats, takenAtMs);
+      if (settled) {
+        if (old.flags) entry.flags = old.flags;
+        if (old.xattrs) entry.xattrs = old.xattrs;
+      } else {
+        unsettled.push(entry.rel);
+        if (entry.kind === "file" || entry.kind === "dir") flagged.push({ entry, abs: path.abs });
       }
       switch (entry.kind) {
         case "file": {
@@ -199,8 +203,13 @@ export async function snapshotTree(
     if (!(error instanceof FlagsUnavailable)) throw error;
     warnings.push(error.message);
   }
-  // Extended attributes, ACLs and capabilities: one getfattr over the tree, kept per entry.
-  const attributes = await readXattrs(source);
+  // Extended attributes, ACLs and capabilities: one getfattr over the tree for a first backup;
+  // after that, of the paths whose stat identity changed only (the others keep the previous
+  // listing's, which recorded them: format 2 and later).
+  const attributes = await readXattrs(
+    source,
+    previous && (previous.format ?? 0) >= 2 ? unsettled : undefined,
+  );
   if (attributes.unavailable) warnings.push(attributes.unavailable);
   for (const entry of entries) {
     const found = attributes.byRel.get(entry.rel);

@@ -220,13 +220,21 @@ function ignoreIfNotRoot(change: () => void): void {
   }
 }
 
-/** Every path whose live attributes differ from its entry's (sockets and absent paths aside). */
+/**
+ * Every path whose live attributes differ from its entry's (sockets and absent paths aside).
+ * Only paths changed since the backup, or by this restore, are read (see readXattrs): the others
+ * have the attributes the listing recorded.
+ */
 async function attributeChanges(plan: RestorePlan): Promise<XattrChange[]> {
   if (plan.entries[0]?.kind === "absent") return [];
-  const live = await readXattrs(plan.root);
+  const read = new Set([
+    ...plan.unsettled,
+    ...plan.actions.flatMap((a) => (a.op === "remove" ? [] : [a.entry.rel])),
+  ]);
+  const live = await readXattrs(plan.root, [...read]);
   const changes: XattrChange[] = [];
   for (const entry of plan.entries) {
-    if (entry.kind === "socket" || entry.kind === "absent") continue;
+    if (entry.kind === "socket" || entry.kind === "absent" || !read.has(entry.rel)) continue;
     const path = entry.rel === "" ? plan.root : join(plan.root, entry.rel);
     const change = xattrChange(path, entry.xattrs, live.byRel.get(entry.rel));
     if (change) changes.push(change);

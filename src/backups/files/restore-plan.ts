@@ -34,6 +34,11 @@ export interface RestorePlan {
   flagged: string[];
   /** Paths of the listing whose flags are not as recorded: `have` now, `want` recorded. */
   flagChanges: Array<{ rel: string; have: string; want: string }>;
+  /**
+   * Live paths whose stat identity is not the recorded one (changed since the backup, or not
+   * in it): only these can have other extended attributes than the listing says.
+   */
+  unsettled: string[];
 }
 
 /** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
@@ -113,6 +118,12 @@ export async function planRestore(
     oddKept,
     flagged: walked.filter((w) => liveFlags.has(w.rel)).map((w) => w.abs),
     flagChanges,
+    unsettled: walked
+      .filter((w) => {
+        const entry = wanted.get(w.rel);
+        return !entry || !sameStatIdentity(entry, w.stats, takenAtMs);
+      })
+      .map((w) => w.rel),
   };
 }
 

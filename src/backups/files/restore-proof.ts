@@ -19,7 +19,10 @@ export async function differencesAfterRestore(
   recordedOdd: readonly string[] = [],
 ): Promise<string[]> {
   const again = await planRestore(root, listing, exclude, recordedOdd);
-  const attributes = await readXattrs(root);
+  // Attributes of what changed since the backup (the restore's own writes included: they moved
+  // ctime); a path whose stat identity is the recorded one has the recorded attributes.
+  const attributes = await readXattrs(root, again.unsettled);
+  const unsettled = new Set(again.unsettled);
   const at = (rel: string) => (rel === "" ? root : join(root, rel));
   const out: string[] = [];
   for (const action of again.actions) {
@@ -71,7 +74,7 @@ export async function differencesAfterRestore(
   }
   // Extended attributes, ACLs, capabilities: what a path has now against what it had.
   for (const entry of listing.entries) {
-    if (entry.kind === "socket" || entry.kind === "absent") continue;
+    if (entry.kind === "socket" || entry.kind === "absent" || !unsettled.has(entry.rel)) continue;
     const change = xattrChange(at(entry.rel), entry.xattrs, attributes.byRel.get(entry.rel));
     if (!change) continue;
     if (attributes.unavailable) {

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { relative } from "node:path";
+import { join, relative } from "node:path";
 import { promisify } from "node:util";
 
 const execFileAsync = promisify(execFile);
@@ -22,27 +22,54 @@ export interface TreeXattrs {
 const GETFATTR = ["-R", "-P", "-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
 const MAX_OUTPUT = 1024 * 2 ** 20;
 
-/** Every extended attribute under `root` (itself included), read in one getfattr run. */
-export async function readXattrs(root: string): Promise<TreeXattrs> {
-  let stdout: string;
+// Paths per getfattr run when they are named one by one: far below the kernel's argument limit.
+const PATHS_PER_RUN = 2000;
+
+/**
+ * The extended attributes under `root` (itself included): of every path, in one recursive
+ * getfattr run; or of the paths `rels` only (relative to `root`), none at all when it is empty.
+ * Setting an attribute moves a path's ctime, so a path whose stat identity is unchanged since a
+ * listing has the attributes the listing recorded: callers read only the others.
+ */
+export async function readXattrs(root: string, rels?: readonly string[]): Promise<TreeXattrs> {
+  if (rels === undefined) return parseGetfattr(root, await runGetfattr(["-R", "--", root]));
+  const out: TreeXattrs = { byRel: new Map() };
+  for (let i = 0; i < rels.length; i += PATHS_PER_RUN) {
+    const paths = rels
+      .slice(i, i + PATHS_PER_RUN)
+      .map((rel) => (rel === "" ? root : join(root, rel)));
+    const part = parseGetfattr(root, await runGetfattr(["--", ...paths]));
+    for (const [rel, xattrs] of part.byRel) out.byRel.set(rel, xattrs);
+    if (part.unavailable) out.unavailable = part.unavailable;
+  }
+  return out;
+}
+
+/** getfattr's output, or why there is none (`unavailable`: not installed). */
+async function runGetfattr(args: string[]): Promise<string | { unavailable: string }> {
   try {
-    ({ stdout } = await execFileAsync("getfattr", [...GETFATTR, "--", root], {
-      maxBuffer: MAX_OUTPUT,
-      encoding: "utf8",
-    }));
+    return (
+      await execFileAsync("getfattr", [...GETFATTR, ...args], {
+        maxBuffer: MAX_OUTPUT,
+        encoding: "utf8",
+      })
+    ).stdout;
   } catch (error) {
     const failure = error as NodeJS.ErrnoException & { stdout?: string; code?: unknown };
     if (failure.code === "ENOENT") {
       return {
-        byRel: new Map(),
         unavailable:
           "extended attributes, POSIX ACLs and file capabilities were not recorded: getfattr is not installed (Debian package attr)",
       };
     }
     // Exit 1 with output: some path could not be read (it vanished, or permission); the rest is
     // good. Paths not listed have no attributes we can see.
-    stdout = failure.stdout ?? "";
+    return failure.stdout ?? "";
   }
+}
+
+function parseGetfattr(root: string, stdout: string | { unavailable: string }): TreeXattrs {
+  if (typeof stdout !== "string") return { byRel: new Map(), unavailable: stdout.unavailable };
   const byRel = new Map<string, Xattrs>();
   let current: Xattrs | undefined;
   for (const line of stdout.split("\n")) {

@@ -21,9 +21,12 @@ import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
 import { isRoot, makeTree, tempDir, treeState } from "../../helpers/tree.js";
 
-async function setup() {
+async function setup(clock?: () => number) {
   const dir = await tempDir();
-  const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+  const rollback = new GlobalRollback({
+    backupDir: join(dir, "store"),
+    ...(clock ? { clock } : {}),
+  });
   return { dir, rollback, live: join(dir, "app") };
 }
 
@@ -226,7 +229,9 @@ describe("file backups keep everything a restore must put back", () => {
   it.runIf(isRoot)(
     "extended attributes, POSIX ACLs (access and default) and file capabilities come back, as getfattr, getfacl and getcap see them",
     async () => {
-      const { live, rollback } = await setup();
+      // A clock ahead of the files: the second backup below takes its unchanged paths' attributes
+      // from the first one's listing (their ctime did not move) and reads only the others.
+      const { live, rollback } = await setup(() => Date.now() + 10_000);
       makeTree(live, {
         "bin/ping": { content: "#!/bin/sh\n", mode: 0o755 },
         "etc/app.conf": "a=1\n",
@@ -255,12 +260,19 @@ describe("file backups keep everything a restore must put back", () => {
         acls: (await tool("getfacl", "-R", "-P", "-p", live)).stdout,
         caps: (await tool("getcap", "-r", live)).stdout,
       });
+      await rollback.backupFile(live, "earlier", "myapp");
+      // Between the two backups, one attribute is added and one removed.
+      await tool("setfattr", "-n", "user.between", "-v", "later", join(live, "shared/x"));
+      await tool("setfattr", "-x", "user.keep", join(live, "etc/keep.conf"));
+      await tool("setfattr", "-n", "user.keep2", "-v", "kept", join(live, "etc/keep.conf"));
       const before = await oracle();
+      expect(before.xattrs).toContain("user.between");
       expect(before.caps).toContain("cap_net_raw=ep");
       for (const name of ["user.origin", "trusted.marker", "system.posix_acl_default"])
         expect(before.xattrs).toContain(name);
       expect(before.acls).toContain("user:nobody:r--");
       const info = await rollback.backupFile(live, "pre", "myapp");
+      expect(info.metadata.stats).toMatchObject({ unchanged: 3 });
 
       // The update: rewrites the binary (dropping its capability), strips the ACLs and one
       // attribute, changes another, adds one the backup did not have.
