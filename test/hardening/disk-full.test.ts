@@ -1,34 +1,17 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync, writeFileSync } from "node:fs";
+import { statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
+import { loopFileSystem } from "../helpers/loop-fs.js";
 import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
 
-const mounted: string[] = [];
-afterEach(() => {
-  for (const mnt of mounted.splice(0)) execFileSync("umount", [mnt]);
-});
-
-/** A small journaled ext4 of its own for the store, loop-mounted (root only). */
-async function smallFileSystem(megabytes: number): Promise<string> {
-  const dir = await tempDir();
-  const image = join(dir, "store.img");
-  const mnt = join(dir, "mnt");
-  mkdirSync(mnt);
-  execFileSync("truncate", ["-s", `${megabytes}M`, image]);
-  execFileSync("mkfs.ext4", ["-q", "-F", image]);
-  execFileSync("mount", ["-o", "loop", image, mnt]);
-  mounted.push(mnt);
-  return mnt;
-}
-
 describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
   it("during the rollback point: exit 4, nothing of the point left, verify 0, and the next run works", async () => {
-    const mnt = await smallFileSystem(32);
+    const mnt = await loopFileSystem("ext4", 32);
     const store = join(mnt, "store");
     const dir = await tempDir();
     const app = join(dir, "app");
@@ -84,7 +67,7 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
   });
 
   it("filled by a step: the rollback still runs and is recorded (the store's reserve)", async () => {
-    const mnt = await smallFileSystem(32);
+    const mnt = await loopFileSystem("ext4", 32);
     const store = join(mnt, "store");
     const filler = join(mnt, "filler");
     const { app, manifest } = await appUpdate(

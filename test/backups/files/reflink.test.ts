@@ -1,28 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, statfsSync, writeSync } from "node:fs";
+import { closeSync, openSync, statfsSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
-import { makeTree, tempDir, treeState } from "../../helpers/tree.js";
-
-const mounted: string[] = [];
-afterEach(() => {
-  for (const mnt of mounted.splice(0)) execFileSync("umount", [mnt]);
-});
-
-/** A btrfs of its own, loop-mounted (root only): a file system with reflinks. */
-async function btrfs(megabytes: number): Promise<string> {
-  const dir = await tempDir();
-  const image = join(dir, "cow.img");
-  const mnt = join(dir, "mnt");
-  mkdirSync(mnt);
-  execFileSync("truncate", ["-s", `${megabytes}M`, image]);
-  execFileSync("mkfs.btrfs", ["-q", "-f", image]);
-  execFileSync("mount", ["-o", "loop", image, mnt]);
-  mounted.push(mnt);
-  return mnt;
-}
+import { loopFileSystem } from "../../helpers/loop-fs.js";
+import { makeTree, treeState } from "../../helpers/tree.js";
 
 function freeBytes(path: string): number {
   execFileSync("sync", ["-f", path]);
@@ -34,7 +17,7 @@ const MiB = 1 << 20;
 
 describe.runIf(process.getuid?.() === 0)("on a copy-on-write file system (btrfs)", () => {
   it("a large file is stored and restored as a reflink: the disk's free space barely moves, the bytes come back exact", async () => {
-    const mnt = await btrfs(512);
+    const mnt = await loopFileSystem("btrfs", 512);
     const live = join(mnt, "app");
     makeTree(live, { "etc/app.conf": "port=8080\n", "data/big.bin": randomBytes(96 * MiB) });
     const before = treeState(live);
