@@ -278,7 +278,8 @@ try {
     `rollpoint bench: ${FS === "ext4" ? "journaled ext4" : FS} image at ${mnt}; page cache ${canDropCaches ? "dropped before each measurement" : "NOT dropped (no permission)"}`,
   );
   const only = process.env.BENCH_ONLY;
-  if (!only || only === "small") benchTree("small", buildSmall, changeOnePercentSmall, { contention: true });
+  if (!only || only === "small")
+    benchTree("small", buildSmall, changeOnePercentSmall, { contention: true });
   if (!only || only === "large") benchTree("large", buildLarge, changeLarge);
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "mariadb") benchMariadb({ dir: mnt, op, runs: RUNS, median });
