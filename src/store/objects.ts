@@ -246,8 +246,24 @@ export class ObjectStore {
     return this.unrecorded.get(hash) ?? this.index.find(hash);
   }
 
+  /**
+   * The pack file the catalog names, if the name is one rollpoint makes: a catalog is not trusted
+   * to name a path (`../../etc/…`) that a restore would read or a prune delete.
+   */
+  private packFile(name: string): string {
+    if (!PACK_NAME.test(name)) throw damaged(`names a pack "${name}", which is not a pack's name`);
+    return join(this.packsDir, name);
+  }
+
   private readPacked(at: PackedAt): Buffer {
-    const fd = openSync(join(this.packsDir, at.pack), "r");
+    if (
+      !Number.isSafeInteger(at.offset) ||
+      at.offset < 0 ||
+      !(at.length >= 0 && at.length <= SMALL_FILE)
+    ) {
+      throw damaged(`places an object at ${at.offset}+${at.length} in ${at.pack}`);
+    }
+    const fd = openSync(this.packFile(at.pack), "r");
     try {
       const data = Buffer.allocUnsafe(at.length);
       let done = 0;
@@ -362,9 +378,11 @@ export class ObjectStore {
     const uses = this.index.uses();
     const sparse: string[] = [];
     for (const use of uses) {
+      // A name that is not a pack's is never deleted (see packFile); verify reports its objects.
+      if (!PACK_NAME.test(use.name)) continue;
       if (use.live === 0) {
         this.index.dropEmpty(use.name);
-        await rm(join(this.packsDir, use.name), { force: true });
+        await rm(this.packFile(use.name), { force: true });
       } else if (use.live * 2 < use.bytes) {
         sparse.push(use.name);
       }
@@ -387,7 +405,7 @@ export class ObjectStore {
       const fresh = appender.seal();
       await syncDirectory(this.packsDir);
       this.index.move(sparse, fresh, moved);
-      for (const name of sparse) await rm(join(this.packsDir, name), { force: true });
+      for (const name of sparse) await rm(this.packFile(name), { force: true });
     }
     const recorded = new Set(this.index.uses().map((u) => u.name));
     let names: string[] = [];
@@ -451,6 +469,11 @@ async function copyHashing(source: string, dest: string): Promise<{ hash: string
   } finally {
     await input.close();
   }
+}
+
+/** A catalog row that cannot be right: the object reads as missing, and verify says so. */
+function damaged(what: string): Error {
+  return Object.assign(new Error(`the catalog ${what}`), { code: "ENODATA" });
 }
 
 function newPackPrefix(): string {

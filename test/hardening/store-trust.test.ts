@@ -3,12 +3,14 @@ import {
   chownSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   renameSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { backupsCreate, createBackup, rollpoint } from "../helpers/cli.js";
 import { objectCount, storeFiles } from "../helpers/store.js";
@@ -158,5 +160,41 @@ describe("a damaged catalog is never silently recreated", () => {
       expect(result.stderr).toContain(`objects present (${files.length} files under objects/)`);
     }
     expect(storeFiles(join(s.store, "objects"))).toEqual(files);
+  });
+});
+
+describe("a catalog is not trusted to name paths", () => {
+  it("a pack named ../../../victim/precious.txt: verify and restore refuse, prune deletes nothing outside the store", async () => {
+    const s = await storeWithBackup();
+    const id = JSON.parse(
+      (await rollpoint(["--store", s.store, "--json", "backups", "list"])).stdout,
+    ).backups[0].backupId as string;
+    const db = new Database(join(s.store, "catalog.db"));
+    const [pack] = db.prepare("SELECT name FROM packs").pluck().all() as string[];
+    db.exec(`PRAGMA foreign_keys = OFF;
+      UPDATE packs SET name = '../../../victim/precious.txt' WHERE name = '${pack}';
+      UPDATE packed_objects SET pack = '../../../victim/precious.txt' WHERE pack = '${pack}';`);
+    db.close();
+    writeFileSync(join(s.app, "a.conf"), "changed\n");
+
+    const verify = await rollpoint(["--store", s.store, "backups", "verify"]);
+    expect(verify.exitCode).not.toBe(0);
+    expect(verify.stdout + verify.stderr).toMatch(/missing/);
+    const restore = await rollpoint(["--store", s.store, "backups", "restore", id]);
+    expect(restore.exitCode).toBe(2);
+    expect(readFileSync(join(s.app, "a.conf"), "utf8")).toBe("changed\n");
+
+    const prune = await rollpoint([
+      "--store",
+      s.store,
+      "backups",
+      "prune",
+      "--keep",
+      "0",
+      "--max-age",
+      "0d",
+    ]);
+    expect(prune.exitCode, prune.stderr).toBe(0);
+    expect(treeState(s.victim)).toEqual(s.victimBefore);
   });
 });
