@@ -325,16 +325,21 @@ export class ObjectStore {
 
   /** Re-hash one object. */
   async check(hash: string): Promise<ObjectCheck> {
-    try {
-      const at = this.packed(hash);
-      const actual = at
-        ? createHash("sha256").update(this.readPacked(at)).digest("hex")
-        : await hashFile(this.pathOf(hash));
-      return actual === hash ? "ok" : "mismatch";
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENODATA") return "missing";
-      throw error;
+    // A reader holds no lock: a prune may move the object into a new pack between the lookup and
+    // the read (the catalog switches first, the old pack goes after). Looked up once more, then.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const at = this.packed(hash);
+        const actual = at
+          ? createHash("sha256").update(this.readPacked(at)).digest("hex")
+          : await hashFile(this.pathOf(hash));
+        return actual === hash ? "ok" : "mismatch";
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" && attempt === 1) continue;
+        if (code === "ENOENT" || code === "ENODATA") return "missing";
+        throw error;
+      }
     }
   }
 
