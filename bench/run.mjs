@@ -2,7 +2,7 @@
 // inside a loop-mounted journaled ext4 image made here (the work disk is ext4 without a journal,
 // where mass deletes slow every later file creation). Needs root for mount.
 // Environment: BENCH_SMALL_FILES (20000), BENCH_LARGE_MB (920, split over 4 files), BENCH_RUNS (3),
-// BENCH_ONLY (small | large | postgres | mariadb | engine), BENCH_FS (ext4 | btrfs | xfs; ext4 with a
+// BENCH_ONLY (small | large | huge | postgres | mariadb | engine), BENCH_FS (ext4 | btrfs | xfs; ext4 with a
 // journal by default), BENCH_WRITER_MB (2048: the concurrent writer of the contention case; 0
 // leaves the case out).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -28,6 +28,9 @@ const root = join(here, "..", ".bench");
 const image = join(root, "fs.img");
 const mnt = join(root, "mnt");
 const SMALL = Number(process.env.BENCH_SMALL_FILES ?? 20000);
+// A tree of this many tiny files (BENCH_HUGE_FILES=1000000): time linear in the count, peak RSS
+// bounded? Off unless asked for (minutes, and an image of several GB).
+const HUGE = Number(process.env.BENCH_HUGE_FILES ?? 0);
 const LARGE_MB = Number(process.env.BENCH_LARGE_MB ?? 920);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WRITER_MB = Number(process.env.BENCH_WRITER_MB ?? 2048);
@@ -66,10 +69,12 @@ function mount() {
   mkdirSync(mnt, { recursive: true });
   if (existsSync(image)) cleanup();
   mkdirSync(mnt, { recursive: true });
-  const gb = Math.ceil(((LARGE_MB + SMALL * 0.01) * 4.5 + WRITER_MB) / 1024) + 1;
+  // A huge tree: its own copy, the cp -a copy and the store, at a 4 KiB block each.
+  const gb = Math.ceil(((LARGE_MB + SMALL * 0.01) * 4.5 + WRITER_MB + HUGE * 0.004 * 3) / 1024) + 1;
   sh("truncate", ["-s", `${gb}G`, image]);
   const [mkfs, args] = MKFS[FS];
-  sh(mkfs, [...args, image]);
+  // ext4 makes an inode per 16 KiB by default: too few for millions of tiny files.
+  sh(mkfs, [...args, ...(HUGE && FS === "ext4" ? ["-i", "4096"] : []), image]);
   sh("mount", ["-o", "loop", image, mnt]);
 }
 function cleanup() {
@@ -130,6 +135,21 @@ function buildLarge(dir) {
     }
     closeSync(fd);
   }
+}
+function buildHuge(dir) {
+  for (let i = 0; i < HUGE; i++) {
+    const sub = join(dir, `d${i % 1000}`, `e${Math.floor(i / 1000) % 10}`);
+    if (i < 10000) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}`), `file ${i}\n`);
+  }
+}
+function changeHuge(dir) {
+  const changed = Math.ceil(HUGE / 1000);
+  for (let i = 0; i < changed; i++) {
+    const n = i * 1000 + 7;
+    writeFileSync(join(dir, `d${n % 1000}`, `e${Math.floor(n / 1000) % 10}`, `f${n}`), "changed\n");
+  }
+  return `${changed} of ${HUGE} files rewritten`;
 }
 function changeOnePercentSmall(dir) {
   const changed = Math.ceil(SMALL / 100);
@@ -281,6 +301,7 @@ try {
   if (!only || only === "small")
     benchTree("small", buildSmall, changeOnePercentSmall, { contention: true });
   if (!only || only === "large") benchTree("large", buildLarge, changeLarge);
+  if (HUGE && (!only || only === "huge")) benchTree("huge", buildHuge, changeHuge);
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "mariadb") benchMariadb({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "engine") {

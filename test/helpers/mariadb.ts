@@ -43,7 +43,8 @@ export function mariadb(sql: string, database?: string, as?: MariadbAccount): st
   return execFileSync(
     "mariadb",
     [...connection(as), "-N", "-B", "-e", sql, ...(database ? [database] : [])],
-    as ? { env: { ...process.env, MYSQL_PWD: as.password } } : {},
+    // stderr is kept for the error, not printed: a test may expect a refusal.
+    { stdio: "pipe", ...(as ? { env: { ...process.env, MYSQL_PWD: as.password } } : {}) },
   ).toString();
 }
 
