@@ -16,7 +16,7 @@ import {
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
-import { type OddName, walkTree } from "./walk.js";
+import { type OddName, walkLazily } from "./walk.js";
 import { readXattrs } from "./xattrs.js";
 
 /**
@@ -89,12 +89,13 @@ export async function snapshotTree(
     unchanged: 0,
   };
   const odd: OddName[] = [];
-  const walked = walkTree(source, compileExcludes(exclude), odd);
+  const walked = walkLazily(source, compileExcludes(exclude), odd);
   if (!walked) return { entries: [absentEntry()], stats, warnings: [], oddNames: [] };
 
   const before = new Map(previous?.entries.map((e) => [e.rel, e]));
   const takenAtMs = previous?.takenAtMs ?? 0;
-  const warnings: string[] = odd.map((o) => oddNameWarning(source, o.rel));
+  // Odd names are found as the walk goes: their warnings are put first once it is done.
+  const warnings: string[] = [];
   const entries: Entry[] = [];
   const small: Entry[] = [];
   const smallPaths: string[] = [];
@@ -183,6 +184,7 @@ export async function snapshotTree(
   } finally {
     await writers?.close();
   }
+  warnings.unshift(...odd.map((o) => oddNameWarning(source, o.rel)));
   await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, abs }) => {
     record(entry, await objects.putLargeFile(abs));
     pausePoint("backup:object");

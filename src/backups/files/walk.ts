@@ -33,12 +33,35 @@ export function walkTree(
   exclude: ExcludeMatcher,
   odd?: OddName[],
 ): WalkedPath[] | undefined {
+  const walk = walkLazily(root, exclude, odd);
+  return walk && [...walk];
+}
+
+/**
+ * The same walk, path by path: only the directories still to be read are held, not every
+ * path's stat (a million-file backup keeps what it records of each path, and no more).
+ */
+export function walkLazily(
+  root: string,
+  exclude: ExcludeMatcher,
+  odd?: OddName[],
+): Iterable<WalkedPath> | undefined {
   const rootStats = lstatOrUndefined(root);
   if (!rootStats) return undefined;
-  const out: WalkedPath[] = [{ rel: "", abs: root, stats: rootStats }];
-  for (let i = 0; i < out.length; i++) {
-    const dir = out[i]!;
-    if (!dir.stats.isDirectory()) continue;
+  return walking({ rel: "", abs: root, stats: rootStats }, exclude, odd);
+}
+
+function* walking(
+  top: WalkedPath,
+  exclude: ExcludeMatcher,
+  odd: OddName[] | undefined,
+): Generator<WalkedPath> {
+  yield top;
+  const dirs: Array<{ rel: string; abs: string }> = top.stats.isDirectory() ? [top] : [];
+  for (let i = 0; i < dirs.length; i++) {
+    const dir = dirs[i]!;
+    // Read: the queue keeps names only.
+    dirs[i] = undefined as unknown as { rel: string; abs: string };
     const names: string[] = [];
     for (const raw of readdirSync(dir.abs, { encoding: "buffer" })) {
       const name = raw.toString("utf8");
@@ -57,10 +80,12 @@ export function walkTree(
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
       const stats = lstatOrUndefined(abs);
       // After lstat: a pattern with a trailing slash matches directories only.
-      if (stats && !exclude(rel, stats.isDirectory())) out.push({ rel, abs, stats });
+      if (stats && !exclude(rel, stats.isDirectory())) {
+        if (stats.isDirectory()) dirs.push({ rel, abs });
+        yield { rel, abs, stats };
+      }
     }
   }
-  return out;
 }
 
 /** A name's bytes as text: valid UTF-8 sequences as they are, every other byte as `\xHH`. */
