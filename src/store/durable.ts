@@ -39,12 +39,11 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-// One syncfs(2) per file system is what `cp -a && sync` pays; an fsync per file costs that many
-// journal commits. Node has no syncfs binding, and coreutils' `sync -f` is exactly that call.
-export async function syncFileSystems(paths: Iterable<string>): Promise<void> {
-  const unique = [...new Set(paths)];
-  if (unique.length === 0) return;
-  await runSystemCommand("sync", ["-f", ...unique]);
+// One syncfs(2) flushes everything dirty on a file system, anyone's: the fallback of syncPaths
+// for a restore that rewrote thousands of paths. Node has no syncfs binding, and coreutils'
+// `sync -f` is exactly that call.
+async function syncFileSystem(path: string): Promise<void> {
+  await runSystemCommand("sync", ["-f", path]);
 }
 
 // Measured on journaled ext4 (bench/run.mjs): fsyncs issued a few at a time share journal
@@ -63,7 +62,7 @@ const SYNCFS_FROM = 2048;
 export async function syncPaths(paths: Iterable<string>, wholeFileSystem?: string): Promise<void> {
   const unique = [...new Set(paths)];
   if (wholeFileSystem !== undefined && unique.length > SYNCFS_FROM) {
-    await syncFileSystems([wholeFileSystem]);
+    await syncFileSystem(wholeFileSystem);
     return;
   }
   await forEachLimited(unique, 4, async (path) => {
