@@ -1,5 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { afterEach } from "vitest";
 import { CLI } from "./cli.js";
+
+// A test that fails before it kills its paused run would leave it parked forever.
+const parked = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of parked) if (child.exitCode === null) child.kill("SIGKILL");
+  parked.clear();
+});
 
 export interface PausedRun {
   child: ChildProcess;
@@ -19,6 +27,7 @@ export async function startPausedAt(
     env: { ...env, ROLLPOINT_PAUSE_AT: point },
     stdio: ["ignore", "ignore", "pipe"],
   });
+  parked.add(child);
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { CLI } from "../helpers/cli.js";
+import { CLI, createBackup } from "../helpers/cli.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 /**
@@ -33,8 +33,9 @@ async function traced(dir: string, args: string[]) {
     exitCode: result.exitCode,
     stdout: String(result.stdout),
     stderr: String(result.stderr),
+    // Programs that ran: execve calls that succeeded (a PATH search tries several first).
     programs: lines
-      .flatMap((l) => /execve\("([^"]+)"/.exec(l)?.[1] ?? [])
+      .flatMap((l) => /execve\("([^"]+)".*\) = 0$/.exec(l)?.[1] ?? [])
       .filter((p) => p !== process.execPath),
     wholeFileSystem: lines.filter((l) => /\b(sync|syncfs)\(/.test(l)),
     fsyncs: lines.filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length,
@@ -80,6 +81,27 @@ describe("durability costs only what rollpoint wrote", () => {
     expect(restore.programs).not.toContain("/usr/bin/sync");
     // Three files and their three directories, at least; and not the tree.
     expect(restore.fsyncs).toBeGreaterThanOrEqual(6);
+    expect(restore.fsyncs).toBeLessThan(100);
+  });
+
+  it("a restore that rewrites more than 2,048 paths syncs the file system once instead", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const live = join(dir, "app");
+    const tree = (tag: string) =>
+      Object.fromEntries(
+        Array.from({ length: 2200 }, (_, i) => [`d${i % 20}/f${i}`, `${tag} ${i}\n`]),
+      );
+    makeTree(live, tree("v1"));
+    const wanted = treeState(live);
+    const id = await createBackup(store, live);
+    makeTree(live, tree("v2"));
+    const restore = await traced(dir, ["--store", store, "backups", "restore", id]);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    expect(treeState(live)).toEqual(wanted);
+    // One `sync -f`, not 2,200 fsyncs.
+    expect(restore.programs.filter((p) => p.endsWith("/sync"))).toHaveLength(1);
+    expect(restore.wholeFileSystem).toHaveLength(1);
     expect(restore.fsyncs).toBeLessThan(100);
   });
 });
