@@ -17,9 +17,10 @@ export interface TreeXattrs {
 // Extended attributes (user, trusted, security: capabilities and SELinux labels) and POSIX ACLs
 // (the system.posix_acl_* attributes) go through the attr package's getfattr and setfattr, one
 // process per tree, not per file: Node has no xattr calls, and a native addon is a build step on
-// every host for what two well-known tools do. -P walks without following links, -h reads a
+// every host for what two well-known tools do. -P walks without following links (with -R, for
+// a whole tree only: named paths are read alone, a directory without its contents), -h reads a
 // link's own attributes, `-m -` takes every namespace, base64 keeps binary values exact.
-const GETFATTR = ["-R", "-P", "-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
+const GETFATTR = ["-P", "-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
 const MAX_OUTPUT = 1024 * 2 ** 20;
 
 // Paths per getfattr run when they are named one by one: far below the kernel's argument limit.
