@@ -31,7 +31,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
 
 /** Make a rename or a new name in `dir` durable. */
 export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  await fsyncAt(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+}
+
+async function fsyncAt(path: string, flags: number): Promise<void> {
+  const handle = await open(path, flags);
   try {
     await handle.sync();
   } finally {
@@ -66,23 +70,14 @@ export async function syncPaths(paths: Iterable<string>, wholeFileSystem?: strin
     return;
   }
   await forEachLimited(unique, 4, async (path) => {
-    let handle: Awaited<ReturnType<typeof open>>;
     try {
       const stats = await lstat(path);
       if (!stats.isFile() && !stats.isDirectory()) return;
-      handle = await open(
-        path,
-        fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
-      );
+      await fsyncAt(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ELOOP") return;
       throw error;
-    }
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
     }
   });
 }

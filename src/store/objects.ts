@@ -421,7 +421,7 @@ export class ObjectStore {
     }
     for (const name of names) {
       if (PACK_NAME.test(name) && !recorded.has(name)) {
-        await rm(join(this.packsDir, name), { force: true });
+        await rm(this.packFile(name), { force: true });
       }
     }
   }
