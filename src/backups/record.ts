@@ -1,6 +1,7 @@
 import { describeError, GlobalRollbackError } from "../errors.js";
 import type { BackupRow, BackupType, StoredListing } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
+import { encodeListing } from "../store/listing-codec.js";
 import type { Store } from "../store/store.js";
 import { pausePoint } from "../util/pause-point.js";
 import type { Entry } from "./files/entry.js";
@@ -49,10 +50,12 @@ export async function recordBackup(
   const logged = { backupId: id, moduleName: label.moduleName, path: what.source };
   try {
     const taken = await take(id);
+    // A listing equal to the latest is stored already: only its hash is needed.
+    const listing = taken.unchangedFrom ?? (await encodeListing(taken.entries));
     pausePoint("backup:before-sync");
     await store.objects.makeDurable();
     pausePoint("backup:before-complete");
-    store.catalog.completeBackup(id, taken.entries, taken.meta, taken.unchangedFrom);
+    store.catalog.completeBackup(id, listing, taken.meta);
     store.log.append({ op: `backup-${what.type}`, outcome: "ok", ...logged });
     return store.catalog.getBackup(id)!;
   } catch (error) {

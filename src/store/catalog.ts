@@ -1,13 +1,11 @@
-import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import { GlobalRollbackError } from "../errors.js";
 import type { Entry, Listing } from "./entry.js";
 import {
-  compressListing,
   decodeListing,
+  type EncodedListing,
   hashesOfListing,
   LISTING_FORMAT,
-  listingJson,
 } from "./listing-codec.js";
 import { PackIndex } from "./pack-index.js";
 import type { BackupRow, BackupStatus, BackupType, PointRow } from "./rows.js";
@@ -114,30 +112,21 @@ export class Catalog {
 
   /**
    * Store the listing and mark the backup complete in one transaction: both or neither.
-   * `unchangedFrom`, a stored listing known to be equal, spares encoding it again.
+   * `listing` without data names one already stored (an unchanged tree's).
    */
   completeBackup(
     id: string,
-    entries: readonly Entry[],
+    listing: EncodedListing | { sha: string },
     meta: Record<string, unknown>,
-    unchangedFrom?: StoredListing,
   ): void {
-    let sha = unchangedFrom?.sha;
-    let data: Buffer | undefined;
-    if (sha === undefined) {
-      const json = listingJson(entries);
-      sha = createHash("sha256").update(json).digest("hex");
-      const known = this.db.prepare(`SELECT 1 FROM listing_blobs WHERE sha = ?`).get(sha);
-      // Compress outside the transaction, and only a listing not stored before.
-      if (!known) data = compressListing(json);
-    }
+    const { sha } = listing;
     this.db.transaction(() => {
-      if (data) {
+      if ("data" in listing) {
         this.db
           .prepare(
             `INSERT OR IGNORE INTO listing_blobs (sha, format, entries, data) VALUES (?, ?, ?, ?)`,
           )
-          .run(sha, LISTING_FORMAT, entries.length, data);
+          .run(sha, LISTING_FORMAT, listing.entries, listing.data);
       }
       this.db.prepare(`INSERT INTO listings (backup_id, sha) VALUES (?, ?)`).run(id, sha);
       this.db

@@ -1,4 +1,6 @@
-import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { createDeflateRaw, inflateRawSync } from "node:zlib";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import type { Entry, EntryKind } from "./entry.js";
 
@@ -36,37 +38,64 @@ interface Extras {
  */
 export const LISTING_FORMAT = 3;
 
-/** The listing's canonical JSON: equal listings give equal strings. */
-export function listingJson(entries: readonly Entry[]): string {
-  const tuples: Tuple[] = entries.map((e): Tuple => {
-    const tuple: Tuple = [
-      e.rel,
-      e.kind,
-      e.mode,
-      e.uid,
-      e.gid,
-      e.size,
-      e.mtimeNs.toString(),
-      e.ctimeNs.toString(),
-      e.ino.toString(),
-      e.dev.toString(),
-      e.rdev,
-      e.hash,
-      e.target,
-    ];
-    const extras: Extras | undefined =
-      e.sparse || e.flags
-        ? { ...(e.sparse ? { sparse: 1 as const } : {}), ...(e.flags ? { flags: e.flags } : {}) }
-        : undefined;
-    if (e.xattrs || extras) tuple.push(e.xattrs ?? null);
-    if (extras) tuple.push(extras);
-    return tuple;
-  });
-  return JSON.stringify(tuples);
+/** A listing ready to store: the SHA-256 of its canonical JSON, and that JSON compressed. */
+export interface EncodedListing {
+  sha: string;
+  entries: number;
+  data: Buffer;
 }
 
-export function compressListing(json: string): Buffer {
-  return deflateRawSync(json, { level: 1 });
+// The JSON is hashed and compressed a megabyte at a time: a million entries never sit in memory
+// as tuples or as one string. The bytes are exactly JSON.stringify's of the whole tuple list, so
+// a listing encodes (and deduplicates) as it always did.
+const PIECE = 1 << 20;
+
+/** Encode a listing. Equal listings give equal hashes and equal bytes. */
+export async function encodeListing(entries: readonly Entry[]): Promise<EncodedListing> {
+  const hash = createHash("sha256");
+  const deflate = createDeflateRaw({ level: 1 });
+  const out: Buffer[] = [];
+  deflate.on("data", (chunk: Buffer) => out.push(chunk));
+  const ended = once(deflate, "end");
+  let piece = "[";
+  for (let i = 0; i < entries.length; i++) {
+    piece += (i === 0 ? "" : ",") + JSON.stringify(tupleOf(entries[i]!));
+    if (piece.length >= PIECE) {
+      hash.update(piece);
+      if (!deflate.write(piece)) await once(deflate, "drain");
+      piece = "";
+    }
+  }
+  piece += "]";
+  hash.update(piece);
+  deflate.end(piece);
+  await ended;
+  return { sha: hash.digest("hex"), entries: entries.length, data: Buffer.concat(out) };
+}
+
+function tupleOf(e: Entry): Tuple {
+  const tuple: Tuple = [
+    e.rel,
+    e.kind,
+    e.mode,
+    e.uid,
+    e.gid,
+    e.size,
+    e.mtimeNs.toString(),
+    e.ctimeNs.toString(),
+    e.ino.toString(),
+    e.dev.toString(),
+    e.rdev,
+    e.hash,
+    e.target,
+  ];
+  const extras: Extras | undefined =
+    e.sparse || e.flags
+      ? { ...(e.sparse ? { sparse: 1 as const } : {}), ...(e.flags ? { flags: e.flags } : {}) }
+      : undefined;
+  if (e.xattrs || extras) tuple.push(e.xattrs ?? null);
+  if (extras) tuple.push(extras);
+  return tuple;
 }
 
 /**

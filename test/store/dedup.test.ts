@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { lstatSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../src/backups/files/backup.js";
 import { entryFromStats } from "../../src/backups/files/entry.js";
+import { lstatPath } from "../../src/backups/files/path-stats.js";
 import { GlobalRollback } from "../../src/index.js";
 import { Store } from "../../src/store/store.js";
 import { catalogCount, objectCount } from "../helpers/store.js";
@@ -99,11 +100,11 @@ describe("the stat shortcut is not trusted for files that may still have been ch
     const live = join(dir, "app");
     makeTree(live, { "f.txt": "after\n" });
     const objects = (await Store.open(join(dir, "store"))).objects;
-    const stats = lstatSync(join(live, "f.txt"), { bigint: true });
+    const stats = lstatPath(join(live, "f.txt"))!;
     // A previous listing whose entry matches the live file's stat exactly but names other
     // contents: what a same-tick rewrite of equal size leaves behind.
     const stale = { ...entryFromStats("f.txt", stats), hash: "0".repeat(64) };
-    const root = { ...entryFromStats("", lstatSync(live, { bigint: true })) };
+    const root = { ...entryFromStats("", lstatPath(live)!) };
     const ctimeMs = Number(stats.ctimeNs / 1_000_000n);
 
     const racy = await snapshotTree(objects, live, [], {

@@ -8,15 +8,15 @@ import { type Entry, entryFromFields } from "../files/entry.js";
 export function dumpEntry(put: PutResult): Entry {
   const now = BigInt(Date.now()) * 1_000_000n;
   const entry = entryFromFields("", "file", {
-    mode: 0o600n,
-    uid: 0n,
-    gid: 0n,
-    size: BigInt(put.size),
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    size: put.size,
     mtimeNs: now,
     ctimeNs: now,
     ino: 0n,
     dev: 0n,
-    rdev: 0n,
+    rdev: 0,
   });
   return { ...entry, hash: put.hash };
 }

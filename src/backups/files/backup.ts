@@ -125,7 +125,7 @@ export async function snapshotTree(
       switch (entry.kind) {
         case "file": {
           stats.files++;
-          if (path.stats.nlink > 1n) {
+          if (path.stats.nlink > 1) {
             const key = `${path.stats.dev}:${path.stats.ino}`;
             linked.set(key, [...(linked.get(key) ?? []), entry]);
           }

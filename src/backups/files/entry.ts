@@ -1,12 +1,11 @@
-import type { BigIntStats } from "node:fs";
-
 // The listing's types live with the store, which keeps listings; the functions that make and
 // compare entries from the live file system live here.
 import type { Entry, EntryKind, Listing } from "../../store/entry.js";
+import type { PathStats } from "./path-stats.js";
 
 export type { Entry, EntryKind, Listing };
 
-export function kindOf(stats: BigIntStats): EntryKind {
+export function kindOf(stats: PathStats): EntryKind {
   if (stats.isFile()) return "file";
   if (stats.isDirectory()) return "dir";
   if (stats.isSymbolicLink()) return "symlink";
@@ -18,34 +17,34 @@ export function kindOf(stats: BigIntStats): EntryKind {
 
 /** The stat fields a listing keeps. */
 export type StatFields = Pick<
-  BigIntStats,
+  PathStats,
   "mode" | "uid" | "gid" | "size" | "mtimeNs" | "ctimeNs" | "ino" | "dev" | "rdev"
 >;
 
-export function entryFromStats(rel: string, stats: BigIntStats): Entry {
+export function entryFromStats(rel: string, stats: PathStats): Entry {
   const entry = entryFromFields(rel, kindOf(stats), stats);
   if (entry.kind === "file" && isSparse(stats)) entry.sparse = true;
   return entry;
 }
 
 /** At least one whole block of the file's size is not allocated: it has holes. */
-export function isSparse(stats: Pick<BigIntStats, "blocks" | "size">): boolean {
-  return stats.blocks * 512n + 4096n <= stats.size;
+export function isSparse(stats: Pick<PathStats, "blocks" | "size">): boolean {
+  return stats.blocks * 512 + 4096 <= stats.size;
 }
 
 export function entryFromFields(rel: string, kind: EntryKind, stats: StatFields): Entry {
   return {
     rel,
     kind,
-    mode: Number(stats.mode & 0o7777n),
-    uid: Number(stats.uid),
-    gid: Number(stats.gid),
-    size: Number(stats.size),
+    mode: stats.mode & 0o7777,
+    uid: stats.uid,
+    gid: stats.gid,
+    size: stats.size,
     mtimeNs: stats.mtimeNs,
     ctimeNs: stats.ctimeNs,
     ino: stats.ino,
     dev: stats.dev,
-    rdev: Number(stats.rdev),
+    rdev: stats.rdev,
     hash: null,
     target: null,
   };
@@ -82,11 +81,11 @@ const RACY_MARGIN_NS = 2_000_000_000n;
  * ctime (which no user can set back), inode and device, and the file had already stopped
  * changing when the listing was taken.
  */
-export function sameStatIdentity(entry: Entry, stats: BigIntStats, takenAtMs: number): boolean {
+export function sameStatIdentity(entry: Entry, stats: PathStats, takenAtMs: number): boolean {
   return (
     entry.ctimeNs < BigInt(takenAtMs) * 1_000_000n - RACY_MARGIN_NS &&
     entry.kind === kindOf(stats) &&
-    BigInt(entry.size) === stats.size &&
+    entry.size === stats.size &&
     entry.mtimeNs === stats.mtimeNs &&
     entry.ctimeNs === stats.ctimeNs &&
     entry.ino === stats.ino &&

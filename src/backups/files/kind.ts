@@ -119,10 +119,12 @@ export async function applyFileRestore(
       { cause: error, context: { backupId: row.id, path: row.source } },
     );
   }
-  // The proof: read the tree back and compare it with the listing before calling it restored.
+  // The proof: read the tree back and compare it with the listing before calling it restored
+  // (the plan's own, which nothing changes: a second decoded copy would double a large
+  // listing's memory).
   const differences = await differencesAfterRestore(
     plan.root,
-    { entries: store.catalog.entries(row.id), takenAtMs: row.createdAt },
+    { entries: plan.entries, takenAtMs: row.createdAt },
     (row.meta.exclude as string[] | undefined) ?? [],
     oddNamesOf(row),
   );

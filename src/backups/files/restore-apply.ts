@@ -19,6 +19,7 @@ import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
 import { liftFlags, putFlags } from "./flags.js";
+import { PathStats } from "./path-stats.js";
 import { type RestorePlan, sameMetadata } from "./restore-plan.js";
 import { readXattrs, writeXattrs, type XattrChange, xattrChange } from "./xattrs.js";
 
@@ -91,7 +92,7 @@ export async function applyRestore(
   // Writing into a directory moves its mtime, so directories are finished last, deepest first.
   for (const dir of [...plan.directories].reverse()) {
     const path = at(dir.rel);
-    if (!sameMetadata(dir, lstatSync(path, { bigint: true }))) {
+    if (!sameMetadata(dir, new PathStats(lstatSync(path, { bigint: true })))) {
       setMetadata(dir, path);
       toSync.add(path);
     }

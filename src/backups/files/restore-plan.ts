@@ -1,9 +1,9 @@
-import type { BigIntStats } from "node:fs";
 import { readlinkSync } from "node:fs";
 import { hashFileSync } from "../../store/hash.js";
 import { type Entry, isSparse, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
+import type { PathStats } from "./path-stats.js";
 import { type OddName, type WalkedPath, walkTree } from "./walk.js";
 
 /** One change that brings a live path back to its backed-up state. */
@@ -169,10 +169,10 @@ function underAny(rel: string, ancestors: readonly string[]): boolean {
   return ancestors.some((a) => isUnder(rel, a));
 }
 
-function sameContents(entry: Entry, stats: BigIntStats, abs: string, takenAtMs: number): boolean {
+function sameContents(entry: Entry, stats: PathStats, abs: string, takenAtMs: number): boolean {
   switch (entry.kind) {
     case "file":
-      if (BigInt(entry.size) !== stats.size) return false;
+      if (entry.size !== stats.size) return false;
       // ctime cannot be set back by a user, so an unchanged stat identity means unchanged bytes.
       if (sameStatIdentity(entry, stats, takenAtMs)) return true;
       return hashFileSync(abs) === entry.hash;
@@ -180,7 +180,7 @@ function sameContents(entry: Entry, stats: BigIntStats, abs: string, takenAtMs: 
       return readlinkSync(abs) === entry.target;
     case "char":
     case "block":
-      return BigInt(entry.rdev) === stats.rdev;
+      return entry.rdev === stats.rdev;
     default:
       return true;
   }
@@ -191,21 +191,19 @@ export function sameMicros(a: bigint, b: bigint): boolean {
   return a / 1000n === b / 1000n;
 }
 
-export function sameMetadata(entry: Entry, stats: BigIntStats): boolean {
-  const sameOwner = BigInt(entry.uid) === stats.uid && BigInt(entry.gid) === stats.gid;
+export function sameMetadata(entry: Entry, stats: PathStats): boolean {
+  const sameOwner = entry.uid === stats.uid && entry.gid === stats.gid;
   if (entry.kind === "symlink") return sameOwner && sameMicros(entry.mtimeNs, stats.mtimeNs);
   return (
-    sameOwner &&
-    BigInt(entry.mode) === (stats.mode & 0o7777n) &&
-    sameMicros(entry.mtimeNs, stats.mtimeNs)
+    sameOwner && entry.mode === (stats.mode & 0o7777) && sameMicros(entry.mtimeNs, stats.mtimeNs)
   );
 }
 
 /** A file recorded as a hard link of another entry must still share that entry's inode. */
 export function sameLink(
   entry: Entry,
-  stats: BigIntStats,
-  live: ReadonlyMap<string, { stats: BigIntStats }>,
+  stats: PathStats,
+  live: ReadonlyMap<string, { stats: PathStats }>,
 ): boolean {
   if (entry.kind !== "file" || entry.target === null) return true;
   const primary = live.get(entry.target);

@@ -1,7 +1,7 @@
-import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import type { Listing } from "./entry.js";
 import { isSparse, kindOf } from "./entry.js";
+import { lstatPath } from "./path-stats.js";
 import { planRestore, sameMicros } from "./restore-plan.js";
 import { readXattrs, xattrChange } from "./xattrs.js";
 
@@ -33,7 +33,7 @@ export async function differencesAfterRestore(
     const { entry } = action;
     if (entry.kind === "socket") continue;
     const path = at(entry.rel);
-    const stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    const stats = lstatPath(path);
     if (!stats) {
       out.push(`${path}: missing (a ${entry.kind} at backup time)`);
       continue;
@@ -41,7 +41,7 @@ export async function differencesAfterRestore(
     if (action.op === "write") {
       const kind = kindOf(stats);
       if (kind === "file" && entry.kind === "file" && entry.target !== null) {
-        const primary = lstatSync(at(entry.target), { bigint: true, throwIfNoEntry: false });
+        const primary = lstatPath(at(entry.target));
         if (primary?.ino !== stats.ino) {
           out.push(`${path}: not a hard link of ${at(entry.target)}, as at backup time`);
           continue;
@@ -59,11 +59,11 @@ export async function differencesAfterRestore(
       continue;
     }
     const differ: string[] = [];
-    if (BigInt(entry.uid) !== stats.uid || BigInt(entry.gid) !== stats.gid)
+    if (entry.uid !== stats.uid || entry.gid !== stats.gid)
       differ.push(`owner ${stats.uid}:${stats.gid}, expected ${entry.uid}:${entry.gid}`);
-    if (entry.kind !== "symlink" && BigInt(entry.mode) !== (stats.mode & 0o7777n))
+    if (entry.kind !== "symlink" && entry.mode !== (stats.mode & 0o7777))
       differ.push(
-        `mode ${(stats.mode & 0o7777n).toString(8).padStart(4, "0")}, expected ${entry.mode.toString(8).padStart(4, "0")}`,
+        `mode ${(stats.mode & 0o7777).toString(8).padStart(4, "0")}, expected ${entry.mode.toString(8).padStart(4, "0")}`,
       );
     if (!sameMicros(entry.mtimeNs, stats.mtimeNs))
       differ.push(`mtime ${nsText(stats.mtimeNs)}, expected ${nsText(entry.mtimeNs)}`);

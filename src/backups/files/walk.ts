@@ -1,11 +1,11 @@
-import type { BigIntStats } from "node:fs";
 import { lstatSync, readdirSync } from "node:fs";
 import type { ExcludeMatcher } from "./exclude.js";
+import { lstatPath, type PathStats } from "./path-stats.js";
 
 export interface WalkedPath {
   rel: string;
   abs: string;
-  stats: BigIntStats;
+  stats: PathStats;
 }
 
 /**
@@ -46,7 +46,7 @@ export function walkLazily(
   exclude: ExcludeMatcher,
   odd?: OddName[],
 ): Iterable<WalkedPath> | undefined {
-  const rootStats = lstatOrUndefined(root);
+  const rootStats = lstatPath(root);
   if (!rootStats) return undefined;
   return walking({ rel: "", abs: root, stats: rootStats }, exclude, odd);
 }
@@ -78,7 +78,7 @@ function* walking(
     for (const name of names.sort()) {
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
-      const stats = lstatOrUndefined(abs);
+      const stats = lstatPath(abs);
       // After lstat: a pattern with a trailing slash matches directories only.
       if (stats && !exclude(rel, stats.isDirectory())) {
         if (stats.isDirectory()) dirs.push({ rel, abs });
@@ -118,8 +118,4 @@ function utf8Length(raw: Buffer, i: number): number {
   )
     ? length
     : 0;
-}
-
-function lstatOrUndefined(path: string): BigIntStats | undefined {
-  return lstatSync(path, { bigint: true, throwIfNoEntry: false });
 }

@@ -1,10 +1,11 @@
-import { lstatSync, renameSync, rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { describeError, GlobalRollbackError } from "../../../errors.js";
 import { syncPaths, tempNameBeside } from "../../../store/durable.js";
 import type { ObjectStore } from "../../../store/objects.js";
 import { absentEntry, type Entry, entryFromStats } from "../../files/entry.js";
+import { lstatPath } from "../../files/path-stats.js";
 import { setMetadata } from "../../files/restore-apply.js";
 
 /**
@@ -14,7 +15,7 @@ import { setMetadata } from "../../files/restore-apply.js";
  * does not exist is recorded as absent, like a file.
  */
 export async function backupSqlite(objects: ObjectStore, path: string): Promise<Entry> {
-  const stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  const stats = lstatPath(path);
   if (!stats) return absentEntry();
   const temp = objects.tempPath();
   const source = new Database(path, { readonly: true, fileMustExist: true });
