@@ -116,6 +116,12 @@ export async function snapshotTree(
       const old = before.get(entry.rel);
       const settled = old !== undefined && sameStatIdentity(old, path.stats, takenAtMs);
       if (settled) {
+        // Equal values, held once: a repeat backup of a million paths keeps both listings.
+        entry.rel = old.rel;
+        entry.mtimeNs = old.mtimeNs;
+        entry.ctimeNs = old.ctimeNs;
+        entry.ino = old.ino;
+        entry.dev = old.dev;
         if (old.flags) entry.flags = old.flags;
         if (old.xattrs) entry.xattrs = old.xattrs;
       } else {
