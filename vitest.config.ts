@@ -10,8 +10,10 @@ export default defineConfig({
       "test/setup/mariadb-server.ts",
       "test/setup/systemd-container.ts",
     ],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Hang guards, not speed limits: a test that waits on a real server or process can take
+    // several times longer with both cores busy on a slow day (38 s seen for a 12 s test).
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Tests spawn real processes and write real trees; two cores are what CI has.
     maxWorkers: 2,
   },

@@ -57,6 +57,8 @@ export async function encodeListing(entries: readonly Entry[]): Promise<EncodedL
   const out: Buffer[] = [];
   deflate.on("data", (chunk: Buffer) => out.push(chunk));
   const ended = once(deflate, "end");
+  // Awaited below; an error while a write waits for "drain" must not also surface unhandled.
+  ended.catch(() => undefined);
   let piece = "[";
   for (let i = 0; i < entries.length; i++) {
     piece += (i === 0 ? "" : ",") + JSON.stringify(tupleOf(entries[i]!));

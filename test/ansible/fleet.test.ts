@@ -92,7 +92,9 @@ ${rollbackPoint ? 'rollbackPoint:\n  files: ["${vars.root}/app"]\n' : ""}steps:
   return { dir, hosts, play, history, app: (host: string) => join(dir, host, "app") };
 }
 
-describe("contrib/ansible, with a real ansible-playbook", () => {
+// ansible-playbook starts Python for every task on every host: a play of four hosts took 30 s on
+// a quiet but slow machine and over 60 s with both cores busy. The timeout only guards a hang.
+describe("contrib/ansible, with a real ansible-playbook", { timeout: 300_000 }, () => {
   it("rolls out host by host and stops at the first host that rolled back: 1–2 committed, 3 as it was, 4 untouched", async () => {
     const f = await fleet(["host3"]);
     const before = Object.fromEntries(f.hosts.map((h) => [h, treeState(f.app(h))]));
