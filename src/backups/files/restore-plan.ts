@@ -50,10 +50,14 @@ export async function planRestore(
 ): Promise<RestorePlan> {
   const odd: OddName[] = [];
   const walked = walkTree(root, compileExcludes(exclude), odd) ?? [];
-  const liveFlags = await flagsOf(walked, listing, takenAtMs);
-  const live = new Map(walked.map((w) => [w.rel, w]));
   const wanted = new Map(listing.map((e) => [e.rel, e]));
+  const liveFlags = await flagsOf(walked, wanted, takenAtMs);
+  const live = new Map(walked.map((w) => [w.rel, w]));
+  // Top-most paths to remove, in walk order; the set answers "is an ancestor removed?" in the
+  // path's depth, not in the number of removals (an update that adds 100,000 files to existing
+  // directories makes 100,000 of them).
   const removals: string[] = [];
+  const removed = new Set<string>();
   const changes: RestoreAction[] = [];
 
   for (const w of walked) {
@@ -62,15 +66,16 @@ export async function planRestore(
       entry !== undefined && entry.kind !== "absent" && entry.kind !== kindOf(w.stats);
     if (
       (entry === undefined || entry.kind === "absent" || wrongKind) &&
-      !underAny(w.rel, removals)
+      !underRemoved(w.rel, removed)
     ) {
       removals.push(w.rel);
+      removed.add(w.rel);
     }
   }
   for (const entry of listing) {
     if (entry.kind === "absent") continue;
     const current = live.get(entry.rel);
-    if (!current || removals.some((r) => r === entry.rel || isUnder(entry.rel, r))) {
+    if (!current || removed.has(entry.rel) || underRemoved(entry.rel, removed)) {
       changes.push({ op: "write", entry });
     } else if (
       !sameContents(entry, current.stats, current.abs, takenAtMs) ||
@@ -93,7 +98,7 @@ export async function planRestore(
   const oddKept: string[] = [];
   const oddRemovals: RestoreAction[] = [];
   for (const o of odd) {
-    if (underAny(o.rel, removals)) continue;
+    if (underRemoved(o.rel, removed)) continue;
     if (recorded.has(o.rel)) oddKept.push(o.rel);
     else oddRemovals.push({ op: "remove", rel: o.rel, bytes: o.abs });
   }
@@ -134,10 +139,9 @@ export async function planRestore(
  */
 async function flagsOf(
   walked: readonly WalkedPath[],
-  listing: readonly Entry[],
+  recorded: ReadonlyMap<string, Entry>,
   takenAtMs: number,
 ): Promise<Map<string, string>> {
-  const recorded = new Map(listing.map((e) => [e.rel, e]));
   const out = new Map<string, string>();
   const ask: WalkedPath[] = [];
   for (const w of walked) {
@@ -161,12 +165,14 @@ async function flagsOf(
   return out;
 }
 
-function isUnder(rel: string, ancestor: string): boolean {
-  return ancestor === "" || rel.startsWith(`${ancestor}/`);
-}
-
-function underAny(rel: string, ancestors: readonly string[]): boolean {
-  return ancestors.some((a) => isUnder(rel, a));
+/** True when the root ("") or one of `rel`'s ancestors is in `removed`. */
+function underRemoved(rel: string, removed: ReadonlySet<string>): boolean {
+  if (removed.size === 0) return false;
+  if (removed.has("")) return true;
+  for (let i = rel.indexOf("/"); i !== -1; i = rel.indexOf("/", i + 1)) {
+    if (removed.has(rel.slice(0, i))) return true;
+  }
+  return false;
 }
 
 function sameContents(entry: Entry, stats: PathStats, abs: string, takenAtMs: number): boolean {
