@@ -136,8 +136,7 @@ export async function snapshotTree(
             linked.set(key, [...(linked.get(key) ?? []), entry]);
           }
           stats.bytes += entry.size;
-          const old = before.get(entry.rel);
-          if (old?.hash && sameStatIdentity(old, path.stats, takenAtMs)) {
+          if (settled && old.hash) {
             entry.hash = old.hash;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {

@@ -51,8 +51,12 @@ export async function planRestore(
   const odd: OddName[] = [];
   const walked = walkTree(root, compileExcludes(exclude), odd) ?? [];
   const wanted = new Map(listing.map((e) => [e.rel, e]));
-  const liveFlags = await flagsOf(walked, wanted, takenAtMs);
   const live = new Map(walked.map((w) => [w.rel, w]));
+  // Live paths whose stat identity is not the recorded one (changed since the backup, or not in
+  // it): only their flags and extended attributes can differ from the listing's, since setting
+  // either moves ctime. The others' flags are the recorded ones.
+  const unsettled: WalkedPath[] = [];
+  const liveFlags = new Map<string, string>();
   // Top-most paths to remove, in walk order; the set answers "is an ancestor removed?" in the
   // path's depth, not in the number of removals (an update that adds 100,000 files to existing
   // directories makes 100,000 of them).
@@ -62,6 +66,11 @@ export async function planRestore(
 
   for (const w of walked) {
     const entry = wanted.get(w.rel);
+    if (entry && sameStatIdentity(entry, w.stats, takenAtMs)) {
+      if (entry.flags) liveFlags.set(w.rel, entry.flags);
+    } else {
+      unsettled.push(w);
+    }
     const wrongKind =
       entry !== undefined && entry.kind !== "absent" && entry.kind !== kindOf(w.stats);
     if (
@@ -72,6 +81,7 @@ export async function planRestore(
       removed.add(w.rel);
     }
   }
+  await readLiveFlags(unsettled, liveFlags);
   for (const entry of listing) {
     if (entry.kind === "absent") continue;
     const current = live.get(entry.rel);
@@ -123,46 +133,29 @@ export async function planRestore(
     oddKept,
     flagged: walked.filter((w) => liveFlags.has(w.rel)).map((w) => w.abs),
     flagChanges,
-    unsettled: walked
-      .filter((w) => {
-        const entry = wanted.get(w.rel);
-        return !entry || !sameStatIdentity(entry, w.stats, takenAtMs);
-      })
-      .map((w) => w.rel),
+    unsettled: unsettled.map((w) => w.rel),
   };
 }
 
 /**
- * The immutable/append-only flags of the live files and directories: read with lsattr, except
- * where the stat identity is the backup's (setting a flag moves ctime, so they are the recorded
- * ones). Where lsattr is missing, none are known: a restore that meets one then fails, named.
+ * The immutable/append-only flags of the unsettled live files and directories, read with lsattr,
+ * into `flags`. Where lsattr is missing, none are known: a restore that meets one then fails,
+ * named.
  */
-async function flagsOf(
-  walked: readonly WalkedPath[],
-  recorded: ReadonlyMap<string, Entry>,
-  takenAtMs: number,
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const ask: WalkedPath[] = [];
-  for (const w of walked) {
-    if (!w.stats.isFile() && !w.stats.isDirectory()) continue;
-    const entry = recorded.get(w.rel);
-    if (entry && sameStatIdentity(entry, w.stats, takenAtMs)) {
-      if (entry.flags) out.set(w.rel, entry.flags);
-    } else {
-      ask.push(w);
-    }
-  }
+async function readLiveFlags(
+  unsettled: readonly WalkedPath[],
+  flags: Map<string, string>,
+): Promise<void> {
+  const ask = unsettled.filter((w) => w.stats.isFile() || w.stats.isDirectory());
   try {
     const found = await readFlags(ask.map((w) => w.abs));
     for (const w of ask) {
-      const flags = found.get(w.abs);
-      if (flags) out.set(w.rel, flags);
+      const got = found.get(w.abs);
+      if (got) flags.set(w.rel, got);
     }
   } catch (error) {
     if (!(error instanceof FlagsUnavailable)) throw error;
   }
-  return out;
 }
 
 /** True when the root ("") or one of `rel`'s ancestors is in `removed`. */
