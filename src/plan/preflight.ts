@@ -123,7 +123,7 @@ function inspectPath(
   let walked: ReturnType<typeof walkTree>;
   const odd: OddName[] = [];
   try {
-    walked = walkTree(path, compileExcludes(exclude), odd);
+    walked = walkTree(path, compileExcludes(exclude), { odd });
   } catch (error) {
     return {
       check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },

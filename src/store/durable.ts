@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
+import { closeSync, constants as fsConstants, fsync } from "node:fs";
 import { lstat, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { forEachLimited } from "../util/pool.js";
@@ -61,15 +61,33 @@ const SYNCFS_FROM = 2048;
  * so a database or a log writer busy beside costs nothing. With more than a few thousand paths
  * and `wholeFileSystem` given, one syncfs of that file system instead. Only regular files and
  * directories are opened (opening a fifo waits for a writer, opening a device can act on it);
- * other kinds are carried by their directory's fsync. A path gone meanwhile is skipped.
+ * other kinds are carried by their directory's fsync. A path gone meanwhile is skipped. With
+ * `openFor`, each path is opened by the caller (a descriptor to sync, or undefined to skip).
  */
-export async function syncPaths(paths: Iterable<string>, wholeFileSystem?: string): Promise<void> {
+export async function syncPaths(
+  paths: Iterable<string>,
+  wholeFileSystem?: string,
+  openFor?: (path: string) => number | undefined,
+): Promise<void> {
   const unique = [...new Set(paths)];
   if (wholeFileSystem !== undefined && unique.length > SYNCFS_FROM) {
     await syncFileSystem(wholeFileSystem);
     return;
   }
   await forEachLimited(unique, 4, async (path) => {
+    if (openFor) {
+      // The caller opens (a restore: through its checked directories), this syncs and closes.
+      const fd = openFor(path);
+      if (fd === undefined) return;
+      await new Promise<void>((resolve, reject) =>
+        fsync(fd, (error) => {
+          closeSync(fd);
+          if (error) reject(error);
+          else resolve();
+        }),
+      );
+      return;
+    }
     try {
       const stats = await lstat(path);
       if (!stats.isFile() && !stats.isDirectory()) return;

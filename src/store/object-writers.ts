@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { O_PATH } from "../util/o-path.js";
 import type { PutResult } from "./objects.js";
 import { PACK_TARGET, type PackedAt, packAppender, type SealedPack } from "./packs.js";
 
@@ -9,7 +10,9 @@ import { PACK_TARGET, type PackedAt, packAppender, type SealedPack } from "./pac
 // test; the pack appender is the main thread's own function, inserted as source text. Each file
 // is read whole (callers send small files only) and hashed; contents the store already has (the
 // catalog's packed objects, read-only, or an object stored whole) or this thread already packed
-// are not written again; the rest is appended to this thread's packs. Dynamic imports inside an
+// are not written again; the rest is appended to this thread's packs. A file is read only if it
+// is still the inode the walk saw, unchanged through the read (opened O_PATH without following a
+// link, read through /proc/self/fd): else the main thread reads it again. Dynamic imports inside an
 // async function work whether Node evaluates it as a script or as a module (an embedding process
 // run with --input-type=module makes eval'ed workers modules).
 const WORKER_SOURCE = `
@@ -25,6 +28,10 @@ const db = new Database(catalogPath, { readonly: true, fileMustExist: true });
 const known = db.prepare("SELECT 1 FROM packed_objects WHERE hash = ?");
 const appender = packAppender(fs, packsDir, prefix, target);
 const packed = new Set();
+const O_PATH = ${O_PATH};
+const same = (stats, item) =>
+  stats.ino === item.ino && stats.dev === item.dev && stats.size === BigInt(item.size) &&
+  stats.mtimeNs === item.mtimeNs && stats.ctimeNs === item.ctimeNs;
 parentPort.on("message", (batch) => {
   if (batch.seal) {
     try {
@@ -37,9 +44,27 @@ parentPort.on("message", (batch) => {
     return;
   }
   const results = [];
-  for (const path of batch.paths) {
+  for (const item of batch.paths) {
+    const path = item.path;
+    let fd;
     try {
-      const data = fs.readFileSync(path);
+      fd = fs.openSync(path, O_PATH | fs.constants.O_NOFOLLOW);
+    } catch {
+      results.push({ retry: true });
+      continue;
+    }
+    try {
+      // The walk's inode, unchanged, or the main thread reads it again (see ReadCheck).
+      const before = fs.fstatSync(fd, { bigint: true });
+      if (!before.isFile() || !same(before, item)) {
+        results.push({ retry: true });
+        continue;
+      }
+      const data = fs.readFileSync("/proc/self/fd/" + fd);
+      if (!same(fs.fstatSync(fd, { bigint: true }), item)) {
+        results.push({ retry: true });
+        continue;
+      }
       const hash = createHash("sha256").update(data).digest("hex");
       if (packed.has(hash) || known.get(hash) || fs.existsSync(objectsDir + "/" + hash.slice(0, 2) + "/" + hash)) {
         results.push({ hash, size: data.length, written: false });
@@ -51,6 +76,8 @@ parentPort.on("message", (batch) => {
     } catch (error) {
       results.push({ error: { message: error.message, code: error.code, path } });
       break;
+    } finally {
+      fs.closeSync(fd);
     }
   }
   parentPort.postMessage({ id: batch.id, results });
@@ -59,8 +86,18 @@ parentPort.on("message", (batch) => {
 `;
 
 /** What a thread did with one file: where it packed it, if it was new. */
-export type WriterPut = PutResult & { at?: PackedAt };
+export type WriterPut = (PutResult & { at?: PackedAt }) | { retry: true };
 type WorkerResult = WriterPut | { error: { message: string; code?: string; path: string } };
+
+/** A file to read, and what the walk saw of it: read only if it is still that, unchanged. */
+export interface ReadCheck {
+  path: string;
+  dev: bigint;
+  ino: bigint;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
 type WorkerReply = { id: number; results?: WorkerResult[]; sealed?: SealedPack[] };
 
 const BATCH = 64;
@@ -78,7 +115,7 @@ export class SmallFileWriters {
     number,
     { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }
   >();
-  private batch: string[] = [];
+  private batch: ReadCheck[] = [];
 
   constructor(where: {
     objectsDir: string;
@@ -118,14 +155,14 @@ export class SmallFileWriters {
   }
 
   /** Queue one file; its result is the `submit`-order index in `finish()`'s array. */
-  submit(path: string): void {
-    this.batch.push(path);
+  submit(file: ReadCheck): void {
+    this.batch.push(file);
     if (this.batch.length === BATCH) this.post();
   }
 
   private send(
     worker: Worker,
-    message: { paths: string[] } | { seal: true },
+    message: { paths: ReadCheck[] } | { seal: true },
   ): Promise<WorkerReply> {
     const id = this.replies.length;
     const reply = new Promise<WorkerReply>((resolve, reject) =>

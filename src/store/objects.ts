@@ -18,7 +18,7 @@ import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { syncDirectory, syncPaths } from "./durable.js";
 import { hashFile } from "./hash.js";
-import { SmallFileWriters } from "./object-writers.js";
+import { type ReadCheck, SmallFileWriters } from "./object-writers.js";
 import type { PackIndex } from "./pack-index.js";
 import {
   PACK_NAME,
@@ -66,8 +66,9 @@ const SHARD_PATTERN = /^[0-9a-f]{2}$/;
 
 /** Small files stored by worker threads: submit paths, then take their results in order. */
 export interface ParallelPuts {
-  submit(path: string): void;
-  finish(): Promise<PutResult[]>;
+  submit(file: ReadCheck): void;
+  /** In submit order; `retry`: the file was not what the walk saw (read it again, checked). */
+  finish(): Promise<Array<PutResult | { retry: true }>>;
   close(): Promise<void>;
 }
 
@@ -148,7 +149,9 @@ export class ObjectStore {
         const { results, sealed } = await writers.finish();
         this.sealed.push(...sealed);
         if (sealed.length) this.unsyncedDirs.add(this.packsDir);
-        return results.map(({ at, ...put }) => {
+        return results.map((result) => {
+          if ("retry" in result) return result;
+          const { at, ...put } = result;
           // Two threads may both have packed the same new contents: the first copy is the one.
           if (!at || this.unrecorded.has(put.hash)) return { ...put, written: false };
           this.unrecorded.set(put.hash, at);

@@ -1,4 +1,6 @@
 import { readlinkSync } from "node:fs";
+import { GlobalRollbackError } from "../../errors.js";
+import type { ReadCheck } from "../../store/object-writers.js";
 import {
   type ObjectStore,
   type ParallelPuts,
@@ -16,6 +18,9 @@ import {
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
+import type { PathStats } from "./path-stats.js";
+import { pinnedTreeAt } from "./pinned.js";
+import { readSteadily, relook, tornWarning } from "./steady-read.js";
 import { type OddName, walkLazily } from "./walk.js";
 import { readXattrs } from "./xattrs.js";
 
@@ -89,7 +94,7 @@ export async function snapshotTree(
     unchanged: 0,
   };
   const odd: OddName[] = [];
-  const walked = walkLazily(source, compileExcludes(exclude), odd);
+  const walked = walkLazily(source, compileExcludes(exclude), { odd });
   if (!walked) return { entries: [absentEntry()], stats, warnings: [], oddNames: [] };
 
   const before = new Map(previous?.entries.map((e) => [e.rel, e]));
@@ -97,18 +102,21 @@ export async function snapshotTree(
   // Odd names are found as the walk goes: their warnings are put first once it is done.
   const warnings: string[] = [];
   const entries: Entry[] = [];
-  const small: Entry[] = [];
-  const smallPaths: string[] = [];
-  const large: Array<{ entry: Entry; abs: string }> = [];
+  const small: Array<{ entry: Entry; check: ReadCheck }> = [];
+  const large: Array<{ entry: Entry; check: ReadCheck }> = [];
+  // Files gone between the walk and their read: recorded as absent (left out of the listing).
+  const gone = new Set<Entry>();
   // Files and directories whose immutable/append-only flags must be read (see flags.ts).
-  const flagged: Array<{ entry: Entry; abs: string }> = [];
+  const flagged: Entry[] = [];
   // Paths whose stat identity is not the previous listing's: their extended attributes are read.
   const unsettled: string[] = [];
   // Files with several names in the tree, by device and inode: restored as links, not copies.
   const linked = new Map<string, Entry[]>();
   let writers: ParallelPuts | undefined;
+  let root = source;
   try {
     for (const path of walked) {
+      if (path.rel === "") root = path.abs;
       const entry = entryFromStats(path.rel, path.stats);
       entries.push(entry);
       // Setting a flag or an extended attribute moves ctime: an unchanged stat identity means
@@ -126,7 +134,7 @@ export async function snapshotTree(
         if (old.xattrs) entry.xattrs = old.xattrs;
       } else {
         unsettled.push(entry.rel);
-        if (entry.kind === "file" || entry.kind === "dir") flagged.push({ entry, abs: path.abs });
+        if (entry.kind === "file" || entry.kind === "dir") flagged.push(entry);
       }
       switch (entry.kind) {
         case "file": {
@@ -136,23 +144,24 @@ export async function snapshotTree(
             linked.set(key, [...(linked.get(key) ?? []), entry]);
           }
           stats.bytes += entry.size;
+          const check: ReadCheck = { ...path.stats, path: path.abs };
           if (settled && old.hash) {
             entry.hash = old.hash;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
-            large.push({ entry, abs: path.abs });
+            large.push({ entry, check });
           } else if (!previous) {
-            small.push(entry);
-            smallPaths.push(path.abs);
+            small.push({ entry, check });
             // Threads are started only once there is enough work to repay their start-up.
             if (!writers && small.length === PARALLEL_FROM) {
               writers = objects.parallelPuts();
-              for (const abs of smallPaths) writers.submit(abs);
+              for (const file of small) writers.submit(file.check);
             } else if (writers) {
-              writers.submit(path.abs);
+              writers.submit(check);
             }
           } else {
-            record(entry, objects.putSmallFile(path.abs));
+            // Through the walk's open directory: the inode the walk saw, or nothing.
+            await readFile(entry, { ...check, path: path.at }, (at) => objects.putSmallFile(at));
             pausePoint("backup:object");
           }
           break;
@@ -162,7 +171,7 @@ export async function snapshotTree(
           break;
         case "symlink":
           stats.symlinks++;
-          entry.target = readlinkSync(path.abs);
+          entry.target = readlinkSync(path.at);
           if (path.rel === "") warnings.push(symlinkRootWarning(path.abs, entry.target));
           break;
         default:
@@ -174,55 +183,120 @@ export async function snapshotTree(
           }
       }
     }
-    if (!writers) {
-      for (let i = 0; i < small.length; i++) {
-        record(small[i]!, objects.putSmallFile(smallPaths[i]!));
-        pausePoint("backup:object");
-      }
-    } else {
-      const results = await writers.finish();
-      for (let i = 0; i < results.length; i++) {
-        record(small[i]!, results[i]!);
-        pausePoint("backup:object");
-      }
+    const results = writers ? await writers.finish() : [];
+    for (let i = 0; i < small.length; i++) {
+      const { entry, check } = small[i]!;
+      const result = results[i];
+      if (result && !("retry" in result)) record(entry, result);
+      // Not read by a thread (no threads, or the file was not what the walk saw): here, checked.
+      else await readFile(entry, check, (at) => objects.putSmallFile(at));
+      pausePoint("backup:object");
     }
   } finally {
     await writers?.close();
   }
   warnings.unshift(...odd.map((o) => oddNameWarning(source, o.rel)));
-  await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, abs }) => {
-    record(entry, await objects.putLargeFile(abs));
+  await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, check }) => {
+    await readFile(entry, check, (at) => objects.putLargeFile(at));
     pausePoint("backup:object");
   });
-  entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  const kept = gone.size ? entries.filter((e) => !gone.has(e)) : entries;
+  if (kept.length === 0) return { entries: [absentEntry()], stats, warnings, oddNames: [] };
+  kept.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   for (const names of linked.values()) {
-    if (names.length < 2) continue;
-    names.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-    for (const other of names.slice(1)) other.target = names[0]!.rel;
+    const present = names.filter((e) => !gone.has(e) && e.kind === "file");
+    if (present.length < 2) continue;
+    present.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    for (const other of present.slice(1)) other.target = present[0]!.rel;
   }
+  // Flags and extended attributes through the tree's open directories (pinned.ts): of every
+  // path in a first backup; after that, of the paths whose stat identity changed only (the
+  // others keep the previous listing's, which recorded them: format 2 and later).
+  const tree = pinnedTreeAt(root);
   try {
-    const flags = await readFlags(flagged.map((f) => f.abs));
-    for (const { entry, abs } of flagged) {
-      const found = flags.get(abs);
-      if (found) entry.flags = found;
+    try {
+      const flags = await readFlags(
+        tree,
+        flagged.filter((e) => !gone.has(e)).map((e) => e.rel),
+      );
+      for (const entry of flagged) {
+        const found = flags.get(entry.rel);
+        if (found) entry.flags = found;
+      }
+    } catch (error) {
+      if (!(error instanceof FlagsUnavailable)) throw error;
+      warnings.push(error.message);
     }
-  } catch (error) {
-    if (!(error instanceof FlagsUnavailable)) throw error;
-    warnings.push(error.message);
+    const attributes = await readXattrs(
+      tree,
+      previous && (previous.format ?? 0) >= 2 ? unsettled : kept.map((e) => e.rel),
+    );
+    if (attributes.unavailable) warnings.push(attributes.unavailable);
+    for (const entry of kept) {
+      const found = attributes.byRel.get(entry.rel);
+      if (found && Object.keys(found).length) entry.xattrs = found;
+    }
+  } finally {
+    tree.close();
   }
-  // Extended attributes, ACLs and capabilities: one getfattr over the tree for a first backup;
-  // after that, of the paths whose stat identity changed only (the others keep the previous
-  // listing's, which recorded them: format 2 and later).
-  const attributes = await readXattrs(
-    source,
-    previous && (previous.format ?? 0) >= 2 ? unsettled : undefined,
-  );
-  if (attributes.unavailable) warnings.push(attributes.unavailable);
-  for (const entry of entries) {
-    const found = attributes.byRel.get(entry.rel);
-    if (found && Object.keys(found).length) entry.xattrs = found;
+  return { entries: kept, stats, warnings, oddNames: odd.map((o) => o.rel) };
+
+  /**
+   * Store a file's bytes, read as steady-read.ts says; the entry takes the stat the bytes were
+   * read under. A file gone meanwhile is recorded as absent; one replaced by another file is
+   * looked up again and read once more; anything else is a failed backup, named.
+   */
+  async function readFile(
+    entry: Entry,
+    check: ReadCheck,
+    put: (at: string) => PutResult | Promise<PutResult>,
+  ): Promise<void> {
+    let expect: { dev: bigint; ino: bigint } = check;
+    for (let attempt = 1; ; attempt++) {
+      const read = await readSteadily(check.path, expect, put);
+      if (read.ok) {
+        record(entry, read.put);
+        refresh(entry, read.stats);
+        if (read.torn) warnings.push(tornWarning(check.path));
+        return;
+      }
+      const now = read.why === "gone" ? undefined : relook(check.path);
+      if (!now) {
+        gone.add(entry);
+        warnings.push(`${check.path}: disappeared while being backed up; recorded as absent`);
+        return;
+      }
+      if (!now.stats.isFile()) {
+        // Recorded as what is there now (a link, a FIFO): its bytes are never read.
+        Object.assign(entry, entryFromStats(entry.rel, now.stats), { target: now.target ?? null });
+        warnings.push(
+          `${check.path}: became a ${entry.kind} while being backed up; recorded as the ${entry.kind}`,
+        );
+        return;
+      }
+      if (attempt === 2) {
+        throw new GlobalRollbackError(
+          "BACKUP_FAILED",
+          `${check.path} was replaced by another file twice while being backed up; back up again once it is left alone`,
+          { context: { path: check.path } },
+        );
+      }
+      expect = now.stats;
+    }
   }
-  return { entries, stats, warnings, oddNames: odd.map((o) => o.rel) };
+
+  function refresh(entry: Entry, read: PathStats): void {
+    const now = entryFromStats(entry.rel, read);
+    entry.mode = now.mode;
+    entry.uid = now.uid;
+    entry.gid = now.gid;
+    entry.mtimeNs = now.mtimeNs;
+    entry.ctimeNs = now.ctimeNs;
+    entry.ino = now.ino;
+    entry.dev = now.dev;
+    if (now.sparse) entry.sparse = true;
+    else delete entry.sparse;
+  }
 
   function record(entry: Entry, put: PutResult): void {
     entry.hash = put.hash;

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { forEachLimited } from "../../util/pool.js";
 import { runSystemCommand } from "../../util/system-command.js";
+import type { PinnedTree } from "./pinned.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -15,15 +15,21 @@ const execFileAsync = promisify(execFile);
 export type Flags = string;
 
 const KEPT = ["i", "a"] as const;
-// Arguments per process: far below the kernel's limit, few processes for a large tree.
-const BATCH_BYTES = 128 * 1024;
 
-/** The flags (`"i"`, `"a"`, `"ia"`) of each path that has any; paths without none are absent. */
-export async function readFlags(paths: readonly string[]): Promise<Map<string, Flags>> {
+/**
+ * The flags (`"i"`, `"a"`, `"ia"`) of each of `rels` that has any; paths without are absent.
+ * Each is named through its open parent directory (see PinnedTree.inBatches); lsattr and chattr
+ * themselves open the last component without following it (O_NOFOLLOW) and only if it is a file
+ * or a directory.
+ */
+export async function readFlags(
+  tree: PinnedTree,
+  rels: readonly string[],
+): Promise<Map<string, Flags>> {
   const out = new Map<string, Flags>();
-  // Two lsattr at once: on two cores, a 20,000-file tree takes half as long.
-  await forEachLimited([...batches(paths)], 2, async (batch) => {
-    for (const [path, flags] of await readBatch(batch)) out.set(path, flags);
+  await tree.inBatches(rels, async (paths, relOf) => {
+    const found = await readBatch(paths);
+    for (const [path, flags] of found) out.set(relOf.get(path)!, flags);
   });
   return out;
 }
@@ -67,33 +73,20 @@ export class FlagsUnavailable extends Error {
   }
 }
 
-/** `chattr -i -a` on every path: before a restore changes them. */
-export async function liftFlags(paths: readonly string[]): Promise<void> {
-  for (const batch of batches(paths))
-    await runSystemCommand("chattr", ["-i", "-a", "--", ...batch]);
+/** `chattr -i -a` on each of `rels`: before a restore changes them. */
+export async function liftFlags(tree: PinnedTree, rels: readonly string[]): Promise<void> {
+  await tree.inBatches(rels, (paths) => runSystemCommand("chattr", ["-i", "-a", "--", ...paths]));
 }
 
 /** Set each path's kept flags to exactly what `wanted` says (absent: none). */
-export async function putFlags(wanted: ReadonlyMap<string, Flags>): Promise<void> {
+export async function putFlags(
+  tree: PinnedTree,
+  wanted: ReadonlyMap<string, Flags>,
+): Promise<void> {
   const byFlags = new Map<Flags, string[]>();
-  for (const [path, flags] of wanted) byFlags.set(flags, [...(byFlags.get(flags) ?? []), path]);
-  for (const [flags, paths] of byFlags) {
+  for (const [rel, flags] of wanted) byFlags.set(flags, [...(byFlags.get(flags) ?? []), rel]);
+  for (const [flags, rels] of byFlags) {
     const args = KEPT.map((f) => `${flags.includes(f) ? "+" : "-"}${f}`);
-    for (const batch of batches(paths)) await runSystemCommand("chattr", [...args, "--", ...batch]);
+    await tree.inBatches(rels, (paths) => runSystemCommand("chattr", [...args, "--", ...paths]));
   }
-}
-
-function* batches(paths: readonly string[]): Generator<string[]> {
-  let batch: string[] = [];
-  let bytes = 0;
-  for (const path of paths) {
-    if (batch.length && bytes + path.length > BATCH_BYTES) {
-      yield batch;
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(path);
-    bytes += path.length + 1;
-  }
-  if (batch.length) yield batch;
 }

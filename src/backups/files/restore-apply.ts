@@ -2,27 +2,38 @@ import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
+  closeSync,
+  constants,
+  fstatSync,
   lchownSync,
   linkSync,
-  lstatSync,
   lutimesSync,
-  mkdirSync,
+  openSync,
   renameSync,
   rmSync,
   symlinkSync,
   utimesSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
-import { syncPaths, tempNameBeside } from "../../store/durable.js";
+import { dirname } from "node:path";
+import { GlobalRollbackError } from "../../errors.js";
+import { syncPaths } from "../../store/durable.js";
 import type { ObjectStore } from "../../store/objects.js";
+import { O_PATH } from "../../util/o-path.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
 import { liftFlags, putFlags } from "./flags.js";
 import { PathStats } from "./path-stats.js";
+import {
+  type Expected,
+  type Name,
+  type PinnedTree,
+  pinnedTreeAt,
+  type Rel,
+  SwappedPath,
+} from "./pinned.js";
 import { type RestorePlan, sameMetadata } from "./restore-plan.js";
 import { readXattrs, writeXattrs, type XattrChange, xattrChange } from "./xattrs.js";
-
 /** What a restore changed, for reports and the audit log. */
 export interface RestoreCounts {
   removed: number;
@@ -37,15 +48,30 @@ export interface RestoreCounts {
  * Carry out a verified plan. Each file is written to a temporary name in its own directory with
  * its final owner, mode and mtime, then renamed over the live path, so a reader sees the old file
  * or the restored one, never a half-written one; a crash part-way leaves a tree that the same
- * restore, run again, finishes. Synchronous calls, as in the walk: many tiny operations.
+ * restore, run again, finishes. Every call goes through the tree's open directories and every
+ * metadata change through a descriptor checked first (pinned.ts): a path a local user swapped
+ * for a link, or for another file, fails by its name and nothing is done through it.
+ * Synchronous calls, as in the walk: many tiny operations.
  */
 export async function applyRestore(
   objects: ObjectStore,
   plan: RestorePlan,
 ): Promise<RestoreCounts> {
-  const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
   // The root's parents exist and are real directories: restoreTarget made and checked them.
-  const at = (rel: string) => (rel === "" ? plan.root : join(plan.root, rel));
+  const tree = pinnedTreeAt(plan.root);
+  try {
+    return await applyPinned(objects, plan, tree);
+  } finally {
+    tree.close();
+  }
+}
+
+async function applyPinned(
+  objects: ObjectStore,
+  plan: RestorePlan,
+  tree: PinnedTree,
+): Promise<RestoreCounts> {
+  const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
   // An immutable or append-only path can be neither changed nor removed, nor can an immutable
   // directory's entries: lift every flag first, when anything at all is to change (extended
   // attributes too); the recorded ones are put back at the end.
@@ -53,117 +79,211 @@ export async function applyRestore(
     plan.flagged.length > 0 &&
     (plan.actions.length > 0 ||
       plan.flagChanges.length > 0 ||
-      (await attributeChanges(plan)).length > 0);
-  if (lifted) await liftFlags(plan.flagged);
+      (await attributeChanges(tree, plan)).length > 0);
+  if (lifted) await liftFlags(tree, plan.flagged);
   // What must reach the disk before the restore is called done: each changed path and each
-  // directory that gained or lost a name (syncPaths opens only regular files and directories).
+  // directory that gained or lost a name (only regular files and directories are opened).
   const toSync = new Set<string>();
-  const changed = (path: string) => {
-    toSync.add(path);
-    toSync.add(dirname(path));
+  const changed = (rel: string) => {
+    toSync.add(rel);
+    toSync.add(parentRel(rel));
   };
+  // Directories this restore made, by the inode it made: their metadata is set last.
+  const identities = new Map(plan.identities);
   for (const action of plan.actions) {
+    const rel = action.op === "remove" ? action.rel : action.entry.rel;
+    await named(tree, rel, () => applyAction(action));
+  }
+  async function applyAction(action: RestorePlan["actions"][number]): Promise<void> {
     switch (action.op) {
       case "remove": {
-        const path = action.bytes ?? at(action.rel);
-        rmSync(path, { recursive: true, force: true });
-        toSync.add(dirname(at(action.rel)));
+        if (action.odd) tree.removeTree(action.odd.parent, action.odd.name);
+        else tree.removeTree(action.rel);
+        toSync.add(action.odd ? action.odd.parent : parentRel(action.rel));
         counts.removed++;
         break;
       }
       case "write": {
         const { entry } = action;
         // A hard link of an earlier entry (already right: it sorts first) is linked to it again.
-        const linkTo =
-          entry.kind === "file" && entry.target !== null ? at(entry.target) : undefined;
-        await writeEntry(objects, entry, at(entry.rel), counts, linkTo);
-        changed(at(entry.rel));
+        const linkTo = entry.kind === "file" && entry.target !== null ? entry.target : undefined;
+        const made = await writeEntry(objects, tree, entry, counts, linkTo);
+        if (made) identities.set(entry.rel, made);
+        changed(entry.rel);
         counts.written++;
         pausePoint("restore:write");
         break;
       }
       case "metadata":
-        setMetadata(action.entry, at(action.entry.rel));
-        changed(at(action.entry.rel));
+        setMetadata(tree, action.entry.rel, action.entry, { identity: action.live });
+        changed(action.entry.rel);
         counts.metadata++;
         break;
     }
   }
   // Writing into a directory moves its mtime, so directories are finished last, deepest first.
   for (const dir of [...plan.directories].reverse()) {
-    const path = at(dir.rel);
-    if (!sameMetadata(dir, new PathStats(lstatSync(path, { bigint: true })))) {
-      setMetadata(dir, path);
-      toSync.add(path);
-    }
+    await named(tree, dir.rel, () => {
+      const fd = tree.pin(dir.rel, { type: constants.S_IFDIR, identity: identities.get(dir.rel) });
+      try {
+        if (!sameMetadata(dir, new PathStats(fstatSync(fd, { bigint: true })))) {
+          setMetadataOn(fd, dir, tree, dir.rel);
+          toSync.add(dir.rel);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
   // Extended attributes, ACLs and capabilities after: a write or a chown clears a capability,
   // and a file written anew has none, so they are compared only now. setxattr moves no mtime,
   // so the directories' restored mtimes stand.
-  const changes = await attributeChanges(plan);
-  if (changes.length) await writeXattrs(changes);
+  const changes = await attributeChanges(tree, plan);
+  if (changes.length) await writeXattrs(tree, changes);
   counts.metadata += changes.length;
   // The flags last: nothing can be changed on an immutable path once they are back.
   if (lifted || plan.actions.length > 0 || changes.length > 0 || plan.flagChanges.length > 0) {
     const wanted = new Map(
-      plan.entries.flatMap((e) => (e.flags ? [[at(e.rel), e.flags] as const] : [])),
+      plan.entries.flatMap((e) => (e.flags ? [[e.rel, e.flags] as const] : [])),
     );
-    if (wanted.size) await putFlags(wanted);
+    if (wanted.size) await putFlags(tree, wanted);
     counts.metadata += plan.flagChanges.length;
-    for (const change of changes) toSync.add(change.path);
-    for (const path of wanted.keys()) toSync.add(path);
-    await syncPaths(toSync, dirname(plan.root));
+    for (const change of changes) toSync.add(change.rel);
+    for (const rel of wanted.keys()) toSync.add(rel);
+    await syncPaths(
+      [...toSync].filter((rel) => rel !== PARENT),
+      dirname(plan.root),
+      (rel) => openForSync(tree, rel),
+    );
+    if ([...toSync].includes(PARENT)) await syncPaths([dirname(plan.root)]);
   }
   return counts;
 }
 
+/**
+ * Run one change of `rel`; a system call's error names the path a person knows, not the
+ * descriptor path it was made through (`/proc/self/fd/…`).
+ */
+async function named(tree: PinnedTree, rel: string, change: () => unknown): Promise<void> {
+  try {
+    await change();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof GlobalRollbackError || typeof code !== "string") throw error;
+    const what = (error as Error).message.replace(/, \w+ '\/proc\/[^']*'( -> '[^']*')?$/, "");
+    throw Object.assign(new Error(`${tree.shown(rel)}: ${what}`, { cause: error }), { code });
+  }
+}
+
+// The root's own parent, outside the tree: synced by its path (it is the checked parent).
+const PARENT = "\0parent";
+
+function parentRel(rel: string): string {
+  if (rel === "") return PARENT;
+  const slash = rel.lastIndexOf("/");
+  return slash < 0 ? "" : rel.slice(0, slash);
+}
+
+/** A descriptor to fsync `rel` through, if it is a regular file or a directory. */
+export function openForSync(tree: PinnedTree, rel: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(tree.at(rel), O_PATH | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (error instanceof SwappedPath) return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() && !stats.isDirectory()) return undefined;
+    return openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const TYPE_OF: Record<string, number> = {
+  file: constants.S_IFREG,
+  dir: constants.S_IFDIR,
+  symlink: constants.S_IFLNK,
+  fifo: constants.S_IFIFO,
+  char: constants.S_IFCHR,
+  block: constants.S_IFBLK,
+};
+
+/**
+ * Write one entry. Returns the identity of a directory it made (its metadata is set last, on
+ * that inode only).
+ */
 async function writeEntry(
   objects: ObjectStore,
+  tree: PinnedTree,
   entry: Entry,
-  path: string,
   counts: RestoreCounts,
   linkTo?: string,
-): Promise<void> {
+): Promise<{ dev: bigint; ino: bigint } | undefined> {
   switch (entry.kind) {
-    case "dir":
-      mkdirSync(path, { mode: 0o700 });
-      // Owner and mode are set once its contents are in place (see the end of applyRestore).
-      return;
+    case "dir": {
+      tree.mkdir(entry.rel);
+      // Owner and mode are set once its contents are in place (see the end of applyRestore), on
+      // the directory made here: root's, 0700, empty, when first opened.
+      const fd = tree.pin(entry.rel, { type: constants.S_IFDIR, fresh: true });
+      try {
+        const stats = fstatSync(fd, { bigint: true });
+        return { dev: stats.dev, ino: stats.ino };
+      } finally {
+        closeSync(fd);
+      }
+    }
     case "file":
     case "symlink":
     case "fifo":
     case "char":
     case "block": {
-      const temp = tempNameBeside(path);
+      const temp = tree.tempBeside(entry.rel);
       try {
-        if (!(linkTo && tryLink(linkTo, temp))) await createAt(objects, entry, temp);
-        setMetadata(entry, temp);
-        renameSync(temp, path);
+        if (linkTo && tryLink(tree, linkTo, temp)) {
+          // The same inode as the entry it links to, whose metadata is already the recorded one.
+        } else {
+          await createAt(objects, tree, entry, temp);
+          setMetadata(tree, temp, entry, { fresh: true });
+        }
+        renameSync(tree.at(temp), tree.at(entry.rel));
       } catch (error) {
-        rmSync(temp, { force: true });
+        rmSync(tree.at(temp), { force: true });
         throw error;
       }
-      return;
+      return undefined;
     }
     case "socket":
-      counts.warnings.push(`${path}: a socket cannot be restored; its owner recreates it`);
-      return;
+      counts.warnings.push(
+        `${tree.shown(entry.rel)}: a socket cannot be restored; its owner recreates it`,
+      );
+      return undefined;
     case "absent":
-      return;
+      return undefined;
   }
 }
 
-async function createAt(objects: ObjectStore, entry: Entry, path: string): Promise<void> {
+async function createAt(
+  objects: ObjectStore,
+  tree: PinnedTree,
+  entry: Entry,
+  rel: Rel,
+): Promise<void> {
+  // Each call creates its name anew (O_EXCL, symlink, mknod): none follows a link there.
   switch (entry.kind) {
     case "file":
-      if (entry.sparse) objects.copySparseTo(entry.hash!, path);
-      else objects.copyTo(entry.hash!, path);
+      if (entry.sparse) objects.copySparseTo(entry.hash!, String(tree.at(rel)));
+      else objects.copyTo(entry.hash!, String(tree.at(rel)));
       return;
     case "symlink":
-      symlinkSync(entry.target!, path);
+      symlinkSync(entry.target!, tree.at(rel));
       return;
     case "fifo":
-      await runSystemCommand("mkfifo", ["-m", "600", "--", path]);
+      await runSystemCommand("mkfifo", ["-m", "600", "--", tree.forChild(rel)]);
       return;
     default: {
       // Linux's dev_t encoding, as glibc's major()/minor() read it. In BigInt: JavaScript's
@@ -176,7 +296,7 @@ async function createAt(objects: ObjectStore, entry: Entry, path: string): Promi
         "-m",
         "600",
         "--",
-        path,
+        tree.forChild(rel),
         type,
         String(major),
         String(minor),
@@ -185,24 +305,54 @@ async function createAt(objects: ObjectStore, entry: Entry, path: string): Promi
   }
 }
 
-/** Put back owner, mode and mtime. Owner before mode: chown clears setuid and setgid bits. */
-export function setMetadata(entry: Entry, path: string): void {
-  if (entry.kind === "symlink") {
-    ignoreIfNotRoot(() => lchownSync(path, entry.uid, entry.gid));
-  } else {
-    ignoreIfNotRoot(() => chownSync(path, entry.uid, entry.gid));
-    chmodSync(path, entry.mode);
+/**
+ * Put back owner, mode and mtime of `rel`, on the inode `expect` says is there (a file this
+ * restore just made, or the one the plan saw): opened O_PATH without following it, checked, and
+ * changed through its descriptor. A symlink's own owner and times are set through its parent.
+ */
+export function setMetadata(
+  tree: PinnedTree,
+  rel: Rel,
+  entry: Entry,
+  expect: Omit<Expected, "type">,
+): void {
+  const fd = tree.pin(rel, { ...expect, type: TYPE_OF[entry.kind]! });
+  try {
+    setMetadataOn(fd, entry, tree, rel);
+  } finally {
+    closeSync(fd);
   }
-  setTimes(entry, path);
 }
 
-function setTimes(entry: Entry, path: string): void {
+/** Owner before mode: chown clears setuid and setgid bits. */
+function setMetadataOn(fd: number, entry: Entry, tree: PinnedTree, rel: Rel): void {
+  const self = `/proc/self/fd/${fd}`;
+  if (entry.kind === "symlink") {
+    ignoreIfNotRoot(() => lchownSync(tree.at(rel), entry.uid, entry.gid));
+  } else {
+    ignoreIfNotRoot(() => chownSync(self, entry.uid, entry.gid));
+    chmodSync(self, entry.mode);
+  }
+  setTimes(
+    entry,
+    entry.kind === "symlink" ? tree.at(rel) : self,
+    entry.kind === "symlink" ? tree.forChild(rel) : `/proc/${process.pid}/fd/${fd}`,
+  );
+}
+
+function setTimes(entry: Entry, path: Name, forChild: string): void {
   if (entry.mtimeNs < 0n) {
     // Node's utimes takes a negative time for "now" (an mtime before 1970 came back as today,
     // and every later restore rewrote it). touch takes the exact nanoseconds, signs included.
     const abs = -entry.mtimeNs;
     const stamp = `@-${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, "0")}`;
-    execFileSync("touch", [...(entry.kind === "symlink" ? ["-h"] : []), "-d", stamp, "--", path]);
+    execFileSync("touch", [
+      ...(entry.kind === "symlink" ? ["-h"] : []),
+      "-d",
+      stamp,
+      "--",
+      forChild,
+    ]);
     return;
   }
   // The middle of the microsecond, so that utimes' truncation to microseconds lands on it.
@@ -226,18 +376,17 @@ function ignoreIfNotRoot(change: () => void): void {
  * Only paths changed since the backup, or by this restore, are read (see readXattrs): the others
  * have the attributes the listing recorded.
  */
-async function attributeChanges(plan: RestorePlan): Promise<XattrChange[]> {
+async function attributeChanges(tree: PinnedTree, plan: RestorePlan): Promise<XattrChange[]> {
   if (plan.entries[0]?.kind === "absent") return [];
   const read = new Set([
     ...plan.unsettled,
     ...plan.actions.flatMap((a) => (a.op === "remove" ? [] : [a.entry.rel])),
   ]);
-  const live = await readXattrs(plan.root, [...read]);
+  const live = await readXattrs(tree, [...read]);
   const changes: XattrChange[] = [];
   for (const entry of plan.entries) {
     if (entry.kind === "socket" || entry.kind === "absent" || !read.has(entry.rel)) continue;
-    const path = entry.rel === "" ? plan.root : join(plan.root, entry.rel);
-    const change = xattrChange(path, entry.xattrs, live.byRel.get(entry.rel));
+    const change = xattrChange(entry.rel, entry.xattrs, live.byRel.get(entry.rel));
     if (change) changes.push(change);
   }
   if (live.unavailable && changes.length) throw new Error(live.unavailable);
@@ -245,9 +394,10 @@ async function attributeChanges(plan: RestorePlan): Promise<XattrChange[]> {
 }
 
 // A hard link across a mount point inside the tree cannot be made: a copy is what is left.
-function tryLink(existing: string, path: string): boolean {
+// link(2) does not follow a symlink at `existing`: a name swapped for one is linked as the link.
+function tryLink(tree: PinnedTree, existing: string, rel: Rel): boolean {
   try {
-    linkSync(existing, path);
+    linkSync(tree.at(existing), tree.at(rel));
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EXDEV") return false;

@@ -1,10 +1,11 @@
 import { readlinkSync } from "node:fs";
-import { hashFileSync } from "../../store/hash.js";
 import { type Entry, isSparse, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
 import type { PathStats } from "./path-stats.js";
-import { type OddName, type WalkedPath, walkTree } from "./walk.js";
+import { type PinnedTree, pinnedTreeAt } from "./pinned.js";
+import { hashChecked } from "./steady-read.js";
+import { type OddName, type WalkedPath, walkLazily } from "./walk.js";
 
 /** One change that brings a live path back to its backed-up state. */
 export type RestoreAction =
@@ -12,11 +13,11 @@ export type RestoreAction =
    * The path exists but did not at backup time, or has another type now. `bytes`: the real path
    * of a name that is not valid UTF-8 (`rel` shows it escaped).
    */
-  | { op: "remove"; rel: string; bytes?: Buffer }
+  | { op: "remove"; rel: string; odd?: { parent: string; name: Buffer } }
   /** The path must be written anew from the backup (missing, another type, other contents). */
   | { op: "write"; entry: Entry }
-  /** Contents are right; mode, owner or mtime are not. */
-  | { op: "metadata"; entry: Entry };
+  /** Contents are right; mode, owner or mtime are not. `live`: the inode the plan saw there. */
+  | { op: "metadata"; entry: Entry; live: { dev: bigint; ino: bigint } };
 
 export interface RestorePlan {
   root: string;
@@ -26,11 +27,13 @@ export interface RestorePlan {
   neededHashes: Set<string>;
   /** Directories of the backup, to have their metadata put back last (children change it). */
   directories: Entry[];
+  /** The inode of each of those directories that is live and kept: only it is changed. */
+  identities: ReadonlyMap<string, { dev: bigint; ino: bigint }>;
   /** The whole listing: after the writes, every entry's extended attributes are made right. */
   entries: readonly Entry[];
   /** Names not valid UTF-8 that the backup saw too: left as they are (escaped). */
   oddKept: string[];
-  /** Live paths with the immutable or append-only flag: lifted before anything is changed. */
+  /** Live paths (relative) with the immutable or append-only flag: lifted before any change. */
   flagged: string[];
   /** Paths of the listing whose flags are not as recorded: `have` now, `want` recorded. */
   flagChanges: Array<{ rel: string; have: string; want: string }>;
@@ -41,7 +44,18 @@ export interface RestorePlan {
   unsettled: string[];
 }
 
-/** Compare the live tree with a listing and say what must change. Reads only; changes nothing. */
+/** What the plan keeps of a live path: its stat, and whether its contents are the entry's. */
+interface LivePath {
+  stats: PathStats;
+  sameContents: boolean;
+}
+
+/**
+ * Compare the live tree with a listing and say what must change. Reads only; changes nothing.
+ * The walk does not go into a directory the listing has no directory for (it is removed whole,
+ * however deep an update built it); contents are compared as the walk goes, through its open
+ * directories (see walk.ts), so a file swapped for a link or a FIFO is another kind, never read.
+ */
 export async function planRestore(
   root: string,
   { entries: listing, takenAtMs }: Listing,
@@ -49,13 +63,18 @@ export async function planRestore(
   recordedOdd: readonly string[] = [],
 ): Promise<RestorePlan> {
   const odd: OddName[] = [];
-  const walked = walkTree(root, compileExcludes(exclude), odd) ?? [];
   const wanted = new Map(listing.map((e) => [e.rel, e]));
-  const live = new Map(walked.map((w) => [w.rel, w]));
+  const walked =
+    walkLazily(root, compileExcludes(exclude), {
+      odd,
+      descend: (rel) => wanted.get(rel)?.kind === "dir",
+    }) ?? [];
+  const live = new Map<string, LivePath>();
   // Live paths whose stat identity is not the recorded one (changed since the backup, or not in
   // it): only their flags and extended attributes can differ from the listing's, since setting
   // either moves ctime. The others' flags are the recorded ones.
-  const unsettled: WalkedPath[] = [];
+  const unsettled: string[] = [];
+  const askFlags: string[] = [];
   const liveFlags = new Map<string, string>();
   // Top-most paths to remove, in walk order; the set answers "is an ancestor removed?" in the
   // path's depth, not in the number of removals (an update that adds 100,000 files to existing
@@ -69,33 +88,56 @@ export async function planRestore(
     if (entry && sameStatIdentity(entry, w.stats, takenAtMs)) {
       if (entry.flags) liveFlags.set(w.rel, entry.flags);
     } else {
-      unsettled.push(w);
+      unsettled.push(w.rel);
+      if (w.stats.isFile() || w.stats.isDirectory()) askFlags.push(w.rel);
     }
     const wrongKind =
       entry !== undefined && entry.kind !== "absent" && entry.kind !== kindOf(w.stats);
-    if (
-      (entry === undefined || entry.kind === "absent" || wrongKind) &&
-      !underRemoved(w.rel, removed)
-    ) {
-      removals.push(w.rel);
-      removed.add(w.rel);
+    if (entry === undefined || entry.kind === "absent" || wrongKind) {
+      if (!underRemoved(w.rel, removed)) {
+        removals.push(w.rel);
+        removed.add(w.rel);
+      }
+      live.set(w.rel, { stats: w.stats, sameContents: false });
+      continue;
     }
+    live.set(w.rel, { stats: w.stats, sameContents: sameContents(entry, w, takenAtMs) });
   }
-  await readLiveFlags(unsettled, liveFlags);
+  const tree = live.size ? pinnedTreeAt(root) : undefined;
+  try {
+    if (tree) await readLiveFlags(tree, askFlags, liveFlags);
+  } finally {
+    tree?.close();
+  }
+  // Names each inode had in the backup, by its first name (a hard link's `target`).
+  const names = new Map<string, number>();
+  for (const e of listing) {
+    if (e.kind === "file") names.set(e.target ?? e.rel, (names.get(e.target ?? e.rel) ?? 0) + 1);
+  }
+  const written = new Set<string>();
   for (const entry of listing) {
     if (entry.kind === "absent") continue;
     const current = live.get(entry.rel);
     if (!current || removed.has(entry.rel) || underRemoved(entry.rel, removed)) {
       changes.push({ op: "write", entry });
+      written.add(entry.rel);
     } else if (
-      !sameContents(entry, current.stats, current.abs, takenAtMs) ||
+      !current.sameContents ||
       !sameLink(entry, current.stats, live) ||
       // A file that had holes and now has none (a copy filled them) takes more room: rewrite it.
-      (entry.sparse && !isSparse(current.stats))
+      (entry.sparse && !isSparse(current.stats)) ||
+      // A file with more names than the backup knew of (a hard link made since, maybe to a
+      // file outside the tree) is given a new inode: changing its metadata in place would
+      // change the other name's too.
+      (entry.kind === "file" &&
+        current.stats.nlink > (names.get(entry.target ?? entry.rel) ?? 1)) ||
+      // The links of a first name written anew are made again to the new inode.
+      (entry.kind === "file" && entry.target !== null && written.has(entry.target))
     ) {
       changes.push({ op: "write", entry });
+      written.add(entry.rel);
     } else if (!sameMetadata(entry, current.stats)) {
-      changes.push({ op: "metadata", entry });
+      changes.push({ op: "metadata", entry, live: current.stats });
     }
   }
   const neededHashes = new Set<string>();
@@ -110,7 +152,7 @@ export async function planRestore(
   for (const o of odd) {
     if (underRemoved(o.rel, removed)) continue;
     if (recorded.has(o.rel)) oddKept.push(o.rel);
-    else oddRemovals.push({ op: "remove", rel: o.rel, bytes: o.abs });
+    else oddRemovals.push({ op: "remove", rel: o.rel, odd: { parent: o.parent, name: o.name } });
   }
   const rewritten = new Set(changes.flatMap((c) => (c.op === "write" ? [c.entry.rel] : [])));
   const flagChanges = listing.flatMap((e) => {
@@ -129,11 +171,17 @@ export async function planRestore(
     ],
     neededHashes,
     directories: listing.filter((e) => e.kind === "dir"),
+    identities: new Map(
+      listing.flatMap((e) => {
+        const current = e.kind === "dir" ? live.get(e.rel) : undefined;
+        return current && !rewritten.has(e.rel) ? [[e.rel, current.stats] as const] : [];
+      }),
+    ),
     entries: listing,
     oddKept,
-    flagged: walked.filter((w) => liveFlags.has(w.rel)).map((w) => w.abs),
+    flagged: [...liveFlags.keys()].filter((rel) => live.has(rel)),
     flagChanges,
-    unsettled: unsettled.map((w) => w.rel),
+    unsettled,
   };
 }
 
@@ -143,16 +191,12 @@ export async function planRestore(
  * named.
  */
 async function readLiveFlags(
-  unsettled: readonly WalkedPath[],
+  tree: PinnedTree,
+  rels: readonly string[],
   flags: Map<string, string>,
 ): Promise<void> {
-  const ask = unsettled.filter((w) => w.stats.isFile() || w.stats.isDirectory());
   try {
-    const found = await readFlags(ask.map((w) => w.abs));
-    for (const w of ask) {
-      const got = found.get(w.abs);
-      if (got) flags.set(w.rel, got);
-    }
+    for (const [rel, got] of await readFlags(tree, rels)) flags.set(rel, got);
   } catch (error) {
     if (!(error instanceof FlagsUnavailable)) throw error;
   }
@@ -168,18 +212,18 @@ function underRemoved(rel: string, removed: ReadonlySet<string>): boolean {
   return false;
 }
 
-function sameContents(entry: Entry, stats: PathStats, abs: string, takenAtMs: number): boolean {
+function sameContents(entry: Entry, w: WalkedPath, takenAtMs: number): boolean {
   switch (entry.kind) {
     case "file":
-      if (entry.size !== stats.size) return false;
+      if (entry.size !== w.stats.size) return false;
       // ctime cannot be set back by a user, so an unchanged stat identity means unchanged bytes.
-      if (sameStatIdentity(entry, stats, takenAtMs)) return true;
-      return hashFileSync(abs) === entry.hash;
+      if (sameStatIdentity(entry, w.stats, takenAtMs)) return true;
+      return hashChecked(w.at, w.stats) === entry.hash;
     case "symlink":
-      return readlinkSync(abs) === entry.target;
+      return readlinkSync(w.at) === entry.target;
     case "char":
     case "block":
-      return entry.rdev === stats.rdev;
+      return entry.rdev === w.stats.rdev;
     default:
       return true;
   }

@@ -1,8 +1,8 @@
-import { join } from "node:path";
 import type { Listing } from "./entry.js";
 import { isSparse, kindOf } from "./entry.js";
-import { lstatPath } from "./path-stats.js";
-import { planRestore, sameMicros } from "./restore-plan.js";
+import { canonicalParent } from "./parents.js";
+import { type PinnedTree, pinnedTreeAt, SwappedPath } from "./pinned.js";
+import { planRestore, type RestorePlan, sameMicros } from "./restore-plan.js";
 import { readXattrs, xattrChange } from "./xattrs.js";
 
 /**
@@ -19,11 +19,39 @@ export async function differencesAfterRestore(
   recordedOdd: readonly string[] = [],
 ): Promise<string[]> {
   const again = await planRestore(root, listing, exclude, recordedOdd);
+  if (canonicalParent(root) === null) {
+    // No parent directory: nothing is there, which is right only for a path recorded absent.
+    return again.actions.map(
+      (a) => `${root}: missing (a ${a.op === "remove" ? "path" : a.entry.kind} at backup time)`,
+    );
+  }
+  const tree = pinnedTreeAt(root);
+  try {
+    return await differencesIn(tree, again, listing);
+  } finally {
+    tree.close();
+  }
+}
+
+async function differencesIn(
+  tree: PinnedTree,
+  again: RestorePlan,
+  listing: Listing,
+): Promise<string[]> {
   // Attributes of what changed since the backup (the restore's own writes included: they moved
   // ctime); a path whose stat identity is the recorded one has the recorded attributes.
-  const attributes = await readXattrs(root, again.unsettled);
+  const attributes = await readXattrs(tree, again.unsettled);
   const unsettled = new Set(again.unsettled);
-  const at = (rel: string) => (rel === "" ? root : join(root, rel));
+  const at = (rel: string) => tree.shown(rel);
+  const lstatAt = (rel: string) => {
+    try {
+      return tree.lstat(rel);
+    } catch (error) {
+      // A directory on the way was swapped: what is there is not what was restored.
+      if (error instanceof SwappedPath) return undefined;
+      throw error;
+    }
+  };
   const out: string[] = [];
   for (const action of again.actions) {
     if (action.op === "remove") {
@@ -33,7 +61,7 @@ export async function differencesAfterRestore(
     const { entry } = action;
     if (entry.kind === "socket") continue;
     const path = at(entry.rel);
-    const stats = lstatPath(path);
+    const stats = lstatAt(entry.rel);
     if (!stats) {
       out.push(`${path}: missing (a ${entry.kind} at backup time)`);
       continue;
@@ -41,7 +69,7 @@ export async function differencesAfterRestore(
     if (action.op === "write") {
       const kind = kindOf(stats);
       if (kind === "file" && entry.kind === "file" && entry.target !== null) {
-        const primary = lstatPath(at(entry.target));
+        const primary = lstatAt(entry.target);
         if (primary?.ino !== stats.ino) {
           out.push(`${path}: not a hard link of ${at(entry.target)}, as at backup time`);
           continue;
@@ -75,11 +103,11 @@ export async function differencesAfterRestore(
   // Extended attributes, ACLs, capabilities: what a path has now against what it had.
   for (const entry of listing.entries) {
     if (entry.kind === "socket" || entry.kind === "absent" || !unsettled.has(entry.rel)) continue;
-    const change = xattrChange(at(entry.rel), entry.xattrs, attributes.byRel.get(entry.rel));
+    const change = xattrChange(entry.rel, entry.xattrs, attributes.byRel.get(entry.rel));
     if (!change) continue;
     if (attributes.unavailable) {
       out.push(
-        `${change.path}: extended attributes cannot be read back (${attributes.unavailable})`,
+        `${at(change.rel)}: extended attributes cannot be read back (${attributes.unavailable})`,
       );
       continue;
     }
@@ -89,7 +117,7 @@ export async function differencesAfterRestore(
       ),
       ...change.remove.map((n) => `${n} present, but not at backup time`),
     ];
-    out.push(`${change.path}: extended attributes differ: ${names.join("; ")}`);
+    out.push(`${at(change.rel)}: extended attributes differ: ${names.join("; ")}`);
   }
   return out;
 }

@@ -1,11 +1,24 @@
-import { lstatSync, readdirSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync } from "node:fs";
+import { basename } from "node:path";
+import { GlobalRollbackError } from "../../errors.js";
 import type { ExcludeMatcher } from "./exclude.js";
-import { lstatPath, type PathStats } from "./path-stats.js";
+import { canonicalParent } from "./parents.js";
+import { PathStats } from "./path-stats.js";
+import { openComponents, SwappedPath } from "./pinned.js";
 
 export interface WalkedPath {
   rel: string;
+  /**
+   * The path below the root's real parent (see walkLazily), for messages and for reads that
+   * check the inode they open (steady-read.ts); never for a write.
+   */
   abs: string;
   stats: PathStats;
+  /**
+   * The path through the walk's open parent directory (`/proc/self/fd/N/name`): valid only until
+   * the walk is asked for its next path, and safe from a parent swapped meanwhile.
+   */
+  at: string;
 }
 
 /**
@@ -16,76 +29,187 @@ export interface WalkedPath {
 export interface OddName {
   /** Relative path, invalid bytes as `\xHH`: stable, so a backup's and a restore's compare. */
   rel: string;
-  /** The real path, as bytes. */
+  /** The real path, as bytes (messages). */
   abs: Buffer;
+  /** The relative path of its directory (valid UTF-8: the walk does not go below an odd name). */
+  parent: string;
+  /** Its own name, as bytes. */
+  name: Buffer;
+}
+
+/** How many directories deep below its root a walk goes; deeper is refused (see TooDeep). */
+export const MAX_DEPTH = 256;
+
+/** A tree deeper than MAX_DEPTH: a backup refuses it rather than record part of it. */
+export class TooDeep extends GlobalRollbackError {
+  constructor(path: string) {
+    super(
+      "BACKUP_FAILED",
+      `${path} is more than ${MAX_DEPTH} directories below the protected path: such a tree is not backed up (exclude it, or protect a path nearer to it)`,
+      { context: { path } },
+    );
+  }
+}
+
+export interface WalkOptions {
+  /** Names not valid UTF-8 go here, if given, and are not descended into. */
+  odd?: OddName[];
+  /** Whether to read a directory's contents (a restore does not read what it removes whole). */
+  descend?: (rel: string) => boolean;
 }
 
 /**
- * Every path under `root` (itself first, then parents before children, names sorted), lstat'ed
- * so that symlinks are never followed. Returns `undefined` when `root` does not exist. A path
- * that vanishes between readdir and lstat is skipped: it is no longer there to back up. Names
- * that are not valid UTF-8 go to `odd`, if given, and are not descended into.
+ * Every path under `root` (itself first, then depth first, each directory's names sorted by
+ * their bytes, a parent before its children), lstat'ed so that symlinks are never followed.
+ * Returns `undefined` when `root` does not exist. A path that vanishes between readdir and lstat
+ * is skipped: it is no longer there to back up.
+ * Every directory is opened from its already-open parent without following a link, and checked
+ * to be the inode its parent's listing showed (pinned.ts says why), so what the walk reports is
+ * the tree below `root`, not one a local user swapped in. A directory swapped meanwhile is
+ * skipped as vanished.
  * Synchronous on purpose: tens of thousands of tiny metadata calls are several times faster
  * without a promise each.
  */
 export function walkTree(
   root: string,
   exclude: ExcludeMatcher,
-  odd?: OddName[],
+  options: WalkOptions = {},
 ): WalkedPath[] | undefined {
-  const walk = walkLazily(root, exclude, odd);
+  const walk = walkLazily(root, exclude, options);
   return walk && [...walk];
 }
 
-/**
- * The same walk, path by path: only the directories still to be read are held, not every
- * path's stat (a million-file backup keeps what it records of each path, and no more).
- */
+/** The same walk, path by path: only the open directories' remaining names are held. */
 export function walkLazily(
   root: string,
   exclude: ExcludeMatcher,
-  odd?: OddName[],
+  options: WalkOptions = {},
 ): Iterable<WalkedPath> | undefined {
-  const rootStats = lstatPath(root);
-  if (!rootStats) return undefined;
-  return walking({ rel: "", abs: root, stats: rootStats }, exclude, odd);
+  // The parent's real location: a legitimate link above the root (Debian's /lib -> usr/lib) is
+  // resolved once, here, and nothing below is resolved through a link again.
+  const base = canonicalParent(root);
+  if (base === null) return undefined;
+  let baseFd: number;
+  try {
+    baseFd = openComponents(base);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || error instanceof SwappedPath) return undefined;
+    throw error;
+  }
+  const at = `/proc/self/fd/${baseFd}/${basename(root)}`;
+  const rootStats = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+  if (!rootStats) {
+    closeSync(baseFd);
+    return undefined;
+  }
+  return walking(
+    {
+      rel: "",
+      abs: base === "/" ? `/${basename(root)}` : `${base}/${basename(root)}`,
+      stats: new PathStats(rootStats),
+      at,
+    },
+    baseFd,
+    exclude,
+    options,
+  );
+}
+
+interface OpenDir {
+  fd: number;
+  rel: string;
+  abs: string;
+  names: Buffer[];
+  next: number;
 }
 
 function* walking(
   top: WalkedPath,
+  baseFd: number,
   exclude: ExcludeMatcher,
-  odd: OddName[] | undefined,
+  { odd, descend }: WalkOptions,
 ): Generator<WalkedPath> {
-  yield top;
-  const dirs: Array<{ rel: string; abs: string }> = top.stats.isDirectory() ? [top] : [];
-  for (let i = 0; i < dirs.length; i++) {
-    const dir = dirs[i]!;
-    // Read: the queue keeps names only.
-    dirs[i] = undefined as unknown as { rel: string; abs: string };
-    const names: string[] = [];
-    for (const raw of readdirSync(dir.abs, { encoding: "buffer" })) {
-      const name = raw.toString("utf8");
-      // U+FFFD marks bytes that did not decode; a name may also hold it legitimately.
-      if (name.includes("\uFFFD") && !Buffer.from(name, "utf8").equals(raw)) {
-        const rel = dir.rel === "" ? escapeName(raw) : `${dir.rel}/${escapeName(raw)}`;
-        const abs = Buffer.concat([Buffer.from(dir.abs === "/" ? "/" : `${dir.abs}/`), raw]);
-        const stats = lstatSync(abs, { throwIfNoEntry: false });
-        if (stats && !exclude(rel, stats.isDirectory())) odd?.push({ rel, abs });
+  const stack: OpenDir[] = [];
+  try {
+    yield top;
+    if (top.stats.isDirectory() && (descend?.("") ?? true)) {
+      const opened = openChecked(`/proc/self/fd/${baseFd}/${basename(top.abs)}`, top.stats);
+      if (opened !== undefined) stack.push(listDir(opened, "", top.abs, odd, exclude));
+    }
+    while (stack.length) {
+      const dir = stack[stack.length - 1]!;
+      if (dir.next === dir.names.length) {
+        stack.pop();
+        closeSync(dir.fd);
         continue;
       }
-      names.push(name);
-    }
-    for (const name of names.sort()) {
+      const name = dir.names[dir.next++]!.toString("utf8");
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
-      const stats = lstatPath(abs);
+      const at = `/proc/self/fd/${dir.fd}/${name}`;
+      const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+      if (!raw) continue;
+      const stats = new PathStats(raw);
       // After lstat: a pattern with a trailing slash matches directories only.
-      if (stats && !exclude(rel, stats.isDirectory())) {
-        if (stats.isDirectory()) dirs.push({ rel, abs });
-        yield { rel, abs, stats };
-      }
+      if (exclude(rel, stats.isDirectory())) continue;
+      yield { rel, abs, stats, at };
+      if (!stats.isDirectory() || !(descend?.(rel) ?? true)) continue;
+      if (stack.length >= MAX_DEPTH) throw new TooDeep(abs);
+      const opened = openChecked(at, stats);
+      if (opened !== undefined) stack.push(listDir(opened, rel, abs, odd, exclude));
     }
+  } finally {
+    for (const dir of stack) closeSync(dir.fd);
+    closeSync(baseFd);
   }
+}
+
+/** Open the directory at `at` if it is still the inode `stats` describes; else undefined. */
+function openChecked(at: string, stats: PathStats): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(at, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return undefined;
+    throw error;
+  }
+  const now = fstatSync(fd, { bigint: true });
+  if (now.ino !== stats.ino || now.dev !== stats.dev) {
+    closeSync(fd);
+    return undefined;
+  }
+  return fd;
+}
+
+/** A directory's names, sorted by bytes; names not valid UTF-8 go to `odd` instead. */
+function listDir(
+  fd: number,
+  rel: string,
+  abs: string,
+  odd: OddName[] | undefined,
+  exclude: ExcludeMatcher,
+): OpenDir {
+  const names: Buffer[] = [];
+  for (const raw of readdirSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })) {
+    const name = raw.toString("utf8");
+    // U+FFFD marks bytes that did not decode; a name may also hold it legitimately.
+    if (name.includes("\uFFFD") && !Buffer.from(name, "utf8").equals(raw)) {
+      const oddRel = rel === "" ? escapeName(raw) : `${rel}/${escapeName(raw)}`;
+      const oddAbs = Buffer.concat([Buffer.from(abs === "/" ? "/" : `${abs}/`), raw]);
+      const stats = lstatSync(Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), raw]), {
+        throwIfNoEntry: false,
+      });
+      if (stats && !exclude(oddRel, stats.isDirectory()))
+        odd?.push({ rel: oddRel, abs: oddAbs, parent: rel, name: raw });
+      continue;
+    }
+    names.push(raw);
+  }
+  // Byte order is UTF-8's code point order; the order of a listing does not depend on it.
+  names.sort(Buffer.compare);
+  return { fd, rel, abs, names, next: 0 };
 }
 
 /** A name's bytes as text: valid UTF-8 sequences as they are, every other byte as `\xHH`. */

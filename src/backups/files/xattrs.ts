@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
-import { join, relative } from "node:path";
 import { promisify } from "node:util";
+import type { PinnedTree } from "./pinned.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -15,34 +15,27 @@ export interface TreeXattrs {
 }
 
 // Extended attributes (user, trusted, security: capabilities and SELinux labels) and POSIX ACLs
-// (the system.posix_acl_* attributes) go through the attr package's getfattr and setfattr, one
-// process per tree, not per file: Node has no xattr calls, and a native addon is a build step on
-// every host for what two well-known tools do. -P walks without following links (with -R, for
-// a whole tree only: named paths are read alone, a directory without its contents), -h reads a
-// link's own attributes, `-m -` takes every namespace, base64 keeps binary values exact.
-const GETFATTR = ["-P", "-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
+// (the system.posix_acl_* attributes) go through the attr package's getfattr and setfattr, a
+// batch of paths per process, not a process per file: Node has no xattr calls, and a native addon
+// is a build step on every host for what two well-known tools do. Each path is named through its
+// open parent directory (PinnedTree.inBatches), so a directory swapped for a link never leads
+// them elsewhere; -h reads and sets a link's own attributes, `-m -` takes every namespace, base64
+// keeps binary values exact.
+const GETFATTR = ["-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
 const MAX_OUTPUT = 1024 * 2 ** 20;
 
-// Paths per getfattr run when they are named one by one: far below the kernel's argument limit.
-const PATHS_PER_RUN = 2000;
-
 /**
- * The extended attributes under `root` (itself included): of every path, in one recursive
- * getfattr run; or of the paths `rels` only (relative to `root`), none at all when it is empty.
+ * The extended attributes of the paths `rels` of `tree` (none at all when it is empty).
  * Setting an attribute moves a path's ctime, so a path whose stat identity is unchanged since a
  * listing has the attributes the listing recorded: callers read only the others.
  */
-export async function readXattrs(root: string, rels?: readonly string[]): Promise<TreeXattrs> {
-  if (rels === undefined) return parseGetfattr(root, await runGetfattr(["-R", "--", root]));
+export async function readXattrs(tree: PinnedTree, rels: readonly string[]): Promise<TreeXattrs> {
   const out: TreeXattrs = { byRel: new Map() };
-  for (let i = 0; i < rels.length; i += PATHS_PER_RUN) {
-    const paths = rels
-      .slice(i, i + PATHS_PER_RUN)
-      .map((rel) => (rel === "" ? root : join(root, rel)));
-    const part = parseGetfattr(root, await runGetfattr(["--", ...paths]));
+  await tree.inBatches(rels, async (paths, relOf) => {
+    const part = parseGetfattr(relOf, await runGetfattr(["--", ...paths]));
     for (const [rel, xattrs] of part.byRel) out.byRel.set(rel, xattrs);
     if (part.unavailable) out.unavailable = part.unavailable;
-  }
+  });
   return out;
 }
 
@@ -69,15 +62,18 @@ async function runGetfattr(args: string[]): Promise<string | { unavailable: stri
   }
 }
 
-function parseGetfattr(root: string, stdout: string | { unavailable: string }): TreeXattrs {
+function parseGetfattr(
+  relOf: ReadonlyMap<string, string>,
+  stdout: string | { unavailable: string },
+): TreeXattrs {
   if (typeof stdout !== "string") return { byRel: new Map(), unavailable: stdout.unavailable };
   const byRel = new Map<string, Xattrs>();
   let current: Xattrs | undefined;
   for (const line of stdout.split("\n")) {
     if (line.startsWith("# file: ")) {
-      const path = unescapeName(line.slice(8));
+      const rel = relOf.get(unescapeName(line.slice(8)));
       current = {};
-      byRel.set(path === root ? "" : relative(root, path), current);
+      if (rel !== undefined) byRel.set(rel, current);
     } else if (current && line !== "") {
       const eq = line.indexOf("=");
       if (eq > 0) current[line.slice(0, eq)] = line.slice(eq + 1);
@@ -89,7 +85,7 @@ function parseGetfattr(root: string, stdout: string | { unavailable: string }): 
 
 /** One path's attributes to put back: `set` every name in it, `remove` the others listed. */
 export interface XattrChange {
-  path: string;
+  rel: string;
   set: Xattrs;
   remove: string[];
 }
@@ -99,19 +95,25 @@ export interface XattrChange {
  * format); names the backup did not have are removed one `setfattr -x` each (rare: something the
  * update added). Symlinks' own attributes, never their targets'.
  */
-export async function writeXattrs(changes: readonly XattrChange[]): Promise<void> {
-  const dump = changes
-    .filter((c) => Object.keys(c.set).length)
-    .map(
-      (c) =>
-        `# file: ${escapeName(c.path)}\n${Object.entries(c.set)
-          .map(([name, value]) => `${escapeName(name)}=${value}`)
-          .join("\n")}\n`,
-    )
-    .join("\n");
-  if (dump) await runSetfattr(["-h", "--restore=-"], `${dump}\n`);
-  for (const change of changes)
-    for (const name of change.remove) await runSetfattr(["-h", "-x", name, "--", change.path]);
+export async function writeXattrs(
+  tree: PinnedTree,
+  changes: readonly XattrChange[],
+): Promise<void> {
+  const byRel = new Map(changes.map((c) => [c.rel, c]));
+  await tree.inBatches([...byRel.keys()], async (paths, relOf) => {
+    const dump = paths
+      .flatMap((path) => {
+        const { set } = byRel.get(relOf.get(path)!)!;
+        if (!Object.keys(set).length) return [];
+        const values = Object.entries(set).map(([name, value]) => `${escapeName(name)}=${value}`);
+        return [`# file: ${escapeName(path)}\n${values.join("\n")}\n`];
+      })
+      .join("\n");
+    if (dump) await runSetfattr(["-h", "--restore=-"], `${dump}\n`);
+    for (const path of paths)
+      for (const name of byRel.get(relOf.get(path)!)!.remove)
+        await runSetfattr(["-h", "-x", name, "--", path]);
+  });
 }
 
 async function runSetfattr(args: string[], input?: string): Promise<void> {
@@ -129,12 +131,12 @@ async function runSetfattr(args: string[], input?: string): Promise<void> {
 }
 
 /** The attributes that differ: what to set (missing or other values) and what to remove. */
-export function xattrChange(path: string, wanted: Xattrs | undefined, live: Xattrs | undefined) {
+export function xattrChange(rel: string, wanted: Xattrs | undefined, live: Xattrs | undefined) {
   const want = wanted ?? {};
   const have = live ?? {};
   const set = Object.fromEntries(Object.entries(want).filter(([n, v]) => have[n] !== v));
   const remove = Object.keys(have).filter((n) => !(n in want));
-  return Object.keys(set).length || remove.length ? { path, set, remove } : undefined;
+  return Object.keys(set).length || remove.length ? { rel, set, remove } : undefined;
 }
 
 // getfattr writes names with control characters, backslashes and the like as \ooo (octal);

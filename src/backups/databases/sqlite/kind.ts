@@ -1,10 +1,10 @@
-import { existsSync, lstatSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import { GlobalRollbackError } from "../../../errors.js";
-import { hashFileSync } from "../../../store/hash.js";
 import { bytes } from "../../../util/bytes.js";
 import { canonicalParent, parentOf, restoreTarget } from "../../files/parents.js";
+import { hashOfPath } from "../../files/steady-read.js";
 import { operation, verifiedEntries } from "../../operation.js";
 import { recordBackup } from "../../record.js";
 import type { SqliteDatabase } from "../config.js";
@@ -60,11 +60,11 @@ export const sqliteKind: DatabaseKind<SqliteDatabase> = {
         });
         await restoreSqlite(store.objects, path, entry);
         // The proof: the file read back is the backup's copy, byte for byte (or is gone).
-        const now = existsSync(path) ? hashFileSync(path) : null;
+        const now = hashOfPath(path);
         if (now !== entry.hash) {
           throw new GlobalRollbackError(
             "RESTORE_FAILED",
-            `restore of SQLite database ${path} is not exact: read back, ${now === null ? "it is missing" : entry.hash === null ? "it exists but did not at backup time" : "its contents differ from the backup"}`,
+            `restore of SQLite database ${path} is not exact: read back, ${now === null ? "it is missing" : now === "other" ? "it is not a regular file" : entry.hash === null ? "it exists but did not at backup time" : "its contents differ from the backup"}`,
             { context: { backupId: row.id, path } },
           );
         }

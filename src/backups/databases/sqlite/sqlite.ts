@@ -1,12 +1,13 @@
-import { renameSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { renameSync, rmSync, unlinkSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
 import { describeError, GlobalRollbackError } from "../../../errors.js";
-import { syncPaths, tempNameBeside } from "../../../store/durable.js";
+import { syncPaths } from "../../../store/durable.js";
 import type { ObjectStore } from "../../../store/objects.js";
 import { absentEntry, type Entry, entryFromStats } from "../../files/entry.js";
 import { lstatPath } from "../../files/path-stats.js";
-import { setMetadata } from "../../files/restore-apply.js";
+import { type PinnedTree, pinnedTreeAt } from "../../files/pinned.js";
+import { openForSync, setMetadata } from "../../files/restore-apply.js";
 
 /**
  * Copy a SQLite database through SQLite's online backup API into the store. The copy is
@@ -56,22 +57,40 @@ export async function restoreSqlite(
   path: string,
   entry: Entry,
 ): Promise<void> {
-  try {
-    if (entry.kind === "absent") {
-      for (const suffix of ["", ...SIDE_FILES]) rmSync(path + suffix, { force: true });
-      return;
-    }
-    const temp = tempNameBeside(path);
+  // Through the database's directory, opened without following links (see files/pinned.ts):
+  // the directory may be a service user's, who could swap a name in it for a link.
+  let tree: PinnedTree | undefined;
+  const name = basename(path);
+  const unlink = (suffix: string) => {
     try {
-      objects.copyTo(entry.hash!, temp);
-      setMetadata(entry, temp);
-      for (const suffix of SIDE_FILES) rmSync(path + suffix, { force: true });
-      renameSync(temp, path);
+      unlinkSync(tree!.at(`${name}${suffix}`));
     } catch (error) {
-      rmSync(temp, { force: true });
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  };
+  try {
+    try {
+      tree = pinnedTreeAt(dirname(path));
+    } catch (error) {
+      // Nothing to remove where there is no directory.
+      if (entry.kind === "absent" && (error as NodeJS.ErrnoException).code === "ENOENT") return;
       throw error;
     }
-    await syncPaths([path, dirname(path)]);
+    if (entry.kind === "absent") {
+      for (const suffix of ["", ...SIDE_FILES]) unlink(suffix);
+      return;
+    }
+    const temp = tree.tempBeside(name);
+    try {
+      objects.copyTo(entry.hash!, String(tree.at(temp)));
+      setMetadata(tree, temp, entry, { fresh: true });
+      for (const suffix of SIDE_FILES) unlink(suffix);
+      renameSync(tree.at(temp), tree.at(name));
+    } catch (error) {
+      rmSync(tree.at(temp), { force: true });
+      throw error;
+    }
+    await syncPaths([name, ""], undefined, (rel) => openForSync(tree!, rel));
   } catch (error) {
     throw new GlobalRollbackError(
       "DATABASE_FAILED",
@@ -81,5 +100,7 @@ export async function restoreSqlite(
         context: { path },
       },
     );
+  } finally {
+    tree?.close();
   }
 }

@@ -1,0 +1,131 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { hashFileSync } from "../../store/hash.js";
+import { O_PATH } from "../../util/o-path.js";
+import { PathStats } from "./path-stats.js";
+import { openComponents } from "./pinned.js";
+
+/**
+ * Reading a file's bytes for a backup. The walk saw an inode at a path; the bytes stored must be
+ * that inode's, read whole while it did not change:
+ * - the path is opened O_PATH|O_NOFOLLOW (no FIFO wait, no device opened, no link followed) and
+ *   checked on the descriptor to be a regular file and the walk's inode: a parent directory
+ *   swapped for a link since the walk leads to another inode, and is never read (the store
+ *   reads `/proc/self/fd/<fd>`, that inode, whatever its path is by then);
+ * - its size, mtime and ctime are compared before and after the read: a file written meanwhile
+ *   is read again, a bounded number of times, then kept with a warning (never silently torn).
+ */
+
+const ATTEMPTS = 3;
+
+export type SteadyRead<T> =
+  | { ok: true; put: T; stats: PathStats; torn: boolean }
+  /** `gone`: nothing is at the path now; `replaced`: another inode or kind is (see relook). */
+  | { ok: false; why: "gone" | "replaced" };
+
+/** Open `path` as O_PATH if it is still the regular file `expect` describes (dev and inode). */
+function pinRegular(
+  path: string,
+  expect: { dev: bigint; ino: bigint },
+): { fd: number; stats: PathStats } | "gone" | "replaced" {
+  let fd: number;
+  try {
+    fd = openSync(path, O_PATH | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return "gone";
+    if (code === "ELOOP") return "replaced";
+    throw error;
+  }
+  const stats = new PathStats(fstatSync(fd, { bigint: true }));
+  if (!stats.isFile() || stats.ino !== expect.ino || stats.dev !== expect.dev) {
+    closeSync(fd);
+    return "replaced";
+  }
+  return { fd, stats };
+}
+
+function steady(a: PathStats, b: PathStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/** Read the file at `path` through `put` (given a path naming the checked inode). */
+export async function readSteadily<T>(
+  path: string,
+  expect: { dev: bigint; ino: bigint },
+  put: (source: string) => T | Promise<T>,
+): Promise<SteadyRead<T>> {
+  let last: { put: T; stats: PathStats } | undefined;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const pinned = pinRegular(path, expect);
+    if (typeof pinned === "string") return { ok: false, why: pinned };
+    try {
+      const result = await put(`/proc/self/fd/${pinned.fd}`);
+      const after = new PathStats(fstatSync(pinned.fd, { bigint: true }));
+      if (steady(pinned.stats, after)) return { ok: true, put: result, stats: after, torn: false };
+      last = { put: result, stats: after };
+    } finally {
+      closeSync(pinned.fd);
+    }
+  }
+  return { ok: true, ...last!, torn: true };
+}
+
+/** SHA-256 of the regular file at `path` if it is still the inode `expect`; undefined if not. */
+export function hashChecked(
+  path: string,
+  expect: { dev: bigint; ino: bigint },
+): string | undefined {
+  const pinned = pinRegular(path, expect);
+  if (typeof pinned === "string") return undefined;
+  try {
+    return hashFileSync(`/proc/self/fd/${pinned.fd}`);
+  } finally {
+    closeSync(pinned.fd);
+  }
+}
+
+/**
+ * SHA-256 of what is at `abs` (a canonical path: no link in it is followed): null when nothing
+ * is there, "other" when it is not a regular file. Never opens a FIFO or a device.
+ */
+export function hashOfPath(abs: string): string | null | "other" {
+  let dir: number;
+  try {
+    dir = openComponents(dirname(abs));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  try {
+    const at = `/proc/self/fd/${dir}/${basename(abs)}`;
+    const stats = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+    if (!stats) return null;
+    if (!stats.isFile()) return "other";
+    return hashChecked(at, stats) ?? "other";
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/**
+ * What a changed path is now, looked up again from `/` without following a link on the way:
+ * its stat, and a symlink's target (read through the same open directory).
+ */
+export function relook(abs: string): { stats: PathStats; target?: string } | undefined {
+  const dir = openComponents(dirname(abs));
+  try {
+    const at = `/proc/self/fd/${dir}/${basename(abs)}`;
+    const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+    if (!raw) return undefined;
+    const stats = new PathStats(raw);
+    return stats.isSymbolicLink() ? { stats, target: readlinkSync(at) } : { stats };
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** The warning for a file that kept changing while it was read. */
+export function tornWarning(path: string): string {
+  return `${path} changed while it was being read, ${ATTEMPTS} times: its stored copy may mix old and new contents (stop what writes to it, or protect it with a database kind)`;
+}
