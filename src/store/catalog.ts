@@ -157,13 +157,28 @@ export class Catalog {
     return rows.map(toBackup);
   }
 
+  /**
+   * A backup's listing. Every complete backup has one (a missing path is a listing of one
+   * `absent` entry), so a missing row or blob, or a blob that does not hash to the name it is
+   * stored under, is damage: an error, never an empty listing, which a restore would read as
+   * "nothing was there" and delete the whole tree on its word.
+   */
   entries(backupId: string): Entry[] {
     const row = this.db
       .prepare(
-        `SELECT b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
+        `SELECT l.sha, b.data FROM listings l LEFT JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
       )
-      .get(backupId) as { data: Buffer } | undefined;
-    return row ? decodeListing(row.data, backupId) : [];
+      .get(backupId) as { sha: string; data: Buffer | null } | undefined;
+    const damaged = (why: string): never => {
+      throw new GlobalRollbackError(
+        "VERIFY_FAILED",
+        `the listing of backup ${backupId} is damaged: ${why}; nothing was changed`,
+        { context: { backupId } },
+      );
+    };
+    if (!row) return damaged("its catalog row is missing");
+    if (!row.data) return damaged(`its blob ${row.sha} is missing`);
+    return decodeListing(row.data, backupId, row.sha);
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */

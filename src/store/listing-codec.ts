@@ -105,8 +105,8 @@ function tupleOf(e: Entry): Tuple {
  * lead outside the backup's root (`../`, an absolute path, an empty or `.` component), whose kind
  * is unknown, or whose hash is not a SHA-256, is a GlobalRollbackError naming the backup.
  */
-export function decodeListing(data: Buffer, backupId = "(unknown)"): Entry[] {
-  return parseTuples(data, backupId).map(
+export function decodeListing(data: Buffer, backupId = "(unknown)", sha?: string): Entry[] {
+  return parseTuples(data, backupId, sha).map(
     ([
       rel,
       kind,
@@ -156,7 +156,7 @@ const KINDS = new Set<string>([
 ]);
 const SHA256 = /^[0-9a-f]{64}$/;
 
-function parseTuples(data: Buffer, backupId: string): Tuple[] {
+function parseTuples(data: Buffer, backupId: string, sha?: string): Tuple[] {
   const damaged = (why: string, cause?: unknown): never => {
     throw new GlobalRollbackError(
       "VERIFY_FAILED",
@@ -165,8 +165,17 @@ function parseTuples(data: Buffer, backupId: string): Tuple[] {
     );
   };
   let tuples: unknown;
+  let json: Buffer | undefined;
   try {
-    tuples = JSON.parse(inflateRawSync(data).toString("utf8"));
+    json = inflateRawSync(data);
+  } catch (error) {
+    damaged(describeError(error), error);
+  }
+  // The name it is stored under is the SHA-256 of its JSON: anything else is not what was stored.
+  if (sha !== undefined && createHash("sha256").update(json!).digest("hex") !== sha)
+    damaged(`its contents do not hash to ${sha}`);
+  try {
+    tuples = JSON.parse(json!.toString("utf8"));
   } catch (error) {
     damaged(describeError(error), error);
   }

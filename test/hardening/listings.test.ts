@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
@@ -6,16 +7,39 @@ import { describe, expect, it } from "vitest";
 import { createBackup, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
-/** Rewrite a backup's stored listing as a damaged disk or a tampering hand would. */
+/**
+ * Rewrite a backup's stored listing as a tampering hand would: the blob, and (when it still
+ * inflates) the SHA-256 it is stored under, so that what is tested is the entries' validation.
+ */
 function tamper(store: string, backupId: string, change: (blob: Buffer) => Buffer): void {
-  const db = new Database(join(store, "catalog.db"));
-  try {
+  withCatalog(store, (db) => {
     const { sha, data } = db
       .prepare(
         "SELECT b.sha, b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?",
       )
       .get(backupId) as { sha: string; data: Buffer };
-    db.prepare("UPDATE listing_blobs SET data = ? WHERE sha = ?").run(change(data), sha);
+    const changed = change(data);
+    let newSha = sha;
+    try {
+      newSha = createHash("sha256").update(inflateRawSync(changed)).digest("hex");
+    } catch {
+      // Not deflate: stored under the old name, as a damaged disk would leave it.
+    }
+    db.prepare("UPDATE listing_blobs SET data = ?, sha = ? WHERE sha = ?").run(
+      changed,
+      newSha,
+      sha,
+    );
+    db.prepare("UPDATE listings SET sha = ? WHERE sha = ?").run(newSha, sha);
+  });
+}
+
+function withCatalog(store: string, use: (db: Database.Database) => void): void {
+  const db = new Database(join(store, "catalog.db"));
+  // A damaged disk or a tampering hand does not keep the catalog's foreign keys.
+  db.pragma("foreign_keys = OFF");
+  try {
+    use(db);
   } finally {
     db.close();
   }
@@ -66,4 +90,64 @@ describe("listings are validated on read", () => {
     expect(prune.exitCode).toBe(2);
     expect(prune.stderr).toContain("is damaged");
   });
+});
+
+describe("a restore never deletes on the word of a missing record", () => {
+  const damages: Array<[string, (store: string, id: string) => void, string]> = [
+    [
+      "the listing's row gone",
+      (store, id) =>
+        withCatalog(store, (db) => db.prepare("DELETE FROM listings WHERE backup_id = ?").run(id)),
+      "its catalog row is missing",
+    ],
+    [
+      "the listing's blob gone",
+      (store, id) =>
+        withCatalog(store, (db) =>
+          db
+            .prepare(
+              "DELETE FROM listing_blobs WHERE sha = (SELECT sha FROM listings WHERE backup_id = ?)",
+            )
+            .run(id),
+        ),
+      "is missing",
+    ],
+    [
+      "the blob changed under its name",
+      (store, id) =>
+        withCatalog(store, (db) => {
+          const { sha, data } = db
+            .prepare(
+              "SELECT b.sha, b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?",
+            )
+            .get(id) as { sha: string; data: Buffer };
+          db.prepare("UPDATE listing_blobs SET data = ? WHERE sha = ?").run(
+            withEntryPath("renamed.conf")(data),
+            sha,
+          );
+        }),
+      "its contents do not hash to",
+    ],
+  ];
+  it.each(damages)(
+    "%s: verify exits 2, restore refuses (exit 2) and the tree is untouched",
+    async (_name, damage, why) => {
+      const dir = await tempDir();
+      const store = join(dir, "store");
+      const app = join(dir, "srv/app");
+      makeTree(app, { "a.conf": "a\n", "data/b.db": "b\n" });
+      const id = await createBackup(store, app);
+      damage(store, id);
+      const verify = await rollpoint(["--store", store, "backups", "verify"]);
+      expect(verify.exitCode).toBe(2);
+      expect(verify.stdout).toContain(`✗ ${id}: the listing of backup ${id} is damaged: `);
+      expect(verify.stdout).toContain(why);
+      const restored = await rollpoint(["--store", store, "backups", "restore", id]);
+      expect(restored.exitCode).toBe(2);
+      expect(restored.stdout + restored.stderr).toContain(`the listing of backup ${id} is damaged`);
+      expect(restored.stdout + restored.stderr).not.toContain("restored (");
+      expect(readFileSync(join(app, "a.conf"), "utf8")).toBe("a\n");
+      expect(readFileSync(join(app, "data/b.db"), "utf8")).toBe("b\n");
+    },
+  );
 });
