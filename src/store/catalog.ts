@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { GlobalRollbackError } from "../errors.js";
+import { privateFile } from "./durable.js";
 import type { Entry, Listing } from "./entry.js";
 import {
   decodeListing,
@@ -59,6 +60,7 @@ export class Catalog {
   readonly packs: PackIndex;
 
   constructor(path: string) {
+    privateFile(path);
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     // FULL: a backup marked complete survives a power cut, not only a crash of the process.

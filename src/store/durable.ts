@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, constants as fsConstants, fsync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  constants as fsConstants,
+  fsync,
+  lstatSync,
+  openSync,
+} from "node:fs";
 import { lstat, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { forEachLimited } from "../util/pool.js";
@@ -27,6 +34,25 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     throw error;
   }
   await syncDirectory(dirname(path));
+}
+
+/**
+ * Make `path` (and SQLite's `-wal`/`-shm` beside it, which SQLite creates with the database's
+ * mode) private before SQLite opens it: created 0600 when missing, whatever the umask, and
+ * tightened when an older rollpoint left it 0644.
+ */
+export function privateFile(path: string): void {
+  try {
+    closeSync(
+      openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600),
+    );
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    if (stats?.isFile() && (stats.mode & 0o077) !== 0) chmodSync(file, stats.mode & 0o700);
+  }
 }
 
 /** Make a rename or a new name in `dir` durable. */

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describeError, GlobalRollbackError } from "../errors.js";
-import { writeFileAtomic } from "./durable.js";
+import { privateFile, writeFileAtomic } from "./durable.js";
 
 /** Who holds a store's lock; written to `lock.json` beside the lock itself. */
 export interface LockHolder {
@@ -38,6 +38,7 @@ export class StoreLock {
     const lockPath = join(storeDir, "lock.db");
     let db: Database.Database;
     try {
+      privateFile(lockPath);
       db = new Database(lockPath, { timeout: 0 });
     } catch (error) {
       throw damagedLock(lockPath, error);

@@ -214,6 +214,8 @@ export class ObjectStore {
       mkdirSync(shard, { recursive: true, mode: 0o700 });
       this.shards.add(shard);
     }
+    // A dump tool or SQLite wrote it under the umask: the store's files are the store's alone.
+    chmodSync(temp, 0o600);
     renameSync(temp, this.pathOf(hash));
     this.unsyncedFiles.push(this.pathOf(hash));
     this.unsyncedDirs.add(shard);
