@@ -144,6 +144,17 @@ const sqlStepsNameDatabases: Rule = (m, ctx) => {
   });
 };
 
+// Trees the kernel and the boot make, not files an update writes: a "restore" of /dev deletes the
+// device nodes made since, of /proc/sys writes kernel settings, of /run or /dev/shm removes the
+// sockets, locks and shared memory of every running service.
+const KERNEL_WHY: Record<string, string> = {
+  "/proc": "the kernel's view of its processes and settings",
+  "/sys": "the kernel's view of its devices and drivers",
+  "/dev": "device nodes (and /dev/shm, shared memory) that the kernel and udev make",
+  "/run": "the running system's sockets, locks and pids, made anew at every boot",
+};
+const KERNEL_TREES = Object.keys(KERNEL_WHY);
+
 function pathProblem(p: string, storeDir: string): string | undefined {
   // Still holding an unset ${env.X} (validate on a machine without it): judged where it runs.
   if (p.includes("${env.")) return undefined;
@@ -152,6 +163,9 @@ function pathProblem(p: string, storeDir: string): string | undefined {
   if (p === "/") return "must not be / (the whole system)";
   const clean = normalize(p).replace(/\/+$/, "");
   if (clean !== p) return `must be normalised, as ${JSON.stringify(clean)}`;
+  const kernel = KERNEL_TREES.find((top) => p === top || p.startsWith(`${top}/`));
+  if (kernel)
+    return `must not be under ${kernel}: ${KERNEL_WHY[kernel]}; nothing there can be backed up or put back as files`;
   const rel = relative(storeDir, p);
   if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)))
     return `must not be inside the store (${storeDir})`;
