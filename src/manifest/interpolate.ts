@@ -1,5 +1,5 @@
 // Only ${vars.NAME} and ${env.NAME} belong to rollpoint; any other ${...} is a shell's own.
-const REFERENCE = /\$\{(vars|env)\.([A-Za-z_][A-Za-z0-9_]*)\}/g;
+export const REFERENCE = /\$\{(vars|env)\.([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export interface Unresolved {
   kind: "vars" | "env";

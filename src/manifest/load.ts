@@ -2,11 +2,11 @@ import { readFile } from "node:fs/promises";
 import { resolveManifest } from "./defaults.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { pathText } from "./diagnostics.js";
-import { interpolateDeep } from "./interpolate.js";
+import { interpolateDeep, REFERENCE } from "./interpolate.js";
 import { type Finding, RULES } from "./rules.js";
 import { schemaDiagnostics } from "./schema.js";
 import { type DocPath, MAX_NESTING, ManifestSource, tooDeep } from "./source.js";
-import type { WrittenManifest } from "./types.js";
+import type { WrittenManifest, WrittenStep } from "./types.js";
 
 export interface LoadOptions {
   /** `--var` values; they override the manifest's `vars`. */
@@ -112,7 +112,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     ...options.vars,
   };
   const env = options.env ?? process.env;
-  const { vars: _keep, ...rest } = written;
+  const { vars: _keep, ...rest } = shellReferencesAsEnvironment(written);
   const interpolated = interpolateDeep(rest, vars, env, (path, missing) => {
     for (const m of missing) {
       if (m.kind === "vars") {
@@ -155,4 +155,33 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     );
   if (result.errors.length === 0) result.manifest = resolveManifest(manifest);
   return result;
+}
+
+/**
+ * A value pasted into a shell script is code: `${env.X}` holding `x; touch /tmp/pwned` ran the
+ * touch. So in `shell:` a reference becomes a parameter expansion, `${ROLLPOINT_ENV_X}` (or
+ * `${ROLLPOINT_VARS_X}`), and the value is passed to the script in its environment, where the
+ * shell expands it as data: never parsed as commands, and inside double quotes not even split.
+ * The step's `env` gets the reference itself, which interpolation then resolves (and reports as
+ * missing, like anywhere else).
+ */
+function shellReferencesAsEnvironment(written: WrittenManifest): WrittenManifest {
+  const rewrite = (steps: WrittenStep[] | undefined) =>
+    steps?.map((step) => {
+      if (typeof step.shell !== "string") return step;
+      const passed: Record<string, string> = {};
+      const shell = step.shell.replace(REFERENCE, (whole, kind: string, name: string) => {
+        const variable = `ROLLPOINT_${kind.toUpperCase()}_${name}`;
+        passed[variable] = whole;
+        return `\${${variable}}`;
+      });
+      return Object.keys(passed).length
+        ? { ...step, shell, env: { ...passed, ...step.env } }
+        : step;
+    });
+  return {
+    ...written,
+    steps: rewrite(written.steps) ?? written.steps,
+    ...(written.finally ? { finally: rewrite(written.finally) } : {}),
+  };
 }

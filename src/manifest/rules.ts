@@ -131,8 +131,19 @@ const sqlStepsNameDatabases: Rule = (m, ctx) => {
         ),
       );
     }
-    const file = resolve(dirname(ctx.manifestFile), step.sql.file);
-    if (!existsSync(file)) {
+    const here = dirname(ctx.manifestFile);
+    const file = resolve(here, step.sql.file);
+    const inside = relative(here, file);
+    if (!isAbsolute(step.sql.file) && (inside.startsWith("..") || isAbsolute(inside))) {
+      // A relative path is the update's own file: one that climbs out of the manifest's
+      // directory (../../etc/shadow) would have its contents sent to a server and echoed back.
+      found.push(
+        error(
+          ["steps", i, "sql", "file"],
+          `must stay inside the manifest's directory (${here}) or be an absolute path: ${JSON.stringify(step.sql.file)}`,
+        ),
+      );
+    } else if (!existsSync(file)) {
       found.push(
         error(
           ["steps", i, "sql", "file"],

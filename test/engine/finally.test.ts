@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
@@ -79,5 +79,29 @@ finally:
       "FINALLY finally[0].irreversible",
       "FINALLY steps[0].when",
     ]);
+  });
+});
+
+describe("values in shell scripts", () => {
+  it("${env.X} and ${vars.X} reach a shell step as data: a value holding '; touch' runs nothing", async () => {
+    const u = await appUpdate(
+      { "site.conf": "v1\n" },
+      (app, dir) => `vars: { note: "a; touch ${dir}/pwned-by-var" }
+steps:
+  - id: edit
+    shell: |
+      printf '%s\\n' "\${env.ROLLPOINT_TEST_VALUE}" > ${app}/site.conf
+      echo \${env.ROLLPOINT_TEST_VALUE} \${vars.note} >> ${app}/site.conf
+`,
+      "proxy",
+    );
+    const env = { ...process.env, ROLLPOINT_TEST_VALUE: `x; touch ${u.dir}/pwned-by-env` };
+    const run = await rollpoint(["--store", u.store, "run", u.manifest], { env });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(readFileSync(join(u.app, "site.conf"), "utf8")).toBe(
+      `x; touch ${u.dir}/pwned-by-env\nx; touch ${u.dir}/pwned-by-env a; touch ${u.dir}/pwned-by-var\n`,
+    );
+    expect(existsSync(join(u.dir, "pwned-by-env"))).toBe(false);
+    expect(existsSync(join(u.dir, "pwned-by-var"))).toBe(false);
   });
 });

@@ -35,7 +35,9 @@ describe("manifest loading", () => {
       "apiVersion: rollpoint/v1\nname: app\nvars: { root: /opt/a }\nsteps:\n  - id: a\n    shell: echo ${vars.root} ${HOME} ${x:-y}\n",
       { root: "/opt/b" },
     );
-    expect(result.manifest!.steps[0]!.shell).toBe("echo /opt/b ${HOME} ${x:-y}");
+    // In a shell script a reference is a parameter expansion, its value in the environment.
+    expect(result.manifest!.steps[0]!.shell).toBe("echo ${ROLLPOINT_VARS_root} ${HOME} ${x:-y}");
+    expect(result.manifest!.steps[0]!.env).toEqual({ ROLLPOINT_VARS_root: "/opt/b" });
   });
 
   it("has TypeScript types that list exactly the schema's keys", () => {
