@@ -51,7 +51,12 @@ function victimState(victim: string) {
   return treeState(victim).map((p) => ({ ...p, nlink: lstatSync(join(victim, p.path)).nlink }));
 }
 
-async function scene() {
+/**
+ * `wide`: own.txt large and 300 more files after sub/, so that a backup reads own.txt's bytes
+ * tens of milliseconds after it opened sub/ (large files are read last): the attacker, woken by
+ * that open, has time to win even on a loaded machine.
+ */
+async function scene(wide = false) {
   const dir = await tempDir();
   // The user must reach its own directory through ours.
   chmodSync(dir, 0o755);
@@ -67,7 +72,11 @@ async function scene() {
   makeTree(app, { "etc/app.conf": { content: "root's config\n", mode: 0o600 } });
   mkdirSync(uploads);
   mkdirSync(join(uploads, "sub"));
-  writeFileSync(join(uploads, "own.txt"), "the user's own\n");
+  writeFileSync(
+    join(uploads, "own.txt"),
+    wide ? "the user's own\n".repeat(150_000) : "the user's own\n",
+  );
+  for (let i = 0; wide && i < 300; i++) writeFileSync(join(uploads, `z${i}.txt`), `${i}\n`);
   writeFileSync(join(uploads, "sub/a.txt"), "a\n");
   for (const path of [
     uploads,
@@ -200,7 +209,7 @@ describeAsRoot("a hostile local user racing a root-run restore", () => {
 
 describeAsRoot("a hostile local user racing a root-run backup", () => {
   it("a file swapped for a link to /etc/shadow after its lstat: the secret never reaches the store", async () => {
-    const s = await scene();
+    const s = await scene(true);
     const attacker = await attack("file", s.uploads, s.victim);
     let created: Awaited<ReturnType<typeof rollpoint>>;
     try {
@@ -225,7 +234,7 @@ describeAsRoot("a hostile local user racing a root-run backup", () => {
   });
 
   it("a file swapped for a FIFO: the backup ends and records the FIFO, never waits on it", async () => {
-    const s = await scene();
+    const s = await scene(true);
     const attacker = await attack("fifo", s.uploads, s.victim);
     let created: Awaited<ReturnType<typeof rollpoint>>;
     try {
