@@ -135,9 +135,23 @@ export async function applyFileRestore(
       { context: { backupId: row.id, path: row.source } },
     );
   }
-  // Names that were there at backup time but could not be recorded: left as found, unproven.
-  if (plan.oddKept.length) {
-    counts.unproven = `${plan.oddKept.length} path(s) under ${row.source} have names that are not valid UTF-8 and were not backed up, so they were left as found: ${plan.oddKept.slice(0, 5).join(", ")}${plan.oddKept.length > 5 ? ", …" : ""}`;
+  // Names that were there at backup time but could not be recorded (not valid UTF-8): never
+  // proven. Those still there were left as found; those gone (the update deleted them, or a
+  // directory above them) cannot be put back, and the restore says so instead of "as it was".
+  const recorded = oddNamesOf(row);
+  const kept = new Set(plan.oddKept);
+  const lost = recorded.filter((rel) => !kept.has(rel));
+  const list = (rels: readonly string[]) =>
+    `${rels.slice(0, 5).map((rel) => join(row.source, rel)).join(", ")}${rels.length > 5 ? ", …" : ""}`;
+  if (lost.length) {
+    throw new GlobalRollbackError(
+      "RESTORE_FAILED",
+      `restore of backup ${row.id} to ${row.source} is not complete: ${lost.length} path(s) whose names are not valid UTF-8 were not backed up and are gone now, so they could not be restored: ${list(lost)}; everything else was restored and read back`,
+      { context: { backupId: row.id, path: row.source } },
+    );
+  }
+  if (recorded.length) {
+    counts.unproven = `${recorded.length} path(s) under ${row.source} have names that are not valid UTF-8 and were not backed up, so they were left as found: ${list(recorded)}`;
   }
   return counts;
 }

@@ -60,3 +60,25 @@ describe("names that are not valid UTF-8", () => {
     expect(shown.stdout).toContain("conf/\\xff\\xfex: the name is not valid UTF-8");
   });
 });
+
+describe("names that are not valid UTF-8, deleted by an update", () => {
+  it("are named as not restored: exit 2, never 'everything is as it was'; the rest is restored", async () => {
+    const { app, manifest, store } = await appUpdate(
+      { "conf/app.conf": "v=1\n" },
+      (app) => `steps:
+  - id: edit
+    run: [sh, -c, 'echo v=2 > ${app}/conf/app.conf; rm -f ${app}/conf/*x']
+  - id: health
+    run: ["false"]
+`,
+    );
+    writeFileSync(oddPath(join(app, "conf")), "kept\n");
+    const run = await rollpoint(["--store", store, "run", manifest]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(2);
+    expect(run.stdout).toContain(
+      `1 path(s) whose names are not valid UTF-8 were not backed up and are gone now, so they could not be restored: ${app}/conf/\\xff\\xfex`,
+    );
+    expect(run.stdout).not.toContain("everything is as it was");
+    expect(readFileSync(join(app, "conf/app.conf"), "utf8")).toBe("v=1\n");
+  });
+});
