@@ -79,10 +79,7 @@ export async function rollbackRun(
     }
     const later = store.catalog.runs
       .list(10_000)
-      .find(
-        (r) =>
-          r.module === target.module && r.startedAt > target.startedAt && r.state === "committed",
-      );
+      .find((r) => r.module === target.module && r.seq > target.seq && r.state === "committed");
     if (later && !options.force) {
       throw new GlobalRollbackError(
         "INVALID_ARGUMENT",

@@ -153,7 +153,7 @@ export class Catalog {
          WHERE status = 'complete'
            AND (@module IS NULL OR module = @module)
            AND (@type IS NULL OR type = @type)
-         ORDER BY created_at DESC, rowid DESC`,
+         ORDER BY rowid DESC`,
       )
       .all({ module: filter.module ?? null, type: filter.type ?? null }) as RawBackup[];
     return rows.map(toBackup);
@@ -190,7 +190,7 @@ export class Catalog {
         `SELECT b.id, b.created_at, l.sha, lb.format, lb.data FROM backups b
            JOIN listings l ON l.backup_id = b.id JOIN listing_blobs lb ON lb.sha = l.sha
          WHERE b.type = 'file' AND b.source = ? AND b.status = 'complete'
-         ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1`,
+         ORDER BY b.rowid DESC LIMIT 1`,
       )
       .get(source) as
       | { id: string; created_at: number; sha: string; format: number; data: Buffer }

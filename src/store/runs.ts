@@ -10,6 +10,12 @@ export interface RunEvent {
 
 export interface RunRow {
   id: string;
+  /**
+   * The catalog's order of runs (SQLite's rowid: each new run's is above every existing one's).
+   * "Newest", "later" and "latest" mean this, never the clock, which can be set back. (A VACUUM
+   * may renumber rowids of a table without an INTEGER PRIMARY KEY: rollpoint never runs one.)
+   */
+  seq: number;
   module: string;
   pointId: string | null;
   state: string;
@@ -25,6 +31,7 @@ export interface RunRow {
 }
 
 interface RawRun {
+  seq: number;
   id: string;
   module: string;
   point_id: string | null;
@@ -45,6 +52,7 @@ const parse = (text: string | null): unknown => (text === null ? null : JSON.par
 function toRun(raw: RawRun): RunRow {
   return {
     id: raw.id,
+    seq: raw.seq,
     module: raw.module,
     pointId: raw.point_id,
     state: raw.state,
@@ -115,7 +123,9 @@ export class Runs {
   }
 
   get(id: string): RunRow | undefined {
-    const raw = this.db.prepare(`SELECT * FROM runs WHERE id = ?`).get(id) as RawRun | undefined;
+    const raw = this.db.prepare(`SELECT rowid AS seq, * FROM runs WHERE id = ?`).get(id) as
+      | RawRun
+      | undefined;
     return raw && toRun(raw);
   }
 
@@ -154,7 +164,9 @@ export class Runs {
 
   unfinished(): RunRow[] {
     return (
-      this.db.prepare(`SELECT * FROM runs WHERE finished = 0 ORDER BY started_at`).all() as RawRun[]
+      this.db
+        .prepare(`SELECT rowid AS seq, * FROM runs WHERE finished = 0 ORDER BY rowid`)
+        .all() as RawRun[]
     ).map(toRun);
   }
 
@@ -163,8 +175,8 @@ export class Runs {
     return (
       this.db
         .prepare(
-          `SELECT * FROM runs WHERE (@module IS NULL OR module = @module)
-           ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
+          `SELECT rowid AS seq, * FROM runs WHERE (@module IS NULL OR module = @module)
+           ORDER BY rowid DESC LIMIT @limit`,
         )
         .all({ module: module ?? null, limit }) as RawRun[]
     ).map(toRun);

@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { rollpoint } from "../helpers/cli.js";
+import { CLI, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 async function host() {
@@ -121,6 +122,49 @@ describe("retention keeps the last good state", () => {
     );
     const back = await rollpoint(["--store", h.store, "rollback", "latest"]);
     expect(back.exitCode, back.stderr).toBe(0);
+    expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v2\n");
+  });
+});
+
+describe("order comes from the store, not the clock", () => {
+  it("with the clock set back a day between two runs: history, latest, the later-run guard and keep-last follow the catalog", async () => {
+    const h = await host();
+    const first = JSON.parse(
+      (await rollpoint(["--store", h.store, "--json", "run", h.manifest("v2")])).stdout,
+    );
+    // The second run, as a host whose clock was set back a day runs it (libfaketime).
+    const second = await execa(
+      "faketime",
+      ["-f", "-1d", process.execPath, CLI, "--store", h.store, "--json", "run", h.manifest("v3")],
+      { reject: false },
+    );
+    expect(second.exitCode, second.stderr).toBe(0);
+    const secondRun = JSON.parse(second.stdout);
+    expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v3\n");
+
+    const history = await rollpoint(["--store", h.store, "history"]);
+    const lines = history.stdout.trim().split("\n");
+    expect(lines[0]).toContain(secondRun.runId);
+    expect(lines[1]).toContain(first.runId);
+    // The first run cannot be rolled back over the second, which committed after it.
+    const refused = await rollpoint(["--store", h.store, "rollback", first.runId]);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toContain(secondRun.runId);
+    // keep-last 1 keeps the second run's point (the last good state), whatever the timestamps.
+    const prune = await rollpoint([
+      "--store",
+      h.store,
+      "--json",
+      "backups",
+      "prune",
+      "--keep-last",
+      "1",
+    ]);
+    expect(prune.exitCode, prune.stderr).toBe(0);
+    // latest is the second run: rolling it back gives v2 back, not v1.
+    const latest = await rollpoint(["--store", h.store, "--json", "rollback", "latest"]);
+    expect(latest.exitCode, latest.stderr).toBe(0);
+    expect(JSON.parse(latest.stdout).reverts).toBe(secondRun.runId);
     expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v2\n");
   });
 });

@@ -142,7 +142,10 @@ export async function applyFileRestore(
   const kept = new Set(plan.oddKept);
   const lost = recorded.filter((rel) => !kept.has(rel));
   const list = (rels: readonly string[]) =>
-    `${rels.slice(0, 5).map((rel) => join(row.source, rel)).join(", ")}${rels.length > 5 ? ", …" : ""}`;
+    `${rels
+      .slice(0, 5)
+      .map((rel) => join(row.source, rel))
+      .join(", ")}${rels.length > 5 ? ", …" : ""}`;
   if (lost.length) {
     throw new GlobalRollbackError(
       "RESTORE_FAILED",
