@@ -52,6 +52,8 @@ export interface VerifyReport {
   ok: boolean;
   objectsChecked: number;
   problems: VerifyProblem[];
+  /** What is worth knowing and is not damage (a clone snapshot a rollback used). */
+  notes?: string[];
 }
 
 export interface CleanupOptions {

@@ -8,6 +8,7 @@ import type { VerifyProblem, VerifyReport } from "./types.js";
 /** Re-hash every object a backup references; names each damaged or missing path. */
 export async function verifyBackupObjects(store: Store, row: BackupRow): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
+  const notes: string[] = [];
   const checked = new Map<string, "ok" | "missing" | "mismatch">();
   let entries: ReturnType<typeof store.catalog.entries>;
   try {
@@ -36,7 +37,24 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
   }
   // A part kept outside the store (a clone's snapshot database) must still be there.
   const external = await checkExternal(row).catch((error: unknown) => describeError(error));
-  if (external)
+  // A clone's snapshot is consumed by the rollback that restores it (swapped in for the live
+  // database): gone then is what a rollback leaves, not damage.
+  const consumedBy =
+    external && row.pointId
+      ? store.catalog.runs
+          .list(100_000)
+          .find(
+            (r) =>
+              r.pointId === row.pointId &&
+              r.finished &&
+              (r.state === "rolledBack" || r.state === "rollbackFailed"),
+          )
+      : undefined;
+  if (consumedBy) {
+    notes.push(
+      `${row.source}: its part outside the store was used by the rollback of run ${consumedBy.id}; this backup cannot restore again`,
+    );
+  } else if (external)
     problems.push({
       backupId: row.id,
       path: row.source,
@@ -44,5 +62,11 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
       problem: "external",
       detail: external,
     });
-  return { backupId: row.id, ok: problems.length === 0, objectsChecked: checked.size, problems };
+  return {
+    backupId: row.id,
+    ok: problems.length === 0,
+    objectsChecked: checked.size,
+    problems,
+    ...(notes.length ? { notes } : {}),
+  };
 }

@@ -185,6 +185,19 @@ describe("rollpoint run with a PostgreSQL clone, and a second signal", () => {
     expect(verify.stdout).toContain(`its snapshot database ${snapshot} is gone`);
   });
 
+  it("after a rollback that used the clone's snapshot, verify says so and exits 0", async () => {
+    const s = await scenario();
+    s.edit(`database: ${s.pg} }`, `database: ${s.pg}, strategy: clone }`);
+    const rolledBack = await s.runJson();
+    expect(rolledBack.exitCode, rolledBack.stderr).toBe(1);
+    expect(rolledBack.report.outcome).toBe("rolledBack");
+    const verify = await rollpoint(["--store", s.store, "backups", "verify"]);
+    expect(verify.exitCode, verify.stdout).toBe(0);
+    expect(verify.stdout).toContain(
+      `its part outside the store was used by the rollback of run ${rolledBack.report.runId}`,
+    );
+  });
+
   it("a second SIGTERM during the rollback does not stop it, and says so", async () => {
     const s = await scenario({
       // A step whose undo takes two seconds, then one that waits for the signal.

@@ -77,6 +77,7 @@ export function verifyLines(reports: VerifyReport[]): string {
   const lines: string[] = [];
   for (const r of reports) {
     if (r.ok) lines.push(`✓ ${r.backupId}: ${r.objectsChecked} objects ok`);
+    for (const note of r.notes ?? []) lines.push(`  ${note}`);
     for (const p of r.problems)
       lines.push(
         p.problem === "listing"
