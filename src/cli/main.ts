@@ -30,7 +30,8 @@ async function guarded(fn: () => Promise<ExitCode>): Promise<void> {
   }
 }
 
-function report(error: unknown): ExitCode {
+function report(thrown: unknown): ExitCode {
+  const error = damagedCatalog(thrown) ?? thrown;
   if (error instanceof GlobalRollbackError) {
     process.stderr.write(`rollpoint: ${error.message}\n`);
     const exitCode = EXIT_CODE_OF[error.code];
@@ -43,6 +44,21 @@ function report(error: unknown): ExitCode {
   else process.stderr.write("rollpoint: run again with -v (or ROLLPOINT_DEBUG=1) for details\n");
   jsonFailure({ code: "UNEXPECTED", message: describeError(error) }, ExitCode.needsIntervention);
   return ExitCode.needsIntervention;
+}
+
+/**
+ * SQLite's own word that a file is damaged (a corrupt page, not a database at all) is about the
+ * store, not a bug: a store error, with what to do. It can only be the catalog or the lock file:
+ * SQLite databases being backed up are read through their own kind, which names them.
+ */
+function damagedCatalog(error: unknown): GlobalRollbackError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !/^SQLITE_(CORRUPT|NOTADB)/.test(code)) return undefined;
+  return new GlobalRollbackError(
+    "STORE_ERROR",
+    `the store's catalog is damaged (${code}: ${describeError(error)}): rollpoint stopped. Copy the store aside before anything else, then check it with \`sqlite3 catalog.db 'PRAGMA integrity_check'\` and recover it with \`sqlite3 catalog.db .recover\`, or put back a copy of the store`,
+    { cause: error },
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
@@ -103,6 +103,29 @@ describe("every command survives a closed stdout", () => {
       });
       expect(stderr, args.join(" ")).toBe("");
       expect(code, args.join(" ")).toBe(0);
+    }
+  });
+});
+
+describe("a damaged catalog", () => {
+  it("a corrupt page is a store error (exit 4) that says what to do, never 'unexpected error'", async () => {
+    const s = await storeWithBackup();
+    const catalog = join(s.store, "catalog.db");
+    const db = new Database(catalog);
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    const pageSize = Number(db.pragma("page_size", { simple: true }));
+    const pages = Number(db.pragma("page_count", { simple: true }));
+    db.close();
+    // Every page after the schema's overwritten, as a failing disk would leave them.
+    const fd = openSync(catalog, "r+");
+    writeSync(fd, Buffer.alloc(pageSize * (pages - 1), 0xa5), 0, pageSize * (pages - 1), pageSize);
+    closeSync(fd);
+    for (const args of [["backups", "list"], ["history"], ["backups", "verify"]]) {
+      const result = await rollpoint(["--store", s.store, ...args]);
+      expect(result.exitCode, `${args.join(" ")}: ${result.stderr}`).toBe(4);
+      expect(result.stderr).toContain("the store's catalog is damaged (SQLITE_");
+      expect(result.stderr).toContain("Copy the store aside");
+      expect(result.stderr).not.toContain("unexpected error");
     }
   });
 });
