@@ -1,6 +1,7 @@
+import { isAbsolute, relative } from "node:path";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
-import type { WrittenManifest, WrittenStep } from "./types.js";
+import type { WrittenDatabase, WrittenFileTarget, WrittenManifest, WrittenStep } from "./types.js";
 
 /**
  * Every default of a manifest, in one place. `resolveManifest` fills them in once, after
@@ -31,6 +32,7 @@ export function resolveManifest(
       ? {
           rollbackPoint: {
             ...rp,
+            ...(rp.files ? { files: rp.files.map((f) => withoutDatabases(f, rp.databases)) } : {}),
             ...(rp.databases
               ? {
                   databases: rp.databases.map((d) => ({
@@ -51,6 +53,30 @@ export function resolveManifest(
         }
       : {}),
   };
+}
+
+/**
+ * A SQLite database inside a protected tree is the database member's: it is copied through
+ * SQLite's backup API, restored as a database and proven by its own kind. The tree leaves it and
+ * its side files out (anchored excludes), or a restore would compare the live database with a
+ * copy taken at another instant and report "contents differ" for an update that never touched it.
+ */
+function withoutDatabases(
+  file: string | WrittenFileTarget,
+  databases: readonly WrittenDatabase[] | undefined,
+): string | WrittenFileTarget {
+  const target = typeof file === "string" ? { path: file } : file;
+  const inside = (databases ?? []).flatMap((d) => {
+    if (d.type !== "sqlite") return [];
+    const rel = relative(target.path, d.database);
+    return rel && !rel.startsWith("..") && !isAbsolute(rel) ? [rel] : [];
+  });
+  if (inside.length === 0) return file;
+  const escaped = (rel: string) => `/${rel.replace(/[\\*?[\]!#]/g, "\\$&")}`;
+  const excludes = inside.flatMap((rel) =>
+    ["", "-wal", "-shm", "-journal"].map((suffix) => escaped(`${rel}${suffix}`)),
+  );
+  return { ...target, exclude: [...(target.exclude ?? []), ...excludes] };
 }
 
 function withCheckDefaults(step: WrittenStep): WrittenStep {

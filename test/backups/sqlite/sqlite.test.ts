@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
+import { rollpoint } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/tree.js";
 
 const WRITER = fileURLToPath(new URL("../../fixtures/sqlite-writer.mjs", import.meta.url));
@@ -95,5 +96,50 @@ describe("SQLite backups", () => {
     expect(existsSync(path)).toBe(false);
     expect(existsSync(`${path}-wal`)).toBe(false);
     await rollback.close();
+  });
+});
+
+describe("a SQLite database inside a protected tree", () => {
+  it("is the database member's: a rollback of an update that never touched it is clean, one that did brings its rows back", async () => {
+    const dir = await tempDir();
+    const app = join(dir, "app");
+    const dbPath = join(app, "data.db");
+    mkdirSync(app);
+    writeFileSync(join(app, "app.conf"), "v1\n");
+    const db = new Database(dbPath);
+    db.pragma("journal_mode = WAL");
+    db.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2)");
+    db.close();
+    const manifest = join(dir, "m.yaml");
+    const write = (steps: string) =>
+      writeFileSync(
+        manifest,
+        `apiVersion: rollpoint/v1
+name: app
+rollbackPoint:
+  files: [${app}]
+  databases: [{ name: data, type: sqlite, database: ${dbPath} }]
+steps:
+${steps}  - id: health
+    run: ["false"]
+`,
+      );
+    const store = join(dir, "store");
+    write(`  - id: edit
+    shell: echo v2 > ${app}/app.conf
+`);
+    const untouched = await rollpoint(["--store", store, "run", manifest]);
+    expect(untouched.exitCode, untouched.stdout + untouched.stderr).toBe(1);
+    expect(untouched.stdout).toContain("everything is as it was");
+    write(`  - id: migrate
+    sql: { database: data, file: ${join(dir, "m.sql")} }
+`);
+    writeFileSync(join(dir, "m.sql"), "DELETE FROM t; CREATE TABLE added (y);");
+    const touched = await rollpoint(["--store", store, "run", manifest]);
+    expect(touched.exitCode, touched.stdout + touched.stderr).toBe(1);
+    const after = new Database(dbPath, { readonly: true });
+    expect(after.prepare("SELECT count(*) AS n FROM t").get()).toEqual({ n: 2 });
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE name = 'added'").all()).toEqual([]);
+    after.close();
   });
 });
