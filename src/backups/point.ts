@@ -6,6 +6,7 @@ import type { BackupRow } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { backupDatabase, discardExternal } from "./databases/kind.js";
+import { UnreachableDatabase } from "./databases/unreachable.js";
 import { backupFiles } from "./files/kind.js";
 import type { RollbackOperation, RollbackResult } from "./operation.js";
 import type { PointSpec } from "./point-spec.js";
@@ -89,10 +90,15 @@ export async function restorePoint(
   pointId: string,
 ): Promise<RollbackResult> {
   const restore = new PointRestore(store, services, pointId);
-  await restore.prepareAll();
-  await restore.stopServices();
-  for (const seq of restore.dataMembersLastFirst()) await restore.restoreMember(seq);
-  await restore.returnServices();
+  try {
+    await restore.prepareAll();
+    await restore.stopServices();
+    for (const seq of restore.dataMembersLastFirst()) await restore.restoreMember(seq);
+    await restore.returnServices();
+  } catch (error) {
+    // Every member is reported in the result: the caller reads why from there.
+    if (!(error instanceof UnreachableDatabase)) throw error;
+  }
   const result = restore.result();
   store.log.append({ op: "restore-point", outcome: result.ok ? "ok" : "failed", pointId });
   return result;
@@ -135,17 +141,51 @@ export class PointRestore {
     ];
   }
 
+  /**
+   * Verify every member. A database that cannot be reached with what this process has stops the
+   * whole restore here, before anything is touched (UnreachableDatabase says why): every member
+   * is then reported, the database as failed and the others as not restored, and it is thrown.
+   */
   async prepareAll(): Promise<void> {
-    for (let seq = 0; seq < this.members.length; seq++) await this.prepare(seq);
+    const unreachable: UnreachableDatabase[] = [];
+    for (let seq = 0; seq < this.members.length; seq++) {
+      await this.prepare(seq, (error) => {
+        if (error instanceof UnreachableDatabase) unreachable.push(error);
+      });
+    }
+    const [first] = unreachable;
+    if (!first) return;
+    for (const row of this.membersInRestoreOrder()) {
+      const seq = this.members.indexOf(row);
+      const item = this.prepared.get(seq);
+      this.operations.push(
+        item && !("apply" in item)
+          ? item
+          : failedOperation(
+              row,
+              new GlobalRollbackError(
+                "RESTORE_FAILED",
+                `not restored: the rollback stopped before restoring anything (${first.message})`,
+              ),
+            ),
+      );
+      // Reported once: a later restoreMember of the same run must not add it again.
+      this.prepared.set(seq, this.operations[this.operations.length - 1]!);
+    }
+    throw first;
   }
 
-  private async prepare(seq: number): Promise<PreparedRestore | RollbackOperation> {
+  private async prepare(
+    seq: number,
+    onError?: (error: unknown) => void,
+  ): Promise<PreparedRestore | RollbackOperation> {
     let item = this.prepared.get(seq);
     if (!item) {
       const row = this.members[seq]!;
-      item = await prepareRestore(this.store, row, this.services).catch((error) =>
-        failedOperation(row, error),
-      );
+      item = await prepareRestore(this.store, row, this.services).catch((error) => {
+        onError?.(error);
+        return failedOperation(row, error);
+      });
       this.prepared.set(seq, item);
     }
     return item;

@@ -330,7 +330,16 @@ function rollbackStates(plan: Plan): StateConfig {
             },
           }
         : {}),
-      verify: part("verifyPoint", "verify"),
+      // A point that cannot be restored whole (a database this process cannot reach) stops the
+      // rollback here, before anything is restored: never files back and a database not.
+      verify: {
+        invoke: {
+          src: "verifyPoint",
+          input: ({ context }: RollbackInput) => ({ context }),
+          onDone: { target: next("verify"), actions: "recordPart" },
+          onError: { target: "#update.rollbackFailed", actions: "failPart" },
+        },
+      },
       stopServices: part("stopServices", "stopServices"),
       ...(plan.restoreOrder.length
         ? {

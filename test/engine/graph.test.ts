@@ -27,6 +27,7 @@ describe("rollpoint graph", () => {
         step_health --> committed: runStep done
         step_health --> rollingBack: runStep failed
         rollingBack_settle --> rollbackFailed: settle failed
+        rollingBack_verify --> rollbackFailed: verifyPoint failed
         rollingBack_done --> rolledBack: rollbackOk
         rollingBack_done --> rollbackFailed: otherwise
         preflight
@@ -50,7 +51,6 @@ describe("rollpoint graph", () => {
           rollingBack_undo_switch --> rollingBack_verify: undo failed
           rollingBack_undo_switch --> rollingBack_verify: notCompleted
           rollingBack_verify --> rollingBack_stopServices: verifyPoint done
-          rollingBack_verify --> rollingBack_stopServices: verifyPoint failed
           rollingBack_stopServices --> rollingBack_restore_db_notes: stopServices done
           rollingBack_stopServices --> rollingBack_restore_db_notes: stopServices failed
           rollingBack_restore_file_1 --> rollingBack_returnServices: restoreMember done

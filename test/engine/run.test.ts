@@ -292,6 +292,29 @@ describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
       expect(await s.state()).toEqual(before);
     });
 
+    it("rollback in a later process, the inline password gone: stops before any file is restored, saying which source is missing", async () => {
+      const s = await scenario({ failAt: "none" });
+      const password = `inline-${Date.now()}`;
+      const role = await passwordRole(password);
+      await sql(`ALTER DATABASE ${s.pg} OWNER TO ${role}`);
+      s.edit(
+        `user: ${PG.user}, database: ${s.pg} }`,
+        `user: ${role}, password: "${password}", database: ${s.pg} }`,
+      );
+      const committed = await s.runJson();
+      expect(committed.exitCode, JSON.stringify(committed.report.error)).toBe(0);
+      const updated = readFileSync(join(s.app, "etc/app.conf"), "utf8");
+      const env = { ...s.env };
+      delete env.PGPASSWORD;
+      const rolledBack = await rollpoint(["--store", s.store, "rollback", "latest"], { env });
+      expect(rolledBack.exitCode, rolledBack.stdout + rolledBack.stderr).toBe(2);
+      expect(rolledBack.stdout).toContain("an inline password is never kept in the catalog");
+      expect(rolledBack.stdout).toContain("the rollback stopped before anything was restored");
+      expect(rolledBack.stdout).not.toContain("everything is as it was");
+      // The files were not put back without the database.
+      expect(readFileSync(join(s.app, "etc/app.conf"), "utf8")).toBe(updated);
+    });
+
     it("a committed update with a clone drops its snapshot with the same password", async () => {
       const s = await scenario({ failAt: "none" });
       const password = `inline-${Date.now()}`;

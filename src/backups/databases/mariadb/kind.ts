@@ -5,6 +5,7 @@ import { recordBackup } from "../../record.js";
 import type { MariadbDatabase } from "../config.js";
 import { dumpEntry, type SchemaAndRows, schemaDifferences } from "../dump.js";
 import type { DatabaseKind } from "../kind.js";
+import { reachable } from "../unreachable.js";
 import {
   describeMariadb,
   ident,
@@ -156,6 +157,13 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
     const entries = await verifiedEntries(store, row);
     const target = row.meta.target as MariadbTarget;
     const recorded = row.meta.fingerprint as Fingerprint;
+    await reachable(
+      describeMariadb(target),
+      target.passwordEnv
+        ? `password from $${target.passwordEnv}`
+        : "password from the client's option file, or none",
+      () => query(target, "SELECT 1"),
+    );
     return {
       row,
       apply: async () => {

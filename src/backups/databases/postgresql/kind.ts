@@ -4,8 +4,15 @@ import { operation, verifiedEntries } from "../../operation.js";
 import { recordBackup } from "../../record.js";
 import { type PostgresDatabase, resolvePostgres } from "../config.js";
 import type { DatabaseKind } from "../kind.js";
+import { reachable } from "../unreachable.js";
 import { backupPostgres, describePostgres, preflightPostgres } from "./postgres-backup.js";
-import { passwordOf, targetOf, withClient } from "./postgres-connection.js";
+import {
+  type PostgresTarget,
+  passwordOf,
+  passwordSourceOf,
+  targetOf,
+  withClient,
+} from "./postgres-connection.js";
 import { discardSnapshot, restorePostgres, snapshotProblem } from "./postgres-restore.js";
 
 /** PostgreSQL: pg_dump into the store, or a clone on the server; restores swap databases. */
@@ -47,6 +54,12 @@ export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
 
   async prepareRestore(store, row) {
     const entries = await verifiedEntries(store, row);
+    const target = row.meta.target as PostgresTarget;
+    await reachable(
+      `${target.user}@${target.host}:${target.port}/${target.database}`,
+      passwordSourceOf(target),
+      async () => withClient(target, passwordOf(target), (client) => client.query("SELECT 1")),
+    );
     return {
       row,
       apply: async () => {

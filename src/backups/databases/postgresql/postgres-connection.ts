@@ -68,6 +68,15 @@ export function childEnv(
 }
 
 /** Run `fn` with a connection to `database` (the maintenance database `postgres` by default). */
+/** Where the password `passwordOf` gives comes from, for a message that says what is missing. */
+export function passwordSourceOf(target: PostgresTarget): string {
+  if (target.passwordEnv) return `password from $${target.passwordEnv}`;
+  if (inlinePasswords.has(`${target.user}@${target.host}:${target.port}`))
+    return "the manifest's inline password, as this process read it";
+  if (process.env.PGPASSWORD !== undefined) return "password from $PGPASSWORD";
+  return "no password in this process: an inline password is never kept in the catalog, so a later process needs passwordEnv, $PGPASSWORD or ~/.pgpass ($PGPASSFILE)";
+}
+
 export async function withClient<T>(
   target: PostgresTarget,
   password: string | undefined,
@@ -83,7 +92,14 @@ export async function withClient<T>(
     ...(password === undefined ? {} : { password }),
     connectionTimeoutMillis: 10_000,
   });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // A refused authentication (no password for SCRAM) leaves the socket open until the
+    // server's authentication_timeout (60 s): close it, or the process waits that long to exit.
+    await client.end().catch(() => undefined);
+    throw error;
+  }
   try {
     return await fn(client);
   } finally {
