@@ -1,3 +1,5 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { discardExternal } from "../backups/databases/kind.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
@@ -31,8 +33,11 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
     heldPoints: [],
     kept: [],
     removedObjects: 0,
+    removedRuns: [],
     decisions: [],
   };
+  // Points this prune removes (or would, in a dry run).
+  const removing = new Set<string>();
   for (const units of unitsByModule(store.catalog.listBackups()).values()) {
     // listBackups is newest first, so units are in order of their newest member.
     const ordered = [...units.values()];
@@ -67,9 +72,11 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
         continue;
       }
       decision.action = "remove";
+      if (pointId) removing.add(pointId);
       if (dryRun) continue;
       if (!(await discardOutsideStore(members, result))) {
         decision.action = "keep";
+        if (pointId) removing.delete(pointId);
         decision.reasons.push("what it holds outside the store could not be dropped");
         continue;
       }
@@ -82,12 +89,26 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
       result.removedBackups.push(...members.map((m) => m.id));
     }
   }
+  // Runs go with their points, and their logs with them: the store is bounded by the policy.
+  const orphaned = store.catalog.runs
+    .list(Number.MAX_SAFE_INTEGER)
+    .filter(
+      (r) =>
+        r.finished &&
+        r.pointId !== null &&
+        (removing.has(r.pointId) || !store.catalog.getPoint(r.pointId)),
+    );
+  result.removedRuns = orphaned.map((r) => r.id);
   if (dryRun) return result;
+  for (const run of orphaned) {
+    store.catalog.runs.delete(run.id);
+    rmSync(join(store.dir, "logs", `${run.id}.log`), { force: true });
+  }
   result.removedObjects = await store.objects.collectGarbage(store.catalog.referencedHashes());
   store.log.append({
     op: "prune",
     outcome: "ok",
-    detail: `removed ${result.removedBackups.length} backups, ${result.removedObjects} objects`,
+    detail: `removed ${result.removedBackups.length} backups, ${result.removedObjects} objects, ${result.removedRuns.length} runs`,
   });
   return result;
 }

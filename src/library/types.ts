@@ -94,6 +94,11 @@ export interface CleanupResult {
   /** Backups kept because what they hold outside the store could not be dropped. */
   kept: Array<{ backupId: string; reason: string }>;
   removedObjects: number;
+  /**
+   * Finished runs whose rollback point is gone (removed now, or before), with their logs: a run
+   * record outlives nothing it could roll back. Runs without a point are kept.
+   */
+  removedRuns: string[];
   /** Every unit of every module, newest first, and why it is kept or removed. */
   decisions: RetentionDecision[];
 }

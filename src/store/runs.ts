@@ -162,6 +162,11 @@ export class Runs {
     return this.get(ids[0]!)!;
   }
 
+  /** Forget a finished run (retention: its rollback point is gone). */
+  delete(id: string): void {
+    this.db.prepare(`DELETE FROM runs WHERE id = ? AND finished = 1`).run(id);
+  }
+
   unfinished(): RunRow[] {
     return (
       this.db

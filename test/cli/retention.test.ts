@@ -1,3 +1,4 @@
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
@@ -47,7 +48,7 @@ describe("prune with restic's rules", () => {
       `would remove ${ids[4]} (app, ${new Date(times[4]!).toISOString()})`,
       `would remove ${ids[5]} (app, ${new Date(times[5]!).toISOString()})`,
       `would remove ${ids[6]} (app, ${new Date(times[6]!).toISOString()})`,
-      "dry run: would remove 4 of 7 units; nothing was changed",
+      "dry run: would remove 4 of 7 units and 0 runs with their logs; nothing was changed",
     ]);
     const listed = async () =>
       JSON.parse(
@@ -131,5 +132,54 @@ describe("prune with restic's rules", () => {
       [],
     ]);
     expect(keptBy({ keepWeekly: 10 }, times, 0).at(-1)).toEqual(["keep-weekly 2026-W01"]);
+  });
+});
+
+describe("retention reaches runs and their logs", () => {
+  it("prune --keep-last 1 after three runs: the older runs' records and logs go with their points", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const app = join(dir, "app");
+    makeTree(app, { "a.conf": "v0\n" });
+    const manifest = join(dir, "m.yaml");
+    const runs: string[] = [];
+    for (const version of ["v1", "v2", "v3"]) {
+      writeFileSync(
+        manifest,
+        `apiVersion: rollpoint/v1
+name: app
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: install
+    shell: echo ${version} > ${app}/a.conf; head -c 100000 /dev/zero | tr '\\\\0' x
+`,
+      );
+      const run = await rollpoint(["--store", store, "--json", "run", manifest]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      runs.push(JSON.parse(run.stdout).runId);
+    }
+    expect(readdirSync(join(store, "logs")).sort()).toEqual(runs.map((r) => `${r}.log`).sort());
+    const dry = await rollpoint([
+      "--store",
+      store,
+      "--json",
+      "backups",
+      "prune",
+      "--keep-last",
+      "1",
+      "--dry-run",
+    ]);
+    expect(JSON.parse(dry.stdout).removedRuns.sort()).toEqual(runs.slice(0, 2).sort());
+    expect(readdirSync(join(store, "logs"))).toHaveLength(3);
+    const prune = await rollpoint(["--store", store, "backups", "prune", "--keep-last", "1"]);
+    expect(prune.exitCode, prune.stderr).toBe(0);
+    expect(prune.stdout).toContain("and 2 runs with their logs");
+    expect(readdirSync(join(store, "logs"))).toEqual([`${runs[2]}.log`]);
+    const history = await rollpoint(["--store", store, "history"]);
+    expect(history.stdout.trim().split("\n")).toHaveLength(1);
+    expect(history.stdout).toContain(runs[2]);
+    // The last run can still be rolled back: its point and record stayed.
+    const rollback = await rollpoint(["--store", store, "rollback", "latest"]);
+    expect(rollback.exitCode, rollback.stdout + rollback.stderr).toBe(0);
   });
 });

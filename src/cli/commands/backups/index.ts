@@ -205,11 +205,11 @@ async function prune(o: GlobalOptions, opts: PruneOptions): Promise<ExitCode> {
           ...result.decisions.map((d) =>
             d.action === "remove" ? `would remove ${line(d)}` : `keep ${line(d)}`,
           ),
-          `dry run: would remove ${result.decisions.filter((d) => d.action === "remove").length} of ${result.decisions.length} units; nothing was changed`,
+          `dry run: would remove ${result.decisions.filter((d) => d.action === "remove").length} of ${result.decisions.length} units and ${result.removedRuns.length} runs with their logs; nothing was changed`,
         ].join("\n")
       : [
           ...result.decisions.filter((d) => d.action === "remove").map((d) => `removed ${line(d)}`),
-          `removed ${result.removedBackups.length} backups and ${result.removedObjects} unreferenced objects`,
+          `removed ${result.removedBackups.length} backups, ${result.removedObjects} unreferenced objects and ${result.removedRuns.length} runs with their logs`,
           ...result.heldPoints.map((p) => `kept rollback point ${p}: an unfinished run needs it`),
           ...result.kept.map((k) => `kept ${k.backupId}: ${k.reason}`),
         ].join("\n"),
