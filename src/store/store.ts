@@ -167,8 +167,26 @@ export class Store {
     // database): a half-made one is dropped with its row, or it would stay forever. First, while
     // the rows still say where (deleting a pending point deletes its members' rows).
     const pending = this.catalog.pendingBackups();
-    for (const row of pending) await externalDiscard?.(row).catch(() => undefined);
     const droppedPoints = this.catalog.pendingPoints();
+    // A pending point's members may be complete (a clone member taken, the runner killed before
+    // the next member): their outside parts go with the point too.
+    const members = droppedPoints.flatMap((point) =>
+      this.catalog.pointMembers(point).filter((m) => m.status !== "pending"),
+    );
+    const leaks: string[] = [];
+    for (const row of [...pending, ...members]) {
+      await externalDiscard?.(row).catch((error: unknown) =>
+        leaks.push(`${row.id} (${row.source}): ${describeError(error)}`),
+      );
+    }
+    if (leaks.length) {
+      // Nothing else knows where they are once the rows go: the audit log names them.
+      this.log.append({
+        op: "crash-cleanup",
+        outcome: "failed",
+        detail: `could not drop what these incomplete backups keep outside the store; drop it by hand: ${leaks.join("; ")}`,
+      });
+    }
     for (const point of droppedPoints) this.catalog.deletePoint(point);
     const droppedBackups = pending.map((b) => b.id);
     for (const id of droppedBackups) this.catalog.deleteBackup(id);

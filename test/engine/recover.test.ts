@@ -99,4 +99,25 @@ describe("a runner killed while a clone snapshot is being taken", () => {
     expect((await snapshots()).filter((name) => !others.has(name))).toEqual([]);
     expect(await s.state()).toEqual(before);
   });
+
+  it("recover drops a clone's snapshot whose backup completed when the runner died at the next member", async () => {
+    const s = await scenario();
+    s.edit(`database: ${s.pg} }`, `database: ${s.pg}, strategy: clone }`);
+    const snapshots = async () =>
+      (
+        await sql<{ datname: string }>(
+          "SELECT datname FROM pg_database WHERE datname LIKE 'rp_snap_%'",
+        )
+      ).map((r) => r.datname);
+    const others = new Set(await snapshots());
+    // The clone (the second member) is complete; the point is not: killed in the third member.
+    await killHard(
+      await startPausedAt("backup:before-sync#3", ["--store", s.store, "run", s.manifest], s.env),
+    );
+    expect((await snapshots()).filter((name) => !others.has(name))).toHaveLength(1);
+    const recovered = await rollpoint(["--store", s.store, "--json", "recover"], { env: s.env });
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    expect(JSON.parse(recovered.stdout).recovered[0].outcome).toBe("notStarted");
+    expect((await snapshots()).filter((name) => !others.has(name))).toEqual([]);
+  });
 });
