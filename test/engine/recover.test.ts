@@ -14,6 +14,12 @@ const KILL_POINTS = [
   "restore:write#1",
 ];
 
+/** The clone snapshot databases on the suite's server. */
+const snapshots = async () =>
+  (
+    await sql<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'rp_snap_%'")
+  ).map((r) => r.datname);
+
 describe("a runner killed with SIGKILL at any transition is recovered exactly", () => {
   for (const point of KILL_POINTS) {
     it(`killed at ${point}`, async () => {
@@ -78,12 +84,6 @@ describe("a runner killed while a clone snapshot is being taken", () => {
     const s = await scenario();
     s.edit(`database: ${s.pg} }`, `database: ${s.pg}, strategy: clone }`);
     const before = await s.state();
-    const snapshots = async () =>
-      (
-        await sql<{ datname: string }>(
-          "SELECT datname FROM pg_database WHERE datname LIKE 'rp_snap_%'",
-        )
-      ).map((r) => r.datname);
     const others = new Set(await snapshots());
     // The rollback point's second backup is the PostgreSQL clone: parked once it exists, still
     // pending, and killed there.
@@ -103,12 +103,6 @@ describe("a runner killed while a clone snapshot is being taken", () => {
   it("recover drops a clone's snapshot whose backup completed when the runner died at the next member", async () => {
     const s = await scenario();
     s.edit(`database: ${s.pg} }`, `database: ${s.pg}, strategy: clone }`);
-    const snapshots = async () =>
-      (
-        await sql<{ datname: string }>(
-          "SELECT datname FROM pg_database WHERE datname LIKE 'rp_snap_%'",
-        )
-      ).map((r) => r.datname);
     const others = new Set(await snapshots());
     // The clone (the second member) is complete; the point is not: killed in the third member.
     await killHard(

@@ -272,19 +272,27 @@ describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
   "rollpoint run against a server that asks for the password, given inline",
   () => {
     // rp_password_auth members authenticate with scram-sha-256 on the suite's own server.
-    const passwordRole = async (password: string) =>
-      // A superuser: the scenario's objects belong to postgres (a restore recreates them so).
-      createRole(`LOGIN SUPERUSER PASSWORD '${password}' IN ROLE rp_password_auth`);
-
-    it("a failed update is rolled back with the same password (exit 1, the database as it was)", async () => {
-      const s = await scenario();
+    /** The scenario's database owned by a new role that logs in with an inline password. */
+    const withInlinePassword = async (
+      s: Awaited<ReturnType<typeof scenario>>,
+      extra = "",
+    ): Promise<string> => {
       const password = `inline-${Date.now()}`;
-      const role = await passwordRole(password);
+      // A superuser: the scenario's objects belong to postgres (a restore recreates them so).
+      const role = await createRole(
+        `LOGIN SUPERUSER PASSWORD '${password}' IN ROLE rp_password_auth`,
+      );
       await sql(`ALTER DATABASE ${s.pg} OWNER TO ${role}`);
       s.edit(
         `user: ${PG.user}, database: ${s.pg} }`,
-        `user: ${role}, password: "${password}", database: ${s.pg} }`,
+        `user: ${role}, password: "${password}", database: ${s.pg}${extra} }`,
       );
+      return role;
+    };
+
+    it("a failed update is rolled back with the same password (exit 1, the database as it was)", async () => {
+      const s = await scenario();
+      await withInlinePassword(s);
       const before = await s.state();
       const result = await s.runJson();
       expect(result.exitCode, JSON.stringify(result.report.rollback ?? result.stderr)).toBe(1);
@@ -294,13 +302,7 @@ describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
 
     it("rollback in a later process, the inline password gone: stops before any file is restored, saying which source is missing", async () => {
       const s = await scenario({ failAt: "none" });
-      const password = `inline-${Date.now()}`;
-      const role = await passwordRole(password);
-      await sql(`ALTER DATABASE ${s.pg} OWNER TO ${role}`);
-      s.edit(
-        `user: ${PG.user}, database: ${s.pg} }`,
-        `user: ${role}, password: "${password}", database: ${s.pg} }`,
-      );
+      await withInlinePassword(s);
       const committed = await s.runJson();
       expect(committed.exitCode, JSON.stringify(committed.report.error)).toBe(0);
       const updated = readFileSync(join(s.app, "etc/app.conf"), "utf8");
@@ -317,13 +319,7 @@ describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
 
     it("a committed update with a clone drops its snapshot with the same password", async () => {
       const s = await scenario({ failAt: "none" });
-      const password = `inline-${Date.now()}`;
-      const role = await passwordRole(password);
-      await sql(`ALTER DATABASE ${s.pg} OWNER TO ${role}`);
-      s.edit(
-        `user: ${PG.user}, database: ${s.pg} }`,
-        `user: ${role}, password: "${password}", database: ${s.pg}, strategy: clone }`,
-      );
+      const role = await withInlinePassword(s, ", strategy: clone");
       const result = await s.runJson();
       expect(result.exitCode, JSON.stringify(result.report.error)).toBe(0);
       expect(

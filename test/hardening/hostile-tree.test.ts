@@ -120,6 +120,21 @@ async function attack(mode: string, dir: string, victim: string) {
   };
 }
 
+/** Run rollpoint with `args` while the attacker plays `mode` in the scene's uploads/. */
+async function underAttack(
+  mode: string,
+  s: Awaited<ReturnType<typeof scene>>,
+  args: string[],
+  options: { timeout?: number } = {},
+) {
+  const attacker = await attack(mode, s.uploads, s.victim);
+  try {
+    return { result: await rollpoint(["--store", s.store, ...args], options), said: attacker.said };
+  } finally {
+    await attacker.stop();
+  }
+}
+
 /** Copy `app` as it is (the pristine state rsync compares against later). */
 function pristineCopy(app: string, dir: string): string {
   const copy = join(dir, "pristine");
@@ -142,20 +157,13 @@ describeAsRoot("a hostile local user racing a root-run restore", () => {
     writeFileSync(join(s.uploads, "own.txt"), "changed by the update too\n");
     chmodSync(join(s.uploads, "own.txt"), 0o666);
     if (mode === "file") writeFileSync(join(s.uploads, "own.txt"), "the user's own\n");
-    const attacker = await attack(mode, s.uploads, s.victim);
-    let restored: Awaited<ReturnType<typeof rollpoint>>;
-    try {
-      restored = await rollpoint(["--store", s.store, "backups", "restore", id]);
-    } finally {
-      await attacker.stop();
-    }
-    // The attacker won its race (it swapped something) or rollpoint was done before it could.
+    const { result: restored, said } = await underAttack(mode, s, ["backups", "restore", id]);
     // The oracle first: nothing outside the tree was written, removed, chowned or chmodded.
     expect(victimState(s.victim)).toEqual(s.victimBefore);
     const output = restored.stdout + restored.stderr;
     expect([0, 2], output).toContain(restored.exitCode);
     expect(output).not.toMatch(/unexpected error| {4}at /);
-    if (attacker.said().includes("swapped") && restored.exitCode === 2) {
+    if (said().includes("swapped") && restored.exitCode === 2) {
       expect(output).toContain("while rollpoint was working on it: nothing was done through it");
     }
     // The attacker gone, the same restore makes the tree exact: the links it left are removed.
@@ -210,22 +218,14 @@ describeAsRoot("a hostile local user racing a root-run restore", () => {
 describeAsRoot("a hostile local user racing a root-run backup", () => {
   it("a file swapped for a link to /etc/shadow after its lstat: the secret never reaches the store", async () => {
     const s = await scene(true);
-    const attacker = await attack("file", s.uploads, s.victim);
-    let created: Awaited<ReturnType<typeof rollpoint>>;
-    try {
-      created = await rollpoint([
-        "--store",
-        s.store,
-        "backups",
-        "create",
-        s.app,
-        "--module",
-        "app",
-      ]);
-    } finally {
-      await attacker.stop();
-    }
-    expect(attacker.said()).toContain("swapped");
+    const { result: created, said } = await underAttack("file", s, [
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(said()).toContain("swapped");
     expect(created.exitCode, created.stderr).toBe(0);
     // Packs and whole objects hold contents as they are: grep finds any copy of the secret.
     const grep = spawnSync("grep", ["-rlF", SECRET, s.store], { encoding: "utf8" });
@@ -235,17 +235,13 @@ describeAsRoot("a hostile local user racing a root-run backup", () => {
 
   it("a file swapped for a FIFO: the backup ends and records the FIFO, never waits on it", async () => {
     const s = await scene(true);
-    const attacker = await attack("fifo", s.uploads, s.victim);
-    let created: Awaited<ReturnType<typeof rollpoint>>;
-    try {
-      created = await rollpoint(
-        ["--store", s.store, "--json", "backups", "create", s.app, "--module", "app"],
-        { timeout: 60_000 },
-      );
-    } finally {
-      await attacker.stop();
-    }
-    expect(attacker.said()).toContain("swapped");
+    const { result: created, said } = await underAttack(
+      "fifo",
+      s,
+      ["--json", "backups", "create", s.app, "--module", "app"],
+      { timeout: 60_000 },
+    );
+    expect(said()).toContain("swapped");
     expect(created.exitCode, created.stderr).toBe(0);
     expect(created.stdout + created.stderr).toContain(
       `${join(s.uploads, "own.txt")}: became a fifo while being backed up`,
@@ -259,23 +255,15 @@ describeAsRoot("a hostile local user racing a root-run backup", () => {
       writeFileSync(path, `temp ${i}\n`);
       chownSync(path, uid, uid);
     }
-    const attacker = await attack("vanish", s.uploads, s.victim);
-    let created: Awaited<ReturnType<typeof rollpoint>>;
-    try {
-      created = await rollpoint([
-        "--store",
-        s.store,
-        "--json",
-        "backups",
-        "create",
-        s.app,
-        "--module",
-        "app",
-      ]);
-    } finally {
-      await attacker.stop();
-    }
-    expect(attacker.said()).toContain("deleted");
+    const { result: created, said } = await underAttack("vanish", s, [
+      "--json",
+      "backups",
+      "create",
+      s.app,
+      "--module",
+      "app",
+    ]);
+    expect(said()).toContain("deleted");
     expect(created.exitCode, created.stderr).toBe(0);
     // What the listing holds of them now restores exactly: nothing of a deleted file comes back
     // as something it never was.
