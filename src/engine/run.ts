@@ -42,15 +42,24 @@ export function startRun(options: RunOptions): RunHandle {
           `run ${unfinished[0]!.id} (${unfinished[0]!.module}) did not finish; run \`rollpoint recover\` first`,
         );
       }
+      const [newest] = options.store.catalog.runs.list(1);
+      const startedAt = Date.now();
       options.store.catalog.runs.insert({
         id: runId,
         module: options.manifest.name,
         manifest: withoutPasswords(options.manifest),
         manifestPath: options.manifestFile,
-        startedAt: Date.now(),
+        startedAt,
         noRollback: options.noRollback ?? false,
       });
       const recorder = new StepRecorder(options, runId);
+      if (newest && newest.startedAt > startedAt) {
+        // Order comes from the catalog (RunRow.seq); the clock is only shown, but a person
+        // reading timestamps should know they went backwards.
+        recorder.log("run", [
+          `warning: the clock (${new Date(startedAt).toISOString()}) is behind the start of the last recorded run ${newest.id} (${new Date(newest.startedAt).toISOString()}): runs are ordered by the store, not by their timestamps`,
+        ]);
+      }
       const containment = new Containment(options.store.catalog.stepProcesses, runId);
       recorder.log("run", [
         `steps contained by ${containment.mode === "cgroup" ? "cgroup v2 and process group" : "process group"}`,

@@ -167,8 +167,10 @@ function inspectPath(
     if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs))) {
       const size = Number(w.stats.size);
       changedBytes += size;
-      // As the store will hold it: whole blocks, one file per object.
-      newBytes += Math.ceil(size / blockSize) * blockSize;
+      // As the store will hold it: whole blocks, one file per object, holes left as holes (a
+      // 1 TB sparse file with 8 KB of data takes 8 KB, not a refusal for want of a terabyte).
+      const allocated = Math.min(size, w.stats.blocks * 512);
+      newBytes += Math.ceil(allocated / blockSize) * blockSize;
       newFiles++;
     }
   }

@@ -140,6 +140,10 @@ describe("order comes from the store, not the clock", () => {
     );
     expect(second.exitCode, second.stderr).toBe(0);
     const secondRun = JSON.parse(second.stdout);
+    // Its log says the clock went backwards; the order below does not depend on it.
+    expect(readFileSync(join(h.store, "logs", `${secondRun.runId}.log`), "utf8")).toContain(
+      `is behind the start of the last recorded run ${first.runId}`,
+    );
     expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v3\n");
 
     const history = await rollpoint(["--store", h.store, "history"]);

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -5,6 +6,7 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { createBackup, rollpoint } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/tree.js";
+import { appUpdate } from "../../helpers/update.js";
 
 const MiB = 1 << 20;
 const allocated = (path: string) => statSync(path).blocks * 512;
@@ -74,5 +76,26 @@ describe("sparse files", () => {
     // Nothing left to do the second time.
     const again = await rollpoint(["--store", store, "--json", "backups", "restore", backupId]);
     expect(JSON.parse(again.stdout).operations[0].outcome).toBe("unchanged");
+  });
+});
+
+describe("a sparse file in plan's estimate", () => {
+  it("a 1 TB file with one block of data: plan counts its blocks, not its length, and does not refuse", async () => {
+    const { manifest, store, app } = await appUpdate(
+      { "small.conf": "x\n" },
+      () => 'steps:\n  - { id: a, run: ["true"] }\n',
+    );
+    execFileSync("truncate", ["-s", "1T", join(app, "huge.img")]);
+    execFileSync("dd", [
+      "if=/dev/urandom",
+      `of=${join(app, "huge.img")}`,
+      "bs=4096",
+      "count=1",
+      "conv=notrunc",
+      "status=none",
+    ]);
+    const plan = await rollpoint(["--store", store, "plan", manifest]);
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(/the rollback point needs about \d+(\.\d+)? (B|KB|MB) in blocks/);
   });
 });
