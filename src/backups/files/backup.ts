@@ -161,7 +161,7 @@ export async function snapshotTree(
             }
           } else {
             // Through the walk's open directory: the inode the walk saw, or nothing.
-            await readFile(entry, { ...check, path: path.at }, (at) => objects.putSmallFile(at));
+            await readFile(entry, check, (at) => objects.putSmallFile(at), path.at);
             pausePoint("backup:object");
           }
           break;
@@ -250,10 +250,13 @@ export async function snapshotTree(
     entry: Entry,
     check: ReadCheck,
     put: (at: string) => PutResult | Promise<PutResult>,
+    // The path through the walk's open directory, while the walk is at it; `check.path` (the
+    // real path) names the file in messages and is looked up again from `/` after a change.
+    pinned?: string,
   ): Promise<void> {
     let expect: { dev: bigint; ino: bigint } = check;
     for (let attempt = 1; ; attempt++) {
-      const read = await readSteadily(check.path, expect, put);
+      const read = await readSteadily(attempt === 1 && pinned ? pinned : check.path, expect, put);
       if (read.ok) {
         record(entry, read.put);
         refresh(entry, read.stats);
