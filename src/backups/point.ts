@@ -169,7 +169,7 @@ export class PointRestore {
               ),
             ),
       );
-      // Reported once: a later restoreMember of the same run must not add it again.
+      // What a later restoreMember of this point finds: the outcome, never a restore to apply.
       this.prepared.set(seq, this.operations[this.operations.length - 1]!);
     }
     throw first;

@@ -279,12 +279,18 @@ function rollbackStates(plan: Plan): StateConfig {
     "done",
   ];
   const next = (path: string) => `#update.rollingBack.${order[order.indexOf(path) + 1]}`;
-  const part = (src: string, path: string, input?: (x: RollbackInput) => unknown) => ({
+  // A part that fails is recorded and the rollback goes on, unless `onFailure` names where to.
+  const part = (
+    src: string,
+    path: string,
+    input?: (x: RollbackInput) => unknown,
+    onFailure = next(path),
+  ) => ({
     invoke: {
       src,
       input: input ?? (({ context }: RollbackInput) => ({ context })),
       onDone: { target: next(path), actions: "recordPart" },
-      onError: { target: next(path), actions: "failPart" },
+      onError: { target: onFailure, actions: "failPart" },
     },
   });
   return {
@@ -332,14 +338,7 @@ function rollbackStates(plan: Plan): StateConfig {
         : {}),
       // A point that cannot be restored whole (a database this process cannot reach) stops the
       // rollback here, before anything is restored: never files back and a database not.
-      verify: {
-        invoke: {
-          src: "verifyPoint",
-          input: ({ context }: RollbackInput) => ({ context }),
-          onDone: { target: next("verify"), actions: "recordPart" },
-          onError: { target: "#update.rollbackFailed", actions: "failPart" },
-        },
-      },
+      verify: part("verifyPoint", "verify", undefined, "#update.rollbackFailed"),
       stopServices: part("stopServices", "stopServices"),
       ...(plan.restoreOrder.length
         ? {

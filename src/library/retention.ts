@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { discardExternal } from "../backups/databases/kind.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
+import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
 import type { CleanupOptions, CleanupResult, RetentionDecision, RetentionPolicy } from "./types.js";
 
@@ -20,7 +21,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  */
 export async function cleanUp(store: Store, options: CleanupOptions): Promise<CleanupResult> {
   const held = store.catalog.pointsHeldByUnfinishedRuns();
-  const lastGood = lastCommittedPoints(store);
+  // Newest first, read once: the last good points and, at the end, the runs that go.
+  const runs = store.catalog.runs.list(Number.MAX_SAFE_INTEGER);
+  const lastGood = lastCommittedPoints(runs);
   const policy: RetentionPolicy = options.policy ?? {
     keepLast: options.keepMinimum,
     keepWithinMs: options.maxAgeDays * DAY_MS,
@@ -90,14 +93,12 @@ export async function cleanUp(store: Store, options: CleanupOptions): Promise<Cl
     }
   }
   // Runs go with their points, and their logs with them: the store is bounded by the policy.
-  const orphaned = store.catalog.runs
-    .list(Number.MAX_SAFE_INTEGER)
-    .filter(
-      (r) =>
-        r.finished &&
-        r.pointId !== null &&
-        (removing.has(r.pointId) || !store.catalog.getPoint(r.pointId)),
-    );
+  const orphaned = runs.filter(
+    (r) =>
+      r.finished &&
+      r.pointId !== null &&
+      (removing.has(r.pointId) || !store.catalog.getPoint(r.pointId)),
+  );
   result.removedRuns = orphaned.map((r) => r.id);
   if (dryRun) return result;
   for (const run of orphaned) {
@@ -160,10 +161,10 @@ function isoWeek(t: number): string {
 }
 
 /** Per module, the rollback point of its newest committed run (`rollpoint rollback` needs it). */
-function lastCommittedPoints(store: Store): Set<string> {
+function lastCommittedPoints(runs: readonly RunRow[]): Set<string> {
   const seen = new Set<string>();
   const points = new Set<string>();
-  for (const run of store.catalog.runs.list(100_000)) {
+  for (const run of runs) {
     if (run.state !== "committed" || seen.has(run.module)) continue;
     seen.add(run.module);
     if (run.pointId) points.add(run.pointId);

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { checkExternal } from "../backups/databases/kind.js";
+import type { RollbackOperation } from "../backups/outcomes.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
@@ -38,17 +39,13 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
   // A part kept outside the store (a clone's snapshot database) must still be there.
   const external = await checkExternal(row).catch((error: unknown) => describeError(error));
   // A clone's snapshot is consumed by the rollback that restores it (swapped in for the live
-  // database): gone then is what a rollback leaves, not damage.
+  // database): gone then is what a rollback leaves, not damage, when a finished run records
+  // that it restored this very backup (not only that its rollback ran).
   const consumedBy =
     external && row.pointId
       ? store.catalog.runs
           .list(100_000)
-          .find(
-            (r) =>
-              r.pointId === row.pointId &&
-              r.finished &&
-              (r.state === "rolledBack" || r.state === "rollbackFailed"),
-          )
+          .find((r) => r.finished && r.pointId === row.pointId && restoredIn(r.result, row.id))
       : undefined;
   if (consumedBy) {
     notes.push(
@@ -69,4 +66,11 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
     problems,
     ...(notes.length ? { notes } : {}),
   };
+}
+
+/** Whether a run's recorded result says its rollback restored backup `backupId`. */
+function restoredIn(result: unknown, backupId: string): boolean {
+  const operations = (result as { rollback?: { operations?: RollbackOperation[] } } | null)
+    ?.rollback?.operations;
+  return (operations ?? []).some((o) => o.backupId === backupId && o.outcome === "restored");
 }

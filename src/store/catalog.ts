@@ -197,7 +197,8 @@ export class Catalog {
       | undefined;
     return (
       row && {
-        entries: decodeListing(row.data, row.id),
+        // Checked like any listing: a repeat backup reuses its hashes for unchanged files.
+        entries: decodeListing(row.data, row.id, row.sha),
         takenAtMs: row.created_at,
         sha: row.sha,
         format: row.format,

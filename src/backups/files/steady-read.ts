@@ -86,43 +86,42 @@ export function hashChecked(
 }
 
 /**
- * SHA-256 of what is at `abs` (a canonical path: no link in it is followed): null when nothing
- * is there, "other" when it is not a regular file. Never opens a FIFO or a device.
+ * Look `abs` (a canonical path) up from `/` without following a link on the way, and hand its
+ * lstat and its path through the open parent to `use`; `undefined` when nothing is there.
  */
-export function hashOfPath(abs: string): string | null | "other" {
+function lookedUp<T>(abs: string, use: (stats: PathStats, at: string) => T): T | undefined {
   let dir: number;
   try {
     dir = openComponents(dirname(abs));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
   try {
     const at = `/proc/self/fd/${dir}/${basename(abs)}`;
-    const stats = lstatSync(at, { bigint: true, throwIfNoEntry: false });
-    if (!stats) return null;
-    if (!stats.isFile()) return "other";
-    return hashChecked(at, stats) ?? "other";
+    const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+    return raw && use(new PathStats(raw), at);
   } finally {
     closeSync(dir);
   }
 }
 
 /**
- * What a changed path is now, looked up again from `/` without following a link on the way:
- * its stat, and a symlink's target (read through the same open directory).
+ * SHA-256 of what is at `abs`: null when nothing is there, "other" when it is not a regular
+ * file. Never opens a FIFO or a device.
  */
+export function hashOfPath(abs: string): string | null | "other" {
+  const hash = lookedUp(abs, (stats, at) =>
+    stats.isFile() ? (hashChecked(at, stats) ?? "other") : "other",
+  );
+  return hash ?? null;
+}
+
+/** What a changed path is now: its stat, and a symlink's target, read through its parent. */
 export function relook(abs: string): { stats: PathStats; target?: string } | undefined {
-  const dir = openComponents(dirname(abs));
-  try {
-    const at = `/proc/self/fd/${dir}/${basename(abs)}`;
-    const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
-    if (!raw) return undefined;
-    const stats = new PathStats(raw);
-    return stats.isSymbolicLink() ? { stats, target: readlinkSync(at) } : { stats };
-  } finally {
-    closeSync(dir);
-  }
+  return lookedUp(abs, (stats, at) =>
+    stats.isSymbolicLink() ? { stats, target: readlinkSync(at) } : { stats },
+  );
 }
 
 /** The warning for a file that kept changing while it was read. */
