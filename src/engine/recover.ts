@@ -4,10 +4,10 @@ import { buildPlan } from "../plan/plan.js";
 import { Containment, reapRun } from "../steps/containment.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
-import { runFinallySteps } from "./finally.js";
-import type { RunContext } from "./machine.js";
+import { closeRun, driveMachine } from "./driver.js";
+import { engineActions } from "./effects.js";
+import { compileMachine, type RunContext } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
-import { driveRollback } from "./rollback-run.js";
 import type { Outcome, RunResult } from "./types.js";
 
 export interface Recovered {
@@ -63,6 +63,7 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
   if (killed) recorder.log("recover", [`killed ${killed} leftover process(es) of the run's steps`]);
   const containment = new Containment(store.catalog.stepProcesses, run.id);
   let outcome: Outcome = "notStarted";
+  const error = context.error ?? `the runner died in ${run.state}`;
   if (context.noReturn && !run.state.startsWith("rollingBack")) {
     // Past the point of no return, a live runner would not have rolled back either.
     outcome = "failedForward";
@@ -72,33 +73,22 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
   } else if (pointId || context.completed.length) {
     // Inside the rollback, resume at the part it was in (each is idempotent); anywhere else,
     // the rollback starts from its beginning.
-    outcome = await driveRollback(
-      options,
-      recorder,
-      containment,
-      run.id,
-      { ...context, pointId, error: context.error ?? `the runner died in ${run.state}` },
-      run.state.startsWith("rollingBack.") ? run.state : undefined,
-      "recover",
-    );
+    const at = run.state.startsWith("rollingBack.") ? run.state : undefined;
+    const machine = compileMachine(plan, engineActions(options, recorder, containment), {
+      resume: { context: { ...context, pointId, error }, ...(at ? { at } : {}) },
+    });
+    ({ outcome } = await driveMachine(machine, { store, runId: run.id, label: "recover" }));
   }
-  await runFinallySteps(
-    { manifest, manifestFile: run.manifestPath ?? "", services, recorder, containment },
-    outcome,
-  );
-  const result: RunResult = {
-    runId: run.id,
-    outcome,
-    pointId,
-    error: context.error ?? `the runner died in ${run.state}`,
-    ...recorder.outcomeDetails(),
-  };
-  recorder.close();
-  store.catalog.runs.finish(run.id, outcome, result, Date.now());
-  store.log.append({
-    op: "recover",
-    outcome: outcome === "rolledBack" || outcome === "notStarted" ? "ok" : "failed",
-    detail: `${run.id} ${run.state} -> ${outcome}`,
+  const result = await closeRun({
+    options,
+    recorder,
+    containment,
+    result: { runId: run.id, outcome, pointId, error },
+    audit: {
+      op: "recover",
+      ok: outcome === "rolledBack" || outcome === "notStarted",
+      detail: `${run.id} ${run.state} -> ${outcome}`,
+    },
   });
   return { runId: run.id, module: run.module, interruptedIn: run.state, killed, outcome, result };
 }

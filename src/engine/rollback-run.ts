@@ -1,4 +1,3 @@
-import { createActor, waitFor } from "xstate";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { GlobalRollbackError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
@@ -6,46 +5,11 @@ import { buildPlan } from "../plan/plan.js";
 import { Containment } from "../steps/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
+import { closeRun, driveMachine, refuseUnfinished } from "./driver.js";
 import { engineActions } from "./effects.js";
-import { runFinallySteps } from "./finally.js";
-import { compileMachine, type RunContext, stateName } from "./machine.js";
+import { compileMachine, type RunContext } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
-import type { Outcome, RunOptions, RunResult } from "./types.js";
-
-/**
- * Drive the rollback part of a run's machine to its end, from `at` (a `rollingBack.*` state) or
- * from its start, saving every transition under `recordAs` with `label` on the timeline.
- */
-export async function driveRollback(
-  options: RunOptions,
-  recorder: StepRecorder,
-  containment: Containment,
-  recordAs: string,
-  context: RunContext,
-  at: string | undefined,
-  label: string,
-): Promise<Outcome> {
-  const machine = compileMachine(options.plan, engineActions(options, recorder, containment), {
-    resume: { context, ...(at ? { at } : {}) },
-  });
-  const actor = createActor(machine);
-  actor.subscribe((s) =>
-    options.store.catalog.runs.transition(
-      recordAs,
-      stateName(s.value),
-      actor.getPersistedSnapshot(),
-      {
-        at: Date.now(),
-        state: `${stateName(s.value)} (${label})`,
-      },
-    ),
-  );
-  actor.start();
-  const final = await waitFor(actor, (s) => s.status === "done", {
-    timeout: Number.POSITIVE_INFINITY,
-  });
-  return stateName(final.value) as Outcome;
-}
+import type { RunOptions, RunResult } from "./types.js";
 
 /** Outcomes a later `rollpoint rollback` can undo: the update is (partly) in place. */
 const REVERSIBLE = new Set(["committed", "failed", "failedForward"]);
@@ -63,13 +27,7 @@ export async function rollbackRun(
   options: { force?: boolean; onProgress?: RunOptions["onProgress"] } = {},
 ): Promise<RunResult> {
   return store.exclusive("rollpoint rollback", async () => {
-    const unfinished = store.catalog.runs.unfinished();
-    if (unfinished.length) {
-      throw new GlobalRollbackError(
-        "RUN_UNFINISHED",
-        `run ${unfinished[0]!.id} (${unfinished[0]!.module}) did not finish; run \`rollpoint recover\` first`,
-      );
-    }
+    refuseUnfinished(store);
     const target = store.catalog.runs.resolve(ref);
     if (!REVERSIBLE.has(target.state)) {
       throw new GlobalRollbackError(
@@ -77,9 +35,7 @@ export async function rollbackRun(
         `run ${target.id} ended ${target.state}: only a committed run, a --no-rollback run or one that failed forward can be rolled back`,
       );
     }
-    const later = store.catalog.runs
-      .list(10_000)
-      .find((r) => r.module === target.module && r.seq > target.seq && r.state === "committed");
+    const later = store.catalog.runs.firstAfter(target.module, target.seq, "committed");
     if (later && !options.force) {
       throw new GlobalRollbackError(
         "INVALID_ARGUMENT",
@@ -122,33 +78,27 @@ export async function rollbackRun(
       failedStep: null,
       error,
     };
-    const outcome = await driveRollback(
-      runOptions,
+    const machine = compileMachine(
+      runOptions.plan,
+      engineActions(runOptions, recorder, containment),
+      { resume: { context } },
+    );
+    const { outcome } = await driveMachine(machine, {
+      store,
+      runId,
+      label: "rollback",
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    const result = await closeRun({
+      options: runOptions,
       recorder,
       containment,
-      runId,
-      context,
-      undefined,
-      "rollback",
-    );
-    await runFinallySteps(
-      { manifest, manifestFile: runOptions.manifestFile, services, recorder, containment },
-      outcome,
-    );
-    const result: RunResult = {
-      runId,
-      outcome,
-      pointId: target.pointId,
-      error,
-      reverts: target.id,
-      ...recorder.outcomeDetails(),
-    };
-    recorder.close();
-    store.catalog.runs.finish(runId, outcome, result, Date.now());
-    store.log.append({
-      op: "rollback",
-      outcome: outcome === "rolledBack" ? "ok" : "failed",
-      detail: `${runId} reverted ${target.id}: ${outcome}`,
+      result: { runId, outcome, pointId: target.pointId, error, reverts: target.id },
+      audit: {
+        op: "rollback",
+        ok: outcome === "rolledBack",
+        detail: `${runId} reverted ${target.id}: ${outcome}`,
+      },
     });
     return result;
   });

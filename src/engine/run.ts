@@ -1,16 +1,15 @@
-import { type AnyActorRef, createActor, type SnapshotFrom, waitFor } from "xstate";
+import type { AnyActorRef } from "xstate";
 import { discardExternal } from "../backups/databases/kind.js";
-import { describeError, GlobalRollbackError } from "../errors.js";
+import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Containment } from "../steps/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
-import { pausePoint } from "../util/pause-point.js";
+import { closeRun, driveMachine, refuseUnfinished } from "./driver.js";
 import { engineActions } from "./effects.js";
-import { runFinallySteps } from "./finally.js";
-import { compileMachine, type RunContext, stateName } from "./machine.js";
+import { compileMachine } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
-import type { Outcome, RunHandle, RunOptions, RunResult } from "./types.js";
+import type { RunHandle, RunOptions } from "./types.js";
 
 export type {
   Outcome,
@@ -31,17 +30,14 @@ export { OUTCOME_STATES } from "./types.js";
 export function startRun(options: RunOptions): RunHandle {
   const runId = newId("run");
   let actor: AnyActorRef | undefined;
+  // A signal that comes before the machine exists (the lock, crash cleanup, the reserve) is
+  // kept and sent as soon as it does: the machine then ends notStarted without any step.
+  let earlyAbort: string | undefined;
   let rollingBack = false;
   const result = options.store.exclusive(
     "rollpoint run",
     async () => {
-      const unfinished = options.store.catalog.runs.unfinished();
-      if (unfinished.length) {
-        throw new GlobalRollbackError(
-          "RUN_UNFINISHED",
-          `run ${unfinished[0]!.id} (${unfinished[0]!.module}) did not finish; run \`rollpoint recover\` first`,
-        );
-      }
+      refuseUnfinished(options.store);
       const [newest] = options.store.catalog.runs.list(1);
       const startedAt = Date.now();
       options.store.catalog.runs.insert({
@@ -68,53 +64,32 @@ export function startRun(options: RunOptions): RunHandle {
         ...(options.noRollback ? { noRollback: true } : {}),
         ...(options.manifest.timeout ? { timeout: options.manifest.timeout } : {}),
       });
-      actor = createActor(machine);
-      persistTransitions(actor, options, runId, (state) => {
-        if (state.startsWith("rollingBack")) rollingBack = true;
-      });
-      actor.start();
-      const final = (await waitFor(actor, (s) => s.status === "done", {
-        timeout: Number.POSITIVE_INFINITY,
-      })) as SnapshotFrom<typeof machine>;
-      const outcome = stateName(final.value) as Outcome;
-      if (outcome === "committed" && final.context.pointId) {
-        await dropCloneSnapshots(options.store, final.context.pointId, recorder);
-      }
-      await runFinallySteps(
-        {
-          manifest: options.manifest,
-          manifestFile: options.manifestFile,
-          services: options.services,
-          recorder,
-          containment,
-        },
-        outcome,
-      );
-      recorder.close();
-      const report: RunResult = {
+      const { outcome, context } = await driveMachine(machine, {
+        store: options.store,
         runId,
-        outcome,
-        pointId: final.context.pointId,
-        error: final.context.error,
-        ...recorder.outcomeDetails(),
-      };
-      try {
-        options.store.reserve.withSpace(() =>
-          options.store.catalog.runs.finish(runId, outcome, report, Date.now()),
-        );
-      } catch (error) {
-        throw new GlobalRollbackError(
-          "RUN_NOT_RECORDED",
-          `the run ${runId} ended ${outcome}, but the store could not record it (${describeError(error)}); free space on the store's disk, then run \`rollpoint recover\`, which closes the run by rolling it back (for a committed run that undoes the update: re-run it afterwards)`,
-          { cause: error, context: { store: options.store.dir } },
-        );
-      }
-      options.store.log.append({
-        op: "run",
-        outcome: outcome === "committed" ? "ok" : "failed",
-        detail: `${runId} ${outcome}`,
+        abortWhenUnrecorded: true,
+        onState: (state) => {
+          if (state.startsWith("rollingBack")) rollingBack = true;
+        },
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        onActor: (started) => {
+          actor = started;
+          if (earlyAbort !== undefined) {
+            const reason = earlyAbort;
+            queueMicrotask(() => started.send({ type: "ABORT", reason }));
+          }
+        },
       });
-      return report;
+      if (outcome === "committed" && context.pointId) {
+        await dropCloneSnapshots(options.store, context.pointId, recorder);
+      }
+      return closeRun({
+        options,
+        recorder,
+        containment,
+        result: { runId, outcome, pointId: context.pointId, error: context.error },
+        audit: { op: "run", ok: outcome === "committed", detail: `${runId} ${outcome}` },
+      });
     },
     runId,
   );
@@ -122,8 +97,9 @@ export function startRun(options: RunOptions): RunHandle {
     runId,
     result,
     interrupt(reason) {
-      if (rollingBack || !actor) return false;
-      actor.send({ type: "ABORT", reason });
+      if (rollingBack) return false;
+      if (actor) actor.send({ type: "ABORT", reason });
+      else earlyAbort ??= reason;
       return true;
     },
   };
@@ -162,45 +138,4 @@ async function dropCloneSnapshots(
       ]);
     }
   }
-}
-
-function persistTransitions(
-  actor: AnyActorRef,
-  options: RunOptions,
-  runId: string,
-  onState: (s: string) => void,
-): void {
-  let last = "";
-  actor.subscribe((snapshot) => {
-    const state = stateName(snapshot.value);
-    if (state === last) return;
-    last = state;
-    const context = snapshot.context as RunContext;
-    try {
-      options.store.reserve.withSpace(() =>
-        options.store.catalog.runs.transition(
-          runId,
-          state,
-          actor.getPersistedSnapshot(),
-          { at: Date.now(), state, ...(context.error ? { detail: context.error } : {}) },
-          context.pointId ?? undefined,
-        ),
-      );
-    } catch (error) {
-      // The store cannot record where the run is (its disk is full): a crash from here on could
-      // not be recovered exactly, so an update under way is rolled back while the runner still
-      // can; a rollback goes on. The run's own outcome reaches the catalog if space comes back.
-      if (state.startsWith("step."))
-        queueMicrotask(() =>
-          actor.send({
-            type: "ABORT",
-            reason: `the store could not record the run's progress (${describeError(error)}): rolling back while it still can`,
-          }),
-        );
-    }
-    onState(state);
-    options.onProgress?.({ type: "state", state });
-    pausePoint("transition");
-    pausePoint(`state:${state}`);
-  });
 }

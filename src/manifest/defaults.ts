@@ -1,6 +1,7 @@
 import { isAbsolute, relative } from "node:path";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
+import { parseDuration } from "../util/duration.js";
 import type { WrittenDatabase, WrittenFileTarget, WrittenManifest, WrittenStep } from "./types.js";
 
 /**
@@ -81,12 +82,15 @@ function withoutDatabases(
 
 function withCheckDefaults(step: WrittenStep): WrittenStep {
   if (!step.check) return step;
+  const within = step.check.within ?? DEFAULTS.checkWithin;
+  // A check that must pass within 500ms polls every 500ms, not every second (never at all).
+  const shorter = (parseDuration(within) ?? 0) < (parseDuration(DEFAULTS.checkInterval) ?? 0);
   return {
     ...step,
     check: {
       ...step.check,
-      within: step.check.within ?? DEFAULTS.checkWithin,
-      interval: step.check.interval ?? DEFAULTS.checkInterval,
+      within,
+      interval: step.check.interval ?? (shorter ? within : DEFAULTS.checkInterval),
       probeTimeout: step.check.probeTimeout ?? DEFAULTS.probeTimeout,
     },
   };

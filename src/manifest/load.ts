@@ -153,7 +153,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     (f.severity === "error" ? result.errors : result.warnings).push(
       at(f.severity, f.code ?? "RULE", f.path, f.message, f.key),
     );
-  if (result.errors.length === 0) result.manifest = resolveManifest(manifest);
+  if (result.errors.length === 0) result.manifest = resolveManifest(manifest, env);
   return result;
 }
 

@@ -83,8 +83,10 @@ const oneProbePerCheck: Rule = (m) =>
     if (step.check.status !== undefined && step.check.http === undefined) {
       found.push(error([...at, "status"], "status applies to an http probe only"));
     }
+    // Without an interval of its own, a check polls at most every `within` (defaults.ts).
     const within = parseDuration(step.check.within ?? DEFAULTS.checkWithin);
-    const interval = parseDuration(step.check.interval ?? DEFAULTS.checkInterval);
+    const interval =
+      step.check.interval === undefined ? undefined : parseDuration(step.check.interval);
     if (within !== undefined && interval !== undefined && interval > within) {
       found.push(
         error(

@@ -80,11 +80,12 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const files = (rp.files ?? []).map((f) =>
     typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
   );
-  // Resolved the way the clients resolve them (the manifest, then PGHOST/PGPORT/PGUSER, then
-  // the defaults): the target printed is the one `run` connects to.
+  // The loader resolved every target with the caller's environment (the manifest, then
+  // PGHOST/PGPORT/PGUSER, then the defaults); the plan reads no environment of its own, so the
+  // target printed is the one `run` connects to.
   const databases = (rp.databases ?? []).map((d) => {
     const kind = databaseKind(d.type);
-    const resolved = kind.resolve(d as DatabaseConfig, process.env);
+    const resolved = kind.resolve(d as DatabaseConfig, {});
     return {
       name: d.name,
       type: d.type,

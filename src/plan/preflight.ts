@@ -6,7 +6,7 @@ import { databaseKind } from "../backups/databases/kind.js";
 import { oddNameWarning, socketWarning, symlinkRootWarning } from "../backups/files/backup.js";
 import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
 import { compileExcludes } from "../backups/files/exclude.js";
-import { type OddName, walkTree } from "../backups/files/walk.js";
+import { type OddName, walkLazily } from "../backups/files/walk.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
@@ -120,18 +120,21 @@ function inspectPath(
   previous: Listing | undefined,
   blockSize: number,
 ) {
-  let walked: ReturnType<typeof walkTree>;
   const odd: OddName[] = [];
+  const unreadable = (error: unknown) => ({
+    check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },
+    newBytes: 0,
+    newFiles: 0,
+  });
+  // Walked path by path, as the backup walks: preflight holds one directory's names at a time,
+  // never the tree (a /usr of 181,000 paths held whole took 500 MB before a step ran).
+  let walk: ReturnType<typeof walkLazily>;
   try {
-    walked = walkTree(path, compileExcludes(exclude), { odd });
+    walk = walkLazily(path, compileExcludes(exclude), { odd });
   } catch (error) {
-    return {
-      check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },
-      newBytes: 0,
-      newFiles: 0,
-    };
+    return unreadable(error);
   }
-  if (!walked) {
+  if (!walk) {
     return {
       check: {
         ok: true,
@@ -144,13 +147,6 @@ function inspectPath(
       newFiles: 0,
     };
   }
-  if (walked[0]!.stats.isSymbolicLink()) {
-    return {
-      check: { ok: true, subject: path, detail: symlinkRootWarning(path, readlinkSync(path)) },
-      newBytes: 0,
-      newFiles: 0,
-    };
-  }
   const before = new Map(previous?.entries.map((e) => [e.rel, e]));
   let files = 0;
   let total = 0;
@@ -158,21 +154,32 @@ function inspectPath(
   let newBytes = 0;
   let newFiles = 0;
   const sockets: string[] = [];
-  for (const w of walked) {
-    if (w.stats.isSocket()) sockets.push(w.abs);
-    if (!w.stats.isFile()) continue;
-    files++;
-    total += Number(w.stats.size);
-    const old = before.get(w.rel);
-    if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs))) {
-      const size = Number(w.stats.size);
-      changedBytes += size;
-      // As the store will hold it: whole blocks, one file per object, holes left as holes (a
-      // 1 TB sparse file with 8 KB of data takes 8 KB, not a refusal for want of a terabyte).
-      const allocated = Math.min(size, w.stats.blocks * 512);
-      newBytes += Math.ceil(allocated / blockSize) * blockSize;
-      newFiles++;
+  try {
+    for (const w of walk) {
+      if (w.rel === "" && w.stats.isSymbolicLink()) {
+        return {
+          check: { ok: true, subject: path, detail: symlinkRootWarning(path, readlinkSync(path)) },
+          newBytes: 0,
+          newFiles: 0,
+        };
+      }
+      if (w.stats.isSocket()) sockets.push(w.abs);
+      if (!w.stats.isFile()) continue;
+      files++;
+      total += Number(w.stats.size);
+      const old = before.get(w.rel);
+      if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs))) {
+        const size = Number(w.stats.size);
+        changedBytes += size;
+        // As the store will hold it: whole blocks, one file per object, holes left as holes (a
+        // 1 TB sparse file with 8 KB of data takes 8 KB, not a refusal for want of a terabyte).
+        const allocated = Math.min(size, w.stats.blocks * 512);
+        newBytes += Math.ceil(allocated / blockSize) * blockSize;
+        newFiles++;
+      }
     }
+  } catch (error) {
+    return unreadable(error);
   }
   return {
     check: {

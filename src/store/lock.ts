@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describeError, GlobalRollbackError } from "../errors.js";
+import { pausePoint } from "../util/pause-point.js";
 import { privateFile, writeFileAtomic } from "./durable.js";
 
 /** Who holds a store's lock; written to `lock.json` beside the lock itself. */
@@ -66,7 +67,16 @@ export class StoreLock {
       startedAt: new Date().toISOString(),
       ...(who.runId === undefined ? {} : { runId: who.runId }),
     };
-    await writeFileAtomic(infoPath, `${JSON.stringify(holder)}\n`);
+    // Tests park a command here, holding the lock before anything else exists, to signal it.
+    pausePoint("lock");
+    try {
+      await writeFileAtomic(infoPath, `${JSON.stringify(holder)}\n`);
+    } catch (error) {
+      // Not held after all (a full disk): the caller may free space and try again.
+      db.exec("ROLLBACK");
+      db.close();
+      throw error;
+    }
     return new StoreLock(db, infoPath, holder, previousHolder);
   }
 

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 
 /** How much space the store keeps back for recording a run's outcome on a full disk. */
 const RESERVE_BYTES = 2 * 2 ** 20;
@@ -12,8 +13,18 @@ const RESERVE_BYTES = 2 * 2 ** 20;
 export class SpaceReserve {
   constructor(readonly path: string) {}
 
+  /**
+   * At each lock: made when there is room for it and as much again; given up at once when the
+   * disk has less free than the reserve itself (the lock's holder needs the space now: a recover
+   * on the disk a step filled). So a released reserve is not made again on the same full disk.
+   */
   ensure(): void {
-    if (existsSync(this.path)) return;
+    const free = freeBytes(dirname(this.path));
+    if (existsSync(this.path)) {
+      if (free !== undefined && free < RESERVE_BYTES) rmSync(this.path, { force: true });
+      return;
+    }
+    if (free !== undefined && free < 2 * RESERVE_BYTES) return;
     let fd: number | undefined;
     try {
       fd = openSync(this.path, "wx", 0o600);
@@ -40,7 +51,37 @@ export class SpaceReserve {
   }
 }
 
+/** The same for work that is asynchronous; `write` must be safe to run again after a failure. */
+export async function withSpaceAsync<T>(
+  reserve: SpaceReserve,
+  write: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!isOutOfSpace(error) || !existsSync(reserve.path)) throw error;
+    rmSync(reserve.path, { force: true });
+    return write();
+  }
+}
+
+// Root may write into the blocks a file system keeps back from others.
+function freeBytes(dir: string): number | undefined {
+  try {
+    const fs = statfsSync(dir);
+    return (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
 export function isOutOfSpace(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
+  // SHMSIZE: SQLite could not size its WAL index (-shm), which on a full disk is ENOSPC.
+  return (
+    code === "SQLITE_FULL" ||
+    code === "SQLITE_IOERR_SHMSIZE" ||
+    code === "ENOSPC" ||
+    code === "EDQUOT"
+  );
 }

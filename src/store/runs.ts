@@ -175,6 +175,17 @@ export class Runs {
     ).map(toRun);
   }
 
+  /** The first run of `module` after `seq` (in the catalog's order) that ended `state`. */
+  firstAfter(module: string, seq: number, state: string): RunRow | undefined {
+    const raw = this.db
+      .prepare(
+        `SELECT rowid AS seq, * FROM runs WHERE module = ? AND rowid > ? AND state = ?
+         ORDER BY rowid LIMIT 1`,
+      )
+      .get(module, seq, state) as RawRun | undefined;
+    return raw ? toRun(raw) : undefined;
+  }
+
   /** The newest runs first, of one module or all. */
   list(limit = 50, module?: string): RunRow[] {
     return (

@@ -7,7 +7,7 @@ import { syncDirectory } from "./durable.js";
 import { StoreLock } from "./lock.js";
 import { ObjectStore } from "./objects.js";
 import { OperationLog } from "./oplog.js";
-import { SpaceReserve } from "./reserve.js";
+import { SpaceReserve, withSpaceAsync } from "./reserve.js";
 import {
   checkAncestors,
   checkCatalogPresent,
@@ -56,8 +56,9 @@ export class Store {
     readonly tempDir: string,
     /** The time backups are stamped with; injected by tests that need files to look old. */
     readonly clock: () => number,
+    reserve: SpaceReserve,
   ) {
-    this.reserve = new SpaceReserve(join(dir, "reserve"));
+    this.reserve = reserve;
   }
 
   /**
@@ -98,7 +99,10 @@ export class Store {
       }
       // Made or checked just now; the store is 0700 and ours, so no one else can swap them.
       checkStoreEntries(root);
-      const catalog = new Catalog(join(root, "catalog.db"));
+      // On a full disk SQLite cannot even open the catalog (the WAL index is made anew at each
+      // first open): the reserve is given up for it, or recover could never run there.
+      const reserve = new SpaceReserve(join(root, "reserve"));
+      const catalog = reserve.withSpace(() => new Catalog(join(root, "catalog.db")));
       return new Store(
         root,
         catalog,
@@ -106,6 +110,7 @@ export class Store {
         new OperationLog(join(root, "operations.log")),
         tempDir,
         options.clock ?? Date.now,
+        reserve,
       );
     } catch (error) {
       if (error instanceof GlobalRollbackError) throw error;
@@ -145,13 +150,15 @@ export class Store {
   }
 
   private async holdLockFor<T>(command: string, fn: () => Promise<T>, runId?: string): Promise<T> {
-    this.lock = await StoreLock.acquire(
-      this.dir,
-      runId === undefined ? { command } : { command, runId },
+    // On a full disk (a step filled it, then its runner died) the lock, the crash cleanup and
+    // the run's records get the reserve: recover must work on the disk as the update left it.
+    this.lock = await withSpaceAsync(this.reserve, () =>
+      StoreLock.acquire(this.dir, runId === undefined ? { command } : { command, runId }),
     );
     try {
-      if (this.lock.previousHolder) await this.cleanUpAfterCrash(this.lock.previousHolder.pid);
+      const previous = this.lock.previousHolder;
       this.reserve.ensure();
+      if (previous) await withSpaceAsync(this.reserve, () => this.cleanUpAfterCrash(previous.pid));
       return await fn();
     } finally {
       this.lock.release();

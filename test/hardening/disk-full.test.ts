@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { statfsSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
@@ -92,4 +92,96 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
     const again = await rollpoint(["--store", store, "recover"]);
     expect(again.stdout.trim()).toBe("no interrupted run");
   });
+
+  it("filled by a step, then the runner SIGKILLed: recover on the still-full disk rolls back and records it", async () => {
+    const mnt = await loopFileSystem("ext4", 32);
+    const store = join(mnt, "store");
+    const filler = join(mnt, "filler");
+    const { app, dir, manifest } = await appUpdate(
+      { "a.conf": "a=1\n" },
+      (app, dir) => `steps:
+  - id: edit
+    shell: echo a=2 > ${app}/a.conf
+  - id: fill
+    shell: ${fillTo0(mnt, filler)}; touch ${dir}/waiting; sleep 120
+`,
+    );
+    const before = treeState(app);
+    const child = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
+      stdio: "ignore",
+    });
+    await until(() => existsSync(join(dir, "waiting")));
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect(isFull(mnt)).toBe(true);
+    const recovered = await rollpoint(["--store", store, "--json", "recover"]);
+    expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);
+    expect(recovered.stderr).not.toContain("unexpected error");
+    expect(JSON.parse(recovered.stdout).recovered[0].outcome).toBe("rolledBack");
+    expect(treeState(app)).toEqual(before);
+    // Recorded while the disk was still full: the next recover has nothing to do.
+    const again = await rollpoint(["--store", store, "recover"]);
+    expect(again.stdout.trim(), again.stderr).toBe("no interrupted run");
+    execFileSync("rm", [filler]);
+  });
+
+  it("full when `rollpoint rollback` of a committed run starts: the run is reverted and recorded", async () => {
+    const mnt = await loopFileSystem("ext4", 32);
+    const store = join(mnt, "store");
+    const filler = join(mnt, "filler");
+    const { app, manifest } = await appUpdate(
+      { "a.conf": "a=1\n" },
+      (app) => `steps:
+  - id: edit
+    shell: echo a=2 > ${app}/a.conf
+`,
+    );
+    const before = treeState(app);
+    const run = await rollpoint(["--store", store, "--json", "run", manifest]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const runId = JSON.parse(run.stdout).runId as string;
+    execFileSync("sh", ["-c", fillTo0(mnt, filler)]);
+    expect(isFull(mnt)).toBe(true);
+    const reverted = await rollpoint(["--store", store, "--json", "rollback", runId]);
+    expect(reverted.exitCode, reverted.stdout + reverted.stderr).toBe(0);
+    expect(JSON.parse(reverted.stdout).outcome).toBe("rolledBack");
+    expect(treeState(app)).toEqual(before);
+    const history = await rollpoint(["--store", store, "--json", "history"]);
+    const runs = JSON.parse(history.stdout).runs as {
+      id: string;
+      state: string;
+      finished: boolean;
+    }[];
+    expect(runs.find((r) => r.id === JSON.parse(reverted.stdout).runId)).toMatchObject({
+      state: "rolledBack",
+      finished: true,
+    });
+    execFileSync("rm", [filler]);
+  });
 });
+
+async function until(ready: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A shell command that leaves no free block on `mnt` (root writes into the reserved ones too). */
+function fillTo0(mnt: string, filler: string): string {
+  return `(fallocate -l $(( $(stat -f -c '%f * %S' ${mnt}) )) ${filler}; head -c 64M /dev/zero >> ${filler}) 2>/dev/null || true`;
+}
+
+// ext4 keeps a few clusters back even from root, so "full" is: a write of 64 kB fails.
+function isFull(mnt: string): boolean {
+  const probe = join(mnt, "probe");
+  try {
+    writeFileSync(probe, Buffer.alloc(64 * 1024));
+    return false;
+  } catch (error) {
+    return (error as { code?: string }).code === "ENOSPC";
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}

@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import { loadManifest } from "../../src/manifest/load.js";
 import { MANIFEST_SCHEMA } from "../../src/manifest/schema.js";
 import { KEYS } from "../../src/manifest/types.js";
+import { buildPlan } from "../../src/plan/plan.js";
 import { tempDir } from "../helpers/tree.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -125,5 +126,51 @@ describe("manifest loading", () => {
       });
       expect(result.errors, name).toEqual([]);
     }
+  });
+
+  it("resolves database targets with the caller's environment, not the process's; the plan reads no other", async () => {
+    const dir = await tempDir();
+    const file = join(dir, "m.yaml");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      file,
+      "apiVersion: rollpoint/v1\nname: app\nrollbackPoint:\n  databases: [{ name: main, type: postgresql, database: shop }]\nsteps:\n  - { id: a, run: [echo, '${env.PGHOST}'] }\n",
+    );
+    const env = { PGHOST: "db.internal", PGUSER: "app" };
+    const saved = { PGHOST: process.env.PGHOST, PGUSER: process.env.PGUSER };
+    process.env.PGHOST = "elsewhere.example";
+    process.env.PGUSER = "intruder";
+    try {
+      const loaded = await loadManifest(file, { mode: "run", storeDir: STORE, env });
+      expect(loaded.errors).toEqual([]);
+      expect(loaded.manifest!.steps[0]!.run).toEqual(["echo", "db.internal"]);
+      expect(loaded.manifest!.rollbackPoint!.databases![0]).toMatchObject({
+        host: "db.internal",
+        user: "app",
+        port: 5432,
+      });
+      expect(buildPlan(loaded.manifest!).rollbackPoint.databases[0]!.target).toBe(
+        "postgresql://app@db.internal:5432/shop",
+      );
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it("a check with a short `within` and no interval polls every `within` (no error about an undefined interval)", async () => {
+    const result = await loadText(
+      'apiVersion: rollpoint/v1\nname: app\nsteps:\n  - id: up\n    check: { command: ["true"], within: 500ms }\n  - id: slow\n    check: { command: ["true"], within: 2s, interval: 5s }\n',
+    );
+    expect(result.errors.map((e) => e.message)).toEqual([
+      "interval (5s) must not be longer than within (2s)",
+    ]);
+    const ok = await loadText(
+      'apiVersion: rollpoint/v1\nname: app\nsteps:\n  - id: up\n    check: { command: ["true"], within: 500ms }\n',
+    );
+    expect(ok.errors).toEqual([]);
+    expect(ok.manifest!.steps[0]!.check).toMatchObject({ within: "500ms", interval: "500ms" });
   });
 });

@@ -68,18 +68,9 @@ export interface WalkOptions {
  * the tree below `root`, not one a local user swapped in. A directory swapped meanwhile is
  * skipped as vanished.
  * Synchronous on purpose: tens of thousands of tiny metadata calls are several times faster
- * without a promise each.
+ * without a promise each. Lazy: only the open directories' remaining names are held, never
+ * the tree (there is deliberately no version that returns an array).
  */
-export function walkTree(
-  root: string,
-  exclude: ExcludeMatcher,
-  options: WalkOptions = {},
-): WalkedPath[] | undefined {
-  const walk = walkLazily(root, exclude, options);
-  return walk && [...walk];
-}
-
-/** The same walk, path by path: only the open directories' remaining names are held. */
 export function walkLazily(
   root: string,
   exclude: ExcludeMatcher,
