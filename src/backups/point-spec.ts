@@ -9,3 +9,4 @@ export interface PointSpec {
   services?: string[];
   databases?: DatabaseConfig[];
 }
+

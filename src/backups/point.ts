@@ -5,21 +5,21 @@ import { describeError, GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
-import { backupDatabase, discardExternal } from "./databases/kind.js";
 import { UnreachableDatabase } from "./databases/unreachable.js";
-import { backupFiles } from "./files/kind.js";
+import { discardExternal, eachKind, kindOf, type MemberLists } from "./members.js";
 import type { RollbackOperation, RollbackResult } from "./operation.js";
 import type { PointSpec } from "./point-spec.js";
 import { failedOperation, type PreparedRestore, prepareRestore } from "./restore.js";
-import { backupServices, recordedUnits } from "./services/kind.js";
+import { recordedUnits } from "./services/kind.js";
 import type { ServiceManager } from "./services/manager.js";
 import { stopUnits, type UnitOutcome } from "./services/restore.js";
 
 export type { PointSpec } from "./point-spec.js";
 
 /**
- * Take every member of a rollback point, or none: files first, then databases, then services
- * (recorded last, so they describe the state just before the update). A failed member removes
+ * Take every member of a rollback point, or none, in the registry's order (members.ts): files,
+ * then databases, then services (recorded last, so they describe the state just before the
+ * update). A failed member removes
  * the members already taken (and a clone's snapshot database) and throws ROLLBACK_POINT_FAILED.
  */
 export async function createPoint(
@@ -42,12 +42,8 @@ export async function createPoint(
     pointSeq: seq++,
   });
   try {
-    for (const target of spec.files ?? []) {
-      const { path, exclude } = typeof target === "string" ? { path: target, exclude: [] } : target;
-      await backupFiles(store, { path, exclude: exclude ?? [], ...label() });
-    }
-    for (const database of spec.databases ?? []) await backupDatabase(store, database, label());
-    if (spec.services?.length) await backupServices(store, services, spec.services, label());
+    for (const { kind, entries } of eachKind(memberLists(spec)))
+      await kind.take(entries, { store, services, label });
     store.catalog.completePoint(pointId);
   } catch (error) {
     for (const member of store.catalog.pointMembers(pointId))
@@ -76,6 +72,17 @@ export async function createPoint(
   }
   store.log.append({ op: "rollback-point", outcome: "ok", pointId, moduleName: spec.moduleName });
   return pointId;
+}
+
+/** A spec's members as the registry takes them: file targets as `{path, exclude}`. */
+function memberLists(spec: PointSpec): MemberLists {
+  return {
+    files: (spec.files ?? []).map((f) =>
+      typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
+    ),
+    databases: spec.databases ?? [],
+    services: spec.services ?? [],
+  };
 }
 
 /**
@@ -124,11 +131,11 @@ export class PointRestore {
     this.members = completePointMembers(store, pointId);
   }
 
-  /** Non-service members (files, databases), last taken first: the order they are restored in. */
+  /** The `data` members (files, databases), last taken first: the order they are restored in. */
   dataMembersLastFirst(): number[] {
     return this.members
       .map((row, seq) => ({ row, seq }))
-      .filter(({ row }) => row.type !== "service")
+      .filter(({ row }) => kindOf(row).phase === "data")
       .map(({ seq }) => seq)
       .reverse();
   }
@@ -137,8 +144,13 @@ export class PointRestore {
   membersInRestoreOrder(): BackupRow[] {
     return [
       ...this.dataMembersLastFirst().map((seq) => this.members[seq]!),
-      ...this.members.filter((m) => m.type === "service"),
+      ...this.stateMembers().map((seq) => this.members[seq]!),
     ];
+  }
+
+  /** The `state` members (the services' states), returned after every data member. */
+  private stateMembers(): number[] {
+    return this.members.flatMap((row, seq) => (kindOf(row).phase === "state" ? [seq] : []));
   }
 
   /**
@@ -193,7 +205,7 @@ export class PointRestore {
 
   /** Stop the point's services that run, so that nothing writes while data is put back. */
   async stopServices(): Promise<boolean> {
-    const units = this.members.filter((m) => m.type === "service").flatMap(recordedUnits);
+    const units = this.stateMembers().flatMap((seq) => recordedUnits(this.members[seq]!));
     const outcomes = await stopUnits(this.services, units);
     this.stopped.push(...outcomes);
     return outcomes.every((o) => o.ok);
@@ -214,8 +226,7 @@ export class PointRestore {
   /** Return every service to its recorded state (enabled/disabled/masked, active/inactive). */
   async returnServices(): Promise<boolean> {
     let ok = true;
-    for (let seq = 0; seq < this.members.length; seq++)
-      if (this.members[seq]!.type === "service") ok = (await this.restoreMember(seq)) && ok;
+    for (const seq of this.stateMembers()) ok = (await this.restoreMember(seq)) && ok;
     return ok;
   }
 

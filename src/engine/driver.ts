@@ -1,6 +1,7 @@
 import { type AnyActorRef, createActor, waitFor } from "xstate";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import type { Store } from "../store/store.js";
+import type { Clock } from "../util/clock.js";
 import { pausePoint } from "../util/pause-point.js";
 import { runFinallySteps } from "./finally.js";
 import type { compileMachine, RunContext } from "./machine.js";
@@ -41,6 +42,8 @@ export interface Drive {
   onProgress?: RunOptions["onProgress"];
   /** The actor exists and is about to start (`run` sends it the signals that came first). */
   onActor?: (actor: AnyActorRef) => void;
+  /** The machine's clock (its delays: the run's timeout). */
+  clock?: Clock;
 }
 
 /** Start the machine, persist each transition, and wait for its final state. */
@@ -48,7 +51,7 @@ export async function driveMachine(
   machine: Machine,
   drive: Drive,
 ): Promise<{ outcome: Outcome; context: RunContext }> {
-  const actor = createActor(machine);
+  const actor = createActor(machine, drive.clock ? { clock: drive.clock } : {});
   persistTransitions(actor, drive);
   drive.onActor?.(actor);
   actor.start();

@@ -53,6 +53,7 @@ export function engineActions(
           containment,
           signal,
           onLines,
+          ...(options.clock ? { clock: options.clock } : {}),
         }),
       );
     },

@@ -1,5 +1,5 @@
 import type { AnyActorRef } from "xstate";
-import { discardExternal } from "../backups/databases/kind.js";
+import { discardExternal } from "../backups/members.js";
 import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Containment } from "../steps/containment.js";
@@ -68,6 +68,7 @@ export function startRun(options: RunOptions): RunHandle {
         store: options.store,
         runId,
         abortWhenUnrecorded: true,
+        ...(options.clock ? { clock: options.clock } : {}),
         onState: (state) => {
           if (state.startsWith("rollingBack")) rollingBack = true;
         },

@@ -4,6 +4,7 @@ import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import type { Plan } from "../plan/plan.js";
 import type { Store } from "../store/store.js";
+import type { Clock } from "../util/clock.js";
 
 export type Outcome =
   | "committed"
@@ -61,6 +62,8 @@ export interface RunOptions {
   services: ServiceManager;
   noRollback?: boolean;
   onProgress?: (p: Progress) => void;
+  /** The run's clock: the machine's timeout, checks, retries (the system's when absent). */
+  clock?: Clock;
 }
 
 /** A run under way: its result, and a way to interrupt it (SIGINT, SIGTERM). */

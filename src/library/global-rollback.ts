@@ -1,5 +1,5 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
-import { backupDatabase } from "../backups/databases/kind.js";
+import { databaseKind } from "../backups/databases/kind.js";
 import { backupFiles } from "../backups/files/kind.js";
 import { PointRestore } from "../backups/point.js";
 import { failedOperation, prepareRestore } from "../backups/restore.js";
@@ -176,7 +176,9 @@ export class GlobalRollback {
   ): Promise<BackupInfo> {
     requireText({ description, moduleName });
     return this.exclusive(async (store) =>
-      toBackupInfo(await backupDatabase(store, config, { description, moduleName })),
+      toBackupInfo(
+        await databaseKind(config.type).backup(store, config, { description, moduleName }),
+      ),
     );
   }
 

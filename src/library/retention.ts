@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { discardExternal } from "../backups/databases/kind.js";
+import { discardExternal } from "../backups/members.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { RunRow } from "../store/runs.js";

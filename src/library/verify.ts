@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { checkExternal } from "../backups/databases/kind.js";
+import { checkExternal } from "../backups/members.js";
 import type { RollbackOperation } from "../backups/outcomes.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";

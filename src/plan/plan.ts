@@ -1,8 +1,10 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
+import { type PlannedMember, plannedMembers } from "../backups/members.js";
 import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
 import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
+import type { BackupType } from "../store/rows.js";
 
 /** One step as the run will carry it out. */
 export interface PlannedStep {
@@ -22,20 +24,15 @@ export interface PlannedStep {
 export type RollbackAction =
   | { action: "undo"; stepId: string; run: string[] }
   | { action: "stop-services"; units: string[] }
-  | { action: "restore"; what: "file" | "database"; target: string }
+  | { action: "restore"; what: BackupType; target: string }
   | { action: "return-services"; units: string[] };
 
 /**
  * One member of the rollback point, as the rollback restores it: `seq` is its place in the
- * point (files, then databases, then the services, in the manifest's order), `key` names its
- * state in the run's machine (`rollingBack.restore.<key>`).
+ * point (in the registry's order, backups/members.ts), `key` names its state in the run's
+ * machine (`rollingBack.restore.<key>`).
  */
-export interface PlannedMember {
-  key: string;
-  seq: number;
-  what: "file" | "database";
-  target: string;
-}
+export type { PlannedMember };
 
 /** What `run` would do: the same data `plan` prints. Pure: computed from the manifest alone. */
 export interface Plan {
@@ -95,21 +92,11 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   });
   const services = rp.services ?? [];
   const steps = manifest.steps.map(planStep);
-  // The point is taken files, then databases, then services: restores run in reverse of that.
-  const restoreOrder: PlannedMember[] = [
-    ...files.map((f, i) => ({
-      key: `file-${i + 1}`,
-      seq: i,
-      what: "file" as const,
-      target: f.path,
-    })),
-    ...databases.map((d, i) => ({
-      key: `db-${d.name}`,
-      seq: files.length + i,
-      what: "database" as const,
-      target: d.target,
-    })),
-  ].reverse();
+  // The order the point is taken in is the registry's; its data members are restored in
+  // reverse of that, between stopping and returning the services.
+  const restoreOrder = plannedMembers({ files, databases: rp.databases ?? [], services })
+    .filter((m) => m.phase === "data")
+    .reverse();
   const restores: RollbackAction[] = restoreOrder.map((m) => ({
     action: "restore",
     what: m.what,

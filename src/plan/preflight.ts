@@ -1,28 +1,15 @@
-import { copyFileSync, existsSync, mkdtempSync, readlinkSync, rmSync, statfsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { DatabaseConfig } from "../backups/databases/config.js";
-import { databaseKind } from "../backups/databases/kind.js";
-import { oddNameWarning, socketWarning, symlinkRootWarning } from "../backups/files/backup.js";
-import { type Listing, sameStatIdentity } from "../backups/files/entry.js";
-import { compileExcludes } from "../backups/files/exclude.js";
-import { type OddName, walkLazily } from "../backups/files/walk.js";
+import type { PreflightCheck } from "../backups/member-kind.js";
+import { eachKind } from "../backups/members.js";
 import type { ServiceManager } from "../backups/services/manager.js";
-import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Catalog } from "../store/catalog.js";
-import { realLocation, storeOverlap } from "../store/overlap.js";
-import { bytes, count } from "../util/bytes.js";
+import { bytes } from "../util/bytes.js";
 import type { Plan } from "./plan.js";
 
-/** One thing preflight looked at. */
-export interface PreflightCheck {
-  ok: boolean;
-  /** Passes, but worth a look: a path that does not exist (a typo looks the same). */
-  warning?: boolean;
-  subject: string;
-  detail: string;
-}
+export type { PreflightCheck };
 
 export interface PreflightReport {
   ok: boolean;
@@ -54,51 +41,25 @@ export async function runPreflight(
   let estimatedNewBytes = 0;
   let estimatedNewFiles = 0;
   const storeFs = fileSystemAt(context.storeDir);
+  const lists = {
+    files: plan.rollbackPoint.files,
+    databases: manifest.rollbackPoint?.databases ?? [],
+    services: plan.rollbackPoint.services,
+  };
   try {
-    for (const target of plan.rollbackPoint.files) {
-      const overlap = storeOverlap(target.path, context.storeDir);
-      if (overlap) {
-        checks.push({
-          ok: false,
-          subject: target.path,
-          detail: `${overlap === "inside" ? "is inside" : "contains"} the store ${context.storeDir} (really at ${realLocation(context.storeDir)}): a rollback would delete the store's own objects`,
-        });
-        continue;
-      }
-      const { check, newBytes, newFiles } = inspectPath(
-        target.path,
-        target.exclude,
-        previous.get(target.path),
-        storeFs.bsize,
-      );
-      checks.push(check);
-      estimatedNewBytes += newBytes;
-      estimatedNewFiles += newFiles;
+    for (const { kind, entries } of eachKind(lists)) {
+      const found = await kind.preflight(entries, {
+        storeDir: context.storeDir,
+        services: context.services,
+        blockSize: storeFs.bsize,
+        previousListing: previous.get,
+      });
+      checks.push(...found.checks);
+      estimatedNewBytes += found.newBytes;
+      estimatedNewFiles += found.newFiles;
     }
   } finally {
     previous.close();
-  }
-  if (plan.rollbackPoint.services.length) {
-    try {
-      for (const s of await context.services.states(plan.rollbackPoint.services)) {
-        checks.push({
-          ok: true,
-          subject: s.unit,
-          detail: `${s.activeState}, ${s.unitFileState || "no unit file state"}`,
-        });
-      }
-    } catch (error) {
-      checks.push({
-        ok: false,
-        subject: `services ${plan.rollbackPoint.services.join(", ")}`,
-        detail: describeError(error),
-      });
-    }
-  }
-  for (const db of manifest.rollbackPoint?.databases ?? []) {
-    const { newBytes, ...check } = await databaseKind(db.type).preflight(db as DatabaseConfig);
-    checks.push(check);
-    estimatedNewBytes += newBytes;
   }
   const freeBytes = storeFs.freeBytes;
   // Objects take whole blocks (counted above) and an inode each; listings, the catalog and its
@@ -112,85 +73,6 @@ export async function runPreflight(
     detail: `${bytes(freeBytes)} free; the rollback point needs about ${bytes(neededBytes)} in blocks after deduplication${storeFs.freeInodes !== undefined ? `, and ${estimatedNewFiles} of the ${storeFs.freeInodes} free inodes` : ""}${inodesShort ? ": not enough inodes" : ""}`,
   });
   return { ok: checks.every((c) => c.ok), checks, estimatedNewBytes, freeBytes };
-}
-
-function inspectPath(
-  path: string,
-  exclude: string[],
-  previous: Listing | undefined,
-  blockSize: number,
-) {
-  const odd: OddName[] = [];
-  const unreadable = (error: unknown) => ({
-    check: { ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` },
-    newBytes: 0,
-    newFiles: 0,
-  });
-  // Walked path by path, as the backup walks: preflight holds one directory's names at a time,
-  // never the tree (a /usr of 181,000 paths held whole took 500 MB before a step ran).
-  let walk: ReturnType<typeof walkLazily>;
-  try {
-    walk = walkLazily(path, compileExcludes(exclude), { odd });
-  } catch (error) {
-    return unreadable(error);
-  }
-  if (!walk) {
-    return {
-      check: {
-        ok: true,
-        warning: true,
-        subject: path,
-        detail:
-          "does not exist: will be recorded as absent (rollback removes it); if it should exist, check the path",
-      },
-      newBytes: 0,
-      newFiles: 0,
-    };
-  }
-  const before = new Map(previous?.entries.map((e) => [e.rel, e]));
-  let files = 0;
-  let total = 0;
-  let changedBytes = 0;
-  let newBytes = 0;
-  let newFiles = 0;
-  const sockets: string[] = [];
-  try {
-    for (const w of walk) {
-      if (w.rel === "" && w.stats.isSymbolicLink()) {
-        return {
-          check: { ok: true, subject: path, detail: symlinkRootWarning(path, readlinkSync(path)) },
-          newBytes: 0,
-          newFiles: 0,
-        };
-      }
-      if (w.stats.isSocket()) sockets.push(w.abs);
-      if (!w.stats.isFile()) continue;
-      files++;
-      total += Number(w.stats.size);
-      const old = before.get(w.rel);
-      if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs))) {
-        const size = Number(w.stats.size);
-        changedBytes += size;
-        // As the store will hold it: whole blocks, one file per object, holes left as holes (a
-        // 1 TB sparse file with 8 KB of data takes 8 KB, not a refusal for want of a terabyte).
-        const allocated = Math.min(size, w.stats.blocks * 512);
-        newBytes += Math.ceil(allocated / blockSize) * blockSize;
-        newFiles++;
-      }
-    }
-  } catch (error) {
-    return unreadable(error);
-  }
-  return {
-    check: {
-      ok: true,
-      ...(odd.length || sockets.length ? { warning: true } : {}),
-      subject: path,
-      detail: `${count(files, "file")}, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}${sockets.map((s) => `; ${socketWarning(s)}`).join("")}`,
-    },
-    newBytes,
-    newFiles,
-  };
 }
 
 /** The last listing of each path, read from a copy of the catalog so that nothing is written. */

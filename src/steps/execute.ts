@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
 import type { ServiceManager } from "../backups/services/manager.js";
@@ -13,6 +12,7 @@ import {
   type WrittenDatabase,
   type WrittenStep,
 } from "../manifest/types.js";
+import { type Clock, sleepOn, systemClock } from "../util/clock.js";
 import { parseDuration } from "../util/duration.js";
 import type { Containment } from "./containment.js";
 import { runCommand } from "./process.js";
@@ -24,6 +24,8 @@ export interface StepContext {
   containment: Containment;
   signal: AbortSignal;
   onLines: (lines: string[], stream: "stdout" | "stderr") => void;
+  /** For retries' backoff, checks' intervals and settle windows (the run's clock). */
+  clock?: Clock;
 }
 
 /** A step that did not succeed, with why, for the run's report. */
@@ -57,9 +59,7 @@ export async function executeStep(
         [`attempt ${attempt} of ${attempts} failed: ${describeError(error)}; retrying`],
         "stderr",
       );
-      await sleep(500 * 2 ** (attempt - 1), undefined, { signal: ctx.signal }).catch(
-        () => undefined,
-      );
+      await sleepOn(ctx.clock ?? systemClock, 500 * 2 ** (attempt - 1), ctx.signal);
     }
   }
 }
@@ -129,7 +129,8 @@ async function runCheck(
   // Each probe runs to its end (within its own bound), so the failure reported is the probe's
   // real answer, never the kill of a timer shorter than the probe.
   const probeTimeout = parseDuration(check.probeTimeout ?? DEFAULTS.probeTimeout)!;
-  const deadline = Date.now() + within;
+  const clock = ctx.clock ?? systemClock;
+  const deadline = clock.now() + within;
   let last = "";
   for (;;) {
     try {
@@ -141,8 +142,8 @@ async function runCheck(
     }
     if (ctx.signal.aborted) throw new StepFailure("interrupted");
     if (check.once) throw new StepFailure(`check failed (once, no retries): ${last}`);
-    if (Date.now() + interval > deadline) break;
-    await sleep(interval, undefined, { signal: ctx.signal }).catch(() => undefined);
+    if (clock.now() + interval > deadline) break;
+    await sleepOn(clock, interval, ctx.signal);
   }
   throw new StepFailure(
     `check did not pass within ${check.within ?? DEFAULTS.checkWithin}: ${last}`,
@@ -160,18 +161,17 @@ async function holdFor(
   probeTimeout: number,
   interval: number,
 ): Promise<void> {
-  const started = Date.now();
+  const clock = ctx.clock ?? systemClock;
+  const started = clock.now();
   const until = started + parseDuration(check.holdFor!)!;
-  while (Date.now() < until) {
-    await sleep(Math.min(interval, Math.max(0, until - Date.now())), undefined, {
-      signal: ctx.signal,
-    }).catch(() => undefined);
+  while (clock.now() < until) {
+    await sleepOn(clock, Math.min(interval, Math.max(0, until - clock.now())), ctx.signal);
     if (ctx.signal.aborted) throw new StepFailure("interrupted");
     try {
       await probe(check, stepId, ctx, probeTimeout);
     } catch (error) {
       throw new StepFailure(
-        `check passed, then failed ${((Date.now() - started) / 1000).toFixed(1)}s into its ${check.holdFor} settle window: ${describeError(error)}`,
+        `check passed, then failed ${((clock.now() - started) / 1000).toFixed(1)}s into its ${check.holdFor} settle window: ${describeError(error)}`,
       );
     }
   }

@@ -81,11 +81,26 @@ export class Catalog {
         `the catalog ${this.db.name} has schema version ${version}, newer than this rollpoint knows (${MIGRATIONS.length}): upgrade rollpoint`,
       );
     }
-    for (let step = version; step < MIGRATIONS.length; step++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[step]!);
-        this.db.pragma(`user_version = ${step + 1}`);
-      })();
+    if (version === MIGRATIONS.length) return;
+    // Off while tables are rebuilt (SQLite's documented way: it cannot be changed inside a
+    // transaction), and every reference checked before it is on again.
+    this.db.pragma("foreign_keys = OFF");
+    try {
+      for (let step = version; step < MIGRATIONS.length; step++) {
+        this.db.transaction(() => {
+          this.db.exec(MIGRATIONS[step]!);
+          const broken = this.db.pragma("foreign_key_check") as unknown[];
+          if (broken.length) {
+            throw new GlobalRollbackError(
+              "STORE_ERROR",
+              `the catalog ${this.db.name} could not be brought to schema version ${step + 1}: ${broken.length} row(s) would lose what they refer to; nothing was changed`,
+            );
+          }
+          this.db.pragma(`user_version = ${step + 1}`);
+        })();
+      }
+    } finally {
+      this.db.pragma("foreign_keys = ON");
     }
   }
 

@@ -94,4 +94,29 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX packed_objects_by_pack ON packed_objects (pack, offset);
   `,
+  `
+  -- Version 5: a backup's type is data, named by its member kind (backups/members.ts), not a
+  -- list fixed in the schema: a new kind needs no migration. SQLite cannot drop a CHECK, so the
+  -- table is rebuilt (foreign keys are off while migrations run: listings keep their rows), and
+  -- each row keeps its rowid, which orders "newest" and "latest".
+  CREATE TABLE backups_v5 (
+    id          TEXT PRIMARY KEY,
+    type        TEXT NOT NULL CHECK (length(type) > 0),
+    module      TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'complete')),
+    source      TEXT NOT NULL,
+    point_id    TEXT,
+    point_seq   INTEGER,
+    meta        TEXT NOT NULL DEFAULT '{}'
+  );
+  INSERT INTO backups_v5 (rowid, id, type, module, description, created_at, status, source, point_id, point_seq, meta)
+    SELECT rowid, id, type, module, description, created_at, status, source, point_id, point_seq, meta FROM backups;
+  DROP TABLE backups;
+  ALTER TABLE backups_v5 RENAME TO backups;
+  CREATE INDEX backups_by_module ON backups (module, created_at);
+  CREATE INDEX backups_by_source ON backups (type, source, status, created_at);
+  CREATE INDEX backups_by_point ON backups (point_id, point_seq);
+  `,
 ];

@@ -8,6 +8,7 @@ import {
 } from "../../src/engine/machine.js";
 import type { WrittenManifest } from "../../src/manifest/types.js";
 import { buildPlan } from "../../src/plan/plan.js";
+import { ManualClock } from "../helpers/clock.js";
 
 // The run's machine driven with fake effects: every path, no process, no store.
 const manifest: WrittenManifest = {
@@ -36,7 +37,11 @@ interface Fake {
   pointGate?: Promise<void>;
 }
 
-function drive(fake: Fake, options: Parameters<typeof compileMachine>[2] = {}) {
+function drive(
+  fake: Fake,
+  options: Parameters<typeof compileMachine>[2] = {},
+  clock?: ManualClock,
+) {
   const calls: string[] = [];
   const actions: EngineActions = {
     preflight: async () => {
@@ -87,7 +92,10 @@ function drive(fake: Fake, options: Parameters<typeof compileMachine>[2] = {}) {
       return true;
     },
   };
-  const actor = createActor(compileMachine(buildPlan(manifest), actions, options));
+  const actor = createActor(
+    compileMachine(buildPlan(manifest), actions, options),
+    clock ? { clock } : {},
+  );
   actor.start();
   const done = waitFor(actor, (s) => s.status === "done").then((s) => ({
     outcome: stateName(s.value),
@@ -229,16 +237,24 @@ describe("an ABORT before the steps (a signal or the run's timeout)", () => {
 
 describe("the run's timeout, a named delay of the machine", () => {
   it("passing during a step aborts it and rolls back, naming the timeout", async () => {
-    const { done } = drive({ hangStep: "three" }, { timeout: "50ms" });
-    const { outcome, context, calls } = await done;
+    const clock = new ManualClock();
+    const { done } = drive({ hangStep: "three" }, { timeout: "2h" }, clock);
+    expect(clock.pending).toBe(1);
+    const { outcome, context, calls } = await clock.runUntil(done);
+    expect(clock.now()).toBe(2 * 3_600_000);
     expect(outcome).toBe("rolledBack");
-    expect(context.error).toBe("the run's timeout (50ms) passed");
+    expect(context.error).toBe("the run's timeout (2h) passed");
     expect(calls.slice(0, 5)).toEqual(["preflight", "point", "step one", "step two", "step three"]);
   });
 
-  it("a run that ends first is not touched by it", async () => {
-    const { outcome } = await drive({}, { timeout: "1h" }).done;
+  it("a run that ends first is not touched by it: the timer is armed, then cleared", async () => {
+    const clock = new ManualClock();
+    const { done } = drive({}, { timeout: "1h" }, clock);
+    expect(clock.pending).toBe(1);
+    const { outcome } = await done;
     expect(outcome).toBe("committed");
+    expect(clock.now()).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 });
 

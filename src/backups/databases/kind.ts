@@ -1,6 +1,6 @@
 import { GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
-import { type Store, setExternalDiscard } from "../../store/store.js";
+import type { Store } from "../../store/store.js";
 import type { BackupLabel } from "../record.js";
 import type { PreparedRestore } from "../restore.js";
 import type { DatabaseConfig } from "./config.js";
@@ -84,29 +84,4 @@ export function databaseKind(type: unknown): DatabaseKind<DatabaseConfig> {
     );
   }
   return kind;
-}
-
-/** Back up one database, as its kind does it. */
-export function backupDatabase(
-  store: Store,
-  config: DatabaseConfig,
-  label: BackupLabel,
-): Promise<BackupRow> {
-  return databaseKind(config.type).backup(store, config, label);
-}
-
-/** Drop what a backup keeps outside the store, whatever its kind (nothing for most). */
-export async function discardExternal(row: BackupRow): Promise<void> {
-  if (row.type !== "database") return;
-  await databaseKind(row.meta.engine).discardExternal(row);
-}
-
-// Crash cleanup (in the store, which knows no kinds) drops the external part of every pending
-// backup it removes: a clone snapshot half-made when the runner died.
-setExternalDiscard(discardExternal);
-
-/** What is wrong with a backup's part outside the store, whatever its kind (nothing for most). */
-export async function checkExternal(row: BackupRow): Promise<string | undefined> {
-  if (row.type !== "database") return undefined;
-  return databaseKind(row.meta.engine).checkExternal(row);
 }

@@ -90,20 +90,9 @@ export function verifyLines(reports: VerifyReport[]): string {
   return lines.join("\n") || "no backups to verify";
 }
 
-/** What a service or database backup recorded, for `backups show`. */
+/** What a backup's kind recorded (units, a dump), for `backups show`. */
 export async function kindLines(b: BackupInfo): Promise<string[]> {
-  if (b.backupType === "service") {
-    const units =
-      (b.metadata.units as Array<{ unit: string; activeState: string; unitFileState: string }>) ??
-      [];
-    return units.map(
-      (u) => `unit    ${u.unit.padEnd(32)} ${u.activeState.padEnd(10)} ${u.unitFileState}`,
-    );
-  }
-  if (b.backupType === "database") {
-    // The database kinds load their clients: only when a database backup is shown.
-    const { databaseKind } = await import("../../../backups/databases/kind.js");
-    return databaseKind(b.metadata.engine).describeBackup(b.metadata);
-  }
-  return [];
+  // The kinds load their clients: only when a backup is shown.
+  const { kindOf } = await import("../../../backups/members.js");
+  return kindOf({ type: b.backupType, id: b.backupId }).describeBackup(b.metadata);
 }

@@ -92,10 +92,11 @@ export function registerBackups(
 }
 
 async function list(o: GlobalOptions, opts: { module?: string; type?: string }): Promise<ExitCode> {
-  if (opts.type !== undefined && !["file", "service", "database"].includes(opts.type)) {
+  const { MEMBER_TYPES } = await import("../../../backups/members.js");
+  if (opts.type !== undefined && !(MEMBER_TYPES as readonly string[]).includes(opts.type)) {
     throw new GlobalRollbackError(
       "INVALID_ARGUMENT",
-      `--type must be file, service or database, got ${JSON.stringify(opts.type)}`,
+      `--type must be ${MEMBER_TYPES.slice(0, -1).join(", ")} or ${MEMBER_TYPES.at(-1)}, got ${JSON.stringify(opts.type)}`,
     );
   }
   const rollback = await openLibrary(o, "backups list", true);

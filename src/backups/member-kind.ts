@@ -1,0 +1,90 @@
+// What every member kind of a rollback point supplies. The kinds themselves live in their
+// folders (files/, databases/, services/) and are registered in members.ts, the one table that
+// says which kinds exist and in which order a point takes them.
+
+import type { Listing } from "../store/entry.js";
+import type { BackupRow, BackupType } from "../store/rows.js";
+import type { Store } from "../store/store.js";
+import type { DatabaseConfig } from "./databases/config.js";
+import type { PreparedRestore } from "./operation.js";
+import type { BackupLabel } from "./record.js";
+import type { ServiceManager } from "./services/manager.js";
+
+/** One thing preflight looked at. */
+export interface PreflightCheck {
+  ok: boolean;
+  /** Passes, but worth a look: a path that does not exist (a typo looks the same). */
+  warning?: boolean;
+  subject: string;
+  detail: string;
+}
+
+/** What a kind's preflight found, and what its backup would add to the store. */
+export interface KindPreflight {
+  checks: PreflightCheck[];
+  /** Bytes, in whole blocks, after deduplication (an estimate). */
+  newBytes: number;
+  /** Files (so inodes) it would add. */
+  newFiles: number;
+}
+
+export interface PreflightContext {
+  storeDir: string;
+  services: ServiceManager;
+  /** The store's block size: objects take whole blocks. */
+  blockSize: number;
+  /** The last complete listing of a file source, for what changed since. */
+  previousListing(source: string): Listing | undefined;
+}
+
+export interface TakeContext {
+  store: Store;
+  services: ServiceManager;
+  /** The label of the next backup of the point: each call is the next member (its seq). */
+  label(): BackupLabel;
+}
+
+/** A member as the plan and the machine name it: `key` is its restore state's name. */
+export interface PlannedMemberOf {
+  key: string;
+  target: string;
+}
+
+/** What each kind's entries are in the resolved manifest (the library's RollbackPointSpec). */
+export interface MemberEntries {
+  files: { path: string; exclude: string[] };
+  databases: DatabaseConfig;
+  services: string;
+}
+
+/**
+ * One kind of rollback-point member. `data` members are restored last taken first while the
+ * point's services are stopped; a `state` member (services) is returned after all of them.
+ */
+export interface MemberKind<E> {
+  /** The catalog's type of its backups. */
+  readonly type: BackupType;
+  readonly phase: "data" | "state";
+  /** One planned member per backup taking `entries` makes, in the order it makes them. */
+  members(entries: readonly E[]): PlannedMemberOf[];
+  /** Can its members be taken, and what will they cost? Reads only. */
+  preflight(entries: readonly E[], context: PreflightContext): Promise<KindPreflight>;
+  /** Take its members of the point, one backup per planned member, each with `label()`. */
+  take(entries: readonly E[], context: TakeContext): Promise<void>;
+  /** Verify what a restore of `row` reads (throws VERIFY_FAILED), and say how to apply it. */
+  prepareRestore(store: Store, row: BackupRow, services: ServiceManager): Promise<PreparedRestore>;
+  /** What a restore of `row` would change now, line by line (`restore --dry-run`). */
+  preview(store: Store, row: BackupRow, services: ServiceManager): Promise<string[]>;
+  /** Lines for `backups show` from a backup's metadata. */
+  describeBackup(meta: Record<string, unknown>): string[];
+  /** Drop what a backup keeps outside the store (a clone's snapshot database), if anything. */
+  discardExternal(row: BackupRow): Promise<void>;
+  /** What is wrong with the backup's part outside the store, if anything (`verify`). */
+  checkExternal(row: BackupRow): Promise<string | undefined>;
+}
+
+/** For kinds that keep nothing outside the store. */
+export const NOTHING_OUTSIDE = {
+  discardExternal: async (): Promise<void> => {},
+  checkExternal: async (): Promise<string | undefined> => undefined,
+};

@@ -1,0 +1,86 @@
+// The registry of member kinds: the one place that says which kinds a rollback point can hold
+// and in which order it takes them (a restore takes the `data` ones in reverse). Plan, preflight,
+// point creation and restore, preview, verify, prune and `backups show` iterate or look up this
+// table; nothing else dispatches on a member's kind. A kind is its folder plus one line here.
+
+import { GlobalRollbackError } from "../errors.js";
+import type { BackupRow, BackupType } from "../store/rows.js";
+import { setExternalDiscard } from "../store/store.js";
+import { databaseMembers } from "./databases/member.js";
+import { fileMembers } from "./files/member.js";
+import type { MemberEntries, MemberKind } from "./member-kind.js";
+import { serviceMembers } from "./services/member.js";
+
+type Registry = { [K in keyof MemberEntries]: MemberKind<MemberEntries[K]> };
+
+/** In the order a point takes them: files, then databases, then the services' states last. */
+export const MEMBER_KINDS: Registry = {
+  files: fileMembers,
+  databases: databaseMembers,
+  services: serviceMembers,
+};
+
+/** What a point holds, by kind (each list may be absent). */
+export type MemberLists = { [K in keyof MemberEntries]?: readonly MemberEntries[K][] };
+
+/** Each kind with its entries in `lists`, in the registry's order. */
+export function eachKind(
+  lists: MemberLists,
+): Array<{ key: keyof MemberEntries; kind: MemberKind<unknown>; entries: readonly unknown[] }> {
+  return (Object.keys(MEMBER_KINDS) as Array<keyof MemberEntries>).map((key) => ({
+    key,
+    kind: MEMBER_KINDS[key] as MemberKind<unknown>,
+    entries: lists[key] ?? [],
+  }));
+}
+
+/** A planned member: its restore state's key, its catalog seq, its kind's type and phase. */
+export interface PlannedMember {
+  key: string;
+  seq: number;
+  what: BackupType;
+  phase: "data" | "state";
+  target: string;
+}
+
+/** Every member a point of `lists` holds, in the order taken (seq = its catalog point_seq). */
+export function plannedMembers(lists: MemberLists): PlannedMember[] {
+  let seq = 0;
+  return eachKind(lists).flatMap(({ kind, entries }) =>
+    kind.members(entries).map((m) => ({ ...m, seq: seq++, what: kind.type, phase: kind.phase })),
+  );
+}
+
+const BY_TYPE = new Map<string, MemberKind<unknown>>(
+  Object.values(MEMBER_KINDS).map((k) => [k.type, k as MemberKind<unknown>]),
+);
+
+/** The catalog's member types, for `backups list --type`. */
+export const MEMBER_TYPES: readonly BackupType[] = [...BY_TYPE.keys()] as BackupType[];
+
+/** The kind of a stored backup. */
+export function kindOf(row: Pick<BackupRow, "type" | "id">): MemberKind<unknown> {
+  const kind = BY_TYPE.get(row.type);
+  if (!kind) {
+    throw new GlobalRollbackError(
+      "STORE_ERROR",
+      `backup ${row.id} is of type ${JSON.stringify(row.type)}, which this rollpoint does not know: upgrade rollpoint`,
+      { context: { backupId: row.id } },
+    );
+  }
+  return kind;
+}
+
+/** Drop what a backup keeps outside the store, whatever its kind (nothing for most). */
+export function discardExternal(row: BackupRow): Promise<void> {
+  return kindOf(row).discardExternal(row);
+}
+
+/** What is wrong with a backup's part outside the store, whatever its kind. */
+export function checkExternal(row: BackupRow): Promise<string | undefined> {
+  return kindOf(row).checkExternal(row);
+}
+
+// Crash cleanup (in the store, which knows no kinds) drops the external part of every pending
+// backup it removes: a clone snapshot half-made when the runner died.
+setExternalDiscard(discardExternal);
