@@ -23,6 +23,24 @@ export const MEMBER_KINDS: Registry = {
 /** What a point holds, by kind (each list may be absent). */
 export type MemberLists = { [K in keyof MemberEntries]?: readonly MemberEntries[K][] };
 
+/**
+ * A rollback point's members by kind, from the manifest's `rollbackPoint` or the library's spec
+ * (their keys are the registry's): every kind's list passes through by its key; file targets
+ * become `{path, exclude}` (the library also takes a bare path).
+ */
+export function memberListsOf(
+  point: Omit<MemberLists, "files"> & {
+    files?: ReadonlyArray<string | { path: string; exclude?: string[] }>;
+  },
+): MemberLists {
+  return {
+    ...point,
+    files: (point.files ?? []).map((f) =>
+      typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
+    ),
+  };
+}
+
 /** Each kind with its entries in `lists`, in the registry's order. */
 export function eachKind(
   lists: MemberLists,

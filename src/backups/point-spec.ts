@@ -9,4 +9,3 @@ export interface PointSpec {
   services?: string[];
   databases?: DatabaseConfig[];
 }
-

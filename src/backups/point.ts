@@ -6,7 +6,7 @@ import type { BackupRow } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { UnreachableDatabase } from "./databases/unreachable.js";
-import { discardExternal, eachKind, kindOf, type MemberLists } from "./members.js";
+import { discardExternal, eachKind, kindOf, memberListsOf } from "./members.js";
 import type { RollbackOperation, RollbackResult } from "./operation.js";
 import type { PointSpec } from "./point-spec.js";
 import { failedOperation, type PreparedRestore, prepareRestore } from "./restore.js";
@@ -42,7 +42,7 @@ export async function createPoint(
     pointSeq: seq++,
   });
   try {
-    for (const { kind, entries } of eachKind(memberLists(spec)))
+    for (const { kind, entries } of eachKind(memberListsOf(spec)))
       await kind.take(entries, { store, services, label });
     store.catalog.completePoint(pointId);
   } catch (error) {
@@ -72,17 +72,6 @@ export async function createPoint(
   }
   store.log.append({ op: "rollback-point", outcome: "ok", pointId, moduleName: spec.moduleName });
   return pointId;
-}
-
-/** A spec's members as the registry takes them: file targets as `{path, exclude}`. */
-function memberLists(spec: PointSpec): MemberLists {
-  return {
-    files: (spec.files ?? []).map((f) =>
-      typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
-    ),
-    databases: spec.databases ?? [],
-    services: spec.services ?? [],
-  };
 }
 
 /**

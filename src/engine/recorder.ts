@@ -2,7 +2,8 @@ import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { PointRestore } from "../backups/point.js";
 import type { ServiceManager } from "../backups/services/manager.js";
-import { describeError } from "../errors.js";
+import { describeError, GlobalRollbackError } from "../errors.js";
+import { StepFailure } from "../steps/execute.js";
 import type { Store } from "../store/store.js";
 import type { RunOptions, RunResult, StepReport, UndoReport } from "./types.js";
 
@@ -24,11 +25,16 @@ export class StepRecorder {
   private restore: PointRestore | undefined;
   private fd: number | undefined;
 
+  private readonly continuing = new Set<string>();
+
   constructor(
     private readonly options: Pick<RunOptions, "plan" | "store" | "onProgress">,
     runId: string,
   ) {
-    for (const s of options.plan.steps) this.byId.set(s.id, { id: s.id, status: "pending" });
+    for (const s of options.plan.steps) {
+      this.byId.set(s.id, { id: s.id, status: "pending" });
+      if (s.continueOnError) this.continuing.add(s.id);
+    }
     const dir = join(options.store.dir, "logs");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.fd = openSync(join(dir, `${runId}.log`), "a", 0o600);
@@ -94,7 +100,7 @@ export class StepRecorder {
           `… ${dropped} more lines not logged: a step keeps at most ${STEP_LOG_LIMIT / 2 ** 20} MiB of output in the run's log`,
         ]);
     };
-    const continues = this.options.plan.steps.find((s) => s.id === stepId)?.continueOnError;
+    const continues = this.continuing.has(stepId);
     try {
       await work(onLines);
       noteDropped();
@@ -108,6 +114,7 @@ export class StepRecorder {
         status: continues ? "failedContinued" : "failed",
         durationMs: performance.now() - started,
         error: message,
+        code: failureCode(error),
         lastLines: tail.slice(-10),
       });
       throw error;
@@ -144,4 +151,11 @@ export class StepRecorder {
       ...(this.survivors ? { survivors: this.survivors } : {}),
     };
   }
+}
+
+/** The code a failed step reports: its own, or that of the error it raised. */
+function failureCode(error: unknown): string {
+  if (error instanceof StepFailure) return error.failure;
+  if (error instanceof GlobalRollbackError) return error.code;
+  return "ERROR";
 }

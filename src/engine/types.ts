@@ -19,6 +19,11 @@ export interface StepReport {
   status: "succeeded" | "failed" | "skipped" | "pending" | "failedContinued";
   durationMs?: number;
   error?: string;
+  /**
+   * Why it failed, for scripts: a StepFailureCode (TIMEOUT, INTERRUPTED, EXIT, SIGNAL, CHECK,
+   * SQL, UNKNOWN_KIND) or the code of the error it raised (SERVICE_FAILED, ...).
+   */
+  code?: string;
   /** The last lines the step printed, for the report of a failed step. */
   lastLines?: string[];
 }

@@ -65,19 +65,20 @@ export function resolveManifest(
 function withoutDatabases(
   file: string | WrittenFileTarget,
   databases: readonly WrittenDatabase[] | undefined,
-): string | WrittenFileTarget {
-  const target = typeof file === "string" ? { path: file } : file;
+): { path: string; exclude: string[] } {
+  // Every file member leaves here as {path, exclude}: nothing downstream normalises again.
+  const target = typeof file === "string" ? { path: file, exclude: [] } : { exclude: [], ...file };
   const inside = (databases ?? []).flatMap((d) => {
     if (d.type !== "sqlite") return [];
     const rel = relative(target.path, d.database);
     return rel && !rel.startsWith("..") && !isAbsolute(rel) ? [rel] : [];
   });
-  if (inside.length === 0) return file;
+  if (inside.length === 0) return target;
   const escaped = (rel: string) => `/${rel.replace(/[\\*?[\]!#]/g, "\\$&")}`;
   const excludes = inside.flatMap((rel) =>
     ["", "-wal", "-shm", "-journal"].map((suffix) => escaped(`${rel}${suffix}`)),
   );
-  return { ...target, exclude: [...(target.exclude ?? []), ...excludes] };
+  return { ...target, exclude: [...target.exclude, ...excludes] };
 }
 
 function withCheckDefaults(step: WrittenStep): WrittenStep {

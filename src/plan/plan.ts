@@ -1,6 +1,6 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
-import { type PlannedMember, plannedMembers } from "../backups/members.js";
+import { memberListsOf, type PlannedMember, plannedMembers } from "../backups/members.js";
 import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
 import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
@@ -94,7 +94,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const steps = manifest.steps.map(planStep);
   // The order the point is taken in is the registry's; its data members are restored in
   // reverse of that, between stopping and returning the services.
-  const restoreOrder = plannedMembers({ files, databases: rp.databases ?? [], services })
+  const restoreOrder = plannedMembers(memberListsOf(rp))
     .filter((m) => m.phase === "data")
     .reverse();
   const restores: RollbackAction[] = restoreOrder.map((m) => ({

@@ -2,12 +2,11 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statfsSync } from "node:
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { PreflightCheck } from "../backups/member-kind.js";
-import { eachKind } from "../backups/members.js";
+import { eachKind, memberListsOf } from "../backups/members.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { Catalog } from "../store/catalog.js";
 import { bytes } from "../util/bytes.js";
-import type { Plan } from "./plan.js";
 
 export type { PreflightCheck };
 
@@ -25,7 +24,6 @@ export interface PreflightReport {
  * row written (the catalog is read from a copy), no service or database touched.
  */
 export async function runPreflight(
-  plan: Plan,
   manifest: WrittenManifest,
   context: {
     storeDir: string;
@@ -41,13 +39,8 @@ export async function runPreflight(
   let estimatedNewBytes = 0;
   let estimatedNewFiles = 0;
   const storeFs = fileSystemAt(context.storeDir);
-  const lists = {
-    files: plan.rollbackPoint.files,
-    databases: manifest.rollbackPoint?.databases ?? [],
-    services: plan.rollbackPoint.services,
-  };
   try {
-    for (const { kind, entries } of eachKind(lists)) {
+    for (const { kind, entries } of eachKind(memberListsOf(manifest.rollbackPoint ?? {}))) {
       const found = await kind.preflight(entries, {
         storeDir: context.storeDir,
         services: context.services,

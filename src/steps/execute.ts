@@ -28,13 +28,33 @@ export interface StepContext {
   clock?: Clock;
 }
 
-/** A step that did not succeed, with why, for the run's report. */
+/**
+ * Why a step failed, for scripts (`--json`, history): it timed out, was interrupted, exited
+ * non-zero, was killed by a signal, its check or SQL failed, or its kind is unknown.
+ */
+export type StepFailureCode =
+  | "TIMEOUT"
+  | "INTERRUPTED"
+  | "EXIT"
+  | "SIGNAL"
+  | "CHECK"
+  | "SQL"
+  | "UNKNOWN_KIND";
+
+/**
+ * A step that did not succeed, with why, for the run's report. (`failure`, not `code`: an
+ * error's `code` is an errno's to describeError, which would put it before the message.)
+ */
 export class StepFailure extends Error {
   constructor(
     message: string,
-    readonly timedOut = false,
+    readonly failure: StepFailureCode,
   ) {
     super(message);
+  }
+
+  get timedOut(): boolean {
+    return this.failure === "TIMEOUT";
   }
 }
 
@@ -66,7 +86,11 @@ export async function executeStep(
 
 async function once(step: WrittenStep, ctx: StepContext): Promise<void> {
   const kind = stepKindOf(step);
-  if (!kind) throw new StepFailure(`step ${step.id} has no kind rollpoint knows; it was not run`);
+  if (!kind)
+    throw new StepFailure(
+      `step ${step.id} has no kind rollpoint knows; it was not run`,
+      "UNKNOWN_KIND",
+    );
   // Exhaustive: a kind added to STEP_KINDS without a case here does not compile, and a step of
   // an unknown kind is a failure, never a silent success.
   switch (kind) {
@@ -83,7 +107,10 @@ async function once(step: WrittenStep, ctx: StepContext): Promise<void> {
       return runCheck(step.check!, step.id, ctx);
     default: {
       const unknown: never = kind;
-      throw new StepFailure(`step ${step.id} has no kind rollpoint knows (${String(unknown)})`);
+      throw new StepFailure(
+        `step ${step.id} has no kind rollpoint knows (${String(unknown)})`,
+        "UNKNOWN_KIND",
+      );
     }
   }
 }
@@ -99,10 +126,14 @@ async function runArgv(argv: string[], step: WrittenStep, ctx: StepContext): Pro
     onLines: ctx.onLines,
   });
   if (result.timedOut)
-    throw new StepFailure(`timed out after ${step.timeout}; its processes were killed`, true);
-  if (result.aborted) throw new StepFailure("interrupted; its processes were killed");
+    throw new StepFailure(`timed out after ${step.timeout}; its processes were killed`, "TIMEOUT");
+  if (result.aborted)
+    throw new StepFailure("interrupted; its processes were killed", "INTERRUPTED");
   if (result.exitCode !== 0) {
-    throw new StepFailure(`${argv[0]} exited with ${result.exitCode ?? `signal ${result.signal}`}`);
+    throw new StepFailure(
+      `${argv[0]} exited with ${result.exitCode ?? `signal ${result.signal}`}`,
+      result.exitCode === null ? "SIGNAL" : "EXIT",
+    );
   }
 }
 
@@ -115,7 +146,10 @@ async function runSql(sql: { database: string; file: string }, ctx: StepContext)
       hold: (work) => ctx.containment.hold(work),
     });
   } catch (error) {
-    throw new StepFailure(`SQL ${sql.file} failed and was rolled back: ${describeError(error)}`);
+    throw new StepFailure(
+      `SQL ${sql.file} failed and was rolled back: ${describeError(error)}`,
+      ctx.signal.aborted ? "INTERRUPTED" : "SQL",
+    );
   }
 }
 
@@ -140,13 +174,14 @@ async function runCheck(
     } catch (error) {
       last = describeError(error);
     }
-    if (ctx.signal.aborted) throw new StepFailure("interrupted");
-    if (check.once) throw new StepFailure(`check failed (once, no retries): ${last}`);
+    if (ctx.signal.aborted) throw new StepFailure("interrupted", "INTERRUPTED");
+    if (check.once) throw new StepFailure(`check failed (once, no retries): ${last}`, "CHECK");
     if (clock.now() + interval > deadline) break;
     await sleepOn(clock, interval, ctx.signal);
   }
   throw new StepFailure(
     `check did not pass within ${check.within ?? DEFAULTS.checkWithin}: ${last}`,
+    "CHECK",
   );
 }
 
@@ -166,12 +201,13 @@ async function holdFor(
   const until = started + parseDuration(check.holdFor!)!;
   while (clock.now() < until) {
     await sleepOn(clock, Math.min(interval, Math.max(0, until - clock.now())), ctx.signal);
-    if (ctx.signal.aborted) throw new StepFailure("interrupted");
+    if (ctx.signal.aborted) throw new StepFailure("interrupted", "INTERRUPTED");
     try {
       await probe(check, stepId, ctx, probeTimeout);
     } catch (error) {
       throw new StepFailure(
         `check passed, then failed ${((clock.now() - started) / 1000).toFixed(1)}s into its ${check.holdFor} settle window: ${describeError(error)}`,
+        "CHECK",
       );
     }
   }

@@ -33,6 +33,7 @@ describe("checks", () => {
     expect(report.steps[0].error).toBe(
       `check failed (once, no retries): sh -c echo x >> ${dir}/probes; exit 3 exited with 3`,
     );
+    expect(report.steps[0].code).toBe("CHECK");
   });
 
   it("probeTimeout bounds one probe: a hung probe is reported as such, and plan shows the bound", async () => {

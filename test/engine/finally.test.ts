@@ -39,6 +39,9 @@ describe("finally steps", () => {
       ["notify", "failed"],
     ]);
     expect(report.steps.map((s: { id: string }) => s.id)).toEqual(["edit", "health"]);
+    // Why each failed, for scripts: a non-zero exit, typed.
+    expect(report.steps[1]).toMatchObject({ status: "failed", code: "EXIT" });
+    expect(report.finally[1]).toMatchObject({ error: "sh exited with 7", code: "EXIT" });
   });
 
   it("after a commit: only the steps whose when names committed (and those without when); plan lists them", async () => {

@@ -64,6 +64,7 @@ describe("rollpoint run", () => {
     expect(report.steps.find((x: { id: string }) => x.id === "hang")).toMatchObject({
       status: "failed",
       error: "timed out after 3s; its processes were killed",
+      code: "TIMEOUT",
     });
     // The background sleep the step started is gone too (or at most a zombie being reaped).
     const pid = Number(readFileSync(join(s.dir, "hang.pid"), "utf8"));

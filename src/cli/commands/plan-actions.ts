@@ -27,7 +27,7 @@ export async function plan(
     return ExitCode.invalid;
   }
   const thePlan = buildPlan(loaded.manifest);
-  const preflight = await runPreflight(thePlan, loaded.manifest, {
+  const preflight = await runPreflight(loaded.manifest, {
     storeDir: o.store,
     services: new SystemdServiceManager(),
   });
