@@ -1,6 +1,6 @@
 import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
-import type { Containment } from "../steps/containment.js";
+import type { Containment } from "../processes/containment.js";
 import { executeStep } from "../steps/execute.js";
 import type { StepRecorder } from "./recorder.js";
 import type { Outcome } from "./types.js";

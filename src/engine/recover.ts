@@ -1,7 +1,7 @@
 import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { buildPlan } from "../plan/plan.js";
-import { Containment, reapRun } from "../steps/containment.js";
+import { Containment, reapRun } from "../processes/containment.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
 import { closeRun, driveMachine } from "./driver.js";

@@ -2,7 +2,7 @@ import type { ServiceManager } from "../backups/services/manager.js";
 import { GlobalRollbackError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
 import { buildPlan } from "../plan/plan.js";
-import { Containment } from "../steps/containment.js";
+import { Containment } from "../processes/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { closeRun, driveMachine, refuseUnfinished } from "./driver.js";

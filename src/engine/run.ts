@@ -2,7 +2,7 @@ import type { AnyActorRef } from "xstate";
 import { discardExternal } from "../backups/members.js";
 import { describeError } from "../errors.js";
 import type { WrittenManifest } from "../manifest/types.js";
-import { Containment } from "../steps/containment.js";
+import { Containment } from "../processes/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { closeRun, driveMachine, refuseUnfinished } from "./driver.js";

@@ -2,18 +2,19 @@ import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
 import { backupFiles } from "../backups/files/kind.js";
 import { PointRestore } from "../backups/point.js";
+import { previewRestore } from "../backups/preview.js";
 import { failedOperation, prepareRestore } from "../backups/restore.js";
+import { cleanUp } from "../backups/retention.js";
 import { backupServices } from "../backups/services/kind.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { SystemdServiceManager } from "../backups/services/systemd.js";
+import { verifyBackupObjects } from "../backups/verify.js";
 import { GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import { assertValidId } from "../store/ids.js";
 import { defaultStoreDir } from "../store/location.js";
 import { Store } from "../store/store.js";
 import { toBackupInfo } from "./convert.js";
-import { previewRestore } from "./preview.js";
-import { cleanUp } from "./retention.js";
 import { createRollbackPoint, loadPoint, restoreRollbackPoint } from "./rollback-point.js";
 import type {
   BackupInfo,
@@ -27,7 +28,6 @@ import type {
   RollbackResult,
   VerifyReport,
 } from "./types.js";
-import { verifyBackupObjects } from "./verify.js";
 
 /** Options for {@link GlobalRollback}. */
 export interface GlobalRollbackOptions {

@@ -1,9 +1,9 @@
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
 import { memberListsOf, type PlannedMember, plannedMembers } from "../backups/members.js";
-import { DEFAULTS } from "../manifest/defaults.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
 import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
+import { STEP_KIND_MODULES } from "../steps/kinds/index.js";
 import type { BackupType } from "../store/rows.js";
 
 /** One step as the run will carry it out. */
@@ -143,46 +143,11 @@ function planStep(step: WrittenStep): PlannedStep {
   return {
     id: step.id,
     kind,
-    summary: summarize(step, kind),
+    summary: STEP_KIND_MODULES[kind].summary(step),
     ...(step.timeout ? { timeout: step.timeout } : {}),
     retries: step.retries ?? 0,
     continueOnError: step.continueOnError ?? false,
     irreversible: step.irreversible ?? false,
     ...(step.undo ? { undo: step.undo } : {}),
   };
-}
-
-function summarize(step: WrittenStep, kind: PlannedStep["kind"]): string {
-  switch (kind) {
-    case "run":
-      return step.run!.map(quoteWord).join(" ");
-    case "shell": {
-      const lines = step.shell!.trim().split("\n");
-      return `sh -e: ${lines[0]}${lines.length > 1 ? ` (+${lines.length - 1} lines)` : ""}`;
-    }
-    case "service": {
-      const [verb, units] = Object.entries(step.service!)[0]!;
-      return `systemctl ${verb} ${units!.join(" ")}`;
-    }
-    case "sql":
-      return `SQL ${step.sql!.file} on ${step.sql!.database}, in one transaction`;
-    case "check": {
-      const c = step.check!;
-      const probe = c.http
-        ? `GET ${c.http} → ${c.status ?? 200}`
-        : c.tcp
-          ? `connect ${c.tcp}`
-          : c.command
-            ? c.command.map(quoteWord).join(" ")
-            : `${c.service} is active`;
-      const probeBound = `each probe up to ${c.probeTimeout ?? DEFAULTS.probeTimeout}`;
-      return c.once
-        ? `check ${probe}, once (${probeBound})`
-        : `check ${probe}, every ${c.interval ?? DEFAULTS.checkInterval} within ${c.within ?? DEFAULTS.checkWithin}${c.holdFor ? `, then holding for ${c.holdFor}` : ""} (${probeBound})`;
-    }
-  }
-}
-
-function quoteWord(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }

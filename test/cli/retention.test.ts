@@ -1,8 +1,8 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { keptBy } from "../../src/backups/retention.js";
 import { GlobalRollback } from "../../src/index.js";
-import { keptBy } from "../../src/library/retention.js";
 import { rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 

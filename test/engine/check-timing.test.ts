@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ServiceManager, UnitState } from "../../src/backups/services/manager.js";
 import type { WrittenStep } from "../../src/manifest/types.js";
-import type { Containment } from "../../src/steps/containment.js";
+import type { Containment } from "../../src/processes/containment.js";
 import { executeStep } from "../../src/steps/execute.js";
 import { ManualClock } from "../helpers/clock.js";
 

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
+import type { RetentionDecision } from "../../../backups/outcomes.js";
 import { GlobalRollbackError } from "../../../errors.js";
-import type { RetentionDecision } from "../../../library/retention.js";
 import type { BackupType, RetentionPolicy } from "../../../library/types.js";
 import { parseDuration } from "../../../util/duration.js";
 import { emit, type GlobalOptions, openLibrary, resolveGlobalOptions } from "../../context.js";

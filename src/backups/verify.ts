@@ -1,10 +1,9 @@
 import { join } from "node:path";
-import { checkExternal } from "../backups/members.js";
-import type { RollbackOperation } from "../backups/outcomes.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
-import type { VerifyProblem, VerifyReport } from "./types.js";
+import { checkExternal } from "./members.js";
+import type { RollbackOperation, VerifyProblem, VerifyReport } from "./outcomes.js";
 
 /** Re-hash every object a backup references; names each damaged or missing path. */
 export async function verifyBackupObjects(store: Store, row: BackupRow): Promise<VerifyReport> {

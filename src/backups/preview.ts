@@ -1,11 +1,11 @@
-import { kindOf } from "../backups/members.js";
-import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
-import type { RestorePreview } from "./types.js";
+import { kindOf } from "./members.js";
+import type { RestorePreview } from "./outcomes.js";
+import type { ServiceManager } from "./services/manager.js";
 
-export type { RestorePreview } from "./types.js";
+export type { RestorePreview } from "./outcomes.js";
 
 /**
  * The changes a restore of `rows` would make, member by member, in restore order for a point:

@@ -1,13 +1,18 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { discardExternal } from "../backups/members.js";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { RunRow } from "../store/runs.js";
 import type { Store } from "../store/store.js";
-import type { CleanupOptions, CleanupResult, RetentionDecision, RetentionPolicy } from "./types.js";
+import { discardExternal } from "./members.js";
+import type {
+  CleanupOptions,
+  CleanupResult,
+  RetentionDecision,
+  RetentionPolicy,
+} from "./outcomes.js";
 
-export type { CleanupResult, RetentionDecision } from "./types.js";
+export type { CleanupResult, RetentionDecision } from "./outcomes.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
