@@ -1,4 +1,8 @@
-import type {
+import type { PointSpec } from "../backups/point-spec.js";
+import type { BackupType } from "../store/rows.js";
+
+// The restore's outcome types belong to the core (backups/); the facade re-exports them.
+export type {
   CleanupOptions,
   CleanupResult,
   RestorePreview,
@@ -9,22 +13,7 @@ import type {
   VerifyProblem,
   VerifyReport,
 } from "../backups/outcomes.js";
-import type { PointSpec } from "../backups/point-spec.js";
-import type { BackupType } from "../store/rows.js";
-
-// The restore's outcome types belong to the core (backups/); the facade re-exports them.
-export type {
-  BackupType,
-  CleanupOptions,
-  CleanupResult,
-  RestorePreview,
-  RetentionDecision,
-  RetentionPolicy,
-  RollbackOperation,
-  RollbackResult,
-  VerifyProblem,
-  VerifyReport,
-};
+export type { BackupType };
 
 /** A backup in the store, as `backupFile` returns it and `listBackups` lists it. */
 export interface BackupInfo {

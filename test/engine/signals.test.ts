@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, rollpoint } from "../helpers/cli.js";
+import { rollpoint } from "../helpers/cli.js";
+import { startPausedAt } from "../helpers/paused.js";
 import { treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
 
@@ -16,24 +16,15 @@ describe("a signal before the run's machine exists", () => {
     const go = join(dir, "go");
     // Parked inside the lock's acquisition: the signal waits in the kernel until the pause ends,
     // and is handled while the lock file is written, before any machine exists.
-    const child = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
-      env: { ...process.env, ROLLPOINT_PAUSE_AT: "lock", ROLLPOINT_PAUSE_UNTIL: go },
-      stdio: ["ignore", "pipe", "pipe"],
+    const run = await startPausedAt("lock", ["--store", store, "run", manifest], {
+      ...process.env,
+      ROLLPOINT_PAUSE_UNTIL: go,
     });
-    let out = "";
-    const paused = new Promise<void>((resolve) => {
-      const seen = (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("paused at lock")) resolve();
-      };
-      child.stdout.on("data", seen);
-      child.stderr.on("data", seen);
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    await paused;
-    child.kill("SIGTERM");
+    run.child.kill("SIGTERM");
     writeFileSync(go, "");
-    expect(await exited, out).toBe(4);
+    const code = await run.exited;
+    const out = run.output();
+    expect(code, out).toBe(4);
     expect(out).toContain("SIGTERM received");
     expect(out).toContain("not started: nothing was changed");
     expect(out).not.toContain("a rollback is under way");

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
 import { loopFileSystem } from "../helpers/loop-fs.js";
+import { startPausedAt } from "../helpers/paused.js";
 import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
@@ -27,31 +28,18 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
     // Preflight passes (there is room); then, while the run is parked after the rollback point's
     // first object, the disk is filled to within 256 kB, and the point runs out of space.
     const go = join(dir, "go");
-    const child = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
-      env: {
-        ...process.env,
-        ROLLPOINT_DEBUG: "1",
-        ROLLPOINT_PAUSE_AT: "backup:object#1",
-        ROLLPOINT_PAUSE_UNTIL: go,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const run = await startPausedAt("backup:object#1", ["--store", store, "run", manifest], {
+      ...process.env,
+      ROLLPOINT_DEBUG: "1",
+      ROLLPOINT_PAUSE_UNTIL: go,
     });
-    let out = "";
-    const paused = new Promise<void>((resolve) => {
-      const seen = (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("paused at")) resolve();
-      };
-      child.stdout.on("data", seen);
-      child.stderr.on("data", seen);
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    await paused;
     const fs = statfsSync(mnt);
     const filler = join(mnt, "filler");
     execFileSync("fallocate", ["-l", String(fs.bavail * fs.bsize - 256 * 1024), filler]);
     writeFileSync(go, "");
-    expect(await exited, out).toBe(4);
+    const code = await run.exited;
+    const out = run.output();
+    expect(code, out).toBe(4);
     expect(out).toContain("no space left on device");
     expect(out).toContain("not started: nothing was changed");
     expect(treeState(app)).toEqual(before);

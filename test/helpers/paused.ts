@@ -12,6 +12,8 @@ afterEach(() => {
 export interface PausedRun {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** Everything it printed so far, stdout and stderr as they came. */
+  output(): string;
 }
 
 /**
@@ -25,23 +27,25 @@ export async function startPausedAt(
 ): Promise<PausedRun> {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...env, ROLLPOINT_PAUSE_AT: point },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
   parked.add(child);
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
+  let seen = "";
   await new Promise<void>((resolve, reject) => {
-    let seen = "";
-    child.stderr!.on("data", (chunk: Buffer) => {
+    const collect = (chunk: Buffer) => {
       seen += chunk.toString();
       if (seen.includes(`paused at ${point}`)) resolve();
-    });
+    };
+    child.stdout!.on("data", collect);
+    child.stderr!.on("data", collect);
     void exited.then((code) =>
       reject(new Error(`exited ${code} before pausing at ${point}: ${seen}`)),
     );
   });
-  return { child, exited };
+  return { child, exited, output: () => seen };
 }
 
 export async function killHard(run: PausedRun): Promise<void> {
