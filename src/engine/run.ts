@@ -1,7 +1,7 @@
 import type { AnyActorRef } from "xstate";
 import { discardExternal } from "../backups/members.js";
 import { describeError } from "../errors.js";
-import type { WrittenManifest } from "../manifest/types.js";
+import { withoutPasswords } from "../manifest/redact.js";
 import { Containment } from "../processes/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
@@ -102,23 +102,6 @@ export function startRun(options: RunOptions): RunHandle {
       if (actor) actor.send({ type: "ABORT", reason });
       else earlyAbort ??= reason;
       return true;
-    },
-  };
-}
-
-/**
- * The manifest as the catalog keeps it (recovery rebuilds the run from it): without inline
- * database passwords, which must never reach the store. Recovery then finds the password through
- * passwordEnv, PGPASSWORD or ~/.pgpass, one more reason an inline password is warned about.
- */
-function withoutPasswords(manifest: WrittenManifest): WrittenManifest {
-  const databases = manifest.rollbackPoint?.databases;
-  if (!databases?.some((d) => d.password !== undefined)) return manifest;
-  return {
-    ...manifest,
-    rollbackPoint: {
-      ...manifest.rollbackPoint,
-      databases: databases.map(({ password: _secret, ...rest }) => rest),
     },
   };
 }

@@ -33,8 +33,16 @@ steps:
       target: expected,
       strategy: "dump",
     });
-    // The defaults are filled in once, and shown.
+    // The defaults are filled in once, and shown; so is the resolved manifest itself.
     expect(planned.steps[0].summary).toContain("every 1s within 30s");
+    const resolved = JSON.parse(plan.stdout).manifest;
+    expect(resolved.rollbackPoint.databases[0]).toMatchObject({
+      host: PG.host,
+      port: PG.port,
+      user: role,
+      strategy: "dump",
+    });
+    expect(resolved.steps[0].check).toMatchObject({ within: "30s", interval: "1s" });
 
     const run = await rollpoint(["--store", store, "--json", "run", manifest], { env });
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);

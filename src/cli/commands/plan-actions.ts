@@ -1,6 +1,7 @@
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
+import { withoutPasswords } from "../../manifest/redact.js";
 import { buildPlan, type Plan, type RollbackAction } from "../../plan/plan.js";
 import { type PreflightReport, runPreflight } from "../../plan/preflight.js";
 import { emit, type GlobalOptions } from "../context.js";
@@ -31,7 +32,10 @@ export async function plan(
     storeDir: o.store,
     services: new SystemdServiceManager(),
   });
-  emit(o, { ok: preflight.ok, preflight, plan: thePlan, warnings: loaded.warnings }, () =>
+  // `manifest`: the resolved manifest the plan was built from (every default filled, targets
+  // resolved), as the catalog would keep it: without inline passwords.
+  const manifest = withoutPasswords(loaded.manifest);
+  emit(o, { ok: preflight.ok, preflight, plan: thePlan, manifest, warnings: loaded.warnings }, () =>
     [...loaded.warnings.map(formatDiagnostic), ...render(thePlan, preflight)].join("\n"),
   );
   return preflight.ok ? ExitCode.ok : ExitCode.notStarted;
