@@ -1,5 +1,28 @@
 import type { LocatedProblem } from "../errors.js";
 
+/** What a rule of rules.ts finds, one code per rule (docs/manifest.md lists them). */
+export type RuleCode =
+  | "DUPLICATE_STEP_ID"
+  | "STEP_KIND"
+  | "CHECK_PROBE"
+  | "DURATION_RANGE"
+  | "SQL_DATABASE"
+  | "PROTECTED_PATH"
+  | "DATABASE_CONFIG"
+  | "INLINE_PASSWORD"
+  | "FINALLY";
+
+/** Every code a diagnostic can carry: stable across wordings, for scripts to match on. */
+export type DiagnosticCode =
+  | "UNREADABLE"
+  | "TOO_DEEP"
+  | "YAML_SYNTAX"
+  | "YAML_ALIAS"
+  | `SCHEMA_${string}`
+  | "UNDEFINED_VAR"
+  | "UNSET_ENV"
+  | RuleCode;
+
 /**
  * One finding about a manifest, with where it is. `code` is stable across wordings:
  * `SCHEMA_<keyword>` (SCHEMA_TYPE, SCHEMA_PATTERN...), a rule's code (DUPLICATE_STEP_ID,
@@ -8,6 +31,9 @@ import type { LocatedProblem } from "../errors.js";
  */
 export interface Diagnostic extends LocatedProblem {
   severity: "error" | "warning";
+  code: DiagnosticCode;
+  /** For YAML_SYNTAX: the YAML parser's own code (DUPLICATE_KEY, BAD_INDENT, ...). */
+  yamlCode?: string;
 }
 
 /** `file:line:col: path: message`, the one template every diagnostic follows. */

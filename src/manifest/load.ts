@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { resolveManifest } from "./defaults.js";
-import type { Diagnostic } from "./diagnostics.js";
+import type { Diagnostic, DiagnosticCode } from "./diagnostics.js";
 import { pathText } from "./diagnostics.js";
 import { interpolateDeep, REFERENCE } from "./interpolate.js";
-import { type Finding, RULES } from "./rules.js";
+import { RULES } from "./rules.js";
 import { schemaDiagnostics } from "./schema.js";
 import { type DocPath, MAX_NESTING, ManifestSource, tooDeep } from "./source.js";
 import type { WrittenManifest, WrittenStep } from "./types.js";
@@ -63,7 +63,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const source = new ManifestSource(file, text);
   const at = (
     severity: "error" | "warning",
-    code: string,
+    code: DiagnosticCode,
     path: DocPath,
     message: string,
     key = false,
@@ -81,6 +81,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     result.errors.push({
       severity: "error",
       code: "YAML_SYNTAX",
+      yamlCode: e.code,
       file,
       ...pos,
       path: "",
@@ -146,12 +147,12 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   };
   if (result.errors.length) return result;
 
-  const findings: Finding[] = RULES.flatMap((rule) =>
+  const findings = RULES.flatMap((rule) =>
     rule(manifest, { manifestFile: file, storeDir: options.storeDir }),
   );
   for (const f of findings)
     (f.severity === "error" ? result.errors : result.warnings).push(
-      at(f.severity, f.code ?? "RULE", f.path, f.message, f.key),
+      at(f.severity, f.code, f.path, f.message, f.key),
     );
   if (result.errors.length === 0) result.manifest = resolveManifest(manifest, env);
   return result;

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, normalize, relative, resolve } from "node:path";
 import { parseDuration } from "../util/duration.js";
 import { DEFAULTS } from "./defaults.js";
+import type { RuleCode } from "./diagnostics.js";
 import type { DocPath } from "./source.js";
 import { PROBES, STEP_KINDS, type WrittenManifest } from "./types.js";
 
@@ -9,7 +10,7 @@ import { PROBES, STEP_KINDS, type WrittenManifest } from "./types.js";
 export interface Finding {
   severity: "error" | "warning";
   /** Set by the rule's entry in RULES unless the finding names its own. */
-  code?: string;
+  code?: RuleCode;
   path: DocPath;
   message: string;
   key?: boolean;
@@ -28,7 +29,7 @@ const error = (path: DocPath, message: string, key = false): Finding => ({
   message,
   key,
 });
-const warning = (path: DocPath, message: string, code?: string): Finding => ({
+const warning = (path: DocPath, message: string, code?: RuleCode): Finding => ({
   severity: "warning",
   path,
   message,
@@ -269,7 +270,7 @@ const databases: Rule = (m) => {
  * The checks the schema cannot express, in the order their findings are reported, each with the
  * stable code its findings carry (tests and tools match codes, not wordings).
  */
-const CODED_RULES: ReadonlyArray<[code: string, rule: Rule]> = [
+const CODED_RULES: ReadonlyArray<[code: RuleCode, rule: Rule]> = [
   ["DUPLICATE_STEP_ID", uniqueStepIds],
   ["STEP_KIND", oneKindPerStep],
   ["CHECK_PROBE", oneProbePerCheck],
@@ -323,7 +324,10 @@ const finallySteps: Rule = (m) => {
   return found;
 };
 
-export const RULES: readonly Rule[] = [
+/** Every rule, each finding with its code: the rule's own unless the finding names one. */
+export const RULES: ReadonlyArray<
+  (m: WrittenManifest, ctx: RuleContext) => Array<Finding & { code: RuleCode }>
+> = [
   ...CODED_RULES.map(([code, rule]) => [code, withFinally(rule)] as const),
   ["FINALLY", finallySteps] as const,
 ].map(

@@ -173,4 +173,13 @@ describe("manifest loading", () => {
     expect(ok.errors).toEqual([]);
     expect(ok.manifest!.steps[0]!.check).toMatchObject({ within: "500ms", interval: "500ms" });
   });
+
+  it("a YAML error keeps the parser's own code beside ours", async () => {
+    const result = await loadText("apiVersion: rollpoint/v1\nname: a\nname: b\nsteps: []\n");
+    expect(result.errors[0]).toMatchObject({
+      code: "YAML_SYNTAX",
+      yamlCode: "DUPLICATE_KEY",
+      line: 3,
+    });
+  });
 });
