@@ -146,6 +146,11 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     ...(written.vars ? { vars: written.vars } : {}),
   };
   if (result.errors.length) return result;
+  // The patterns of values that held a reference, now that they hold their values.
+  result.errors.push(
+    ...(await schemaDiagnostics(source, manifest)).filter((d) => d.code === "SCHEMA_PATTERN"),
+  );
+  if (result.errors.length) return result;
 
   const findings = RULES.flatMap((rule) =>
     rule(manifest, { manifestFile: file, storeDir: options.storeDir }),

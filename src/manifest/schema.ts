@@ -41,14 +41,20 @@ async function validator(): Promise<ValidateFunction> {
   return compiled;
 }
 
-/** Check a parsed manifest against the JSON Schema; every error, positioned and worded. */
+/**
+ * Check a parsed manifest against the JSON Schema; every error, positioned and worded. A value
+ * holding `${vars.X}` or `${env.X}` is not held to its pattern here: the loader checks the
+ * patterns again once the references are resolved (a URL or a duration from a variable).
+ */
 export async function schemaDiagnostics(
   source: ManifestSource,
   data: unknown,
 ): Promise<Diagnostic[]> {
   const validate = await validator();
   if (validate(data)) return [];
-  const errors = pruneBranches((validate.errors ?? []).filter((e) => !forEditors(e)));
+  const errors = pruneBranches(
+    (validate.errors ?? []).filter((e) => !forEditors(e) && !awaitsInterpolation(e)),
+  );
   return errors.map((error) => {
     const path = toPath(error.instancePath);
     const { message, at, key } = describe(error, path);
@@ -61,6 +67,14 @@ export async function schemaDiagnostics(
       message,
     };
   });
+}
+
+function awaitsInterpolation(error: ErrorObject): boolean {
+  return (
+    error.keyword === "pattern" &&
+    typeof error.data === "string" &&
+    /\$\{(vars|env)\.[A-Za-z_][A-Za-z0-9_]*\}/.test(error.data)
+  );
 }
 
 // The schema's oneOf (exactly one step kind, one probe) and if/then (no host on SQLite) are

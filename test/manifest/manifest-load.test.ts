@@ -182,4 +182,21 @@ describe("manifest loading", () => {
       line: 3,
     });
   });
+
+  it("${vars.X} works in check.http, check.tcp and durations; the value is checked once resolved", async () => {
+    const text = (url: string) =>
+      `apiVersion: rollpoint/v1\nname: app\nvars: { url: "${url}", port: "8080", t: 30s }\nsteps:\n  - id: up\n    check: { http: "\${vars.url}/health", within: "\${vars.t}" }\n  - id: db\n    check: { tcp: "127.0.0.1:\${vars.port}" }\n    timeout: \${vars.t}\n`;
+    const good = await loadText(text("http://127.0.0.1:8080"));
+    expect(good.errors).toEqual([]);
+    expect(good.manifest!.steps[0]!.check).toMatchObject({
+      http: "http://127.0.0.1:8080/health",
+      within: "30s",
+    });
+    expect(good.manifest!.steps[1]!.check!.tcp).toBe("127.0.0.1:8080");
+    const bad = await loadText(text("ftp://127.0.0.1"));
+    expect(bad.errors.map((e) => [e.code, e.line, e.path])).toEqual([
+      ["SCHEMA_PATTERN", 6, "steps[0].check.http"],
+    ]);
+    expect(bad.errors[0]!.message).toContain("ftp://127.0.0.1/health");
+  });
 });
