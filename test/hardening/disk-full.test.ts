@@ -9,6 +9,7 @@ import { startPausedAt } from "../helpers/paused.js";
 import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
+import { until } from "../helpers/wait.js";
 
 describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
   it("during the rollback point: exit 4, nothing of the point left, verify 0, and the next run works", async () => {
@@ -98,7 +99,7 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
     const child = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
       stdio: "ignore",
     });
-    await until(() => existsSync(join(dir, "waiting")));
+    await until("the step that filled the disk", () => existsSync(join(dir, "waiting")));
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
     expect(isFull(mnt)).toBe(true);
@@ -147,14 +148,6 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
     execFileSync("rm", [filler]);
   });
 });
-
-async function until(ready: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ready()) {
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** A shell command that leaves no free block on `mnt` (root writes into the reserved ones too). */
 function fillTo0(mnt: string, filler: string): string {

@@ -8,9 +8,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/tree.js";
+import { until } from "../helpers/wait.js";
 import { bootContainer, type Container } from "../setup/systemd-container.js";
 
 const CONTRIB = join(process.cwd(), "contrib/systemd");
@@ -131,19 +131,6 @@ async function host() {
   };
 }
 
-async function until(
-  what: string,
-  test: () => boolean,
-  diagnose: () => string,
-  seconds = 60,
-): Promise<void> {
-  for (let i = 0; i < seconds * 10; i++) {
-    if (test()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}:\n${diagnose()}`);
-}
-
 describe("contrib/systemd, on a real systemd", () => {
   // Two boots and a run on a busy machine: more than the default minute.
   it("rollpoint-recover.service rolls back an update cut off by a power loss before the service it protects starts", {
@@ -189,7 +176,7 @@ steps:
     await until(
       "app's first start",
       () => h.exists("/srv/app/starts") && h.read("/srv/app/starts").endsWith("\n"),
-      h.diagnose,
+      { diagnose: h.diagnose },
     );
     expect(h.read("/srv/app/starts")).toBe("v1\n");
     // Every unit shipped is one systemd accepts.
@@ -207,7 +194,9 @@ steps:
     expect(
       h.inside("systemctl", "start", "--no-block", "rollpoint-update@app.service").exitCode,
     ).toBe(0);
-    await until("the migration step", () => h.exists("/srv/app/migrating"), h.diagnose);
+    await until("the migration step", () => h.exists("/srv/app/migrating"), {
+      diagnose: h.diagnose,
+    });
     expect(h.read("/srv/app/starts")).toBe("v1\nv2\n");
     expect(h.read("/srv/app/app.conf")).toBe("v2\n");
     await h.powerLoss();
@@ -217,7 +206,7 @@ steps:
     await until(
       "app to run",
       () => h.inside("systemctl", "is-active", "app.service").stdout === "active",
-      h.diagnose,
+      { diagnose: h.diagnose },
     );
     const recover = h.inside(
       "systemctl",

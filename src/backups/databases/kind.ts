@@ -1,4 +1,5 @@
 import { GlobalRollbackError } from "../../errors.js";
+import type { Jail } from "../../processes/containment.js";
 import type { BackupRow } from "../../store/catalog.js";
 import type { Store } from "../../store/store.js";
 import type { BackupLabel } from "../record.js";
@@ -22,6 +23,11 @@ export interface SqlContext {
   signal: AbortSignal;
   /** Work the rollback must wait for before it restores (see Containment.hold). */
   hold<T>(work: Promise<T>): Promise<T>;
+  /**
+   * A jail for a client process the kind starts (the `mariadb` client): recorded before it is
+   * spawned, so that `recover` kills it when the runner died, like any step's process.
+   */
+  jail(): Jail;
 }
 
 /**

@@ -9,16 +9,21 @@ import { type StepContext, StepFailure, type StepKindModule } from "../step-kind
 
 export const sqlStep: StepKindModule = {
   summary: (step) => `SQL ${step.sql!.file} on ${step.sql!.database}, in one transaction`,
-  execute: (step, ctx) => runSql(step.sql!, ctx),
+  execute: (step, ctx) => runSql(step.sql!, step.id, ctx),
 };
 
-async function runSql(sql: { database: string; file: string }, ctx: StepContext): Promise<void> {
+async function runSql(
+  sql: { database: string; file: string },
+  stepId: string,
+  ctx: StepContext,
+): Promise<void> {
   const text = readFileSync(resolve(dirname(ctx.manifestFile), sql.file), "utf8");
   const db = ctx.databases.find((d) => d.name === sql.database)!;
   try {
     await databaseKind(db.type).runSql(db as DatabaseConfig, text, {
       signal: ctx.signal,
       hold: (work) => ctx.containment.hold(work),
+      jail: () => ctx.containment.enter(`${stepId} (sql client)`),
     });
   } catch (error) {
     throw new StepFailure(

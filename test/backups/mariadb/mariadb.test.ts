@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
-import { rollpoint } from "../../helpers/cli.js";
+import { CLI, rollpoint } from "../../helpers/cli.js";
 import {
   createAccount,
   createShopDatabase,
@@ -15,6 +15,7 @@ import {
 } from "../../helpers/mariadb.js";
 import { storeFiles } from "../../helpers/store.js";
 import { tempDir } from "../../helpers/tree.js";
+import { until } from "../../helpers/wait.js";
 
 describe("MariaDB, a database kind of its own", () => {
   it("restores the database exactly, tables created after the backup included, as mariadb-dump sees it", async () => {
@@ -232,5 +233,82 @@ steps:
     expect(lacking.exitCode, lacking.stdout + lacking.stderr).toBe(4);
     expect(lacking.stdout + lacking.stderr).toMatch(/lacks CREATE, DROP, ALTER/);
     expect(dumpOf(database)).toBe(before);
+  });
+});
+
+describe("MariaDB when the runner dies during a migration", () => {
+  it("recover kills the step's client and ends an application's session: nothing is written after, and the database is proven back", async () => {
+    const dir = await tempDir();
+    const database = createShopDatabase();
+    const before = dumpOf(database);
+    writeFileSync(
+      join(dir, "migrate.sql"),
+      "DELETE FROM invoices WHERE id = 1;\nSELECT SLEEP(4);\nCREATE TABLE made_after_recover (x INT);\nINSERT INTO customers (name) VALUES ('late');\n",
+    );
+    const manifest = join(dir, "shop.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1
+name: shop
+rollbackPoint:
+  databases:
+    - { name: shop, type: mariadb, host: ${MARIADB.host}, port: ${MARIADB.port}, user: root, database: ${database} }
+steps:
+  - id: migrate
+    sql: { database: shop, file: migrate.sql }
+`,
+    );
+    // An application's session holding a transaction on the database (a metadata lock that a
+    // DROP DATABASE waits for, forever by default): its stdin stays open.
+    const app = spawn(
+      "mariadb",
+      [
+        "--no-defaults",
+        "-h",
+        MARIADB.host,
+        "-P",
+        String(MARIADB.port),
+        "--protocol=tcp",
+        "-u",
+        "root",
+        database,
+      ],
+      { stdio: ["pipe", "ignore", "ignore"] },
+    );
+    app.stdin.write("START TRANSACTION;\nSELECT COUNT(*) FROM customers;\n");
+    const sessions = () =>
+      mariadb(
+        `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '${database}'`,
+      ).trim();
+    await until("the application's session", () => sessions() === "1");
+    const store = join(dir, "store");
+    const runner = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
+      stdio: "ignore",
+    });
+    await until(
+      "the migration in its SLEEP",
+      () =>
+        mariadb(
+          `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(4)%'`,
+        ).trim() === "1",
+    );
+    runner.kill("SIGKILL");
+    await new Promise((resolve) => runner.once("exit", resolve));
+
+    const recovered = await rollpoint(["--store", store, "--json", "recover"]);
+    expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);
+    const [result] = JSON.parse(recovered.stdout).recovered;
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.killed).toBeGreaterThanOrEqual(1);
+    expect(result.result.rollback.operations[0].detail).toMatch(/^ended \d+ other session\(s\)/);
+    // Longer than the SLEEP the dead client was in: had it lived, it would have written by now.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(mariadb("SHOW TABLES LIKE 'made_after_recover'", database).trim()).toBe("");
+    expect(mariadb("SELECT COUNT(*) FROM customers WHERE name = 'late'", database).trim()).toBe(
+      "0",
+    );
+    expect(dumpOf(database)).toBe(before);
+    expect(sessions()).toBe("0");
+    app.kill("SIGKILL");
   });
 });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { openSync } from "node:fs";
 import { GlobalRollbackError } from "../../../errors.js";
+import type { Jail } from "../../../processes/containment.js";
 import type { MariadbDatabase } from "../config.js";
 
 /** Where a MariaDB database is, as the catalog may keep it: never a password. */
@@ -113,16 +114,28 @@ export function runTool(
   });
 }
 
-/** A MariaDB tool connected to the target (stdin and stdout as given; stderr piped). */
+/**
+ * A MariaDB tool connected to the target (stdin and stdout as given; stderr piped). In a `jail`
+ * (a `sql` step's client), it is the leader of the jail's process group and carries its marker,
+ * so a `recover` after the runner died finds and kills it before anything is restored.
+ */
 export function spawnTool(
   tool: "mariadb" | "mariadb-dump",
   target: MariadbTarget,
   args: string[],
   password?: string,
   stdio: [StdioNull | number, StdioNull | number] = ["pipe", "pipe"],
+  jail?: Jail,
 ): ChildProcess {
   const { args: conn, env } = connection(target, password);
-  return spawn(tool, [...conn, ...args], { env, stdio: [...stdio, "pipe"] });
+  const [file, ...argv] = jail ? jail.wrap([tool, ...conn, ...args]) : [tool, ...conn, ...args];
+  const child = spawn(file!, argv, {
+    env: { ...env, ...jail?.env },
+    stdio: [...stdio, "pipe"],
+    ...(jail ? { detached: true } : {}),
+  });
+  if (jail && child.pid !== undefined) jail.spawned(child.pid);
+  return child;
 }
 
 type StdioNull = "pipe" | "ignore";

@@ -1,4 +1,5 @@
 import { describeError, GlobalRollbackError } from "../../../errors.js";
+import type { Jail } from "../../../processes/containment.js";
 import { bytes } from "../../../util/bytes.js";
 import { operation, verifiedEntries } from "../../operation.js";
 import { recordBackup } from "../../record.js";
@@ -168,10 +169,23 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
       row,
       apply: async () => {
         const charset = recorded.schema.find((l) => l.startsWith("database "))?.split(" ");
-        await query(
-          target,
-          `DROP DATABASE IF EXISTS ${ident(target.database)}; CREATE DATABASE ${ident(target.database)}${charset ? ` CHARACTER SET ${charset[1]} COLLATE ${charset[2]}` : ""}`,
-        );
+        // DROP DATABASE waits for every open transaction on it (an application's session, a
+        // dead runner's client): those sessions are ended first, as the PostgreSQL kind ends
+        // its, and the wait for what is left is bounded, with a message, never silent.
+        const ended = await endOtherSessions(target);
+        try {
+          await query(
+            target,
+            `SET SESSION lock_wait_timeout = ${LOCK_WAIT_S}; DROP DATABASE IF EXISTS ${ident(target.database)}; CREATE DATABASE ${ident(target.database)}${charset ? ` CHARACTER SET ${charset[1]} COLLATE ${charset[2]}` : ""}`,
+          );
+        } catch (error) {
+          if (!/lock wait timeout/i.test(describeError(error))) throw error;
+          throw new GlobalRollbackError(
+            "DATABASE_FAILED",
+            `restore of ${row.source} waited ${LOCK_WAIT_S} s for a session that holds the database and could not be ended (${describeError(error)}); nothing was changed: end it (SHOW PROCESSLIST, KILL), then run the restore again`,
+            { cause: error, context: { backupId: row.id, database: target.database } },
+          );
+        }
         await runTool("mariadb", target, ["--", target.database], {
           stdin: { file: store.objects.pathOf(entries[0]!.hash!) },
         });
@@ -194,7 +208,7 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
           );
         }
         return operation(row, {
-          detail: `dropped, created again and loaded from mariadb-dump${grants ? `; ${grants}` : ""}; read back: ${recorded.schema.filter((l) => l.startsWith("base table ")).length} tables as recorded${recorded.rows ? ", row counts equal" : " (row counts not compared: rows changed during the backup)"}`,
+          detail: `${ended ? `ended ${ended} other session(s) on the database; ` : ""}dropped, created again and loaded from mariadb-dump${grants ? `; ${grants}` : ""}; read back: ${recorded.schema.filter((l) => l.startsWith("base table ")).length} tables as recorded${recorded.rows ? ", row counts equal" : " (row counts not compared: rows changed during the backup)"}`,
         });
       },
     };
@@ -212,6 +226,7 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
         script,
         config.password,
         ctx.signal,
+        ctx.jail(),
       ),
     );
   },
@@ -334,17 +349,44 @@ async function returnGrants(target: MariadbTarget, recorded: Fingerprint): Promi
     : "";
 }
 
+/** How long a restore waits for a metadata lock it could not free by ending sessions. */
+const LOCK_WAIT_S = 30;
+
+/**
+ * End every other session whose database is this one (KILL CONNECTION: its open transaction is
+ * rolled back and its locks go); returns how many. Sessions the account cannot see or end are
+ * left to the bounded wait of the DROP that follows.
+ */
+async function endOtherSessions(target: MariadbTarget): Promise<number> {
+  const sessions = await query(
+    target,
+    `SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '${target.database.replace(/'/g, "''").replace(/\\/g, "\\\\")}' AND ID <> CONNECTION_ID()`,
+  );
+  let ended = 0;
+  for (const [id] of sessions) {
+    await query(target, `KILL CONNECTION ${Number(id)}`).then(
+      () => ended++,
+      () => undefined,
+    );
+  }
+  return ended;
+}
+
 function passwordOption(config: MariadbDatabase): { password?: string } {
   return config.password === undefined ? {} : { password: config.password };
 }
 
-/** `mariadb` reading a script on stdin; on abort, the running statement is killed on the server. */
+/**
+ * `mariadb` reading a script on stdin, in the step's jail; on abort, the running statement is
+ * killed on the server, and the client with its jail once it ends (or at once, by `release`).
+ */
 async function runToolStreaming(
   target: MariadbTarget,
   args: string[],
   script: string,
   password: string | undefined,
   signal: AbortSignal,
+  jail: Jail,
 ): Promise<void> {
   let connectionId: string | undefined;
   const onAbort = () => {
@@ -358,7 +400,7 @@ async function runToolStreaming(
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     await new Promise<void>((resolve, reject) => {
-      const child = spawnTool("mariadb", target, args, password);
+      const child = spawnTool("mariadb", target, args, password, ["pipe", "pipe"], jail);
       let err = "";
       let first = "";
       child.stdout?.on("data", (c: Buffer) => {
@@ -383,5 +425,6 @@ async function runToolStreaming(
     });
   } finally {
     signal.removeEventListener("abort", onAbort);
+    await jail.release();
   }
 }
