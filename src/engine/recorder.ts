@@ -121,6 +121,27 @@ export class StepRecorder {
     }
   }
 
+  /**
+   * `recover`: what the dead runner's steps did, as far as its last recorded state tells: the
+   * completed ones succeeded, the one it was in was cut off (its durations and output are in the
+   * log it wrote, not in the catalog).
+   */
+  resumeFrom(completed: readonly string[], interruptedIn: string): void {
+    for (const id of completed) {
+      const report = this.byId.get(id);
+      if (report) this.byId.set(id, { ...report, status: "succeeded" });
+    }
+    const cut = interruptedIn.startsWith("step.") ? interruptedIn.slice("step.".length) : null;
+    if (cut !== null && this.byId.has(cut) && !completed.includes(cut)) {
+      this.byId.set(cut, {
+        id: cut,
+        status: "failed",
+        error: "the runner died while this step ran",
+        code: "INTERRUPTED",
+      });
+    }
+  }
+
   private finish(report: StepReport): void {
     if (this.kindOf.get(report.id) === "finally") this.finallyReports.push(report);
     else this.byId.set(report.id, report);

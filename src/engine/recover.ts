@@ -8,7 +8,7 @@ import { closeRun, driveMachine } from "./driver.js";
 import { engineActions } from "./effects.js";
 import { compileMachine, type RunContext } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
-import type { Outcome, RunResult } from "./types.js";
+import type { Outcome, RunOptions, RunResult } from "./types.js";
 
 export interface Recovered {
   runId: string;
@@ -32,16 +32,25 @@ export interface Recovered {
  * out (see containment.ts); if something survives SIGKILL this throws PROCESSES_SURVIVED and the
  * run stays unfinished, untouched, for a later `recover`.
  */
-export async function recoverRuns(store: Store, services: ServiceManager): Promise<Recovered[]> {
+export async function recoverRuns(
+  store: Store,
+  services: ServiceManager,
+  options: Pick<RunOptions, "onProgress"> = {},
+): Promise<Recovered[]> {
   return store.exclusive("rollpoint recover", async () => {
     const recovered: Recovered[] = [];
     for (const run of store.catalog.runs.unfinished())
-      recovered.push(await recoverOne(store, services, run));
+      recovered.push(await recoverOne(store, services, run, options));
     return recovered;
   });
 }
 
-async function recoverOne(store: Store, services: ServiceManager, run: RunRow): Promise<Recovered> {
+async function recoverOne(
+  store: Store,
+  services: ServiceManager,
+  run: RunRow,
+  progress: Pick<RunOptions, "onProgress">,
+): Promise<Recovered> {
   const killed = await reapRun(store.catalog.stepProcesses, run.id);
   const manifest = run.manifest as WrittenManifest;
   const plan = buildPlan(manifest);
@@ -58,8 +67,16 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
     (run.pointId && store.catalog.getPoint(run.pointId)?.status === "complete"
       ? run.pointId
       : null);
-  const options = { manifestFile: run.manifestPath ?? "", manifest, plan, store, services };
+  const options: RunOptions = {
+    manifestFile: run.manifestPath ?? "",
+    manifest,
+    plan,
+    store,
+    services,
+    ...progress,
+  };
   const recorder = new StepRecorder(options, run.id);
+  recorder.resumeFrom(context.completed, run.state);
   if (killed) recorder.log("recover", [`killed ${killed} leftover process(es) of the run's steps`]);
   const containment = new Containment(store.catalog.stepProcesses, run.id);
   let outcome: Outcome = "notStarted";
@@ -77,7 +94,12 @@ async function recoverOne(store: Store, services: ServiceManager, run: RunRow): 
     const machine = compileMachine(plan, engineActions(options, recorder, containment), {
       resume: { context: { ...context, pointId, error }, ...(at ? { at } : {}) },
     });
-    ({ outcome } = await driveMachine(machine, { store, runId: run.id, label: "recover" }));
+    ({ outcome } = await driveMachine(machine, {
+      store,
+      runId: run.id,
+      label: "recover",
+      ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+    }));
   }
   const result = await closeRun({
     options,

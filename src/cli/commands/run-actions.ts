@@ -111,12 +111,23 @@ export async function recover(o: GlobalOptions, opts: { boot?: boolean }): Promi
   const store = await Store.open(o.store);
   try {
     const services = new SystemdServiceManager("systemctl", { ignoreOrdering: opts.boot ?? false });
-    const recovered = await recoverRuns(store, services);
+    const recovered = await recoverRuns(
+      store,
+      services,
+      o.json ? {} : { onProgress: progressPrinter(o.verbosity) },
+    );
+    // Each run as `run` reports its own rollback: steps, undos, every member and its proof.
     emit(o, { recovered }, () =>
       recovered.length
         ? recovered
-            .map((r) => `${r.runId} (${r.module}), interrupted in ${r.interruptedIn}: ${r.outcome}`)
-            .join("\n")
+            .map((r) =>
+              [
+                `${r.runId} (${r.module}), interrupted in ${r.interruptedIn}: ${r.outcome}`,
+                ...(r.killed ? [`killed ${r.killed} leftover process(es) of its steps first`] : []),
+                ...resultLines(r.result),
+              ].join("\n"),
+            )
+            .join("\n\n")
         : "no interrupted run",
     );
     const worst = recovered
