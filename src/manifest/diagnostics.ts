@@ -10,6 +10,8 @@ export type RuleCode =
   | "PROTECTED_PATH"
   | "DATABASE_CONFIG"
   | "INLINE_PASSWORD"
+  | "PACKAGE_MANAGER"
+  | "CHECK_AFTER_RELOAD"
   | "FINALLY";
 
 /** Every code a diagnostic can carry: stable across wordings, for scripts to match on. */

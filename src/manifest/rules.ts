@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { dirname, isAbsolute, normalize, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, normalize, relative, resolve } from "node:path";
 import { parseDuration } from "../util/duration.js";
 import { DEFAULTS } from "./defaults.js";
 import type { RuleCode } from "./diagnostics.js";
@@ -270,6 +270,50 @@ const databases: Rule = (m) => {
  * The checks the schema cannot express, in the order their findings are reported, each with the
  * stable code its findings carry (tests and tools match codes, not wordings).
  */
+// A package manager changes /usr, /etc and dpkg's database at once: a point of the app's own
+// files and config brings none of that back, and "as it was" would cover only the point.
+const PACKAGE_TOOLS = new Set(["apt-get", "apt", "aptitude", "dpkg"]);
+// In a script: the tool where a command starts (a line, after ; & | or `(`, after sudo).
+const PACKAGE_COMMAND = /(^|[;&|(]|\bsudo)\s*(apt-get|apt|aptitude|dpkg)(\s|$)/m;
+const packageSteps: Rule = (m) => {
+  const covered = (m.rollbackPoint?.files ?? []).some((f) => {
+    const path = typeof f === "string" ? f : f.path;
+    return path === "/var/lib/dpkg" || path === "/var/lib" || path === "/var";
+  });
+  if (covered) return [];
+  return m.steps.flatMap((step, i) => {
+    const runs = step.run
+      ? PACKAGE_TOOLS.has(basename(step.run[0] ?? ""))
+      : step.shell !== undefined && PACKAGE_COMMAND.test(step.shell);
+    if (!runs) return [];
+    return [
+      warning(
+        ["steps", i, step.run ? "run" : "shell"],
+        "this step runs a package manager, and /var/lib/dpkg is not protected: a rollback brings back the rollback point only, so the packages would stay as the update left them (dpkg would still list the new versions); protect /var/lib/dpkg and the packages' files, or use the packages kind when it exists",
+        "PACKAGE_MANAGER",
+      ),
+    ];
+  });
+};
+
+// A reload returns while the old workers still answer (nginx, seen for half a second): a check
+// right after it can pass against the old configuration unless it holds for a while.
+const checkAfterReload: Rule = (m) =>
+  m.steps.flatMap((step, i) => {
+    const previous = m.steps[i - 1];
+    const reloads =
+      previous?.service?.reload !== undefined ||
+      /\breload\b/.test([...(previous?.run ?? []), previous?.shell ?? ""].join(" "));
+    if (!reloads || !step.check || step.check.holdFor !== undefined) return [];
+    return [
+      warning(
+        ["steps", i, "check"],
+        `follows a reload (steps[${i - 1}]) without holdFor: the server's old workers may still answer its first probe, so it can pass against the old configuration; add holdFor: 3s (or a probe only the new configuration can answer)`,
+        "CHECK_AFTER_RELOAD",
+      ),
+    ];
+  });
+
 const CODED_RULES: ReadonlyArray<[code: RuleCode, rule: Rule]> = [
   ["DUPLICATE_STEP_ID", uniqueStepIds],
   ["STEP_KIND", oneKindPerStep],
@@ -278,6 +322,8 @@ const CODED_RULES: ReadonlyArray<[code: RuleCode, rule: Rule]> = [
   ["SQL_DATABASE", sqlStepsNameDatabases],
   ["PROTECTED_PATH", protectedPaths],
   ["DATABASE_CONFIG", databases],
+  ["PACKAGE_MANAGER", packageSteps],
+  ["CHECK_AFTER_RELOAD", checkAfterReload],
 ];
 
 /**

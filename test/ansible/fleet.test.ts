@@ -113,7 +113,7 @@ describe("contrib/ansible, with a real ansible-playbook", { timeout: 300_000 }, 
 
     // What the operator reads: who failed and how, and every host's outcome at the end.
     expect(result.all).toContain(
-      "host3: the update failed; rolled back: everything is as it was before the update",
+      "host3: the update failed; rolled back: everything in the rollback point is as it was before the update",
     );
     expect(result.all).toMatch(/host1: committed run r-\S+/);
     expect(result.all).toMatch(/host2: committed run r-\S+/);

@@ -80,7 +80,9 @@ describe("command-line conventions", () => {
     expect(q.exitCode).toBe(1);
     expect(q.stdout).not.toContain("step edit");
     expect(q.stdout).not.toContain("rollingBack");
-    expect(q.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(q.stdout).toContain(
+      "rolled back: everything in the rollback point is as it was before the update",
+    );
     const loud = await failing();
     const v = await rollpoint(["--store", loud.store, "-v", "run", loud.manifest]);
     expect(v.stdout).toMatch(/ step\.edit\n/);

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import type { ServiceManager, UnitState } from "../../src/backups/services/manager.js";
 import type { WrittenStep } from "../../src/manifest/types.js";
@@ -23,14 +25,19 @@ function probedService(answers: (n: number) => string) {
   return { services, probes: () => probes };
 }
 
-function run(step: WrittenStep, services: ServiceManager, clock: ManualClock) {
+function run(
+  step: WrittenStep,
+  services: ServiceManager,
+  clock: ManualClock,
+  logged: string[] = [],
+) {
   return executeStep(step, {
     manifestFile: "/dev/null",
     databases: [],
     services,
     containment: {} as Containment,
     signal: new AbortController().signal,
-    onLines: () => {},
+    onLines: (lines) => logged.push(...lines),
     clock,
   });
 }
@@ -74,5 +81,30 @@ describe("checks on the run's clock", () => {
     );
     expect(probes()).toBe(6);
     expect(clock.now()).toBe(5 * 60_000);
+  });
+
+  it("a passing probe logs what answered: a unit's state, an HTTP status and the start of the body", async () => {
+    const clock = new ManualClock();
+    const logged: string[] = [];
+    const { services } = probedService(() => "active");
+    await clock.runUntil(
+      run({ id: "up", check: { service: "web", once: true } }, services, clock, logged),
+    );
+    expect(logged).toEqual(["probe: web is active"]);
+
+    let answer = { status: 200, body: "ok\n  version 2" };
+    const server = createServer((_req, res) => res.writeHead(answer.status).end(answer.body));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+    try {
+      await run({ id: "up", check: { http: url, once: true } }, services, clock, logged);
+      expect(logged.at(-1)).toBe(`probe: GET ${url} answered 200: ok version 2`);
+      answer = { status: 503, body: "old worker" };
+      await expect(
+        run({ id: "up", check: { http: url, once: true } }, services, clock, logged),
+      ).rejects.toThrow(`GET ${url} answered 503: old worker, expected 200`);
+    } finally {
+      server.close();
+    }
   });
 });

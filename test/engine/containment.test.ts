@@ -139,7 +139,9 @@ describe("a step's processes never outlive it", () => {
     run.child.kill("SIGHUP");
     expect(await run.exited).toBe(1);
     expect(run.output.stderr).toContain("SIGHUP: stopping the update and rolling back");
-    expect(run.output.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(run.output.stdout).toContain(
+      "rolled back: everything in the rollback point is as it was before the update",
+    );
     const runId = readFileSync(join(s.dir, "jail"), "utf8").split(".")[0]!;
     expect(carrying(`${runId}.`)).toEqual([]);
     expect(alive(Number(readFileSync(join(s.dir, "escapee.pid"), "utf8")))).toBe(false);

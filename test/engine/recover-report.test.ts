@@ -37,7 +37,7 @@ describe("what recover reports", () => {
       /restored:\n {2}✓ f-\S+ .*app: restored \(1 written, 0 removed, 0 metadata\)/,
     );
     expect(out.trim().split("\n").at(-1)).toBe(
-      "rolled back: everything is as it was before the update",
+      "rolled back: everything in the rollback point is as it was before the update: 1 protected path",
     );
     // Progress as it goes, as for run: a slow recover does not look hung.
     expect(recovered.stderr + out).toContain("rollingBack.restore.file-1");

@@ -61,7 +61,9 @@ describe("rollpoint rollback <run>", () => {
     expect(none.stdout.trim()).toBe("no runs");
     const shown = await rollpoint(["--store", h.store, "show", "latest"]);
     expect(shown.stdout).toContain(`run ${report.runId}`);
-    expect(shown.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(shown.stdout).toContain(
+      "rolled back: everything in the rollback point is as it was before the update",
+    );
   });
 
   it("refuses (exit 3) when a later run of the module committed, naming it; --force does it", async () => {

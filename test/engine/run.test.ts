@@ -44,7 +44,9 @@ describe("rollpoint run", () => {
     expect(show.stdout).toContain(`  rollback point: ${report.pointId}\n`);
     expect(show.stdout).toContain("rollingBack");
     expect(show.stdout).toContain("✗ health failed");
-    expect(show.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(show.stdout).toContain(
+      "rolled back: everything in the rollback point is as it was before the update",
+    );
   });
 
   it("a step timeout kills the step's whole process tree and rolls back", async () => {
@@ -87,7 +89,9 @@ describe("rollpoint run", () => {
     await run.until("waiting-for-signal");
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(1);
-    expect(run.output.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(run.output.stdout).toContain(
+      "rolled back: everything in the rollback point is as it was before the update",
+    );
     expect(await s.state()).toEqual(before);
   });
 

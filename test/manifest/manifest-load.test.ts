@@ -199,4 +199,27 @@ describe("manifest loading", () => {
     ]);
     expect(bad.errors[0]!.message).toContain("ftp://127.0.0.1/health");
   });
+
+  it("warns when a step runs a package manager and dpkg's database is not protected", async () => {
+    const manifest = (files: string) =>
+      `apiVersion: rollpoint/v1\nname: web\nrollbackPoint: { files: [${files}] }\nsteps:\n  - { id: up, shell: "apt-get update && apt-get install -y nginx" }\n  - { id: pin, run: [/usr/bin/dpkg, --set-selections] }\n  - { id: note, run: [echo, apt] }\n`;
+    const warned = await loadText(manifest("/etc/nginx"));
+    expect(warned.errors).toEqual([]);
+    expect(warned.warnings.map((w) => [w.code, w.path, w.line])).toEqual([
+      ["PACKAGE_MANAGER", "steps[0].shell", 5],
+      ["PACKAGE_MANAGER", "steps[1].run", 6],
+    ]);
+    const quiet = await loadText(manifest("/etc/nginx, /var/lib/dpkg"));
+    expect(quiet.warnings).toEqual([]);
+  });
+
+  it("warns about a check right after a reload that does not hold", async () => {
+    const manifest = (hold: string) =>
+      `apiVersion: rollpoint/v1\nname: web\nsteps:\n  - { id: reload, service: { reload: [nginx] } }\n  - { id: up, check: { http: "http://127.0.0.1/", within: 10s${hold} } }\n`;
+    const warned = await loadText(manifest(""));
+    expect(warned.warnings.map((w) => [w.code, w.path])).toEqual([
+      ["CHECK_AFTER_RELOAD", "steps[1].check"],
+    ]);
+    expect((await loadText(manifest(", holdFor: 3s"))).warnings).toEqual([]);
+  });
 });

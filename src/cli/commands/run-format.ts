@@ -3,7 +3,7 @@ import { operationLine, unitLine } from "./backups/format.js";
 
 const WORDS: Record<RunResult["outcome"], string> = {
   committed: "committed: the update is in place",
-  rolledBack: "rolled back: everything is as it was before the update",
+  rolledBack: "rolled back: everything in the rollback point is as it was before the update",
   rollbackFailed: "ROLLBACK INCOMPLETE: manual intervention needed; what is left is listed above",
   notStarted: "not started: nothing was changed",
   failed: "FAILED without rollback (--no-rollback): the host is as the failed update left it",
@@ -59,5 +59,18 @@ export function outcomeWords(r: RunResult): string {
     return "rolled back: the undos ran; no rollback point protected anything, so nothing could be read back and compared";
   const unproven = operations.flatMap((o) => (o.unproven ? [o.unproven] : []));
   if (unproven.length) return `rolled back, but not everything was proven: ${unproven.join("; ")}`;
-  return WORDS.rolledBack;
+  // What the point covered, so that nobody reads "as it was" as the whole host.
+  return `${WORDS.rolledBack}: ${coverage(operations)}`;
+}
+
+function coverage(operations: NonNullable<RunResult["rollback"]>["operations"]): string {
+  const of = (type: string) => operations.filter((o) => o.backupType === type);
+  const units = of("service").reduce((n, o) => n + (o.units?.length ?? 0), 0);
+  const counted = (n: number, one: string, many: string) =>
+    n ? [`${n} ${n === 1 ? one : many}`] : [];
+  return [
+    ...counted(of("file").length, "protected path", "protected paths"),
+    ...counted(of("database").length, "database", "databases"),
+    ...counted(units, "unit", "units"),
+  ].join(", ");
 }

@@ -101,8 +101,12 @@ async function probe(
       redirect: "manual",
     });
     const wanted = check.status ?? 200;
-    if (response.status !== wanted)
-      throw new Error(`GET ${check.http} answered ${response.status}, expected ${wanted}`);
+    // What answered goes to the run's log, pass or fail: a probe answered by an old worker
+    // must be visible afterwards (its status and the start of its body).
+    const body = await bodyExcerpt(response);
+    const answered = `GET ${check.http} answered ${response.status}${body ? `: ${body}` : ""}`;
+    if (response.status !== wanted) throw new Error(`${answered}, expected ${wanted}`);
+    ctx.onLines([`probe: ${answered}`], "stdout");
     return;
   }
   if (check.tcp) {
@@ -123,6 +127,7 @@ async function probe(
       });
       socket.once("error", (e) => fail(new Error(`connect ${check.tcp}: ${e.message}`)));
     });
+    ctx.onLines([`probe: connect ${check.tcp}: accepted`], "stdout");
     return;
   }
   if (check.command) {
@@ -142,4 +147,15 @@ async function probe(
   }
   const [state] = await ctx.services.states([check.service!]);
   if (state?.activeState !== "active") throw new Error(`${state?.unit} is ${state?.activeState}`);
+  ctx.onLines([`probe: ${state.unit} is active`], "stdout");
+}
+
+/** The first 200 characters of a body, on one line; a body that cannot be read says so. */
+async function bodyExcerpt(response: Response): Promise<string> {
+  try {
+    const text = (await response.text()).replace(/\s+/g, " ").trim();
+    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  } catch {
+    return "(body unreadable)";
+  }
 }

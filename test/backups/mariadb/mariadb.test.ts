@@ -75,7 +75,9 @@ steps:
     );
     const run = await rollpoint(["--store", store, "run", manifest]);
     expect(run.exitCode, run.stdout + run.stderr).toBe(1);
-    expect(run.stdout).toContain("rolled back: everything is as it was before the update");
+    expect(run.stdout).toContain(
+      "rolled back: everything in the rollback point is as it was before the update",
+    );
     expect(dumpOf(database)).toBe(before);
   });
 
@@ -199,7 +201,9 @@ steps:
       write(secret);
       const run = await rollpoint(["--store", store, "run", manifest], { env });
       expect(run.exitCode, secret + run.stdout + run.stderr).toBe(1);
-      expect(run.stdout).toContain("rolled back: everything is as it was before the update");
+      expect(run.stdout).toContain(
+        "rolled back: everything in the rollback point is as it was before the update",
+      );
       expect(dumpOf(database)).toBe(before);
       expect(run.stdout + run.stderr).not.toContain(account.password);
     }
