@@ -165,6 +165,6 @@ describe("contrib/ansible, with a real ansible-playbook", { timeout: 300_000 }, 
     expect(result.all).toContain(
       "host1: the update failed; rolled back: the undos ran; no rollback point protected anything, so nothing could be read back and compared",
     );
-    expect(result.all).not.toContain("everything is as it was");
+    expect(result.all).not.toContain("as it was before the update");
   });
 });

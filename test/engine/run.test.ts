@@ -317,7 +317,7 @@ describe.runIf(process.env.ROLLPOINT_TEST_PG !== "external")(
       expect(rolledBack.exitCode, rolledBack.stdout + rolledBack.stderr).toBe(2);
       expect(rolledBack.stdout).toContain("an inline password is never kept in the catalog");
       expect(rolledBack.stdout).toContain("the rollback stopped before anything was restored");
-      expect(rolledBack.stdout).not.toContain("everything is as it was");
+      expect(rolledBack.stdout).not.toContain("as it was before the update");
       // The files were not put back without the database.
       expect(readFileSync(join(s.app, "etc/app.conf"), "utf8")).toBe(updated);
     });
@@ -352,7 +352,7 @@ steps:
     );
     const result = await rollpoint(["--store", join(dir, "store"), "run", manifest]);
     expect(result.exitCode).toBe(1);
-    expect(result.stdout).not.toContain("everything is as it was");
+    expect(result.stdout).not.toContain("as it was before the update");
     expect(result.stdout).toContain(
       "rolled back: the undos ran; no rollback point protected anything, so nothing could be read back and compared",
     );

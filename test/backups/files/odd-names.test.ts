@@ -51,7 +51,7 @@ describe("names that are not valid UTF-8", () => {
     expect(files.unproven).toContain("conf/\\xff\\xfex");
     // Never "everything is as it was" for what was not compared.
     const text = await rollpoint(["--store", store, "show", report.runId]);
-    expect(text.stdout).not.toContain("everything is as it was");
+    expect(text.stdout).not.toContain("as it was before the update");
     expect(text.stdout).toContain("not everything was proven");
 
     const show = await rollpoint(["--store", store, "--json", "backups", "list"]);
@@ -78,7 +78,7 @@ describe("names that are not valid UTF-8, deleted by an update", () => {
     expect(run.stdout).toContain(
       `1 path(s) whose names are not valid UTF-8 were not backed up and are gone now, so they could not be restored: ${app}/conf/\\xff\\xfex`,
     );
-    expect(run.stdout).not.toContain("everything is as it was");
+    expect(run.stdout).not.toContain("as it was before the update");
     expect(readFileSync(join(app, "conf/app.conf"), "utf8")).toBe("v=1\n");
   });
 });

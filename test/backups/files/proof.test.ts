@@ -79,7 +79,7 @@ describe("a restore proves itself", () => {
         expect(run.stdout).toContain(`EROFS: read-only file system`);
         expect(run.stdout).toContain(`${app}/etc/`);
         expect(run.stdout).toContain("ROLLBACK INCOMPLETE");
-        expect(run.stdout).not.toContain("everything is as it was");
+        expect(run.stdout).not.toContain("as it was before the update");
       } finally {
         spawnSync("umount", [join(app, "etc")]);
       }

@@ -152,6 +152,54 @@ steps:
   });
 });
 
+describe("MariaDB grants below the database", () => {
+  it("table and column grants come back as SHOW GRANTS showed them: one on a table the rollback removed goes, a revoked column grant returns", async () => {
+    const dir = await tempDir();
+    const database = createShopDatabase();
+    const account = `rp_app_${database.slice(-6)}`;
+    mariadb(`CREATE USER '${account}'@'localhost'`);
+    try {
+      mariadb(
+        `GRANT SELECT (name), UPDATE (name) ON \`${database}\`.customers TO '${account}'@'localhost';
+         GRANT SELECT ON \`${database}\`.invoices TO '${account}'@'localhost'`,
+      );
+      const shown = () =>
+        mariadb(`SHOW GRANTS FOR '${account}'@'localhost'`).split("\n").filter(Boolean).sort();
+      const before = shown();
+      const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+      const info = await rollback.backupDatabase(
+        { type: "mariadb", ...MARIADB, database },
+        "pre",
+        "shop",
+      );
+      // The update: a new table with grants on it, a column grant added, one revoked, a table
+      // grant widened.
+      mariadb(
+        `CREATE TABLE report_cache (id INT PRIMARY KEY, body TEXT);
+         GRANT SELECT, INSERT ON \`${database}\`.report_cache TO '${account}'@'localhost';
+         ALTER TABLE customers ADD COLUMN preferences TEXT;
+         GRANT UPDATE (preferences) ON \`${database}\`.customers TO '${account}'@'localhost';
+         REVOKE SELECT (name) ON \`${database}\`.customers FROM '${account}'@'localhost';
+         GRANT INSERT ON \`${database}\`.invoices TO '${account}'@'localhost' WITH GRANT OPTION`,
+        database,
+      );
+      expect(shown()).not.toEqual(before);
+      const restored = await rollback.restoreBackupDetailed(info.backupId);
+      expect(restored.outcome, JSON.stringify(restored.error)).toBe("restored");
+      expect(restored.detail).toContain("grants on the database, its tables and columns put back");
+      expect(shown()).toEqual(before);
+      expect(
+        mariadb(
+          `SELECT COUNT(*) FROM mysql.tables_priv WHERE Db = '${database}' AND Table_name = 'report_cache'`,
+        ).trim(),
+      ).toBe("0");
+      await rollback.close();
+    } finally {
+      mariadb(`DROP USER IF EXISTS '${account}'@'localhost'`);
+    }
+  });
+});
+
 describe("MariaDB behind a password", () => {
   it("an application's account: passwordEnv and inline both roll back exactly, and the password is in no argv, store file or log", async () => {
     const dir = await tempDir();

@@ -215,3 +215,82 @@ describe("PostgreSQL, a dump taken while others write", () => {
     await rollback.close();
   });
 });
+
+describe("PostgreSQL grants below the database", () => {
+  for (const strategy of ["dump", "clone"] as const) {
+    it(`table and column privileges come back as \\dp shows them, and the proof reads them (${strategy})`, async () => {
+      const dir = await tempDir();
+      const database = await createAppDatabase();
+      const reader = await createRole("LOGIN");
+      await sql(
+        `GRANT SELECT ON customers TO ${reader}; GRANT UPDATE (email) ON customers TO ${reader};
+         GRANT SELECT ON invoices TO ${reader}`,
+        [],
+        database,
+      );
+      const dp = async () =>
+        (
+          await execa("psql", [
+            "-h",
+            PG.host,
+            "-p",
+            String(PG.port),
+            "-U",
+            PG.user,
+            "-d",
+            database,
+            "-X",
+            "-c",
+            "\\dp",
+          ])
+        ).stdout;
+      const before = await dp();
+      expect(before).toContain(`${reader}=r/postgres`);
+      const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+      const info = await rollback.backupDatabase(
+        { type: "postgresql", ...PG, database, strategy },
+        "pre",
+        "app",
+      );
+      // The update: a table with grants on it, a column grant added and one revoked, a table
+      // grant widened.
+      await sql(
+        `CREATE TABLE report_cache (id int PRIMARY KEY, body text);
+         GRANT SELECT, INSERT ON report_cache TO ${reader};
+         GRANT UPDATE (name) ON customers TO ${reader};
+         REVOKE UPDATE (email) ON customers FROM ${reader};
+         GRANT INSERT, DELETE ON invoices TO ${reader}`,
+        [],
+        database,
+      );
+      expect(await dp()).not.toBe(before);
+      const op = await rollback.restoreBackupDetailed(info.backupId);
+      expect(op.outcome, JSON.stringify(op.error)).toBe("restored");
+      expect(await dp()).toBe(before);
+      await rollback.close();
+    });
+  }
+
+  it("the proof names a privilege that differs from the backup's", async () => {
+    const { fingerprintDifferences } = await import(
+      "../../../src/backups/databases/postgresql/fingerprint.js"
+    );
+    const database = { owner: "app", connectionLimit: -1, acl: null, comment: null, settings: [] };
+    const recorded = {
+      database,
+      schema: ["object privileges recorded", "acl public.customers app=arwdDxt,reader=r"],
+      rows: {},
+    };
+    const now = {
+      database,
+      schema: ["object privileges recorded", "acl public.customers app=arwdDxt,reader=arw"],
+      rows: {},
+    };
+    expect(fingerprintDifferences(recorded as never, now as never).join("; ")).toContain(
+      "acl public.customers",
+    );
+    // A backup from before privileges were recorded is not held to them.
+    const old = { ...recorded, schema: [] };
+    expect(fingerprintDifferences(old as never, now as never)).toEqual([]);
+  });
+});

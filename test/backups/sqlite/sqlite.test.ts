@@ -130,7 +130,7 @@ ${steps}  - id: health
 `);
     const untouched = await rollpoint(["--store", store, "run", manifest]);
     expect(untouched.exitCode, untouched.stdout + untouched.stderr).toBe(1);
-    expect(untouched.stdout).toContain("everything is as it was");
+    expect(untouched.stdout).toContain("as it was before the update");
     write(`  - id: migrate
     sql: { database: data, file: ${join(dir, "m.sql")} }
 `);

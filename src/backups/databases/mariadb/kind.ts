@@ -29,6 +29,9 @@ type Fingerprint = SchemaAndRows;
 // Marks a fingerprint that lists grants: one taken before grants were recorded has none, and
 // its restore must not call every grant present a difference.
 const GRANTS_RECORDED = "grants recorded";
+// The same for grants on the database's tables and columns (mysql.tables_priv, columns_priv):
+// they too survive DROP DATABASE, even for a table the rollback removed.
+const OBJECT_GRANTS_RECORDED = "object grants recorded";
 
 const SCHEMA_QUERY = `
 SELECT CONCAT('database ', DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME)
@@ -49,7 +52,12 @@ UNION ALL SELECT CONCAT('event ', EVENT_NAME, ' ', STATUS)
 UNION ALL SELECT '${GRANTS_RECORDED}'
 UNION ALL SELECT CONCAT('grant ', GRANTEE, ' ', PRIVILEGE_TYPE, IF(IS_GRANTABLE = 'YES', ' WITH GRANT OPTION', ''))
   FROM information_schema.SCHEMA_PRIVILEGES
-  WHERE TABLE_SCHEMA IN (DATABASE(), REPLACE(REPLACE(DATABASE(), '_', '\\\\_'), '%', '\\\\%'))`;
+  WHERE TABLE_SCHEMA IN (DATABASE(), REPLACE(REPLACE(DATABASE(), '_', '\\\\_'), '%', '\\\\%'))
+UNION ALL SELECT '${OBJECT_GRANTS_RECORDED}'
+UNION ALL SELECT CONCAT('table grant ', GRANTEE, ' ', PRIVILEGE_TYPE, ' ON ', TABLE_NAME, IF(IS_GRANTABLE = 'YES', ' WITH GRANT OPTION', ''))
+  FROM information_schema.TABLE_PRIVILEGES WHERE TABLE_SCHEMA = DATABASE()
+UNION ALL SELECT CONCAT('column grant ', GRANTEE, ' ', PRIVILEGE_TYPE, ' (', COLUMN_NAME, ') ON ', TABLE_NAME, IF(IS_GRANTABLE = 'YES', ' WITH GRANT OPTION', ''))
+  FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA = DATABASE()`;
 
 async function fingerprint(target: MariadbTarget, password?: string): Promise<Fingerprint> {
   const options = { database: target.database, ...(password === undefined ? {} : { password }) };
@@ -194,12 +202,10 @@ export const mariadbKind: DatabaseKind<MariadbDatabase> = {
         const grants = await returnGrants(target, recorded);
         // The proof: read the database back and compare it with what the backup recorded.
         const now = await fingerprint(target);
-        const found = schemaDifferences(
-          recorded,
-          recorded.schema.includes(GRANTS_RECORDED)
-            ? now
-            : { ...now, schema: now.schema.filter((l) => !isGrantLine(l)) },
-        );
+        const found = schemaDifferences(recorded, {
+          ...now,
+          schema: now.schema.filter((l) => !unrecordedGrantLine(l, recorded)),
+        });
         if (found.length) {
           throw new GlobalRollbackError(
             "DATABASE_FAILED",
@@ -301,52 +307,84 @@ async function restoreRefusal(
   return undefined;
 }
 
-function isGrantLine(line: string): boolean {
-  return line === GRANTS_RECORDED || line.startsWith("grant ");
+/** A grant line of a kind the backup's fingerprint did not record (an older rollpoint's). */
+function unrecordedGrantLine(line: string, recorded: Fingerprint): boolean {
+  if (
+    !recorded.schema.includes(GRANTS_RECORDED) &&
+    (line === GRANTS_RECORDED || line.startsWith("grant "))
+  )
+    return true;
+  return (
+    !recorded.schema.includes(OBJECT_GRANTS_RECORDED) &&
+    (line === OBJECT_GRANTS_RECORDED || isObjectGrant(line))
+  );
+}
+
+function isObjectGrant(line: string): boolean {
+  return line.startsWith("table grant ") || line.startsWith("column grant ");
 }
 
 /**
- * Revoke the database-level privileges the backup did not record and grant the ones it did
- * (a fingerprint from before grants were recorded: nothing is touched). Says what it changed.
+ * Revoke the privileges on the database, its tables and its columns that the backup did not
+ * record, and grant the ones it did (for a level the backup's fingerprint did not record, an
+ * older rollpoint's: nothing of that level is touched). Says what it changed.
  */
 async function returnGrants(target: MariadbTarget, recorded: Fingerprint): Promise<string> {
-  if (!recorded.schema.includes(GRANTS_RECORDED)) return "";
-  const want = new Set(recorded.schema.filter((l) => l.startsWith("grant ")));
-  const have = new Set((await fingerprint(target)).schema.filter((l) => l.startsWith("grant ")));
-  const on = `${ident(target.database)}.*`;
-  const statements: string[] = [];
-  // "grant 'u'@'h' PRIVILEGE[ WITH GRANT OPTION]": the grantee is quoted as SQL already.
+  const levels = (line: string) =>
+    (recorded.schema.includes(GRANTS_RECORDED) && line.startsWith("grant ")) ||
+    (recorded.schema.includes(OBJECT_GRANTS_RECORDED) && isObjectGrant(line));
+  const want = new Set(recorded.schema.filter(levels));
+  const have = new Set((await fingerprint(target)).schema.filter(levels));
+  const db = ident(target.database);
+  // "[table |column ]grant 'u'@'h' PRIVILEGE[ (column)][ ON table][ WITH GRANT OPTION]": the
+  // grantee is quoted as SQL already; a table or column name is backquoted here.
   const parse = (line: string) => {
-    const rest = line.slice("grant ".length);
+    const grantable = line.endsWith(" WITH GRANT OPTION");
+    const rest = line
+      .slice(line.indexOf("grant ") + "grant ".length)
+      .replace(/ WITH GRANT OPTION$/, "");
     const at = rest.indexOf("' ", rest.indexOf("'@'") + 3);
     const grantee = rest.slice(0, at + 1);
-    const privilege = rest.slice(at + 2).replace(/ WITH GRANT OPTION$/, "");
-    return { grantee, privilege, grantable: line.endsWith(" WITH GRANT OPTION") };
+    let privilege = rest.slice(at + 2);
+    let on = `${db}.*`;
+    const onAt = privilege.lastIndexOf(" ON ");
+    if (isObjectGrant(line) && onAt >= 0) {
+      on = `${db}.${ident(privilege.slice(onAt + 4))}`;
+      privilege = privilege.slice(0, onAt);
+      const column = /^(.*) \((.*)\)$/.exec(privilege);
+      if (column) privilege = `${column[1]} (${ident(column[2]!)})`;
+    }
+    return { grantee, on, privilege, grantable };
   };
-  // Grouped per grantee: one REVOKE and one GRANT each (GRANT OPTION is one per grantee).
+  // Grouped per grantee and object: one REVOKE and one GRANT each.
   const group = (lines: string[]) => {
-    const byGrantee = new Map<string, { privileges: string[]; grantable: boolean }>();
+    const byTarget = new Map<
+      string,
+      { grantee: string; on: string; privileges: string[]; grantable: boolean }
+    >();
     for (const line of lines) {
-      const { grantee, privilege, grantable } = parse(line);
-      const entry = byGrantee.get(grantee) ?? { privileges: [], grantable: false };
+      const { grantee, on, privilege, grantable } = parse(line);
+      const key = `${grantee} ${on}`;
+      const entry = byTarget.get(key) ?? { grantee, on, privileges: [], grantable: false };
       entry.privileges.push(privilege);
       entry.grantable ||= grantable;
-      byGrantee.set(grantee, entry);
+      byTarget.set(key, entry);
     }
-    return byGrantee;
+    return [...byTarget.values()];
   };
-  for (const [grantee, { privileges, grantable }] of group([...have].filter((l) => !want.has(l))))
+  const statements: string[] = [];
+  for (const { grantee, on, privileges, grantable } of group([...have].filter((l) => !want.has(l))))
     statements.push(
       `REVOKE ${[...privileges, ...(grantable ? ["GRANT OPTION"] : [])].join(", ")} ON ${on} FROM ${grantee}`,
     );
-  for (const [grantee, { privileges, grantable }] of group([...want].filter((l) => !have.has(l))))
+  for (const { grantee, on, privileges, grantable } of group([...want].filter((l) => !have.has(l))))
     statements.push(
       `GRANT ${privileges.join(", ")} ON ${on} TO ${grantee}${grantable ? " WITH GRANT OPTION" : ""}`,
     );
   if (statements.length) await query(target, statements.join(";\n"));
-  return statements.length
-    ? `database-level grants put back (${statements.length} GRANT/REVOKE statement(s))`
-    : "";
+  if (!statements.length) return "";
+  const objects = statements.some((st) => !st.includes(` ON ${db}.* `));
+  return `${objects ? "grants on the database, its tables and columns" : "database-level grants"} put back (${statements.length} GRANT/REVOKE statement(s))`;
 }
 
 /** How long a restore waits for a metadata lock it could not free by ending sessions. */

@@ -61,6 +61,10 @@ export async function databaseProperties(
 
 const SYSTEM = `('pg_catalog', 'information_schema')`;
 
+// Marks a fingerprint that lists tables' and columns' privileges (relacl, attacl): one taken
+// before has none, and its proof must not call every privilege present a difference.
+const OBJECT_PRIVILEGES = "object privileges recorded";
+
 /** Schema objects and row counts, through a connection to the database itself. */
 export async function schemaAndRows(
   client: pg.Client,
@@ -84,9 +88,29 @@ export async function schemaAndRows(
      UNION ALL
      SELECT 'trigger ' || tgrelid::regclass::text || '.' || tgname FROM pg_trigger WHERE NOT tgisinternal
      UNION ALL
-     SELECT 'extension ' || extname FROM pg_extension`,
+     SELECT 'extension ' || extname FROM pg_extension
+     UNION ALL
+     SELECT '${OBJECT_PRIVILEGES}'
+     UNION ALL
+     SELECT 'acl ' || n.nspname || '.' || c.relname || ' ' || c.relacl::text
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relacl IS NOT NULL AND n.nspname NOT IN ${SYSTEM} AND n.nspname NOT LIKE 'pg\\_%'
+     UNION ALL
+     SELECT 'acl ' || n.nspname || '.' || c.relname || '.' || a.attname || ' ' || a.attacl::text
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE a.attacl IS NOT NULL AND NOT a.attisdropped
+        AND n.nspname NOT IN ${SYSTEM} AND n.nspname NOT LIKE 'pg\\_%'`,
   );
-  const schema = rows.map((r) => r.line).sort();
+  // An object's privileges as granted to whom, not by whom (normalAcl): who grants them back
+  // depends on who runs the restore.
+  const schema = rows
+    .map((r) =>
+      r.line.startsWith("acl ")
+        ? `${r.line.slice(0, r.line.lastIndexOf(" {"))} ${normalAcl(r.line.slice(r.line.lastIndexOf(" {") + 1))}`
+        : r.line,
+    )
+    .sort();
   const tables = (
     await client.query<{ name: string }>(
       `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
@@ -126,7 +150,18 @@ export function fingerprintDifferences(recorded: PgFingerprint, now: PgFingerpri
     out.push(
       `settings ${JSON.stringify(b.settings)}, ${JSON.stringify(a.settings)} at backup time`,
     );
-  out.push(...schemaDifferences(recorded, now));
+  const unrecorded = !recorded.schema.includes(OBJECT_PRIVILEGES);
+  out.push(
+    ...schemaDifferences(
+      recorded,
+      unrecorded
+        ? {
+            ...now,
+            schema: now.schema.filter((l) => l !== OBJECT_PRIVILEGES && !l.startsWith("acl ")),
+          }
+        : now,
+    ),
+  );
   return out;
 }
 
