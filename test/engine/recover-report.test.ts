@@ -1,11 +1,10 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, rollpoint } from "../helpers/cli.js";
+import { rollpoint } from "../helpers/cli.js";
+import { runKilledWhen } from "../helpers/paused.js";
 import { treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
-import { until } from "../helpers/wait.js";
 
 describe("what recover reports", () => {
   it("like run's rollback: the steps as the dead runner left them, every member restored and proven; show says the same", async () => {
@@ -18,12 +17,9 @@ describe("what recover reports", () => {
 `,
     );
     const before = treeState(app);
-    const runner = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
-      stdio: "ignore",
-    });
-    await until("the slow step", () => existsSync(join(dir, "slow")));
-    runner.kill("SIGKILL");
-    await new Promise((resolve) => runner.once("exit", resolve));
+    await runKilledWhen(["--store", store, "run", manifest], "the slow step", () =>
+      existsSync(join(dir, "slow")),
+    );
 
     const recovered = await rollpoint(["--store", store, "recover"]);
     expect(recovered.exitCode, recovered.stderr).toBe(0);

@@ -1,15 +1,14 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, rollpoint } from "../helpers/cli.js";
+import { rollpoint } from "../helpers/cli.js";
 import { loopFileSystem } from "../helpers/loop-fs.js";
-import { startPausedAt } from "../helpers/paused.js";
+import { runKilledWhen, startPausedAt } from "../helpers/paused.js";
 import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
-import { until } from "../helpers/wait.js";
 
 describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
   it("during the rollback point: exit 4, nothing of the point left, verify 0, and the next run works", async () => {
@@ -96,12 +95,9 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
 `,
     );
     const before = treeState(app);
-    const child = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
-      stdio: "ignore",
-    });
-    await until("the step that filled the disk", () => existsSync(join(dir, "waiting")));
-    child.kill("SIGKILL");
-    await new Promise((resolve) => child.once("exit", resolve));
+    await runKilledWhen(["--store", store, "run", manifest], "the step that filled the disk", () =>
+      existsSync(join(dir, "waiting")),
+    );
     expect(isFull(mnt)).toBe(true);
     const recovered = await rollpoint(["--store", store, "--json", "recover"]);
     expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);

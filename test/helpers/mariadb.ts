@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterEach } from "vitest";
 
@@ -46,6 +46,11 @@ export function mariadb(sql: string, database?: string, as?: MariadbAccount): st
     // stderr is kept for the error, not printed: a test may expect a refusal.
     { stdio: "pipe", ...(as ? { env: { ...process.env, MYSQL_PWD: as.password } } : {}) },
   ).toString();
+}
+
+/** An interactive session on `database`, as root, reading statements from its stdin (kept open). */
+export function mariadbSession(database: string): ChildProcessWithoutNullStreams {
+  return spawn("mariadb", [...connection(), database], { stdio: "pipe" });
 }
 
 /** A new account with a random password and no privileges, dropped after the test. */

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { afterEach } from "vitest";
 import { CLI } from "./cli.js";
+import { until } from "./wait.js";
 
 // A test that fails before it kills its paused run would leave it parked forever.
 const parked = new Set<ChildProcess>();
@@ -51,4 +52,24 @@ export async function startPausedAt(
 export async function killHard(run: PausedRun): Promise<void> {
   run.child.kill("SIGKILL");
   await run.exited;
+}
+
+/**
+ * `rollpoint run` as a cron job would start it, SIGKILLed once `ready` holds (a step has begun
+ * its work): the runner dies as in a power loss, its steps' processes left for `recover`.
+ */
+export async function runKilledWhen(
+  args: string[],
+  what: string,
+  ready: () => boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env,
+    stdio: "ignore",
+  });
+  parked.add(child);
+  await until(what, ready);
+  child.kill("SIGKILL");
+  await new Promise((resolve) => child.once("exit", resolve));
 }

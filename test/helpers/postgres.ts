@@ -83,17 +83,19 @@ export async function createRole(options: string): Promise<string> {
   return name;
 }
 
+const connection = () => ["-h", PG.host, "-p", String(PG.port), "-U", PG.user];
+
+/** Every table's and column's privileges, as `psql`'s `\dp` prints them. */
+export async function privilegesOf(database: string): Promise<string> {
+  return (await execa("psql", [...connection(), "-d", database, "-X", "-c", "\\dp"])).stdout;
+}
+
 /** The schema as pg_dump prints it, without lines that differ between two dumps of one state. */
 export async function schemaOf(database: string): Promise<string> {
   const { stdout } = await execa("pg_dump", [
     "--schema-only",
     "--no-owner",
-    "-h",
-    PG.host,
-    "-p",
-    String(PG.port),
-    "-U",
-    PG.user,
+    ...connection(),
     database,
   ]);
   return stdout

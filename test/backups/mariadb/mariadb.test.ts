@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../../src/index.js";
-import { CLI, rollpoint } from "../../helpers/cli.js";
+import { rollpoint } from "../../helpers/cli.js";
 import {
   createAccount,
   createShopDatabase,
@@ -11,8 +11,10 @@ import {
   grant,
   MARIADB,
   mariadb,
+  mariadbSession,
   mutateShopDatabase,
 } from "../../helpers/mariadb.js";
+import { runKilledWhen } from "../../helpers/paused.js";
 import { storeFiles } from "../../helpers/store.js";
 import { tempDir } from "../../helpers/tree.js";
 import { until } from "../../helpers/wait.js";
@@ -312,21 +314,7 @@ steps:
     );
     // An application's session holding a transaction on the database (a metadata lock that a
     // DROP DATABASE waits for, forever by default): its stdin stays open.
-    const app = spawn(
-      "mariadb",
-      [
-        "--no-defaults",
-        "-h",
-        MARIADB.host,
-        "-P",
-        String(MARIADB.port),
-        "--protocol=tcp",
-        "-u",
-        "root",
-        database,
-      ],
-      { stdio: ["pipe", "ignore", "ignore"] },
-    );
+    const app = mariadbSession(database);
     app.stdin.write("START TRANSACTION;\nSELECT COUNT(*) FROM customers;\n");
     const sessions = () =>
       mariadb(
@@ -334,18 +322,14 @@ steps:
       ).trim();
     await until("the application's session", () => sessions() === "1");
     const store = join(dir, "store");
-    const runner = spawn(process.execPath, [CLI, "--store", store, "run", manifest], {
-      stdio: "ignore",
-    });
-    await until(
+    await runKilledWhen(
+      ["--store", store, "run", manifest],
       "the migration in its SLEEP",
       () =>
         mariadb(
           `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(4)%'`,
         ).trim() === "1",
     );
-    runner.kill("SIGKILL");
-    await new Promise((resolve) => runner.once("exit", resolve));
 
     const recovered = await rollpoint(["--store", store, "--json", "recover"]);
     expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);

@@ -12,6 +12,7 @@ import {
   dropScratchOf,
   mutateAppDatabase,
   PG,
+  privilegesOf,
   schemaOf,
   sql,
 } from "../../helpers/postgres.js";
@@ -228,22 +229,7 @@ describe("PostgreSQL grants below the database", () => {
         [],
         database,
       );
-      const dp = async () =>
-        (
-          await execa("psql", [
-            "-h",
-            PG.host,
-            "-p",
-            String(PG.port),
-            "-U",
-            PG.user,
-            "-d",
-            database,
-            "-X",
-            "-c",
-            "\\dp",
-          ])
-        ).stdout;
+      const dp = () => privilegesOf(database);
       const before = await dp();
       expect(before).toContain(`${reader}=r/postgres`);
       const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
