@@ -74,9 +74,8 @@ export function rollbackOf(plan: Plan, stepId: string): RollbackAction[] {
 
 export function buildPlan(manifest: WrittenManifest): Plan {
   const rp = manifest.rollbackPoint ?? {};
-  const files = (rp.files ?? []).map((f) =>
-    typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
-  );
+  const lists = memberListsOf(rp);
+  const files = [...(lists.files ?? [])];
   // The loader resolved every target with the caller's environment (the manifest, then
   // PGHOST/PGPORT/PGUSER, then the defaults); the plan reads no environment of its own, so the
   // target printed is the one `run` connects to.
@@ -94,7 +93,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const steps = manifest.steps.map(planStep);
   // The order the point is taken in is the registry's; its data members are restored in
   // reverse of that, between stopping and returning the services.
-  const restoreOrder = plannedMembers(memberListsOf(rp))
+  const restoreOrder = plannedMembers(lists)
     .filter((m) => m.phase === "data")
     .reverse();
   const restores: RollbackAction[] = restoreOrder.map((m) => ({

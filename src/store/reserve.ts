@@ -49,19 +49,16 @@ export class SpaceReserve {
       return write();
     }
   }
-}
 
-/** The same for work that is asynchronous; `write` must be safe to run again after a failure. */
-export async function withSpaceAsync<T>(
-  reserve: SpaceReserve,
-  write: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (!isOutOfSpace(error) || !existsSync(reserve.path)) throw error;
-    rmSync(reserve.path, { force: true });
-    return write();
+  /** The same for work that is asynchronous; `write` must be safe to run again after a failure. */
+  async withSpaceAsync<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isOutOfSpace(error) || !existsSync(this.path)) throw error;
+      rmSync(this.path, { force: true });
+      return write();
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import { syncDirectory } from "./durable.js";
 import { StoreLock } from "./lock.js";
 import { ObjectStore } from "./objects.js";
 import { OperationLog } from "./oplog.js";
-import { SpaceReserve, withSpaceAsync } from "./reserve.js";
+import { SpaceReserve } from "./reserve.js";
 import {
   checkAncestors,
   checkCatalogPresent,
@@ -152,13 +152,13 @@ export class Store {
   private async holdLockFor<T>(command: string, fn: () => Promise<T>, runId?: string): Promise<T> {
     // On a full disk (a step filled it, then its runner died) the lock, the crash cleanup and
     // the run's records get the reserve: recover must work on the disk as the update left it.
-    this.lock = await withSpaceAsync(this.reserve, () =>
+    this.lock = await this.reserve.withSpaceAsync(() =>
       StoreLock.acquire(this.dir, runId === undefined ? { command } : { command, runId }),
     );
     try {
       const previous = this.lock.previousHolder;
       this.reserve.ensure();
-      if (previous) await withSpaceAsync(this.reserve, () => this.cleanUpAfterCrash(previous.pid));
+      if (previous) await this.reserve.withSpaceAsync(() => this.cleanUpAfterCrash(previous.pid));
       return await fn();
     } finally {
       this.lock.release();

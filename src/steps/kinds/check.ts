@@ -150,12 +150,32 @@ async function probe(
   ctx.onLines([`probe: ${state.unit} is active`], "stdout");
 }
 
-/** The first 200 characters of a body, on one line; a body that cannot be read says so. */
+/**
+ * The first 200 characters of a body, on one line: at most 4 KiB is read, then the rest is
+ * cancelled (a health page of megabytes is not read at every probe). One that cannot be read
+ * says so.
+ */
 async function bodyExcerpt(response: Response): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return "";
   try {
-    const text = (await response.text()).replace(/\s+/g, " ").trim();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (size < 4096) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+    const text = Buffer.concat(chunks)
+      .subarray(0, 4096)
+      .toString("utf8")
+      .replace(/\s+/g, " ")
+      .trim();
     return text.length > 200 ? `${text.slice(0, 200)}…` : text;
   } catch {
     return "(body unreadable)";
+  } finally {
+    await reader.cancel().catch(() => undefined);
   }
 }

@@ -398,7 +398,7 @@ const LOCK_WAIT_S = 30;
 async function endOtherSessions(target: MariadbTarget): Promise<number> {
   const sessions = await query(
     target,
-    `SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '${target.database.replace(/'/g, "''").replace(/\\/g, "\\\\")}' AND ID <> CONNECTION_ID()`,
+    `SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ${quote(target.database)} AND ID <> CONNECTION_ID()`,
   );
   let ended = 0;
   for (const [id] of sessions) {
