@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
+import { shownName } from "./files/names.js";
 import { checkExternal } from "./members.js";
 import type { RollbackOperation, VerifyProblem, VerifyReport } from "./outcomes.js";
 
@@ -29,7 +30,7 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
     if (result !== "ok") {
       problems.push({
         backupId: row.id,
-        path: entry.rel === "" ? row.source : join(row.source, entry.rel),
+        path: entry.rel === "" ? row.source : shownName(join(row.source, entry.rel)),
         hash: entry.hash,
         problem: result,
       });

@@ -1,4 +1,3 @@
-import { readlinkSync } from "node:fs";
 import { GlobalRollbackError } from "../../errors.js";
 import type { ReadCheck } from "../../store/object-writers.js";
 import {
@@ -18,10 +17,11 @@ import {
 } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
+import { hasRawBytes, readLinkAt, shownName } from "./names.js";
 import type { PathStats } from "./path-stats.js";
-import { pinnedTreeAt } from "./pinned.js";
+import { type Name, pinnedTreeAt } from "./pinned.js";
 import { readSteadily, relook, tornWarning } from "./steady-read.js";
-import { type OddName, walkLazily } from "./walk.js";
+import { walkLazily } from "./walk.js";
 import { readXattrs } from "./xattrs.js";
 
 /**
@@ -30,11 +30,6 @@ import { readXattrs } from "./xattrs.js";
  */
 export function symlinkRootWarning(path: string, target: string): string {
   return `${path} is a symlink to ${target}: only the link itself is protected; name ${target} too to protect what it points to`;
-}
-
-/** What a backup, plan and restore say of a name that is not valid UTF-8. */
-export function oddNameWarning(root: string, rel: string): string {
-  return `${root}/${rel}: the name is not valid UTF-8 (shown escaped): not backed up, and a restore leaves it as it finds it`;
 }
 
 /** What a backup and plan say of a socket: its server makes it, a restore cannot. */
@@ -60,8 +55,6 @@ export interface FileBackupStats {
 export interface TreeSnapshot {
   entries: Entry[];
   stats: FileBackupStats;
-  /** Paths whose names are not valid UTF-8, escaped: not backed up (see OddName). */
-  oddNames: string[];
   /** Things recorded but worth a person's attention (sockets). */
   warnings: string[];
 }
@@ -93,13 +86,11 @@ export async function snapshotTree(
     newBytes: 0,
     unchanged: 0,
   };
-  const odd: OddName[] = [];
-  const walked = walkLazily(source, compileExcludes(exclude), { odd });
-  if (!walked) return { entries: [absentEntry()], stats, warnings: [], oddNames: [] };
+  const walked = walkLazily(source, compileExcludes(exclude));
+  if (!walked) return { entries: [absentEntry()], stats, warnings: [] };
 
   const before = new Map(previous?.entries.map((e) => [e.rel, e]));
   const takenAtMs = previous?.takenAtMs ?? 0;
-  // Odd names are found as the walk goes: their warnings are put first once it is done.
   const warnings: string[] = [];
   const entries: Entry[] = [];
   const small: Array<{ entry: Entry; check: ReadCheck }> = [];
@@ -145,12 +136,14 @@ export async function snapshotTree(
           }
           stats.bytes += entry.size;
           const check: ReadCheck = { ...path.stats, path: path.abs };
+          // A thread is given a path as text; a name of raw bytes is read here, as bytes.
+          const threadable = !previous && !hasRawBytes(path.abs);
           if (settled && old.hash) {
             entry.hash = old.hash;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
             large.push({ entry, check });
-          } else if (!previous) {
+          } else if (threadable) {
             small.push({ entry, check });
             // Threads are started only once there is enough work to repay their start-up.
             if (!writers && small.length === PARALLEL_FROM) {
@@ -171,15 +164,16 @@ export async function snapshotTree(
           break;
         case "symlink":
           stats.symlinks++;
-          entry.target = readlinkSync(path.at);
-          if (path.rel === "") warnings.push(symlinkRootWarning(path.abs, entry.target));
+          entry.target = readLinkAt(path.at);
+          if (path.rel === "")
+            warnings.push(symlinkRootWarning(shownName(path.abs), shownName(entry.target)));
           break;
         default:
           // Fifos and devices are recreated on restore (mkfifo, mknod); a socket belongs to the
           // process that listens on it and cannot be, which the user must hear about.
           stats.special++;
           if (entry.kind === "socket") {
-            warnings.push(socketWarning(path.abs));
+            warnings.push(socketWarning(shownName(path.abs)));
           }
       }
     }
@@ -195,13 +189,12 @@ export async function snapshotTree(
   } finally {
     await writers?.close();
   }
-  warnings.unshift(...odd.map((o) => oddNameWarning(source, o.rel)));
   await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, check }) => {
     await readFile(entry, check, (at) => objects.putLargeFile(at));
     pausePoint("backup:object");
   });
   const kept = gone.size ? entries.filter((e) => !gone.has(e)) : entries;
-  if (kept.length === 0) return { entries: [absentEntry()], stats, warnings, oddNames: [] };
+  if (kept.length === 0) return { entries: [absentEntry()], stats, warnings };
   kept.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   for (const names of linked.values()) {
     const present = names.filter((e) => !gone.has(e) && e.kind === "file");
@@ -239,7 +232,7 @@ export async function snapshotTree(
   } finally {
     tree.close();
   }
-  return { entries: kept, stats, warnings, oddNames: odd.map((o) => o.rel) };
+  return { entries: kept, stats, warnings };
 
   /**
    * Store a file's bytes, read as steady-read.ts says; the entry takes the stat the bytes were
@@ -252,7 +245,7 @@ export async function snapshotTree(
     put: (at: string) => PutResult | Promise<PutResult>,
     // The path through the walk's open directory, while the walk is at it; `check.path` (the
     // real path) names the file in messages and is looked up again from `/` after a change.
-    pinned?: string,
+    pinned?: Name,
   ): Promise<void> {
     let expect: { dev: bigint; ino: bigint } = check;
     for (let attempt = 1; ; attempt++) {
@@ -260,28 +253,30 @@ export async function snapshotTree(
       if (read.ok) {
         record(entry, read.put);
         refresh(entry, read.stats);
-        if (read.torn) warnings.push(tornWarning(check.path));
+        if (read.torn) warnings.push(tornWarning(shownName(check.path)));
         return;
       }
       const now = read.why === "gone" ? undefined : relook(check.path);
       if (!now) {
         gone.add(entry);
-        warnings.push(`${check.path}: disappeared while being backed up; recorded as absent`);
+        warnings.push(
+          `${shownName(check.path)}: disappeared while being backed up; recorded as absent`,
+        );
         return;
       }
       if (!now.stats.isFile()) {
         // Recorded as what is there now (a link, a FIFO): its bytes are never read.
         Object.assign(entry, entryFromStats(entry.rel, now.stats), { target: now.target ?? null });
         warnings.push(
-          `${check.path}: became a ${entry.kind} while being backed up; recorded as the ${entry.kind}`,
+          `${shownName(check.path)}: became a ${entry.kind} while being backed up; recorded as the ${entry.kind}`,
         );
         return;
       }
       if (attempt === 2) {
         throw new GlobalRollbackError(
           "BACKUP_FAILED",
-          `${check.path} was replaced by another file twice while being backed up; back up again once it is left alone`,
-          { context: { path: check.path } },
+          `${shownName(check.path)} was replaced by another file twice while being backed up; back up again once it is left alone`,
+          { context: { path: shownName(check.path) } },
         );
       }
       expect = now.stats;

@@ -1,9 +1,6 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { runSystemCommand } from "../../util/system-command.js";
-import type { PinnedTree } from "./pinned.js";
-
-const execFileAsync = promisify(execFile);
+import { execWithPaths, runSystemCommand } from "../../util/system-command.js";
+import { nameFromBytes } from "./names.js";
+import type { Name, PinnedTree } from "./pinned.js";
 
 /**
  * The inode flags a restore must work around and put back: `i` (immutable: no write, rename,
@@ -34,20 +31,18 @@ export async function readFlags(
   return out;
 }
 
-async function readBatch(batch: readonly string[]): Promise<Array<[string, Flags]>> {
+async function readBatch(paths: readonly Name[]): Promise<Array<[string, Flags]>> {
   let stdout: string;
   try {
-    ({ stdout } = await execFileAsync("lsattr", ["-d", "--", ...batch], {
-      maxBuffer: 64 * 2 ** 20,
-      encoding: "utf8",
-    }));
+    stdout = nameFromBytes((await execWithPaths("lsattr", ["-d", "--"], paths)).stdout);
   } catch (error) {
-    const failure = error as NodeJS.ErrnoException & { stdout?: string };
+    const failure = error as NodeJS.ErrnoException & { stdout?: Buffer };
     // lsattr missing: nothing to lift, and nothing recorded (the backup warns).
     if (failure.code === "ENOENT") throw new FlagsUnavailable();
     // A file system without flags (tmpfs), or a path gone: the others are still listed.
-    stdout = failure.stdout ?? "";
+    stdout = failure.stdout ? nameFromBytes(failure.stdout) : "";
   }
+  const batch = paths.map((p) => (typeof p === "string" ? p : nameFromBytes(p)));
   // One "FLAGS PATH\n" per path that could be read, in the order asked; a name may hold a
   // newline, so each record is matched against the path it must end with.
   const out: Array<[string, Flags]> = [];
@@ -75,7 +70,7 @@ export class FlagsUnavailable extends Error {
 
 /** `chattr -i -a` on each of `rels`: before a restore changes them. */
 export async function liftFlags(tree: PinnedTree, rels: readonly string[]): Promise<void> {
-  await tree.inBatches(rels, (paths) => runSystemCommand("chattr", ["-i", "-a", "--", ...paths]));
+  await tree.inBatches(rels, (paths) => runSystemCommand("chattr", ["-i", "-a", "--"], paths));
 }
 
 /** Set each path's kept flags to exactly what `wanted` says (absent: none). */
@@ -87,6 +82,6 @@ export async function putFlags(
   for (const [rel, flags] of wanted) byFlags.set(flags, [...(byFlags.get(flags) ?? []), rel]);
   for (const [flags, rels] of byFlags) {
     const args = KEPT.map((f) => `${flags.includes(f) ? "+" : "-"}${f}`);
-    await tree.inBatches(rels, (paths) => runSystemCommand("chattr", [...args, "--", ...paths]));
+    await tree.inBatches(rels, (paths) => runSystemCommand("chattr", [...args, "--"], paths));
   }
 }

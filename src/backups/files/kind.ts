@@ -6,6 +6,7 @@ import type { Store } from "../../store/store.js";
 import { type BackupLabel, recordBackup } from "../record.js";
 import { snapshotTree } from "./backup.js";
 import { type Entry, sameEntries } from "./entry.js";
+import { shownName } from "./names.js";
 import { canonicalParent, parentOf, restoreTarget } from "./parents.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
 import { planRestore, type RestorePlan } from "./restore-plan.js";
@@ -52,7 +53,6 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
           absent: snapshot.entries[0]?.kind === "absent",
           stats: snapshot.stats,
           warnings: snapshot.warnings,
-          ...(snapshot.oddNames.length ? { oddNames: snapshot.oddNames } : {}),
         },
         ...(previous && sameEntries(previous.entries, snapshot.entries)
           ? { unchangedFrom: previous }
@@ -88,7 +88,7 @@ export async function prepareFileRestore(store: Store, row: BackupRow): Promise<
     const check = await store.objects.check(hash);
     if (check !== "ok") {
       const rel = byHash.get(hash)?.rel ?? "";
-      const path = rel === "" ? row.source : join(row.source, rel);
+      const path = rel === "" ? row.source : shownName(join(row.source, rel));
       throw new GlobalRollbackError(
         "VERIFY_FAILED",
         `backup ${row.id} cannot be restored: the stored copy of ${path} is ${check === "missing" ? "missing" : "damaged (SHA-256 mismatch)"} (object ${hash}); nothing was changed`,
@@ -159,7 +159,10 @@ export async function applyFileRestore(
   return counts;
 }
 
-/** The names a file backup could not record (not valid UTF-8), escaped. */
+/**
+ * The names a file backup taken before names were bytes could not record (not valid UTF-8),
+ * escaped; a newer backup records them like any other and has none.
+ */
 function oddNamesOf(row: BackupRow): readonly string[] {
   return (row.meta.oddNames as string[] | undefined) ?? [];
 }

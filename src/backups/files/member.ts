@@ -1,6 +1,5 @@
 // The files member kind: what the registry (../members.ts) dispatches to for `rollbackPoint.files`.
 
-import { readlinkSync } from "node:fs";
 import { describeError } from "../../errors.js";
 import { realLocation, storeOverlap } from "../../store/overlap.js";
 import { bytes, count } from "../../util/bytes.js";
@@ -12,13 +11,14 @@ import {
   type PreflightCheck,
 } from "../member-kind.js";
 import { operation } from "../operation.js";
-import { oddNameWarning, socketWarning, symlinkRootWarning } from "./backup.js";
+import { socketWarning, symlinkRootWarning } from "./backup.js";
 import { type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { applyFileRestore, backupFiles, prepareFileRestore } from "./kind.js";
+import { readLinkAt, shownName } from "./names.js";
 import { parentOf, restoreTarget } from "./parents.js";
 import { differencesAfterRestore } from "./restore-proof.js";
-import { type OddName, walkLazily } from "./walk.js";
+import { walkLazily } from "./walk.js";
 
 type FileEntry = MemberEntries["files"];
 
@@ -95,13 +95,12 @@ function inspectPath(
   previous: Listing | undefined,
   blockSize: number,
 ): { check: PreflightCheck; newBytes: number; newFiles: number } {
-  const odd: OddName[] = [];
   const only = (check: PreflightCheck) => ({ check, newBytes: 0, newFiles: 0 });
   const unreadable = (error: unknown) =>
     only({ ok: false, subject: path, detail: `cannot be read: ${describeError(error)}` });
   let walk: ReturnType<typeof walkLazily>;
   try {
-    walk = walkLazily(path, compileExcludes(exclude), { odd });
+    walk = walkLazily(path, compileExcludes(exclude));
   } catch (error) {
     return unreadable(error);
   }
@@ -127,10 +126,10 @@ function inspectPath(
         return only({
           ok: true,
           subject: path,
-          detail: symlinkRootWarning(path, readlinkSync(path)),
+          detail: symlinkRootWarning(path, shownName(readLinkAt(w.at))),
         });
       }
-      if (w.stats.isSocket()) sockets.push(w.abs);
+      if (w.stats.isSocket()) sockets.push(shownName(w.abs));
       if (!w.stats.isFile()) continue;
       files++;
       total += Number(w.stats.size);
@@ -151,9 +150,9 @@ function inspectPath(
   return {
     check: {
       ok: true,
-      ...(odd.length || sockets.length ? { warning: true } : {}),
+      ...(sockets.length ? { warning: true } : {}),
       subject: path,
-      detail: `${count(files, "file")}, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${odd.map((o) => `; ${oddNameWarning(path, o.rel)}`).join("")}${sockets.map((s) => `; ${socketWarning(s)}`).join("")}`,
+      detail: `${count(files, "file")}, ${bytes(total)}${previous ? `; ${bytes(changedBytes)} changed since the last backup` : ""}${sockets.map((s) => `; ${socketWarning(s)}`).join("")}`,
     },
     newBytes,
     newFiles,

@@ -15,6 +15,7 @@ import {
 import { basename, dirname } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
 import { O_PATH } from "../../util/o-path.js";
+import { hasRawBytes, kernelName, nameFromBytes, shownName } from "./names.js";
 import { PathStats } from "./path-stats.js";
 
 /**
@@ -65,10 +66,10 @@ export type Rel = string | { readonly key: string };
 /** A name as the kernel takes it: text, or bytes for a name that is not valid UTF-8. */
 export type Name = string | Buffer;
 
-function join(dir: string, name: Name): Name {
-  return typeof name === "string"
-    ? `${dir}/${name}`
-    : Buffer.concat([Buffer.from(`${dir}/`), name]);
+/** `dir/name` for a system call: bytes when the name holds some that are not UTF-8 (names.ts). */
+export function nameIn(dir: string, name: Name): Name {
+  const raw = typeof name === "string" ? kernelName(name) : name;
+  return typeof raw === "string" ? `${dir}/${raw}` : Buffer.concat([Buffer.from(`${dir}/`), raw]);
 }
 
 function fdPath(fd: number): string {
@@ -101,7 +102,9 @@ export class PinnedTree {
   tempBeside(rel: string): Rel {
     const key = this.key(rel);
     const slash = key.lastIndexOf("/");
-    const name = `.${key.slice(slash + 1)}.rollpoint-${randomBytes(6).toString("hex")}.tmp`;
+    // Always valid UTF-8, so that a child process (mkfifo, mknod, touch) can be given it.
+    const leaf = key.slice(slash + 1);
+    const name = `.${hasRawBytes(leaf) ? "" : leaf}.rollpoint-${randomBytes(6).toString("hex")}.tmp`;
     return { key: slash < 0 ? name : `${key.slice(0, slash)}/${name}` };
   }
 
@@ -117,7 +120,7 @@ export class PinnedTree {
     }
     const slash = key.lastIndexOf("/");
     const parent = this.dirFd(slash < 0 ? "" : key.slice(0, slash));
-    const fd = openDirAt(parent, key.slice(slash + 1), `${this.base}/${key}`);
+    const fd = openDirAt(parent, key.slice(slash + 1), shownName(`${this.base}/${key}`));
     if (this.open.size >= CACHE) {
       const [oldest, oldFd] = this.open.entries().next().value as [string, number];
       this.open.delete(oldest);
@@ -130,19 +133,27 @@ export class PinnedTree {
   /** What a call in this process names `rel` by: its name in its open parent directory. */
   at(rel: Rel, name?: Name): Name {
     const key = this.key(rel);
-    if (name !== undefined) return join(fdPath(this.dirFd(key)), name);
+    if (name !== undefined) return nameIn(fdPath(this.dirFd(key)), name);
     const slash = key.lastIndexOf("/");
-    return join(fdPath(this.dirFd(slash < 0 ? "" : key.slice(0, slash))), key.slice(slash + 1));
+    return nameIn(fdPath(this.dirFd(slash < 0 ? "" : key.slice(0, slash))), key.slice(slash + 1));
   }
 
   /** The same for a child process: `/proc/<pid>/fd/...`, valid while this tree is open. */
   forChild(rel: Rel): string {
-    return String(this.at(rel)).replace(/^\/proc\/self\//, `/proc/${process.pid}/`);
+    const at = this.at(rel);
+    // A child's arguments are text: a name of raw bytes reaches it only through inBatches.
+    if (typeof at !== "string")
+      throw new GlobalRollbackError(
+        "RESTORE_FAILED",
+        `${this.shown(rel)}: its name is not valid UTF-8 and cannot be handed to a helper program here`,
+        { context: { path: this.shown(rel) } },
+      );
+    return at.replace(/^\/proc\/self\//, `/proc/${process.pid}/`);
   }
 
   /** The path a person reads: for messages only, never for a call. */
   shown(rel: Rel): string {
-    return `${this.base === "/" ? "" : this.base}/${this.key(rel)}`;
+    return shownName(`${this.base === "/" ? "" : this.base}/${this.key(rel)}`);
   }
 
   /** A new descriptor of the directory `rel`, the caller's to close (for calls that outlive others). */
@@ -217,15 +228,17 @@ export class PinnedTree {
    * Run `run` over `rels` in batches, each path given as a child process names it through an
    * open parent directory (see forChild); the descriptors live until its batch's run ends. A path
    * whose directory is gone or was swapped is left out (there is nothing of it to read or set).
+   * A path is bytes when its name holds some that are not UTF-8 (see execWithPaths); `relOf`
+   * is keyed by its text (names.ts).
    */
   async inBatches(
     rels: readonly string[],
-    run: (paths: string[], relOf: ReadonlyMap<string, string>) => Promise<void>,
+    run: (paths: Name[], relOf: ReadonlyMap<string, string>) => Promise<void>,
   ): Promise<void> {
     for (let i = 0; i < rels.length; ) {
       const held = new Map<string, number>();
       const relOf = new Map<string, string>();
-      const paths: string[] = [];
+      const paths: Name[] = [];
       try {
         for (; i < rels.length && paths.length < CHILD_BATCH; i++) {
           const rel = rels[i]!;
@@ -247,9 +260,9 @@ export class PinnedTree {
             }
             held.set(dirKey, fd);
           }
-          const path = `/proc/${process.pid}/fd/${fd}/${key.slice(slash + 1)}`;
+          const path = nameIn(`/proc/${process.pid}/fd/${fd}`, key.slice(slash + 1));
           paths.push(path);
-          relOf.set(path, rel);
+          relOf.set(typeof path === "string" ? path : nameFromBytes(path), rel);
         }
         if (paths.length) await run(paths, relOf);
       } finally {
@@ -314,7 +327,7 @@ export function openComponents(path: string): number {
 
 function openDirAt(parent: number, name: Name, shown: string): number {
   try {
-    return openSync(join(fdPath(parent), name), DIR_FLAGS);
+    return openSync(nameIn(fdPath(parent), name), DIR_FLAGS);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new SwappedPath(shown, "was replaced by a symlink");
@@ -326,10 +339,10 @@ function openDirAt(parent: number, name: Name, shown: string): number {
 /** Remove `name` in the open directory `parent` and everything under it; returns paths removed. */
 function removeBelow(parent: number, name: Name, shown: string): number {
   const top = fdPath(parent);
-  const first = lstatSync(join(top, name), { throwIfNoEntry: false });
+  const first = lstatSync(nameIn(top, name), { throwIfNoEntry: false });
   if (!first) return 0;
   if (!first.isDirectory()) {
-    unlinkSync(join(top, name));
+    unlinkSync(nameIn(top, name));
     return 1;
   }
   let removed = 0;
@@ -356,7 +369,7 @@ function removeBelow(parent: number, name: Name, shown: string): number {
         let descended = false;
         while (current.names.length) {
           const child = current.names.pop()!;
-          const childPath = join(dir, child);
+          const childPath = nameIn(dir, child);
           const stats = lstatSync(childPath, { throwIfNoEntry: false });
           if (!stats) continue;
           if (!stats.isDirectory()) {
@@ -365,7 +378,7 @@ function removeBelow(parent: number, name: Name, shown: string): number {
           } else if (stack.length >= HOIST_DEPTH) {
             // Too deep to go on from here: move the rest of the chain up beside the top.
             const hoisted = `.rollpoint-rm-${randomBytes(6).toString("hex")}`;
-            renameSync(childPath, join(top, hoisted));
+            renameSync(childPath, nameIn(top, hoisted));
             pending.push(hoisted);
           } else {
             push(current.fd, child);
@@ -382,7 +395,7 @@ function removeBelow(parent: number, name: Name, shown: string): number {
         }
         stack.pop();
         closeSync(current.fd);
-        rmdirSync(join(fdPath(current.parentFd), current.name));
+        rmdirSync(nameIn(fdPath(current.parentFd), current.name));
         removed++;
       }
     } finally {

@@ -23,6 +23,7 @@ import { pausePoint } from "../../util/pause-point.js";
 import { runSystemCommand } from "../../util/system-command.js";
 import type { Entry } from "./entry.js";
 import { liftFlags, putFlags } from "./flags.js";
+import { kernelName } from "./names.js";
 import { PathStats } from "./path-stats.js";
 import {
   type Expected,
@@ -97,9 +98,8 @@ async function applyPinned(
   async function applyAction(action: RestorePlan["actions"][number]): Promise<void> {
     switch (action.op) {
       case "remove": {
-        if (action.odd) tree.removeTree(action.odd.parent, action.odd.name);
-        else tree.removeTree(action.rel);
-        toSync.add(action.odd ? action.odd.parent : parentRel(action.rel));
+        tree.removeTree(action.rel);
+        toSync.add(parentRel(action.rel));
         counts.removed++;
         break;
       }
@@ -280,7 +280,7 @@ async function createAt(
       else objects.copyTo(entry.hash!, String(tree.at(rel)));
       return;
     case "symlink":
-      symlinkSync(entry.target!, tree.at(rel));
+      symlinkSync(kernelName(entry.target!), tree.at(rel));
       return;
     case "fifo":
       await runSystemCommand("mkfifo", ["-m", "600", "--", tree.forChild(rel)]);

@@ -1,19 +1,16 @@
-import { readlinkSync } from "node:fs";
 import { type Entry, isSparse, kindOf, type Listing, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
+import { hasRawBytes, readLinkAt, shownName } from "./names.js";
 import type { PathStats } from "./path-stats.js";
 import { type PinnedTree, pinnedTreeAt } from "./pinned.js";
 import { hashChecked } from "./steady-read.js";
-import { type OddName, type WalkedPath, walkLazily } from "./walk.js";
+import { type WalkedPath, walkLazily } from "./walk.js";
 
 /** One change that brings a live path back to its backed-up state. */
 export type RestoreAction =
-  /**
-   * The path exists but did not at backup time, or has another type now. `bytes`: the real path
-   * of a name that is not valid UTF-8 (`rel` shows it escaped).
-   */
-  | { op: "remove"; rel: string; odd?: { parent: string; name: Buffer } }
+  /** The path exists but did not at backup time, or has another type now. */
+  | { op: "remove"; rel: string }
   /** The path must be written anew from the backup (missing, another type, other contents). */
   | { op: "write"; entry: Entry }
   /** Contents are right; mode, owner or mtime are not. `live`: the inode the plan saw there. */
@@ -31,7 +28,11 @@ export interface RestorePlan {
   identities: ReadonlyMap<string, { dev: bigint; ino: bigint }>;
   /** The whole listing: after the writes, every entry's extended attributes are made right. */
   entries: readonly Entry[];
-  /** Names not valid UTF-8 that the backup saw too: left as they are (escaped). */
+  /**
+   * Backups taken before names were bytes (before 2026-12) did not record a name that is not
+   * valid UTF-8 and listed it, escaped, in their `oddNames`: those found again are left as they
+   * are (escaped here, as recorded).
+   */
   oddKept: string[];
   /** Live paths (relative) with the immutable or append-only flag: lifted before any change. */
   flagged: string[];
@@ -62,13 +63,13 @@ export async function planRestore(
   exclude: readonly string[],
   recordedOdd: readonly string[] = [],
 ): Promise<RestorePlan> {
-  const odd: OddName[] = [];
   const wanted = new Map(listing.map((e) => [e.rel, e]));
   const walked =
     walkLazily(root, compileExcludes(exclude), {
-      odd,
       descend: (rel) => wanted.get(rel)?.kind === "dir",
     }) ?? [];
+  const recorded = new Set(recordedOdd);
+  const oddKept: string[] = [];
   const live = new Map<string, LivePath>();
   // Live paths whose stat identity is not the recorded one (changed since the backup, or not in
   // it): only their flags and extended attributes can differ from the listing's, since setting
@@ -85,6 +86,10 @@ export async function planRestore(
 
   for (const w of walked) {
     const entry = wanted.get(w.rel);
+    if (!entry && recorded.size && hasRawBytes(w.rel) && recorded.has(shownName(w.rel))) {
+      oddKept.push(shownName(w.rel));
+      continue;
+    }
     if (entry && sameStatIdentity(entry, w.stats, takenAtMs)) {
       if (entry.flags) liveFlags.set(w.rel, entry.flags);
     } else {
@@ -144,16 +149,6 @@ export async function planRestore(
   for (const action of changes) {
     if (action.op === "write" && action.entry.kind === "file") neededHashes.add(action.entry.hash!);
   }
-  // A name that is not valid UTF-8: one the backup saw is left as it is (it could not be
-  // recorded); one it did not see is the update's, and goes, by its bytes.
-  const recorded = new Set(recordedOdd);
-  const oddKept: string[] = [];
-  const oddRemovals: RestoreAction[] = [];
-  for (const o of odd) {
-    if (underRemoved(o.rel, removed)) continue;
-    if (recorded.has(o.rel)) oddKept.push(o.rel);
-    else oddRemovals.push({ op: "remove", rel: o.rel, odd: { parent: o.parent, name: o.name } });
-  }
   const rewritten = new Set(changes.flatMap((c) => (c.op === "write" ? [c.entry.rel] : [])));
   const flagChanges = listing.flatMap((e) => {
     if (e.kind !== "file" && e.kind !== "dir") return [];
@@ -164,11 +159,7 @@ export async function planRestore(
   });
   return {
     root,
-    actions: [
-      ...removals.map((rel) => ({ op: "remove" as const, rel })),
-      ...oddRemovals,
-      ...changes,
-    ],
+    actions: [...removals.map((rel) => ({ op: "remove" as const, rel })), ...changes],
     neededHashes,
     directories: listing.filter((e) => e.kind === "dir"),
     identities: new Map(
@@ -220,7 +211,7 @@ function sameContents(entry: Entry, w: WalkedPath, takenAtMs: number): boolean {
       if (sameStatIdentity(entry, w.stats, takenAtMs)) return true;
       return hashChecked(w.at, w.stats) === entry.hash;
     case "symlink":
-      return readlinkSync(w.at) === entry.target;
+      return readLinkAt(w.at) === entry.target;
     case "char":
     case "block":
       return entry.rdev === w.stats.rdev;

@@ -1,9 +1,10 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { hashFileSync } from "../../store/hash.js";
 import { O_PATH } from "../../util/o-path.js";
+import { readLinkAt } from "./names.js";
 import { PathStats } from "./path-stats.js";
-import { openComponents } from "./pinned.js";
+import { type Name, nameIn, openComponents } from "./pinned.js";
 
 /**
  * Reading a file's bytes for a backup. The walk saw an inode at a path; the bytes stored must be
@@ -25,7 +26,7 @@ export type SteadyRead<T> =
 
 /** Open `path` as O_PATH if it is still the regular file `expect` describes (dev and inode). */
 function pinRegular(
-  path: string,
+  path: Name,
   expect: { dev: bigint; ino: bigint },
 ): { fd: number; stats: PathStats } | "gone" | "replaced" {
   let fd: number;
@@ -51,7 +52,7 @@ function steady(a: PathStats, b: PathStats): boolean {
 
 /** Read the file at `path` through `put` (given a path naming the checked inode). */
 export async function readSteadily<T>(
-  path: string,
+  path: Name,
   expect: { dev: bigint; ino: bigint },
   put: (source: string) => T | Promise<T>,
 ): Promise<SteadyRead<T>> {
@@ -72,10 +73,7 @@ export async function readSteadily<T>(
 }
 
 /** SHA-256 of the regular file at `path` if it is still the inode `expect`; undefined if not. */
-export function hashChecked(
-  path: string,
-  expect: { dev: bigint; ino: bigint },
-): string | undefined {
+export function hashChecked(path: Name, expect: { dev: bigint; ino: bigint }): string | undefined {
   const pinned = pinRegular(path, expect);
   if (typeof pinned === "string") return undefined;
   try {
@@ -89,7 +87,7 @@ export function hashChecked(
  * Look `abs` (a canonical path) up from `/` without following a link on the way, and hand its
  * lstat and its path through the open parent to `use`; `undefined` when nothing is there.
  */
-function lookedUp<T>(abs: string, use: (stats: PathStats, at: string) => T): T | undefined {
+function lookedUp<T>(abs: string, use: (stats: PathStats, at: Name) => T): T | undefined {
   let dir: number;
   try {
     dir = openComponents(dirname(abs));
@@ -98,7 +96,7 @@ function lookedUp<T>(abs: string, use: (stats: PathStats, at: string) => T): T |
     throw error;
   }
   try {
-    const at = `/proc/self/fd/${dir}/${basename(abs)}`;
+    const at = nameIn(`/proc/self/fd/${dir}`, basename(abs));
     const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
     return raw && use(new PathStats(raw), at);
   } finally {
@@ -120,7 +118,7 @@ export function hashOfPath(abs: string): string | null | "other" {
 /** What a changed path is now: its stat, and a symlink's target, read through its parent. */
 export function relook(abs: string): { stats: PathStats; target?: string } | undefined {
   return lookedUp(abs, (stats, at) =>
-    stats.isSymbolicLink() ? { stats, target: readlinkSync(at) } : { stats },
+    stats.isSymbolicLink() ? { stats, target: readLinkAt(at) } : { stats },
   );
 }
 

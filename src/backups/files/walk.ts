@@ -2,11 +2,13 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync } fro
 import { basename } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
 import type { ExcludeMatcher } from "./exclude.js";
+import { nameFromBytes } from "./names.js";
 import { canonicalParent } from "./parents.js";
 import { PathStats } from "./path-stats.js";
-import { openComponents, SwappedPath } from "./pinned.js";
+import { type Name, nameIn, openComponents, SwappedPath } from "./pinned.js";
 
 export interface WalkedPath {
+  /** Relative to the root; a byte that is not UTF-8 is carried as names.ts says. */
   rel: string;
   /**
    * The path below the root's real parent (see walkLazily), for messages and for reads that
@@ -15,26 +17,11 @@ export interface WalkedPath {
   abs: string;
   stats: PathStats;
   /**
-   * The path through the walk's open parent directory (`/proc/self/fd/N/name`): valid only until
-   * the walk is asked for its next path, and safe from a parent swapped meanwhile.
+   * The path through the walk's open parent directory (`/proc/self/fd/N/name`, bytes when the
+   * name holds some that are not UTF-8): valid only until the walk is asked for its next path,
+   * and safe from a parent swapped meanwhile.
    */
-  at: string;
-}
-
-/**
- * A name that is not valid UTF-8. rollpoint keeps paths as text, so such a path (and whatever is
- * under it) is not backed up; it is named, escaped, so that nobody takes it for protected, and
- * a restore can tell one that was there at backup time from one an update created.
- */
-export interface OddName {
-  /** Relative path, invalid bytes as `\xHH`: stable, so a backup's and a restore's compare. */
-  rel: string;
-  /** The real path, as bytes (messages). */
-  abs: Buffer;
-  /** The relative path of its directory (valid UTF-8: the walk does not go below an odd name). */
-  parent: string;
-  /** Its own name, as bytes. */
-  name: Buffer;
+  at: Name;
 }
 
 /** How many directories deep below its root a walk goes; deeper is refused (see TooDeep). */
@@ -52,8 +39,6 @@ export class TooDeep extends GlobalRollbackError {
 }
 
 export interface WalkOptions {
-  /** Names not valid UTF-8 go here, if given, and are not descended into. */
-  odd?: OddName[];
   /** Whether to read a directory's contents (a restore does not read what it removes whole). */
   descend?: (rel: string) => boolean;
 }
@@ -119,14 +104,14 @@ function* walking(
   top: WalkedPath,
   baseFd: number,
   exclude: ExcludeMatcher,
-  { odd, descend }: WalkOptions,
+  { descend }: WalkOptions,
 ): Generator<WalkedPath> {
   const stack: OpenDir[] = [];
   try {
     yield top;
     if (top.stats.isDirectory() && (descend?.("") ?? true)) {
       const opened = openChecked(`/proc/self/fd/${baseFd}/${basename(top.abs)}`, top.stats);
-      if (opened !== undefined) stack.push(listDir(opened, "", top.abs, odd, exclude));
+      if (opened !== undefined) stack.push(listDir(opened, "", top.abs));
     }
     while (stack.length) {
       const dir = stack[stack.length - 1]!;
@@ -135,10 +120,11 @@ function* walking(
         closeSync(dir.fd);
         continue;
       }
-      const name = dir.names[dir.next++]!.toString("utf8");
+      const bytes = dir.names[dir.next++]!;
+      const name = nameFromBytes(bytes);
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
-      const at = `/proc/self/fd/${dir.fd}/${name}`;
+      const at = nameIn(`/proc/self/fd/${dir.fd}`, bytes);
       const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
       if (!raw) continue;
       const stats = new PathStats(raw);
@@ -148,7 +134,7 @@ function* walking(
       if (!stats.isDirectory() || !(descend?.(rel) ?? true)) continue;
       if (stack.length >= MAX_DEPTH) throw new TooDeep(abs);
       const opened = openChecked(at, stats);
-      if (opened !== undefined) stack.push(listDir(opened, rel, abs, odd, exclude));
+      if (opened !== undefined) stack.push(listDir(opened, rel, abs));
     }
   } finally {
     for (const dir of stack) closeSync(dir.fd);
@@ -157,7 +143,7 @@ function* walking(
 }
 
 /** Open the directory at `at` if it is still the inode `stats` describes; else undefined. */
-function openChecked(at: string, stats: PathStats): number | undefined {
+function openChecked(at: Name, stats: PathStats): number | undefined {
   let fd: number;
   try {
     fd = openSync(at, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -174,63 +160,10 @@ function openChecked(at: string, stats: PathStats): number | undefined {
   return fd;
 }
 
-/** A directory's names, sorted by bytes; names not valid UTF-8 go to `odd` instead. */
-function listDir(
-  fd: number,
-  rel: string,
-  abs: string,
-  odd: OddName[] | undefined,
-  exclude: ExcludeMatcher,
-): OpenDir {
-  const names: Buffer[] = [];
-  for (const raw of readdirSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })) {
-    const name = raw.toString("utf8");
-    // U+FFFD marks bytes that did not decode; a name may also hold it legitimately.
-    if (name.includes("\uFFFD") && !Buffer.from(name, "utf8").equals(raw)) {
-      const oddRel = rel === "" ? escapeName(raw) : `${rel}/${escapeName(raw)}`;
-      const oddAbs = Buffer.concat([Buffer.from(abs === "/" ? "/" : `${abs}/`), raw]);
-      const stats = lstatSync(Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), raw]), {
-        throwIfNoEntry: false,
-      });
-      if (stats && !exclude(oddRel, stats.isDirectory()))
-        odd?.push({ rel: oddRel, abs: oddAbs, parent: rel, name: raw });
-      continue;
-    }
-    names.push(raw);
-  }
+/** A directory's names, sorted by their bytes. */
+function listDir(fd: number, rel: string, abs: string): OpenDir {
+  const names = readdirSync(`/proc/self/fd/${fd}`, { encoding: "buffer" });
   // Byte order is UTF-8's code point order; the order of a listing does not depend on it.
   names.sort(Buffer.compare);
   return { fd, rel, abs, names, next: 0 };
-}
-
-/** A name's bytes as text: valid UTF-8 sequences as they are, every other byte as `\xHH`. */
-export function escapeName(raw: Buffer): string {
-  let out = "";
-  let i = 0;
-  while (i < raw.length) {
-    const length = utf8Length(raw, i);
-    if (length === 0) {
-      out += `\\x${raw[i]!.toString(16).padStart(2, "0")}`;
-      i++;
-    } else {
-      out += raw.subarray(i, i + length).toString("utf8");
-      i += length;
-    }
-  }
-  return out;
-}
-
-/** The length of the valid UTF-8 sequence at `i` (strict: no overlongs, no surrogates), or 0. */
-function utf8Length(raw: Buffer, i: number): number {
-  const b = raw[i]!;
-  if (b < 0x80) return 1;
-  const length =
-    b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
-  if (length === 0 || i + length > raw.length) return 0;
-  for (let k = 1; k < length; k++) if ((raw[i + k]! & 0xc0) !== 0x80) return 0;
-  return Buffer.from(raw.subarray(i, i + length).toString("utf8"), "utf8").equals(
-    raw.subarray(i, i + length),
-  )
-    ? length
-    : 0;
 }

@@ -1,8 +1,7 @@
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import type { PinnedTree } from "./pinned.js";
-
-const execFileAsync = promisify(execFile);
+import { execWithPaths, runSystemCommand } from "../../util/system-command.js";
+import { bytesOfName, nameFromBytes } from "./names.js";
+import type { Name, PinnedTree } from "./pinned.js";
 
 /** Name to value, as getfattr prints it with `-e base64` (`0s<base64>`). */
 export type Xattrs = Record<string, string>;
@@ -22,7 +21,6 @@ export interface TreeXattrs {
 // them elsewhere; -h reads and sets a link's own attributes, `-m -` takes every namespace, base64
 // keeps binary values exact.
 const GETFATTR = ["-h", "-d", "-m", "-", "-e", "base64", "--absolute-names"];
-const MAX_OUTPUT = 1024 * 2 ** 20;
 
 /**
  * The extended attributes of the paths `rels` of `tree` (none at all when it is empty).
@@ -32,7 +30,7 @@ const MAX_OUTPUT = 1024 * 2 ** 20;
 export async function readXattrs(tree: PinnedTree, rels: readonly string[]): Promise<TreeXattrs> {
   const out: TreeXattrs = { byRel: new Map() };
   await tree.inBatches(rels, async (paths, relOf) => {
-    const part = parseGetfattr(relOf, await runGetfattr(["--", ...paths]));
+    const part = parseGetfattr(relOf, await runGetfattr(paths));
     for (const [rel, xattrs] of part.byRel) out.byRel.set(rel, xattrs);
     if (part.unavailable) out.unavailable = part.unavailable;
   });
@@ -40,16 +38,11 @@ export async function readXattrs(tree: PinnedTree, rels: readonly string[]): Pro
 }
 
 /** getfattr's output, or why there is none (`unavailable`: not installed). */
-async function runGetfattr(args: string[]): Promise<string | { unavailable: string }> {
+async function runGetfattr(paths: readonly Name[]): Promise<string | { unavailable: string }> {
   try {
-    return (
-      await execFileAsync("getfattr", [...GETFATTR, ...args], {
-        maxBuffer: MAX_OUTPUT,
-        encoding: "utf8",
-      })
-    ).stdout;
+    return nameFromBytes((await execWithPaths("getfattr", [...GETFATTR, "--"], paths)).stdout);
   } catch (error) {
-    const failure = error as NodeJS.ErrnoException & { stdout?: string; code?: unknown };
+    const failure = error as NodeJS.ErrnoException & { stdout?: Buffer; code?: unknown };
     if (failure.code === "ENOENT") {
       return {
         unavailable:
@@ -58,7 +51,7 @@ async function runGetfattr(args: string[]): Promise<string | { unavailable: stri
     }
     // Exit 1 with output: some path could not be read (it vanished, or permission); the rest is
     // good. Paths not listed have no attributes we can see.
-    return failure.stdout ?? "";
+    return failure.stdout ? nameFromBytes(failure.stdout) : "";
   }
 }
 
@@ -103,20 +96,24 @@ export async function writeXattrs(
   await tree.inBatches([...byRel.keys()], async (paths, relOf) => {
     const dump = paths
       .flatMap((path) => {
-        const { set } = byRel.get(relOf.get(path)!)!;
+        const { set } = byRel.get(relOf.get(textOf(path))!)!;
         if (!Object.keys(set).length) return [];
         const values = Object.entries(set).map(([name, value]) => `${escapeName(name)}=${value}`);
-        return [`# file: ${escapeName(path)}\n${values.join("\n")}\n`];
+        return [`# file: ${escapeName(textOf(path))}\n${values.join("\n")}\n`];
       })
       .join("\n");
     if (dump) await runSetfattr(["-h", "--restore=-"], `${dump}\n`);
     for (const path of paths)
-      for (const name of byRel.get(relOf.get(path)!)!.remove)
-        await runSetfattr(["-h", "-x", name, "--", path]);
+      for (const name of byRel.get(relOf.get(textOf(path))!)!.remove)
+        await runSetfattr(["-h", "-x", name, "--"], undefined, [path]);
   });
 }
 
-async function runSetfattr(args: string[], input?: string): Promise<void> {
+async function runSetfattr(args: string[], input?: string, paths: Name[] = []): Promise<void> {
+  if (paths.length) {
+    await runSystemCommand("setfattr", args, paths);
+    return;
+  }
   await new Promise<void>((resolve, reject) => {
     const child = execFile("setfattr", args, (error, _out, stderr) =>
       error
@@ -139,28 +136,31 @@ export function xattrChange(rel: string, wanted: Xattrs | undefined, live: Xattr
   return Object.keys(set).length || remove.length ? { rel, set, remove } : undefined;
 }
 
-// getfattr writes names with control characters, backslashes and the like as \ooo (octal);
-// setfattr --restore reads them back the same way.
+// getfattr writes names with control characters, backslashes, bytes beyond ASCII and the like as
+// \ooo (octal); setfattr --restore reads them back the same way.
 function unescapeName(text: string): string {
-  // Escapes stand for bytes (a UTF-8 name may come as \303\251): decode bytes, then UTF-8.
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; ) {
-    const octal = /^\\([0-7]{3})/.exec(text.slice(i, i + 4));
-    if (octal) {
-      bytes.push(Number.parseInt(octal[1]!, 8));
-      i += 4;
-    } else {
-      const char = String.fromCodePoint(text.codePointAt(i)!);
-      bytes.push(...Buffer.from(char, "utf8"));
-      i += char.length;
-    }
+  const bytes: Buffer[] = [];
+  let start = 0;
+  for (const match of text.matchAll(/\\([0-7]{3})/g)) {
+    bytes.push(bytesOfName(text.slice(start, match.index)));
+    bytes.push(Buffer.from([Number.parseInt(match[1]!, 8)]));
+    start = match.index! + 4;
   }
-  return Buffer.from(bytes).toString("utf8");
+  bytes.push(bytesOfName(text.slice(start)));
+  return nameFromBytes(Buffer.concat(bytes));
 }
 
 function escapeName(text: string): string {
-  return text.replace(
-    /[\\\x00-\x20\x7f=]/g,
-    (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`,
-  );
+  let out = "";
+  for (const byte of bytesOfName(text)) {
+    out +=
+      byte <= 0x20 || byte >= 0x7f || byte === 0x5c || byte === 0x3d
+        ? `\\${byte.toString(8).padStart(3, "0")}`
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+function textOf(path: Name): string {
+  return typeof path === "string" ? path : nameFromBytes(path);
 }

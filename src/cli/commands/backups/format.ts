@@ -1,5 +1,6 @@
 import type { FileBackupStats } from "../../../backups/files/backup.js";
 import type { Entry } from "../../../backups/files/entry.js";
+import { shownName } from "../../../backups/files/names.js";
 import type { UnitOutcome } from "../../../backups/services/restore.js";
 import type { BackupInfo, RollbackOperation, VerifyReport } from "../../../library/types.js";
 import { bytes, count } from "../../../util/bytes.js";
@@ -31,7 +32,8 @@ export function backupSummary(b: BackupInfo): string[] {
 
 export function entryJson(e: Entry) {
   return {
-    path: e.rel,
+    // Escaped (\xHH) as everywhere a person or a tool reads it: JSON text is UTF-8.
+    path: shownName(e.rel),
     kind: e.kind,
     mode: `0${e.mode.toString(8).padStart(3, "0")}`,
     uid: e.uid,
@@ -40,14 +42,14 @@ export function entryJson(e: Entry) {
     mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
     mtimeNs: e.mtimeNs.toString(),
     ...(e.hash ? { sha256: e.hash } : {}),
-    ...(e.target !== null ? { target: e.target } : {}),
+    ...(e.target !== null ? { target: shownName(e.target) } : {}),
   };
 }
 
 export function entryLine(e: Entry): string {
   const j = entryJson(e);
-  const tail = e.kind === "symlink" ? ` -> ${e.target}` : e.hash ? ` ${e.hash.slice(0, 12)}` : "";
-  return `${e.kind.padEnd(7)} ${j.mode} ${e.uid}:${e.gid} ${String(e.size).padStart(10)} ${j.mtime} ${e.rel || "."}${tail}`;
+  const tail = e.kind === "symlink" ? ` -> ${j.target}` : e.hash ? ` ${e.hash.slice(0, 12)}` : "";
+  return `${e.kind.padEnd(7)} ${j.mode} ${e.uid}:${e.gid} ${String(e.size).padStart(10)} ${j.mtime} ${j.path || "."}${tail}`;
 }
 
 export function operationLine(o: RollbackOperation): string {
