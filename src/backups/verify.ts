@@ -6,35 +6,40 @@ import { shownName } from "./files/names.js";
 import { checkExternal } from "./members.js";
 import type { RollbackOperation, VerifyProblem, VerifyReport } from "./outcomes.js";
 
+const RECENT = 10_000;
+
 /** Re-hash every object a backup references; names each damaged or missing path. */
 export async function verifyBackupObjects(store: Store, row: BackupRow): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const notes: string[] = [];
-  const checked = new Map<string, "ok" | "missing" | "mismatch">();
-  let entries: ReturnType<typeof store.catalog.entries>;
+  // Results of the latest objects only: a file stored under many names is usually stored under
+  // them close together, and a million hashes would be 100 MB of memory.
+  let checked = new Map<string, "ok" | "missing" | "mismatch">();
+  let objectsChecked = 0;
   try {
-    entries = store.catalog.entries(row.id);
+    for (const entry of store.catalog.eachEntry(row.id)) {
+      if (!entry.hash) continue;
+      let result = checked.get(entry.hash);
+      if (result === undefined) {
+        result = await store.objects.check(entry.hash);
+        objectsChecked++;
+        if (checked.size >= RECENT) checked = new Map();
+        checked.set(entry.hash, result);
+      }
+      if (result !== "ok") {
+        problems.push({
+          backupId: row.id,
+          path: entry.rel === "" ? row.source : shownName(join(row.source, entry.rel)),
+          hash: entry.hash,
+          problem: result,
+        });
+      }
+    }
   } catch (error) {
     // Reported with the others: verify goes on to the next backup.
     const detail = describeError(error);
     problems.push({ backupId: row.id, path: row.source, hash: "", problem: "listing", detail });
     return { backupId: row.id, ok: false, objectsChecked: 0, problems };
-  }
-  for (const entry of entries) {
-    if (!entry.hash) continue;
-    let result = checked.get(entry.hash);
-    if (result === undefined) {
-      result = await store.objects.check(entry.hash);
-      checked.set(entry.hash, result);
-    }
-    if (result !== "ok") {
-      problems.push({
-        backupId: row.id,
-        path: entry.rel === "" ? row.source : shownName(join(row.source, entry.rel)),
-        hash: entry.hash,
-        problem: result,
-      });
-    }
   }
   // A part kept outside the store (a clone's snapshot database) must still be there.
   const external = await checkExternal(row).catch((error: unknown) => describeError(error));
@@ -62,7 +67,7 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
   return {
     backupId: row.id,
     ok: problems.length === 0,
-    objectsChecked: checked.size,
+    objectsChecked,
     problems,
     ...(notes.length ? { notes } : {}),
   };

@@ -55,6 +55,6 @@ export function emit(options: GlobalOptions, data: unknown, text: () => string):
   }
 }
 
-function jsonReplacer(_key: string, value: unknown): unknown {
+export function jsonReplacer(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }

@@ -11,6 +11,7 @@ import { SystemdServiceManager } from "../backups/services/systemd.js";
 import { verifyBackupObjects } from "../backups/verify.js";
 import { GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
+import type { Entry } from "../store/entry.js";
 import { assertValidId } from "../store/ids.js";
 import { defaultStoreDir } from "../store/location.js";
 import { Store } from "../store/store.js";
@@ -246,6 +247,16 @@ export class GlobalRollback {
     const store = await this.store();
     requireBackup(store, backupId);
     return store.catalog.entries(backupId);
+  }
+
+  /**
+   * The same listing one entry at a time, in memory bounded at any size. A damaged listing may
+   * throw only at its end (`VERIFY_FAILED`). @throws `BACKUP_NOT_FOUND`, `INVALID_BACKUP_ID`
+   */
+  async eachListingEntry(backupId: string): Promise<Iterable<Entry>> {
+    const store = await this.store();
+    requireBackup(store, backupId);
+    return store.catalog.eachEntry(backupId);
   }
 
   /** Re-hash every object of a backup (all backups when no id is given). */

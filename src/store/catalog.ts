@@ -1,10 +1,12 @@
 import Database from "better-sqlite3";
 import { GlobalRollbackError } from "../errors.js";
+import { pausePoint } from "../util/pause-point.js";
 import { privateFile } from "./durable.js";
 import type { Entry, Listing } from "./entry.js";
 import {
   decodeListing,
   type EncodedListing,
+  eachEntry,
   hashesOfListing,
   LISTING_FORMAT,
 } from "./listing-codec.js";
@@ -89,6 +91,7 @@ export class Catalog {
       for (let step = version; step < MIGRATIONS.length; step++) {
         this.db.transaction(() => {
           this.db.exec(MIGRATIONS[step]!);
+          pausePoint("catalog:migration");
           const broken = this.db.pragma("foreign_key_check") as unknown[];
           if (broken.length) {
             throw new GlobalRollbackError(
@@ -181,11 +184,20 @@ export class Catalog {
    * "nothing was there" and delete the whole tree on its word.
    */
   entries(backupId: string): Entry[] {
+    return [...this.eachEntry(backupId)];
+  }
+
+  /**
+   * A backup's listing one entry at a time (see `entries` for what is damage). A damaged blob
+   * may throw only at its end (listing-codec.ts): whoever changes anything on its word reads it
+   * whole first.
+   */
+  *eachEntry(backupId: string): Generator<Entry> {
     const row = this.db
       .prepare(
-        `SELECT l.sha, b.data FROM listings l LEFT JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
+        `SELECT l.sha, b.format, b.data FROM listings l LEFT JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
       )
-      .get(backupId) as { sha: string; data: Buffer | null } | undefined;
+      .get(backupId) as { sha: string; format: number; data: Buffer | null } | undefined;
     const damaged = (why: string): never => {
       throw new GlobalRollbackError(
         "VERIFY_FAILED",
@@ -195,7 +207,7 @@ export class Catalog {
     };
     if (!row) return damaged("its catalog row is missing");
     if (!row.data) return damaged(`its blob ${row.sha} is missing`);
-    return decodeListing(row.data, backupId, row.sha);
+    yield* eachEntry(row.data, backupId, row.sha, row.format);
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
@@ -213,7 +225,7 @@ export class Catalog {
     return (
       row && {
         // Checked like any listing: a repeat backup reuses its hashes for unchanged files.
-        entries: decodeListing(row.data, row.id, row.sha),
+        entries: decodeListing(row.data, row.id, row.sha, row.format),
         takenAtMs: row.created_at,
         sha: row.sha,
         format: row.format,
@@ -221,15 +233,26 @@ export class Catalog {
     );
   }
 
-  /** Every object hash a backup in the catalog (complete or not) references. */
-  referencedHashes(): Set<string> {
-    const hashes = new Set<string>();
-    for (const row of this.db.prepare(`SELECT data FROM listing_blobs`).iterate() as Iterable<{
-      data: Buffer;
-    }>) {
-      for (const hash of hashesOfListing(row.data)) hashes.add(hash);
+  /**
+   * Every object hash a backup in the catalog (complete or not) references, gathered into a
+   * temporary table rather than a Set: a million hashes are 100 MB as strings, and SQLite keeps
+   * what does not fit its cache on disk. Valid until the next call.
+   */
+  referencedHashes(): ReferencedHashes {
+    this.db.exec(`DROP TABLE IF EXISTS temp.referenced_hashes;
+      CREATE TEMP TABLE referenced_hashes (hash BLOB PRIMARY KEY) WITHOUT ROWID;`);
+    const insert = this.db.prepare(`INSERT OR IGNORE INTO temp.referenced_hashes VALUES (?)`);
+    const blob = this.db.prepare(`SELECT format, data FROM listing_blobs WHERE sha = ?`);
+    // One blob at a time (a statement cannot run while another one's rows are being read).
+    for (const sha of this.db.prepare(`SELECT sha FROM listing_blobs`).pluck().all() as string[]) {
+      const row = blob.get(sha) as { format: number; data: Buffer } | undefined;
+      if (!row) continue;
+      this.db.transaction(() => {
+        for (const hash of hashesOfListing(row.data, `(listing ${sha})`, row.format))
+          insert.run(Buffer.from(hash, "hex"));
+      })();
     }
-    return hashes;
+    return new ReferencedHashes(this.db);
   }
 
   deleteBackup(id: string): void {
@@ -313,5 +336,22 @@ export class Catalog {
       .pluck()
       .all() as string[];
     return new Set(rows);
+  }
+}
+
+/** The hashes referenced by the catalog's listings, as of `referencedHashes()`. */
+export class ReferencedHashes {
+  /** The table that holds them, 32-byte blobs, for a query that joins them. */
+  readonly table = "temp.referenced_hashes";
+  private readonly lookup: Database.Statement<[Buffer], number>;
+
+  constructor(db: Database.Database) {
+    this.lookup = db
+      .prepare<[Buffer], number>(`SELECT 1 FROM temp.referenced_hashes WHERE hash = ?`)
+      .pluck();
+  }
+
+  has(hash: string): boolean {
+    return this.lookup.get(Buffer.from(hash, "hex")) !== undefined;
   }
 }

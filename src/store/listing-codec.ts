@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { once } from "node:events";
-import { createDeflateRaw, inflateRawSync } from "node:zlib";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { describeError, GlobalRollbackError } from "../errors.js";
+import { pausePoint } from "../util/pause-point.js";
 import type { Entry, EntryKind } from "./entry.js";
 
 // A listing is stored as one compressed blob per backup rather than one catalog row per path:
@@ -34,45 +34,64 @@ interface Extras {
 
 /**
  * 1: 13 fields; 2: a 14th, the extended attributes, on entries that have them; 3: a 15th, the
- * extras (holes), on entries that have them. Every format reads as the latest.
+ * extras (holes), on entries that have them. 1 to 3 are one JSON array, deflated whole, paths
+ * sorted as strings. 4: the same tuples, one per line, in walk order (see walk.ts: a directory's
+ * subtree before its next sibling, names by their bytes), deflated in frames of about a megabyte
+ * each (a 4-byte big-endian length, then the frame): written and read a frame at a time, never
+ * as a whole. Every format reads as the latest.
  */
-export const LISTING_FORMAT = 3;
+export const LISTING_FORMAT = 4;
 
-/** A listing ready to store: the SHA-256 of its canonical JSON, and that JSON compressed. */
+/** A listing ready to store: the SHA-256 of its text (what is deflated), and the frames. */
 export interface EncodedListing {
   sha: string;
   entries: number;
   data: Buffer;
 }
 
-// The JSON is hashed and compressed a megabyte at a time: a million entries never sit in memory
-// as tuples or as one string. The bytes are exactly JSON.stringify's of the whole tuple list, so
-// a listing encodes (and deduplicates) as it always did.
+// Lines are gathered into pieces of about a megabyte, each deflated as a frame of its own: a
+// million entries never sit in memory as tuples or as one string, only as compressed frames.
 const PIECE = 1 << 20;
 
-/** Encode a listing. Equal listings give equal hashes and equal bytes. */
-export async function encodeListing(entries: readonly Entry[]): Promise<EncodedListing> {
-  const hash = createHash("sha256");
-  const deflate = createDeflateRaw({ level: 1 });
-  const out: Buffer[] = [];
-  deflate.on("data", (chunk: Buffer) => out.push(chunk));
-  const ended = once(deflate, "end");
-  // Awaited below; an error while a write waits for "drain" must not also surface unhandled.
-  ended.catch(() => undefined);
-  let piece = "[";
-  for (let i = 0; i < entries.length; i++) {
-    piece += (i === 0 ? "" : ",") + JSON.stringify(tupleOf(entries[i]!));
-    if (piece.length >= PIECE) {
-      hash.update(piece);
-      if (!deflate.write(piece)) await once(deflate, "drain");
-      piece = "";
-    }
+/**
+ * A format 4 listing written one entry at a time. The SHA-256 is of the lines as text (each
+ * tuple's JSON and a newline): equal listings give equal hashes and equal bytes.
+ */
+export class ListingEncoder {
+  private readonly hash = createHash("sha256");
+  private readonly frames: Buffer[] = [];
+  private piece = "";
+  private count = 0;
+
+  add(entry: Entry): void {
+    this.piece += `${JSON.stringify(tupleOf(entry))}\n`;
+    this.count++;
+    if (this.piece.length >= PIECE) this.flush();
   }
-  piece += "]";
-  hash.update(piece);
-  deflate.end(piece);
-  await ended;
-  return { sha: hash.digest("hex"), entries: entries.length, data: Buffer.concat(out) };
+
+  finish(): EncodedListing {
+    this.flush();
+    return { sha: this.hash.digest("hex"), entries: this.count, data: Buffer.concat(this.frames) };
+  }
+
+  private flush(): void {
+    if (this.piece === "") return;
+    const text = Buffer.from(this.piece, "utf8");
+    this.piece = "";
+    this.hash.update(text);
+    const frame = deflateRawSync(text, { level: 1 });
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(frame.length);
+    this.frames.push(length, frame);
+    pausePoint("listing:frame");
+  }
+}
+
+/** Encode a listing (in the order given). Equal listings give equal hashes and equal bytes. */
+export function encodeListing(entries: Iterable<Entry>): EncodedListing {
+  const encoder = new ListingEncoder();
+  for (const entry of entries) encoder.add(entry);
+  return encoder.finish();
 }
 
 function tupleOf(e: Entry): Tuple {
@@ -103,45 +122,76 @@ function tupleOf(e: Entry): Tuple {
 /**
  * Decode a stored listing, trusting nothing in it: a damaged blob, or an entry whose path could
  * lead outside the backup's root (`../`, an absolute path, an empty or `.` component), whose kind
- * is unknown, or whose hash is not a SHA-256, is a GlobalRollbackError naming the backup.
+ * is unknown, or whose hash is not a SHA-256, is a GlobalRollbackError naming the backup. Whole:
+ * for the consumers that still hold a listing (see eachEntry for the others).
  */
-export function decodeListing(data: Buffer, backupId = "(unknown)", sha?: string): Entry[] {
-  return parseTuples(data, backupId, sha).map(
-    ([
-      rel,
-      kind,
-      mode,
-      uid,
-      gid,
-      size,
-      mtimeNs,
-      ctimeNs,
-      ino,
-      dev,
-      rdev,
-      hash,
-      target,
-      xattrs,
-      extras,
-    ]) => ({
-      rel,
-      kind,
-      mode,
-      uid,
-      gid,
-      size,
-      mtimeNs: BigInt(mtimeNs),
-      ctimeNs: BigInt(ctimeNs),
-      ino: BigInt(ino),
-      dev: BigInt(dev),
-      rdev,
-      hash,
-      target,
-      ...(xattrs ? { xattrs } : {}),
-      ...(extras?.sparse ? { sparse: true as const } : {}),
-      ...(extras?.flags ? { flags: extras.flags } : {}),
-    }),
-  );
+export function decodeListing(
+  data: Buffer,
+  backupId = "(unknown)",
+  sha?: string,
+  format = formatOf(data),
+): Entry[] {
+  return [...eachEntry(data, backupId, sha, format)];
+}
+
+/**
+ * The entries of a stored listing, one at a time, checked as decodeListing says. Format 4 is
+ * inflated a frame at a time; its hash is known only at its end, so a damaged listing throws
+ * there: a consumer that changes anything on a listing's word reads it whole once first.
+ */
+export function* eachEntry(
+  data: Buffer,
+  backupId = "(unknown)",
+  sha?: string,
+  format = formatOf(data),
+): Generator<Entry> {
+  for (const tuple of eachTuple(data, backupId, sha, format)) yield entryOf(tuple);
+}
+
+function entryOf([
+  rel,
+  kind,
+  mode,
+  uid,
+  gid,
+  size,
+  mtimeNs,
+  ctimeNs,
+  ino,
+  dev,
+  rdev,
+  hash,
+  target,
+  xattrs,
+  extras,
+]: Tuple): Entry {
+  return {
+    rel,
+    kind,
+    mode,
+    uid,
+    gid,
+    size,
+    mtimeNs: BigInt(mtimeNs),
+    ctimeNs: BigInt(ctimeNs),
+    ino: BigInt(ino),
+    dev: BigInt(dev),
+    rdev,
+    hash,
+    target,
+    ...(xattrs ? { xattrs } : {}),
+    ...(extras?.sparse ? { sparse: true as const } : {}),
+    ...(extras?.flags ? { flags: extras.flags } : {}),
+  };
+}
+
+/**
+ * The format of a blob when its row does not say (tests, tools): formats 1 to 3 inflate to a
+ * JSON array, whose first byte is `[`; format 4 starts with a frame length, whose first byte is
+ * 0 for any frame under 16 MB.
+ */
+function formatOf(data: Buffer): number {
+  return data.length >= 4 && data[0] === 0 ? 4 : 3;
 }
 
 const KINDS = new Set<string>([
@@ -156,59 +206,102 @@ const KINDS = new Set<string>([
 ]);
 const SHA256 = /^[0-9a-f]{64}$/;
 
-function parseTuples(data: Buffer, backupId: string, sha?: string): Tuple[] {
-  const damaged = (why: string, cause?: unknown): never => {
-    throw new GlobalRollbackError(
-      "VERIFY_FAILED",
-      `the listing of backup ${backupId} is damaged: ${why}; nothing was changed`,
-      { context: { backupId }, ...(cause === undefined ? {} : { cause }) },
-    );
-  };
-  let tuples: unknown;
-  let json: Buffer | undefined;
+function damagedListing(backupId: string, why: string, cause?: unknown): never {
+  throw new GlobalRollbackError(
+    "VERIFY_FAILED",
+    `the listing of backup ${backupId} is damaged: ${why}; nothing was changed`,
+    { context: { backupId }, ...(cause === undefined ? {} : { cause }) },
+  );
+}
+
+function* eachTuple(data: Buffer, backupId: string, sha: string | undefined, format: number) {
+  const damaged = (why: string, cause?: unknown): never => damagedListing(backupId, why, cause);
+  if (format < 4) {
+    for (const tuple of wholeTuples(data, damaged, sha)) yield checked(tuple, damaged);
+    return;
+  }
+  const hash = createHash("sha256");
+  for (let at = 0; at < data.length; ) {
+    if (at + 4 > data.length) damaged("a frame is cut short");
+    const length = data.readUInt32BE(at);
+    if (at + 4 + length > data.length) damaged("a frame is cut short");
+    let text: Buffer;
+    try {
+      text = inflateRawSync(data.subarray(at + 4, at + 4 + length));
+    } catch (error) {
+      return damaged(describeError(error), error);
+    }
+    at += 4 + length;
+    hash.update(text);
+    // Frames end at line ends: each line is one tuple.
+    const lines = text.toString("utf8").split("\n");
+    if (lines.pop() !== "") damaged("a frame does not end at the end of an entry");
+    for (const line of lines) {
+      let tuple: unknown;
+      try {
+        tuple = JSON.parse(line);
+      } catch (error) {
+        damaged(describeError(error), error);
+      }
+      yield checked(tuple, damaged);
+    }
+  }
+  // The name it is stored under is the SHA-256 of its text: anything else is not what was stored.
+  if (sha !== undefined && hash.digest("hex") !== sha)
+    damaged(`its contents do not hash to ${sha}`);
+}
+
+function wholeTuples(
+  data: Buffer,
+  damaged: (why: string, cause?: unknown) => never,
+  sha: string | undefined,
+): unknown[] {
+  let json: Buffer;
   try {
     json = inflateRawSync(data);
   } catch (error) {
-    damaged(describeError(error), error);
+    return damaged(describeError(error), error);
   }
-  // The name it is stored under is the SHA-256 of its JSON: anything else is not what was stored.
-  if (sha !== undefined && createHash("sha256").update(json!).digest("hex") !== sha)
+  if (sha !== undefined && createHash("sha256").update(json).digest("hex") !== sha)
     damaged(`its contents do not hash to ${sha}`);
+  let tuples: unknown;
   try {
-    tuples = JSON.parse(json!.toString("utf8"));
+    tuples = JSON.parse(json.toString("utf8"));
   } catch (error) {
     damaged(describeError(error), error);
   }
   if (!Array.isArray(tuples)) damaged("not a list of entries");
-  for (const t of tuples as unknown[]) {
-    if (!Array.isArray(t) || t.length < 13 || t.length > 15)
-      damaged("an entry is not a tuple of 13 to 15 fields");
-    const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash, , xattrs, extras] = t as Tuple;
-    if (typeof rel !== "string" || !safeRelative(rel))
-      damaged(`the path ${JSON.stringify(rel)} is not a plain relative path inside the backup`);
-    if (!KINDS.has(kind))
-      damaged(`${JSON.stringify(rel)} has an unknown kind ${JSON.stringify(kind)}`);
-    if (hash !== null && (typeof hash !== "string" || !SHA256.test(hash)))
-      damaged(`${JSON.stringify(rel)} names no valid object (${JSON.stringify(hash)})`);
-    if (
-      xattrs !== undefined &&
-      xattrs !== null &&
-      (typeof xattrs !== "object" || !Object.values(xattrs).every((v) => typeof v === "string"))
-    )
-      damaged(`${JSON.stringify(rel)} has malformed extended attributes`);
-    if (
-      extras !== undefined &&
-      (typeof extras !== "object" ||
-        extras === null ||
-        (extras.flags !== undefined &&
-          (typeof extras.flags !== "string" || !/^i?a?$/.test(extras.flags))))
-    )
-      damaged(`${JSON.stringify(rel)} has malformed extras`);
-    for (const big of [mtimeNs, ctimeNs, ino, dev])
-      if (typeof big !== "string" || !/^-?\d+$/.test(big))
-        damaged(`${JSON.stringify(rel)} has a malformed number ${JSON.stringify(big)}`);
-  }
-  return tuples as Tuple[];
+  return tuples as unknown[];
+}
+
+function checked(t: unknown, damaged: (why: string) => never): Tuple {
+  if (!Array.isArray(t) || t.length < 13 || t.length > 15)
+    damaged("an entry is not a tuple of 13 to 15 fields");
+  const [rel, kind, , , , , mtimeNs, ctimeNs, ino, dev, , hash, , xattrs, extras] = t as Tuple;
+  if (typeof rel !== "string" || !safeRelative(rel))
+    damaged(`the path ${JSON.stringify(rel)} is not a plain relative path inside the backup`);
+  if (!KINDS.has(kind))
+    damaged(`${JSON.stringify(rel)} has an unknown kind ${JSON.stringify(kind)}`);
+  if (hash !== null && (typeof hash !== "string" || !SHA256.test(hash)))
+    damaged(`${JSON.stringify(rel)} names no valid object (${JSON.stringify(hash)})`);
+  if (
+    xattrs !== undefined &&
+    xattrs !== null &&
+    (typeof xattrs !== "object" || !Object.values(xattrs).every((v) => typeof v === "string"))
+  )
+    damaged(`${JSON.stringify(rel)} has malformed extended attributes`);
+  if (
+    extras !== undefined &&
+    (typeof extras !== "object" ||
+      extras === null ||
+      (extras.flags !== undefined &&
+        (typeof extras.flags !== "string" || !/^i?a?$/.test(extras.flags))))
+  )
+    damaged(`${JSON.stringify(rel)} has malformed extras`);
+  for (const big of [mtimeNs, ctimeNs, ino, dev])
+    if (typeof big !== "string" || !/^-?\d+$/.test(big))
+      damaged(`${JSON.stringify(rel)} has a malformed number ${JSON.stringify(big)}`);
+  return t as Tuple;
 }
 
 /** "" (the root itself) or `a/b/c` with no empty, `.` or `..` component and no NUL. */
@@ -218,10 +311,11 @@ function safeRelative(rel: string): boolean {
   return rel.split("/").every((part) => part !== "" && part !== "." && part !== "..");
 }
 
-/** The object hashes a listing references, without building its entries. */
-export function hashesOfListing(data: Buffer, backupId?: string): string[] {
-  const tuples = parseTuples(data, backupId ?? "(unknown)");
-  const hashes: string[] = [];
-  for (const t of tuples) if (t[11]) hashes.push(t[11]);
-  return hashes;
+/** The object hashes a listing references, one at a time, without building its entries. */
+export function* hashesOfListing(
+  data: Buffer,
+  backupId = "(unknown)",
+  format = formatOf(data),
+): Generator<string> {
+  for (const t of eachTuple(data, backupId, undefined, format)) if (t[11]) yield t[11];
 }

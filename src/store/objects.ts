@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { ReferencedHashes } from "./catalog.js";
 import { syncDirectory, syncPaths } from "./durable.js";
 import { hashFile } from "./hash.js";
 import { type ReadCheck, SmallFileWriters } from "./object-writers.js";
@@ -370,7 +371,7 @@ export class ObjectStore {
    * with only what is kept; packs the catalog does not know (a crash before they were recorded)
    * are deleted.
    */
-  async collectGarbage(keep: ReadonlySet<string>): Promise<number> {
+  async collectGarbage(keep: ReferencedHashes): Promise<number> {
     this.abandonUnrecorded();
     let removed = 0;
     for await (const hash of this.allHashes()) {

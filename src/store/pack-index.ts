@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import type { ReferencedHashes } from "./catalog.js";
 import type { PackedAt, SealedPack } from "./packs.js";
 
 /** A pack with the bytes its referenced objects still use. */
@@ -43,18 +44,12 @@ export class PackIndex {
   }
 
   /** Forget every packed object not in `keep`; returns how many were forgotten. */
-  forgetUnreferenced(keep: ReadonlySet<string>): number {
-    const gone: string[] = [];
-    for (const row of this.db.prepare(`SELECT hash FROM packed_objects`).iterate() as Iterable<{
-      hash: string;
-    }>) {
-      if (!keep.has(row.hash)) gone.push(row.hash);
-    }
-    const remove = this.db.prepare(`DELETE FROM packed_objects WHERE hash = ?`);
-    this.db.transaction(() => {
-      for (const hash of gone) remove.run(hash);
-    })();
-    return gone.length;
+  forgetUnreferenced(keep: ReferencedHashes): number {
+    return this.db
+      .prepare(
+        `DELETE FROM packed_objects WHERE unhex(hash) NOT IN (SELECT hash FROM ${keep.table})`,
+      )
+      .run().changes;
   }
 
   /** Every recorded pack with the bytes still in use. */

@@ -119,4 +119,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX backups_by_source ON backups (type, source, status, created_at);
   CREATE INDEX backups_by_point ON backups (point_id, point_seq);
   `,
+  `
+  -- Version 6: listings of format 4 (listing-codec.ts: one entry a line, in walk order, deflated
+  -- in frames), written and read a frame at a time. No table changes; the version makes an older
+  -- rollpoint, which would take such a listing for a damaged one, refuse the catalog instead.
+  SELECT 1;
+  `,
 ];

@@ -1,17 +1,20 @@
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { decodeListing, encodeListing } from "../../src/store/listing-codec.js";
 import { createBackup, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
 /**
- * Rewrite a backup's stored listing as a tampering hand would: the blob, and (when it still
- * inflates) the SHA-256 it is stored under, so that what is tested is the entries' validation.
+ * Rewrite a backup's stored listing as a tampering hand would: the blob, and (when `change`
+ * gives one) the SHA-256 it is stored under, so that what is tested is the entries' validation.
  */
-function tamper(store: string, backupId: string, change: (blob: Buffer) => Buffer): void {
+function tamper(
+  store: string,
+  backupId: string,
+  change: (blob: Buffer) => { data: Buffer; sha?: string },
+): void {
   withCatalog(store, (db) => {
     const { sha, data } = db
       .prepare(
@@ -19,14 +22,10 @@ function tamper(store: string, backupId: string, change: (blob: Buffer) => Buffe
       )
       .get(backupId) as { sha: string; data: Buffer };
     const changed = change(data);
-    let newSha = sha;
-    try {
-      newSha = createHash("sha256").update(inflateRawSync(changed)).digest("hex");
-    } catch {
-      // Not deflate: stored under the old name, as a damaged disk would leave it.
-    }
+    // Without a new name: stored under the old one, as a damaged disk would leave it.
+    const newSha = changed.sha ?? sha;
     db.prepare("UPDATE listing_blobs SET data = ?, sha = ? WHERE sha = ?").run(
-      changed,
+      changed.data,
       newSha,
       sha,
     );
@@ -45,11 +44,11 @@ function withCatalog(store: string, use: (db: Database.Database) => void): void 
   }
 }
 
+/** The listing re-encoded (format 4) with its first file's path changed, and its new name. */
 const withEntryPath = (rel: string) => (blob: Buffer) => {
-  const tuples = JSON.parse(inflateRawSync(blob).toString("utf8")) as unknown[][];
-  const file = tuples.find((t) => t[1] === "file")!;
-  file[0] = rel;
-  return deflateRawSync(JSON.stringify(tuples));
+  const entries = decodeListing(blob);
+  entries.find((e) => e.kind === "file")!.rel = rel;
+  return encodeListing(entries);
 };
 
 describe("listings are validated on read", () => {
@@ -76,7 +75,7 @@ describe("listings are validated on read", () => {
     const a = await createBackup(store, join(dir, "a"));
     const b = await createBackup(store, join(dir, "b"));
     const c = await createBackup(store, join(dir, "c"));
-    tamper(store, a, () => Buffer.from("not deflate at all"));
+    tamper(store, a, () => ({ data: Buffer.from("not deflate at all") }));
     tamper(store, b, withEntryPath("/etc/shadow"));
     const verify = await rollpoint(["--store", store, "backups", "verify"]);
     expect(verify.exitCode).toBe(2);
@@ -122,7 +121,7 @@ describe("a restore never deletes on the word of a missing record", () => {
             )
             .get(id) as { sha: string; data: Buffer };
           db.prepare("UPDATE listing_blobs SET data = ? WHERE sha = ?").run(
-            withEntryPath("renamed.conf")(data),
+            withEntryPath("renamed.conf")(data).data,
             sha,
           );
         }),

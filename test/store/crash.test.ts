@@ -24,7 +24,13 @@ async function backupIds(store: string): Promise<string[]> {
 describe("a runner killed with SIGKILL leaves a store that opens", () => {
   // Mid-way, before anything is durable, and after the packs were fsynced and recorded but
   // before the backup was marked complete.
-  for (const point of ["backup:object#40", "backup:before-sync", "backup:before-complete"]) {
+  // And while its listing streams into frames (listing-codec.ts).
+  for (const point of [
+    "backup:object#40",
+    "listing:frame",
+    "backup:before-sync",
+    "backup:before-complete",
+  ]) {
     it(`killed at ${point}: the partial backup is not listed and its objects are reclaimed`, async () => {
       const dir = await tempDir();
       const store = join(dir, "store");

@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
-import { inflateRawSync } from "node:zlib";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { Entry } from "../../src/store/entry.js";
-import { decodeListing, encodeListing } from "../../src/store/listing-codec.js";
+import { decodeListing, eachEntry, encodeListing } from "../../src/store/listing-codec.js";
+
+const PINNED_V4 = "c954d41e921dd1fcfb86e4d9345959e2e9d09e289cd55518368ded7c2b14ef7e";
 
 // Four entries with every field a listing records: quotes and non-ASCII in names, a 64-bit inode,
 // attributes, holes, flags, a symlink target with JSON's own punctuation.
@@ -74,14 +76,54 @@ const sample: Entry[] = [
 ];
 
 describe("listing encoding", () => {
-  it("hashes to what the whole-string encoder of format 3 gave, so stored listings still deduplicate", async () => {
-    const encoded = await encodeListing(sample);
-    // Computed with the encoder before it streamed (commit bd71346, listingJson + sha256).
-    expect(encoded.sha).toBe("5918b79acdb321b58abcca29781e6a560ceaeabe8aa8a8d64b784005ada7836e");
+  it("format 4: one tuple a line, hashed as the text it deflates, decoded to the same entries", () => {
+    const encoded = encodeListing(sample);
+    expect(encoded.entries).toBe(4);
+    const text = inflateRawSync(encoded.data.subarray(4, 4 + encoded.data.readUInt32BE(0)));
+    expect(text.toString("utf8").split("\n")).toHaveLength(5);
+    expect(createHash("sha256").update(text).digest("hex")).toBe(encoded.sha);
+    // Pinned: a change of the encoding would stop stored listings from deduplicating.
+    expect(encoded.sha).toBe(PINNED_V4);
     expect(decodeListing(encoded.data)).toEqual(sample);
+    expect([...eachEntry(encoded.data, "b", encoded.sha)]).toEqual(sample);
   });
 
-  it("streams a listing of several megabytes: one JSON text, hashed as stored, decoded whole", async () => {
+  it("still reads formats 1 to 3 (one JSON array, deflated whole)", () => {
+    // As the encoder before format 4 wrote it (commit bd71346's listingJson).
+    const json = Buffer.from(
+      JSON.stringify([
+        ["", "dir", 493, 0, 0, 4096, "1", "2", "3", "4", 0, null, null],
+        [
+          "f",
+          "file",
+          420,
+          0,
+          0,
+          1,
+          "1",
+          "2",
+          "5",
+          "4",
+          0,
+          "ab".repeat(32),
+          null,
+          null,
+          { sparse: 1 },
+        ],
+      ]),
+    );
+    const sha = createHash("sha256").update(json).digest("hex");
+    const entries = decodeListing(deflateRawSync(json), "b", sha, 3);
+    expect(entries.map((e) => [e.rel, e.kind, e.sparse ?? false])).toEqual([
+      ["", "dir", false],
+      ["f", "file", true],
+    ]);
+    expect(() => decodeListing(deflateRawSync(json), "b", "0".repeat(64), 3)).toThrow(
+      /listing of backup b is damaged: its contents do not hash/,
+    );
+  });
+
+  it("streams a listing of several megabytes in frames, each read on its own, equal listings equal bytes", () => {
     const entries: Entry[] = [];
     for (let i = 0; i < 12_000; i++) {
       entries.push({
@@ -91,12 +133,29 @@ describe("listing encoding", () => {
         hash: createHash("sha256").update(String(i)).digest("hex"),
       });
     }
-    const encoded = await encodeListing(entries);
-    const text = inflateRawSync(encoded.data);
-    expect(text.length).toBeGreaterThan(3 << 20);
-    expect(createHash("sha256").update(text).digest("hex")).toBe(encoded.sha);
+    const encoded = encodeListing(entries);
+    let frames = 0;
+    for (let at = 0; at < encoded.data.length; frames++) at += 4 + encoded.data.readUInt32BE(at);
+    expect(frames).toBeGreaterThan(2);
     expect(encoded.entries).toBe(12_000);
-    expect(decodeListing(encoded.data)).toEqual(entries);
-    expect((await encodeListing(entries)).sha).toBe(encoded.sha);
+    expect(decodeListing(encoded.data, "b", encoded.sha)).toEqual(entries);
+    expect(encodeListing(entries).sha).toBe(encoded.sha);
+  });
+
+  it("names damage: a frame cut short, a frame changed, a hash that does not match", () => {
+    const { data, sha } = encodeListing(sample);
+    expect(() => decodeListing(data.subarray(0, data.length - 3), "b", sha)).toThrow(
+      /listing of backup b is damaged: a frame is cut short/,
+    );
+    const changed = Buffer.from(data);
+    changed[10] = changed[10]! ^ 0xff;
+    expect(() => decodeListing(changed, "b", sha)).toThrow(/listing of backup b is damaged/);
+    expect(() => decodeListing(data, "b", "0".repeat(64))).toThrow(
+      /its contents do not hash to 0{64}/,
+    );
+    const outside = encodeListing([{ ...sample[2]!, rel: "../etc/passwd" }]);
+    expect(() => decodeListing(outside.data, "b", outside.sha)).toThrow(
+      /"\.\.\/etc\/passwd" is not a plain relative path/,
+    );
   });
 });

@@ -195,11 +195,10 @@ export async function snapshotTree(
   });
   const kept = gone.size ? entries.filter((e) => !gone.has(e)) : entries;
   if (kept.length === 0) return { entries: [absentEntry()], stats, warnings };
-  kept.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  // The listing is in walk order (listing-codec.ts, format 4); the first name of an inode in it
+  // is the one the others link to.
   for (const names of linked.values()) {
     const present = names.filter((e) => !gone.has(e) && e.kind === "file");
-    if (present.length < 2) continue;
-    present.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     for (const other of present.slice(1)) other.target = present[0]!.rel;
   }
   // Flags and extended attributes through the tree's open directories (pinned.ts): of every

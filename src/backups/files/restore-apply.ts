@@ -243,18 +243,25 @@ async function writeEntry(
     case "char":
     case "block": {
       const temp = tree.tempBeside(entry.rel);
+      let made: { dev: bigint; ino: bigint } | undefined;
       try {
         if (linkTo && tryLink(tree, linkTo, temp)) {
           // The same inode as the entry it links to, whose metadata is already the recorded one.
+          made = tree.lstat(linkTo);
         } else {
           await createAt(objects, tree, entry, temp);
-          setMetadata(tree, temp, entry, { fresh: true });
+          made = setMetadata(tree, temp, entry, { fresh: true });
         }
         renameSync(tree.at(temp), tree.at(entry.rel));
       } catch (error) {
         rmSync(tree.at(temp), { force: true });
         throw error;
       }
+      // The temporary name is in a directory others may write to: what the rename moved into
+      // place must be what was made, not something put there between the check and the rename.
+      const now = tree.lstat(entry.rel);
+      if (!made || now?.ino !== made.ino || now.dev !== made.dev)
+        throw new SwappedPath(tree.shown(entry.rel), "was replaced by another file");
       return undefined;
     }
     case "socket":
@@ -315,10 +322,12 @@ export function setMetadata(
   rel: Rel,
   entry: Entry,
   expect: Omit<Expected, "type">,
-): void {
+): { dev: bigint; ino: bigint } {
   const fd = tree.pin(rel, { ...expect, type: TYPE_OF[entry.kind]! });
   try {
     setMetadataOn(fd, entry, tree, rel);
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    return { dev, ino };
   } finally {
     closeSync(fd);
   }

@@ -3,7 +3,13 @@ import type { RetentionDecision } from "../../../backups/outcomes.js";
 import { GlobalRollbackError } from "../../../errors.js";
 import type { BackupType, RetentionPolicy } from "../../../library/types.js";
 import { parseDuration } from "../../../util/duration.js";
-import { emit, type GlobalOptions, openLibrary, resolveGlobalOptions } from "../../context.js";
+import {
+  emit,
+  type GlobalOptions,
+  jsonReplacer,
+  openLibrary,
+  resolveGlobalOptions,
+} from "../../context.js";
 import { ExitCode } from "../../exit-codes.js";
 import {
   backupLine,
@@ -111,13 +117,32 @@ async function list(o: GlobalOptions, opts: { module?: string; type?: string }):
 async function show(o: GlobalOptions, id: string): Promise<ExitCode> {
   const rollback = await openLibrary(o, "backups show", true);
   const backup = await rollback.getBackup(id);
-  const listing = await rollback.getListing(id);
+  const listing = await rollback.eachListingEntry(id);
   const described = await kindLines(backup);
-  emit(o, { backup, entries: listing.map(entryJson) }, () =>
-    [backupLine(backup), ...backupSummary(backup), ...described, ...listing.map(entryLine)].join(
-      "\n",
-    ),
-  );
+  // Streamed: a listing of a million paths is printed as it is read, never held (stdout's
+  // writes are synchronous on Linux, so nothing piles up either).
+  if (o.json) {
+    process.stdout.write(`{\n  "backup": ${JSON.stringify(backup, jsonReplacer)},\n  "entries": [`);
+    let first = true;
+    for (const entry of listing) {
+      process.stdout.write(`${first ? "" : ","}\n    ${JSON.stringify(entryJson(entry))}`);
+      first = false;
+    }
+    process.stdout.write(`${first ? "" : "\n  "}]\n}\n`);
+  } else {
+    process.stdout.write(
+      `${[backupLine(backup), ...backupSummary(backup), ...described].join("\n")}\n`,
+    );
+    let lines: string[] = [];
+    for (const entry of listing) {
+      lines.push(entryLine(entry));
+      if (lines.length === 1000) {
+        process.stdout.write(`${lines.join("\n")}\n`);
+        lines = [];
+      }
+    }
+    if (lines.length) process.stdout.write(`${lines.join("\n")}\n`);
+  }
   return ExitCode.ok;
 }
 
