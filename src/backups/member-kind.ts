@@ -2,7 +2,7 @@
 // folders (files/, databases/, services/) and are registered in members.ts, the one table that
 // says which kinds exist and in which order a point takes them.
 
-import type { Listing } from "../store/entry.js";
+import type { StoredListing } from "../store/catalog.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import type { Store } from "../store/store.js";
 import type { DatabaseConfig } from "./databases/config.js";
@@ -34,7 +34,7 @@ export interface PreflightContext {
   /** The store's block size: objects take whole blocks. */
   blockSize: number;
   /** The last complete listing of a file source, for what changed since. */
-  previousListing(source: string): Listing | undefined;
+  previousListing(source: string): StoredListing | undefined;
 }
 
 export interface TakeContext {

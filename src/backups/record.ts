@@ -1,7 +1,7 @@
 import { describeError, GlobalRollbackError } from "../errors.js";
-import type { BackupRow, BackupType, StoredListing } from "../store/catalog.js";
+import type { BackupRow, BackupType } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
-import { encodeListing } from "../store/listing-codec.js";
+import { type EncodedListing, encodeListing } from "../store/listing-codec.js";
 import type { Store } from "../store/store.js";
 import { pausePoint } from "../util/pause-point.js";
 import type { Entry } from "./files/entry.js";
@@ -16,10 +16,10 @@ export interface BackupLabel {
 
 /** What taking a backup produced: the objects it references, and what to remember about it. */
 export interface Taken {
-  entries: Entry[];
+  /** Its listing: entries to encode, or encoded already (only the name of one stored already). */
+  entries?: Entry[];
+  listing?: EncodedListing | { sha: string };
   meta: Record<string, unknown>;
-  /** A stored listing known to equal `entries`, to spare encoding it again. */
-  unchangedFrom?: StoredListing;
 }
 
 /**
@@ -50,8 +50,7 @@ export async function recordBackup(
   const logged = { backupId: id, moduleName: label.moduleName, path: what.source };
   try {
     const taken = await take(id);
-    // A listing equal to the latest is stored already: only its hash is needed.
-    const listing = taken.unchangedFrom ?? (await encodeListing(taken.entries));
+    const listing = taken.listing ?? encodeListing(taken.entries ?? []);
     pausePoint("backup:before-sync");
     await store.objects.makeDurable();
     pausePoint("backup:before-complete");

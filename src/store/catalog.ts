@@ -2,13 +2,16 @@ import Database from "better-sqlite3";
 import { GlobalRollbackError } from "../errors.js";
 import { pausePoint } from "../util/pause-point.js";
 import { privateFile } from "./durable.js";
-import type { Entry, Listing } from "./entry.js";
+import type { Entry } from "./entry.js";
 import {
-  decodeListing,
+  damagedListing,
   type EncodedListing,
   eachEntry,
+  framesOfEncoded,
   hashesOfListing,
   LISTING_FORMAT,
+  ListingEncoder,
+  type ListingSource,
 } from "./listing-codec.js";
 import { PackIndex } from "./pack-index.js";
 import type { BackupRow, BackupStatus, BackupType, PointRow } from "./rows.js";
@@ -18,9 +21,17 @@ import { StepProcesses } from "./step-processes.js";
 
 export type { BackupRow, BackupStatus, BackupType, PointRow };
 
-/** A listing as stored, with the SHA-256 it is stored under. */
-export interface StoredListing extends Listing {
+/** A listing as stored: read one entry at a time, in the order it is stored in. */
+export interface StoredListing {
+  backupId: string;
+  /** The SHA-256 it is stored under. */
   sha: string;
+  /** listing-codec.ts: 4 is in walk order, older formats in string order. */
+  format: number;
+  /** When it was taken (for the stat shortcut's "racy" guard). */
+  takenAtMs: number;
+  /** Its entries, checked; a damaged listing throws, at the latest at its end. */
+  entries(): Iterable<Entry>;
 }
 
 interface RawBackup {
@@ -131,8 +142,20 @@ export class Catalog {
   }
 
   /**
+   * An encoder whose frames go into the catalog as they are made, under a name of the pending
+   * backup's (`completeBackup` gives them the listing's): a million paths' listing is never
+   * held, and what a crash leaves goes with the pending backup.
+   */
+  listingWriter(backupId: string): ListingEncoder {
+    const insert = this.db.prepare(`INSERT INTO listing_frames (sha, seq, data) VALUES (?, ?, ?)`);
+    let seq = 0;
+    return new ListingEncoder((frame) => insert.run(stagedName(backupId), seq++, frame));
+  }
+
+  /**
    * Store the listing and mark the backup complete in one transaction: both or neither.
-   * `listing` without data names one already stored (an unchanged tree's).
+   * `listing` without data names one already stored (an unchanged tree's); a streamed one's
+   * frames are already in the catalog, under the backup's staged name.
    */
   completeBackup(
     id: string,
@@ -141,13 +164,25 @@ export class Catalog {
   ): void {
     const { sha } = listing;
     this.db.transaction(() => {
-      if ("data" in listing) {
+      const known = this.db.prepare(`SELECT 1 FROM listing_blobs WHERE sha = ?`).get(sha);
+      if ("data" in listing && !known) {
         this.db
-          .prepare(
-            `INSERT OR IGNORE INTO listing_blobs (sha, format, entries, data) VALUES (?, ?, ?, ?)`,
-          )
-          .run(sha, LISTING_FORMAT, listing.entries, listing.data);
+          .prepare(`INSERT INTO listing_blobs (sha, format, entries, data) VALUES (?, ?, ?, X'')`)
+          .run(sha, LISTING_FORMAT, listing.entries);
+        if (listing.streamed) {
+          this.db
+            .prepare(`UPDATE listing_frames SET sha = ? WHERE sha = ?`)
+            .run(sha, stagedName(id));
+        } else {
+          const insert = this.db.prepare(
+            `INSERT INTO listing_frames (sha, seq, data) VALUES (?, ?, ?)`,
+          );
+          for (const [seq, frame] of framesOfEncoded(listing).entries())
+            insert.run(sha, seq, frame);
+        }
       }
+      // Staged frames of a listing stored already (equal listings, equal frames).
+      this.db.prepare(`DELETE FROM listing_frames WHERE sha = ?`).run(stagedName(id));
       this.db.prepare(`INSERT INTO listings (backup_id, sha) VALUES (?, ?)`).run(id, sha);
       this.db
         .prepare(
@@ -207,7 +242,53 @@ export class Catalog {
     };
     if (!row) return damaged("its catalog row is missing");
     if (!row.data) return damaged(`its blob ${row.sha} is missing`);
-    yield* eachEntry(row.data, backupId, row.sha, row.format);
+    yield* eachEntry(this.sourceOf({ ...row, data: row.data }), backupId, row.sha, row.format);
+  }
+
+  /**
+   * Where a stored listing's bytes are: its blob (formats 1 to 3), or its frames, read one row
+   * at a time by number (no statement is left iterating: a restore reads the catalog meanwhile).
+   * A format 4 listing with no frame at all is damage (even an empty tree lists its root).
+   */
+  private sourceOf(row: { sha: string; format: number; data: Buffer }): ListingSource {
+    if (row.format < 4 || row.data.length > 0) return row.data;
+    const frame = this.db.prepare(`SELECT data FROM listing_frames WHERE sha = ? AND seq = ?`);
+    const sha = row.sha;
+    return {
+      frames: {
+        *[Symbol.iterator]() {
+          for (let seq = 0; ; seq++) {
+            const data = frame.pluck().get(sha, seq) as Buffer | undefined;
+            if (data === undefined) {
+              if (seq === 0) damagedListing(sha, "its frames are missing");
+              return;
+            }
+            yield data;
+          }
+        },
+      },
+    };
+  }
+
+  /** A backup's listing as stored (see `entries` for what is damage). */
+  storedListing(backupId: string): StoredListing {
+    const row = this.db
+      .prepare(
+        `SELECT b.created_at, l.sha, lb.format FROM backups b
+           LEFT JOIN listings l ON l.backup_id = b.id LEFT JOIN listing_blobs lb ON lb.sha = l.sha
+         WHERE b.id = ?`,
+      )
+      .get(backupId) as
+      | { created_at: number; sha: string | null; format: number | null }
+      | undefined;
+    return {
+      backupId,
+      sha: row?.sha ?? "",
+      // A missing row or blob is reported by `eachEntry` when the entries are read.
+      format: row?.format ?? LISTING_FORMAT,
+      takenAtMs: row?.created_at ?? 0,
+      entries: () => this.eachEntry(backupId),
+    };
   }
 
   /** The newest complete listing of `source`, for skipping the rehash of unchanged files. */
@@ -224,8 +305,9 @@ export class Catalog {
       | undefined;
     return (
       row && {
+        backupId: row.id,
         // Checked like any listing: a repeat backup reuses its hashes for unchanged files.
-        entries: decodeListing(row.data, row.id, row.sha, row.format),
+        entries: () => eachEntry(this.sourceOf(row), row.id, row.sha, row.format),
         takenAtMs: row.created_at,
         sha: row.sha,
         format: row.format,
@@ -242,13 +324,13 @@ export class Catalog {
     this.db.exec(`DROP TABLE IF EXISTS temp.referenced_hashes;
       CREATE TEMP TABLE referenced_hashes (hash BLOB PRIMARY KEY) WITHOUT ROWID;`);
     const insert = this.db.prepare(`INSERT OR IGNORE INTO temp.referenced_hashes VALUES (?)`);
-    const blob = this.db.prepare(`SELECT format, data FROM listing_blobs WHERE sha = ?`);
-    // One blob at a time (a statement cannot run while another one's rows are being read).
+    const blob = this.db.prepare(`SELECT sha, format, data FROM listing_blobs WHERE sha = ?`);
+    // One listing at a time (a statement cannot run while another one's rows are being read).
     for (const sha of this.db.prepare(`SELECT sha FROM listing_blobs`).pluck().all() as string[]) {
-      const row = blob.get(sha) as { format: number; data: Buffer } | undefined;
+      const row = blob.get(sha) as { sha: string; format: number; data: Buffer } | undefined;
       if (!row) continue;
       this.db.transaction(() => {
-        for (const hash of hashesOfListing(row.data, `(listing ${sha})`, row.format))
+        for (const hash of hashesOfListing(this.sourceOf(row), `(listing ${sha})`, row.format))
           insert.run(Buffer.from(hash, "hex"));
       })();
     }
@@ -258,12 +340,20 @@ export class Catalog {
   deleteBackup(id: string): void {
     this.db.transaction(() => {
       this.db.prepare(`DELETE FROM backups WHERE id = ?`).run(id);
+      this.db.prepare(`DELETE FROM listing_frames WHERE sha = ?`).run(stagedName(id));
       this.dropUnusedListings();
     })();
   }
 
   private dropUnusedListings(): void {
     this.db.prepare(`DELETE FROM listing_blobs WHERE sha NOT IN (SELECT sha FROM listings)`).run();
+    // A backup being taken keeps its staged frames (they go with it, see deleteBackup).
+    this.db
+      .prepare(
+        `DELETE FROM listing_frames WHERE sha NOT IN (SELECT sha FROM listing_blobs)
+           AND sha NOT IN (SELECT 'pending:' || id FROM backups WHERE status = 'pending')`,
+      )
+      .run();
   }
 
   pendingBackups(): BackupRow[] {
@@ -354,4 +444,9 @@ export class ReferencedHashes {
   has(hash: string): boolean {
     return this.lookup.get(Buffer.from(hash, "hex")) !== undefined;
   }
+}
+
+/** The name a backup's listing frames are kept under until it is complete. */
+function stagedName(backupId: string): string {
+  return `pending:${backupId}`;
 }

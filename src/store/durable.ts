@@ -125,3 +125,32 @@ export async function syncPaths(
     }
   });
 }
+
+/**
+ * Paths to make durable, gathered as a restore goes: fsynced one by one at the end (syncPaths),
+ * or, once there are more than a few thousand, forgotten for one syncfs of `wholeFileSystem`
+ * instead, so that what is held stays bounded however many paths are changed.
+ */
+export class PathSyncer {
+  private paths = new Set<string>();
+  private whole = false;
+
+  constructor(
+    private readonly wholeFileSystem: string,
+    private readonly openFor: (path: string) => number | undefined,
+  ) {}
+
+  add(path: string): void {
+    if (this.whole) return;
+    this.paths.add(path);
+    if (this.paths.size > SYNCFS_FROM) {
+      this.whole = true;
+      this.paths = new Set();
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (this.whole) await syncFileSystem(this.wholeFileSystem);
+    else await syncPaths(this.paths, undefined, this.openFor);
+  }
+}

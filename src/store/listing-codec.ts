@@ -7,7 +7,7 @@ import type { Entry, EntryKind } from "./entry.js";
 // A listing is stored as one compressed blob per backup rather than one catalog row per path:
 // for a tree of 20,000 files that is one insert instead of 20,000, and the catalog stays small
 // over many backups. Tuples keep the JSON compact; 64-bit values travel as decimal strings.
-type Tuple = [
+export type Tuple = [
   rel: string,
   kind: EntryKind,
   mode: number,
@@ -46,8 +46,19 @@ export const LISTING_FORMAT = 4;
 export interface EncodedListing {
   sha: string;
   entries: number;
+  /**
+   * The frames, each after its 4-byte length, when held in memory; empty when each frame went to
+   * the encoder's sink as it was made (`streamed`).
+   */
   data: Buffer;
+  streamed?: true;
 }
+
+/**
+ * Where a stored listing's bytes come from: one buffer (formats 1 to 3 whole; format 4 as
+ * length-prefixed frames), or format 4's frames one at a time (the catalog keeps them as rows).
+ */
+export type ListingSource = Buffer | { frames: Iterable<Buffer> };
 
 // Lines are gathered into pieces of about a megabyte, each deflated as a frame of its own: a
 // million entries never sit in memory as tuples or as one string, only as compressed frames.
@@ -61,7 +72,11 @@ export class ListingEncoder {
   private readonly hash = createHash("sha256");
   private readonly frames: Buffer[] = [];
   private piece = "";
-  private count = 0;
+  /** Entries added so far. */
+  count = 0;
+
+  /** With `sink`, each frame is handed to it as it is made and not kept. */
+  constructor(private readonly sink?: (frame: Buffer) => void) {}
 
   add(entry: Entry): void {
     this.piece += `${JSON.stringify(tupleOf(entry))}\n`;
@@ -71,7 +86,12 @@ export class ListingEncoder {
 
   finish(): EncodedListing {
     this.flush();
-    return { sha: this.hash.digest("hex"), entries: this.count, data: Buffer.concat(this.frames) };
+    return {
+      sha: this.hash.digest("hex"),
+      entries: this.count,
+      data: Buffer.concat(this.frames),
+      ...(this.sink ? { streamed: true as const } : {}),
+    };
   }
 
   private flush(): void {
@@ -80,9 +100,12 @@ export class ListingEncoder {
     this.piece = "";
     this.hash.update(text);
     const frame = deflateRawSync(text, { level: 1 });
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(frame.length);
-    this.frames.push(length, frame);
+    if (this.sink) this.sink(frame);
+    else {
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(frame.length);
+      this.frames.push(length, frame);
+    }
     pausePoint("listing:frame");
   }
 }
@@ -94,7 +117,8 @@ export function encodeListing(entries: Iterable<Entry>): EncodedListing {
   return encoder.finish();
 }
 
-function tupleOf(e: Entry): Tuple {
+/** An entry as the listing stores it (also what a restore spools its plan as). */
+export function tupleOf(e: Entry): Tuple {
   const tuple: Tuple = [
     e.rel,
     e.kind,
@@ -126,12 +150,12 @@ function tupleOf(e: Entry): Tuple {
  * for the consumers that still hold a listing (see eachEntry for the others).
  */
 export function decodeListing(
-  data: Buffer,
+  source: ListingSource,
   backupId = "(unknown)",
   sha?: string,
-  format = formatOf(data),
+  format = formatOf(source),
 ): Entry[] {
-  return [...eachEntry(data, backupId, sha, format)];
+  return [...eachEntry(source, backupId, sha, format)];
 }
 
 /**
@@ -140,15 +164,16 @@ export function decodeListing(
  * there: a consumer that changes anything on a listing's word reads it whole once first.
  */
 export function* eachEntry(
-  data: Buffer,
+  source: ListingSource,
   backupId = "(unknown)",
   sha?: string,
-  format = formatOf(data),
+  format = formatOf(source),
 ): Generator<Entry> {
-  for (const tuple of eachTuple(data, backupId, sha, format)) yield entryOf(tuple);
+  for (const tuple of eachTuple(source, backupId, sha, format)) yield entryOf(tuple);
 }
 
-function entryOf([
+/** An entry from its stored tuple (checked first, when it comes from outside this process). */
+export function entryOf([
   rel,
   kind,
   mode,
@@ -190,8 +215,9 @@ function entryOf([
  * JSON array, whose first byte is `[`; format 4 starts with a frame length, whose first byte is
  * 0 for any frame under 16 MB.
  */
-function formatOf(data: Buffer): number {
-  return data.length >= 4 && data[0] === 0 ? 4 : 3;
+function formatOf(source: ListingSource): number {
+  if (!Buffer.isBuffer(source)) return 4;
+  return source.length >= 4 && source[0] === 0 ? 4 : 3;
 }
 
 const KINDS = new Set<string>([
@@ -206,7 +232,7 @@ const KINDS = new Set<string>([
 ]);
 const SHA256 = /^[0-9a-f]{64}$/;
 
-function damagedListing(backupId: string, why: string, cause?: unknown): never {
+export function damagedListing(backupId: string, why: string, cause?: unknown): never {
   throw new GlobalRollbackError(
     "VERIFY_FAILED",
     `the listing of backup ${backupId} is damaged: ${why}; nothing was changed`,
@@ -214,24 +240,26 @@ function damagedListing(backupId: string, why: string, cause?: unknown): never {
   );
 }
 
-function* eachTuple(data: Buffer, backupId: string, sha: string | undefined, format: number) {
+function* eachTuple(
+  source: ListingSource,
+  backupId: string,
+  sha: string | undefined,
+  format: number,
+) {
   const damaged = (why: string, cause?: unknown): never => damagedListing(backupId, why, cause);
   if (format < 4) {
-    for (const tuple of wholeTuples(data, damaged, sha)) yield checked(tuple, damaged);
+    if (!Buffer.isBuffer(source)) return damaged(`format ${format} is one blob, not frames`);
+    for (const tuple of wholeTuples(source, damaged, sha)) yield checked(tuple, damaged);
     return;
   }
   const hash = createHash("sha256");
-  for (let at = 0; at < data.length; ) {
-    if (at + 4 > data.length) damaged("a frame is cut short");
-    const length = data.readUInt32BE(at);
-    if (at + 4 + length > data.length) damaged("a frame is cut short");
+  for (const frame of Buffer.isBuffer(source) ? framesOf(source, damaged) : source.frames) {
     let text: Buffer;
     try {
-      text = inflateRawSync(data.subarray(at + 4, at + 4 + length));
+      text = inflateRawSync(frame);
     } catch (error) {
       return damaged(describeError(error), error);
     }
-    at += 4 + length;
     hash.update(text);
     // Frames end at line ends: each line is one tuple.
     const lines = text.toString("utf8").split("\n");
@@ -249,6 +277,17 @@ function* eachTuple(data: Buffer, backupId: string, sha: string | undefined, for
   // The name it is stored under is the SHA-256 of its text: anything else is not what was stored.
   if (sha !== undefined && hash.digest("hex") !== sha)
     damaged(`its contents do not hash to ${sha}`);
+}
+
+/** The frames of a buffer of length-prefixed frames. */
+function* framesOf(data: Buffer, damaged: (why: string) => never): Generator<Buffer> {
+  for (let at = 0; at < data.length; ) {
+    if (at + 4 > data.length) damaged("a frame is cut short");
+    const length = data.readUInt32BE(at);
+    if (at + 4 + length > data.length) damaged("a frame is cut short");
+    yield data.subarray(at + 4, at + 4 + length);
+    at += 4 + length;
+  }
 }
 
 function wholeTuples(
@@ -313,9 +352,14 @@ function safeRelative(rel: string): boolean {
 
 /** The object hashes a listing references, one at a time, without building its entries. */
 export function* hashesOfListing(
-  data: Buffer,
+  source: ListingSource,
   backupId = "(unknown)",
-  format = formatOf(data),
+  format = formatOf(source),
 ): Generator<string> {
-  for (const t of eachTuple(data, backupId, undefined, format)) if (t[11]) yield t[11];
+  for (const t of eachTuple(source, backupId, undefined, format)) if (t[11]) yield t[11];
+}
+
+/** The frames of an encoded listing held in memory (see EncodedListing.data). */
+export function framesOfEncoded(listing: EncodedListing): Buffer[] {
+  return [...framesOf(listing.data, (why) => damagedListing("(new)", why))];
 }

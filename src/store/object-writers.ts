@@ -70,6 +70,8 @@ parentPort.on("message", (batch) => {
         results.push({ hash, size: data.length, written: false });
       } else {
         const at = appender.append(data);
+        // Only recent ones: a copy packed twice costs its bytes, the main thread records one.
+        if (packed.size >= 100000) packed.clear();
         packed.add(hash);
         results.push({ hash, size: data.length, written: true, at });
       }
@@ -110,7 +112,9 @@ const BATCH = 64;
  */
 export class SmallFileWriters {
   private readonly workers: Worker[];
-  private readonly replies: Array<Promise<WorkerReply>> = [];
+  /** Replies not yet taken by `drain`, in the order their batches were sent. */
+  private replies: Array<Promise<WorkerReply>> = [];
+  private nextId = 0;
   private readonly waiting = new Map<
     number,
     { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }
@@ -154,7 +158,10 @@ export class SmallFileWriters {
     });
   }
 
-  /** Queue one file; its result is the `submit`-order index in `finish()`'s array. */
+  /**
+   * Queue one file; its result comes in submit order from the next `drain()` (or `finish()`,
+   * for what no drain took).
+   */
   submit(file: ReadCheck): void {
     this.batch.push(file);
     if (this.batch.length === BATCH) this.post();
@@ -164,7 +171,7 @@ export class SmallFileWriters {
     worker: Worker,
     message: { paths: ReadCheck[] } | { seal: true },
   ): Promise<WorkerReply> {
-    const id = this.replies.length;
+    const id = this.nextId++;
     const reply = new Promise<WorkerReply>((resolve, reject) =>
       this.waiting.set(id, { resolve, reject }),
     );
@@ -177,30 +184,32 @@ export class SmallFileWriters {
 
   private post(): void {
     if (this.batch.length === 0) return;
-    this.send(this.workers[this.replies.length % this.workers.length]!, { paths: this.batch });
+    this.send(this.workers[this.nextId % this.workers.length]!, { paths: this.batch });
     this.batch = [];
   }
 
   /**
-   * Wait for every submitted file, then have every thread seal its packs. Results in submit
-   * order, with the sealed packs; throws the first file's error.
+   * Wait for every file submitted since the last drain; their results in submit order. Throws
+   * the first file's error. A backup drains once a window of its walk is full, so results
+   * never pile up for the whole tree.
+   */
+  async drain(): Promise<WriterPut[]> {
+    this.post();
+    const replies = this.replies;
+    this.replies = [];
+    return collect(replies);
+  }
+
+  /**
+   * Wait for every file not drained yet, then have every thread seal its packs. Results in
+   * submit order, with the sealed packs; throws the first file's error.
    */
   async finish(): Promise<{ results: WriterPut[]; sealed: SealedPack[] }> {
-    this.post();
     try {
-      const files = [...this.replies];
+      const results = await this.drain();
       const seals = this.workers.map((worker) => this.send(worker, { seal: true }));
-      const results: WriterPut[] = [];
-      for (const reply of [...files, ...seals]) {
-        for (const result of (await reply).results ?? []) {
-          if ("error" in result) {
-            throw Object.assign(new Error(`${result.error.path}: ${result.error.message}`), {
-              code: result.error.code,
-            });
-          }
-          results.push(result);
-        }
-      }
+      this.replies = [];
+      await collect(seals);
       const sealed: SealedPack[] = [];
       for (const seal of seals) sealed.push(...((await seal).sealed ?? []));
       return { results, sealed };
@@ -212,4 +221,20 @@ export class SmallFileWriters {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/** The files' results of `replies`, in order; throws the first file's error. */
+async function collect(replies: ReadonlyArray<Promise<WorkerReply>>): Promise<WriterPut[]> {
+  const results: WriterPut[] = [];
+  for (const reply of replies) {
+    for (const result of (await reply).results ?? []) {
+      if ("error" in result) {
+        throw Object.assign(new Error(`${result.error.path}: ${result.error.message}`), {
+          code: result.error.code,
+        });
+      }
+      results.push(result);
+    }
+  }
+  return results;
 }

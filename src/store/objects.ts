@@ -19,7 +19,7 @@ import { join } from "node:path";
 import type { ReferencedHashes } from "./catalog.js";
 import { syncDirectory, syncPaths } from "./durable.js";
 import { hashFile } from "./hash.js";
-import { type ReadCheck, SmallFileWriters } from "./object-writers.js";
+import { type ReadCheck, SmallFileWriters, type WriterPut } from "./object-writers.js";
 import type { PackIndex } from "./pack-index.js";
 import {
   PACK_NAME,
@@ -68,7 +68,12 @@ const SHARD_PATTERN = /^[0-9a-f]{2}$/;
 /** Small files stored by worker threads: submit paths, then take their results in order. */
 export interface ParallelPuts {
   submit(file: ReadCheck): void;
-  /** In submit order; `retry`: the file was not what the walk saw (read it again, checked). */
+  /**
+   * The files submitted since the last drain, in submit order; `retry`: the file was not what
+   * the walk saw (read it again, checked).
+   */
+  drain(): Promise<Array<PutResult | { retry: true }>>;
+  /** The same for what no drain took, then the threads' packs sealed. */
   finish(): Promise<Array<PutResult | { retry: true }>>;
   close(): Promise<void>;
 }
@@ -143,21 +148,24 @@ export class ObjectStore {
       catalogPath: this.index.catalogPath,
       prefixes: () => newPackPrefix(),
     });
+    const taken = (results: WriterPut[]) =>
+      results.map((result) => {
+        if ("retry" in result) return result;
+        const { at, ...put } = result;
+        // Two threads may both have packed the same new contents: the first copy is the one.
+        if (!at || this.unrecorded.has(put.hash)) return { ...put, written: false };
+        this.unrecorded.set(put.hash, at);
+        return put;
+      });
     return {
       submit: (path) => writers.submit(path),
       close: () => writers.close(),
+      drain: async () => taken(await writers.drain()),
       finish: async () => {
         const { results, sealed } = await writers.finish();
         this.sealed.push(...sealed);
         if (sealed.length) this.unsyncedDirs.add(this.packsDir);
-        return results.map((result) => {
-          if ("retry" in result) return result;
-          const { at, ...put } = result;
-          // Two threads may both have packed the same new contents: the first copy is the one.
-          if (!at || this.unrecorded.has(put.hash)) return { ...put, written: false };
-          this.unrecorded.set(put.hash, at);
-          return put;
-        });
+        return taken(results);
       },
     };
   }

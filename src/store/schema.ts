@@ -121,8 +121,15 @@ export const MIGRATIONS: readonly string[] = [
   `,
   `
   -- Version 6: listings of format 4 (listing-codec.ts: one entry a line, in walk order, deflated
-  -- in frames), written and read a frame at a time. No table changes; the version makes an older
-  -- rollpoint, which would take such a listing for a damaged one, refuse the catalog instead.
-  SELECT 1;
+  -- in frames of about a megabyte of text), written and read a frame at a time: each frame is a
+  -- row here, numbered from 0, under its listing's SHA-256 (its listing_blobs row has an empty
+  -- blob), or under 'pending:<backup id>' while that backup is being taken. An older rollpoint,
+  -- which would take such a listing for a damaged one, refuses the catalog instead.
+  CREATE TABLE listing_frames (
+    sha  TEXT NOT NULL,
+    seq  INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (sha, seq)
+  ) WITHOUT ROWID;
   `,
 ];

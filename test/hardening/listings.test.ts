@@ -2,33 +2,35 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { decodeListing, encodeListing } from "../../src/store/listing-codec.js";
+import { decodeListing, encodeListing, framesOfEncoded } from "../../src/store/listing-codec.js";
 import { createBackup, rollpoint } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
 /**
- * Rewrite a backup's stored listing as a tampering hand would: the blob, and (when `change`
+ * Rewrite a backup's stored listing as a tampering hand would: its frames, and (when `change`
  * gives one) the SHA-256 it is stored under, so that what is tested is the entries' validation.
  */
 function tamper(
   store: string,
   backupId: string,
-  change: (blob: Buffer) => { data: Buffer; sha?: string },
+  change: (frames: Buffer[]) => { frames: Buffer[]; sha?: string },
 ): void {
   withCatalog(store, (db) => {
-    const { sha, data } = db
-      .prepare(
-        "SELECT b.sha, b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?",
-      )
-      .get(backupId) as { sha: string; data: Buffer };
-    const changed = change(data);
+    const sha = db
+      .prepare("SELECT sha FROM listings WHERE backup_id = ?")
+      .pluck()
+      .get(backupId) as string;
+    const frames = db
+      .prepare("SELECT data FROM listing_frames WHERE sha = ? ORDER BY seq")
+      .pluck()
+      .all(sha) as Buffer[];
+    const changed = change(frames);
     // Without a new name: stored under the old one, as a damaged disk would leave it.
     const newSha = changed.sha ?? sha;
-    db.prepare("UPDATE listing_blobs SET data = ?, sha = ? WHERE sha = ?").run(
-      changed.data,
-      newSha,
-      sha,
-    );
+    db.prepare("DELETE FROM listing_frames WHERE sha = ?").run(sha);
+    const insert = db.prepare("INSERT INTO listing_frames (sha, seq, data) VALUES (?, ?, ?)");
+    for (const [seq, frame] of changed.frames.entries()) insert.run(newSha, seq, frame);
+    db.prepare("UPDATE listing_blobs SET sha = ? WHERE sha = ?").run(newSha, sha);
     db.prepare("UPDATE listings SET sha = ? WHERE sha = ?").run(newSha, sha);
   });
 }
@@ -44,11 +46,12 @@ function withCatalog(store: string, use: (db: Database.Database) => void): void 
   }
 }
 
-/** The listing re-encoded (format 4) with its first file's path changed, and its new name. */
-const withEntryPath = (rel: string) => (blob: Buffer) => {
-  const entries = decodeListing(blob);
+/** The listing re-encoded with its first file's path changed, and its new name. */
+const withEntryPath = (rel: string) => (frames: Buffer[]) => {
+  const entries = decodeListing({ frames });
   entries.find((e) => e.kind === "file")!.rel = rel;
-  return encodeListing(entries);
+  const encoded = encodeListing(entries);
+  return { frames: framesOfEncoded(encoded), sha: encoded.sha };
 };
 
 describe("listings are validated on read", () => {
@@ -75,7 +78,7 @@ describe("listings are validated on read", () => {
     const a = await createBackup(store, join(dir, "a"));
     const b = await createBackup(store, join(dir, "b"));
     const c = await createBackup(store, join(dir, "c"));
-    tamper(store, a, () => ({ data: Buffer.from("not deflate at all") }));
+    tamper(store, a, () => ({ frames: [Buffer.from("not deflate at all")] }));
     tamper(store, b, withEntryPath("/etc/shadow"));
     const verify = await rollpoint(["--store", store, "backups", "verify"]);
     expect(verify.exitCode).toBe(2);
@@ -114,17 +117,7 @@ describe("a restore never deletes on the word of a missing record", () => {
     [
       "the blob changed under its name",
       (store, id) =>
-        withCatalog(store, (db) => {
-          const { sha, data } = db
-            .prepare(
-              "SELECT b.sha, b.data FROM listings l JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?",
-            )
-            .get(id) as { sha: string; data: Buffer };
-          db.prepare("UPDATE listing_blobs SET data = ? WHERE sha = ?").run(
-            withEntryPath("renamed.conf")(data).data,
-            sha,
-          );
-        }),
+        tamper(store, id, (frames) => ({ frames: withEntryPath("renamed.conf")(frames).frames })),
       "its contents do not hash to",
     ],
   ];

@@ -1,6 +1,9 @@
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { deflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
+import { decodeListing } from "../../src/store/listing-codec.js";
 
 /**
  * How many content objects a store holds: files stored whole, counted on disk, and objects in
@@ -56,4 +59,49 @@ export function storeFiles(store: string): string[] {
   return (readdirSync(store, { recursive: true }) as string[])
     .map((f) => join(store, f))
     .filter((f) => statSync(f).isFile());
+}
+
+/**
+ * Rewrite an open catalog's listings as a rollpoint before format 4 stored them (one JSON array
+ * of tuples, paths sorted as strings, deflated whole, in listing_blobs.data) and drop the table
+ * of frames: the catalog as schema version 5 left it (the caller sets user_version).
+ */
+export function asFormat3Listings(db: Database.Database): void {
+  // A listing's rows change their names: its foreign keys hold again at the end.
+  db.pragma("foreign_keys = OFF");
+  const rows = db.prepare("SELECT sha FROM listing_blobs").pluck().all() as string[];
+  const frame = db.prepare("SELECT data FROM listing_frames WHERE sha = ? ORDER BY seq").pluck();
+  for (const sha of rows) {
+    const frames = frame.all(sha) as Buffer[];
+    const tuples = decodeListing({ frames }, "test", sha, 4)
+      .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
+      .map((e) => [
+        e.rel,
+        e.kind,
+        e.mode,
+        e.uid,
+        e.gid,
+        e.size,
+        String(e.mtimeNs),
+        String(e.ctimeNs),
+        String(e.ino),
+        String(e.dev),
+        e.rdev,
+        e.hash,
+        e.target,
+        ...(e.xattrs || e.sparse || e.flags ? [e.xattrs ?? null] : []),
+        ...(e.sparse || e.flags
+          ? [{ ...(e.sparse ? { sparse: 1 } : {}), ...(e.flags ? { flags: e.flags } : {}) }]
+          : []),
+      ]);
+    const json = Buffer.from(JSON.stringify(tuples));
+    const old = createHash("sha256").update(json).digest("hex");
+    db.prepare("UPDATE listing_blobs SET sha = ?, format = 3, data = ? WHERE sha = ?").run(
+      old,
+      deflateRawSync(json),
+      sha,
+    );
+    db.prepare("UPDATE listings SET sha = ? WHERE sha = ?").run(old, sha);
+  }
+  db.exec("DROP TABLE listing_frames");
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createBackup, rollpoint } from "../helpers/cli.js";
-import { catalogCount } from "../helpers/store.js";
+import { asFormat3Listings, catalogCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 describe("the catalog", () => {
@@ -48,6 +48,7 @@ describe("the catalog", () => {
         SELECT rowid, * FROM backups;
       DROP TABLE backups; ALTER TABLE old RENAME TO backups;
       PRAGMA user_version = 4;`);
+    asFormat3Listings(db);
     expect(() => db.exec(`UPDATE backups SET type = 'container'`)).toThrow(/CHECK/);
     db.close();
     const listings = catalogCount(store, "SELECT count(*) FROM listings");

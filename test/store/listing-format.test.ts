@@ -1,54 +1,18 @@
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { deflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { decodeListing } from "../../src/store/listing-codec.js";
 import { createBackup, rollpoint } from "../helpers/cli.js";
 import { killHard, startPausedAt } from "../helpers/paused.js";
-import { catalogCount } from "../helpers/store.js";
+import { asFormat3Listings, catalogCount } from "../helpers/store.js";
 import { makeTree, rsyncDifferences, tempDir } from "../helpers/tree.js";
 
-/**
- * Rewrite every listing of `store` as the rollpoint before format 4 stored it (one JSON array,
- * paths sorted as strings, deflated whole) and the catalog as schema version 5.
- */
+/** The store as the rollpoint before format 4 left it: format 3 listings, schema version 5. */
 function asFormat3(store: string): void {
   const db = new Database(join(store, "catalog.db"));
   db.pragma("foreign_keys = OFF");
-  const rows = db.prepare("SELECT sha, data FROM listing_blobs").all() as Array<{
-    sha: string;
-    data: Buffer;
-  }>;
-  for (const { sha, data } of rows) {
-    const tuples = decodeListing(data, "test", sha, 4)
-      .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
-      .map((e) => [
-        e.rel,
-        e.kind,
-        e.mode,
-        e.uid,
-        e.gid,
-        e.size,
-        String(e.mtimeNs),
-        String(e.ctimeNs),
-        String(e.ino),
-        String(e.dev),
-        e.rdev,
-        e.hash,
-        e.target,
-      ]);
-    const json = Buffer.from(JSON.stringify(tuples));
-    const old = createHash("sha256").update(json).digest("hex");
-    db.prepare("UPDATE listing_blobs SET sha = ?, format = 3, data = ? WHERE sha = ?").run(
-      old,
-      deflateRawSync(json),
-      sha,
-    );
-    db.prepare("UPDATE listings SET sha = ? WHERE sha = ?").run(old, sha);
-  }
+  asFormat3Listings(db);
   // Taken a minute later, as far as the stat shortcut's "racy" guard can tell: files made just
   // before the backup count as settled, so a repeat backup shows what it reused.
   db.prepare("UPDATE backups SET created_at = created_at + 60000").run();

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
 import { backupsCreate, rollpoint } from "../helpers/cli.js";
-import { catalogCount, objectCount, packFiles } from "../helpers/store.js";
+import { asFormat3Listings, catalogCount, objectCount, packFiles } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 function files(n: number, tag: (i: number) => string): Record<string, string> {
@@ -137,6 +137,7 @@ describe("small objects in pack files", () => {
       );
     }
     db.exec("DROP TABLE packed_objects; DROP TABLE packs; PRAGMA user_version = 3");
+    asFormat3Listings(db);
     db.close();
     rmSync(join(store, "objects", "packs"), { recursive: true });
 

@@ -1,4 +1,6 @@
 import { GlobalRollbackError } from "../../errors.js";
+import type { StoredListing } from "../../store/catalog.js";
+import { type EncodedListing, ListingEncoder } from "../../store/listing-codec.js";
 import type { ReadCheck } from "../../store/object-writers.js";
 import {
   type ObjectStore,
@@ -8,20 +10,15 @@ import {
 } from "../../store/objects.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
-import {
-  absentEntry,
-  type Entry,
-  entryFromStats,
-  type Listing,
-  sameStatIdentity,
-} from "./entry.js";
+import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
 import { hasRawBytes, readLinkAt, shownName } from "./names.js";
 import type { PathStats } from "./path-stats.js";
-import { type Name, pinnedTreeAt } from "./pinned.js";
+import { type Name, type PinnedTree, pinnedTreeAt } from "./pinned.js";
 import { readSteadily, relook, tornWarning } from "./steady-read.js";
 import { walkLazily } from "./walk.js";
+import { inWalkOrder, ListingCursor } from "./walk-order.js";
 import { readXattrs } from "./xattrs.js";
 
 /**
@@ -53,7 +50,10 @@ export interface FileBackupStats {
 }
 
 export interface TreeSnapshot {
-  entries: Entry[];
+  /** The listing, encoded as the walk went (format 4, walk order). */
+  listing: EncodedListing;
+  /** Nothing was there: the listing is one `absent` entry. */
+  absent: boolean;
   stats: FileBackupStats;
   /** Things recorded but worth a person's attention (sockets). */
   warnings: string[];
@@ -63,18 +63,40 @@ export interface TreeSnapshot {
 // file's next chunk is read, without thrashing a spinning disk.
 const LARGE_FILE_CONCURRENCY = 2;
 const PARALLEL_FROM = 256;
+// Paths walked before their contents, flags and attributes are settled and they go into the
+// listing: what a backup holds at once, whatever the size of the tree. Big enough that the
+// helper programs (lsattr, getfattr) run a few thousand paths per process, as before.
+const WINDOW = 4096;
+
+/** A walked path on its way into the listing. */
+interface Pending {
+  entry: Entry;
+  /** Its stat identity is not the previous listing's: flags and attributes are read. */
+  unsettled: boolean;
+  /** Read by a worker thread: the check to read it again with, if the thread could not. */
+  threaded?: ReadCheck;
+  /** A large file, read when its window is settled. */
+  large?: ReadCheck;
+  /** Several names in the tree: `dev:ino`. */
+  inode?: string;
+}
 
 /**
  * Record `source` (a file, a tree, or nothing) into a listing, storing each regular file's
  * contents as an object. Files whose stat identity matches `previous` (see `sameStatIdentity`)
  * keep their recorded hash without being read again. In a first backup, where every file is new,
  * small files go to worker threads once there are a few hundred of them.
+ * Streamed: the walk is merged with the previous listing (both in walk order, walk-order.ts),
+ * and every WINDOW paths are settled (contents stored, flags and attributes read) and written to
+ * the listing's encoder, so memory is bounded by the window and the tree's depth, not its size.
  */
 export async function snapshotTree(
   objects: ObjectStore,
   source: string,
   exclude: readonly string[],
-  previous: Listing | undefined,
+  previous: StoredListing | undefined,
+  // Where the listing goes as it is made (the catalog's frames); kept in memory if not given.
+  encoder = new ListingEncoder(),
 ): Promise<TreeSnapshot> {
   const stats: FileBackupStats = {
     files: 0,
@@ -86,72 +108,60 @@ export async function snapshotTree(
     newBytes: 0,
     unchanged: 0,
   };
-  const walked = walkLazily(source, compileExcludes(exclude));
-  if (!walked) return { entries: [absentEntry()], stats, warnings: [] };
-
-  const before = new Map(previous?.entries.map((e) => [e.rel, e]));
-  const takenAtMs = previous?.takenAtMs ?? 0;
+  const absent = (): TreeSnapshot => {
+    encoder.add(absentEntry());
+    return { listing: encoder.finish(), absent: true, stats, warnings };
+  };
   const warnings: string[] = [];
-  const entries: Entry[] = [];
-  const small: Array<{ entry: Entry; check: ReadCheck }> = [];
-  const large: Array<{ entry: Entry; check: ReadCheck }> = [];
-  // Files gone between the walk and their read: recorded as absent (left out of the listing).
+  const walked = walkLazily(source, compileExcludes(exclude));
+  if (!walked) return absent();
+
+  const before = previous ? new ListingCursor(inWalkOrder(previous)()) : undefined;
+  const takenAtMs = previous?.takenAtMs ?? 0;
+  // Extended attributes of every path in a first backup; after that, of the paths whose stat
+  // identity changed only (the others keep the previous listing's: format 2 and later).
+  const allAttributes = !previous || previous.format < 2;
+  // Files gone between the walk and their read: left out of the listing.
   const gone = new Set<Entry>();
-  // Files and directories whose immutable/append-only flags must be read (see flags.ts).
-  const flagged: Entry[] = [];
-  // Paths whose stat identity is not the previous listing's: their extended attributes are read.
-  const unsettled: string[] = [];
-  // Files with several names in the tree, by device and inode: restored as links, not copies.
-  const linked = new Map<string, Entry[]>();
+  // The first name of each inode with several names, in walk order: the others link to it.
+  const primaries = new Map<string, string>();
+  let window: Pending[] = [];
+  let threadable = 0;
   let writers: ParallelPuts | undefined;
+  let tree: PinnedTree | undefined;
   let root = source;
+  let flagsUnavailable: string | undefined;
+  let attributesUnavailable: string | undefined;
   try {
     for (const path of walked) {
       if (path.rel === "") root = path.abs;
       const entry = entryFromStats(path.rel, path.stats);
-      entries.push(entry);
       // Setting a flag or an extended attribute moves ctime: an unchanged stat identity means
       // unchanged flags and attributes.
-      const old = before.get(entry.rel);
+      const old = before?.at(entry.rel);
       const settled = old !== undefined && sameStatIdentity(old, path.stats, takenAtMs);
       if (settled) {
-        // Equal values, held once: a repeat backup of a million paths keeps both listings.
-        entry.rel = old.rel;
-        entry.mtimeNs = old.mtimeNs;
-        entry.ctimeNs = old.ctimeNs;
-        entry.ino = old.ino;
-        entry.dev = old.dev;
         if (old.flags) entry.flags = old.flags;
         if (old.xattrs) entry.xattrs = old.xattrs;
-      } else {
-        unsettled.push(entry.rel);
-        if (entry.kind === "file" || entry.kind === "dir") flagged.push(entry);
       }
+      const item: Pending = { entry, unsettled: !settled };
       switch (entry.kind) {
         case "file": {
           stats.files++;
-          if (path.stats.nlink > 1) {
-            const key = `${path.stats.dev}:${path.stats.ino}`;
-            linked.set(key, [...(linked.get(key) ?? []), entry]);
-          }
+          if (path.stats.nlink > 1) item.inode = `${path.stats.dev}:${path.stats.ino}`;
           stats.bytes += entry.size;
           const check: ReadCheck = { ...path.stats, path: path.abs };
-          // A thread is given a path as text; a name of raw bytes is read here, as bytes.
-          const threadable = !previous && !hasRawBytes(path.abs);
           if (settled && old.hash) {
             entry.hash = old.hash;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
-            large.push({ entry, check });
-          } else if (threadable) {
-            small.push({ entry, check });
-            // Threads are started only once there is enough work to repay their start-up.
-            if (!writers && small.length === PARALLEL_FROM) {
-              writers = objects.parallelPuts();
-              for (const file of small) writers.submit(file.check);
-            } else if (writers) {
-              writers.submit(check);
-            }
+            item.large = check;
+          } else if (!previous && !hasRawBytes(path.abs) && ++threadable >= PARALLEL_FROM) {
+            // Threads are started only once there is enough work to repay their start-up; a
+            // thread is given a path as text, so a name of raw bytes is read here, as bytes.
+            writers ??= objects.parallelPuts();
+            writers.submit(check);
+            item.threaded = check;
           } else {
             // Through the walk's open directory: the inode the walk saw, or nothing.
             await readFile(entry, check, (at) => objects.putSmallFile(at), path.at);
@@ -176,62 +186,90 @@ export async function snapshotTree(
             warnings.push(socketWarning(shownName(path.abs)));
           }
       }
+      window.push(item);
+      if (window.length >= WINDOW) await settle();
     }
-    const results = writers ? await writers.finish() : [];
-    for (let i = 0; i < small.length; i++) {
-      const { entry, check } = small[i]!;
-      const result = results[i];
-      if (result && !("retry" in result)) record(entry, result);
-      // Not read by a thread (no threads, or the file was not what the walk saw): here, checked.
-      else await readFile(entry, check, (at) => objects.putSmallFile(at));
-      pausePoint("backup:object");
+    await settle();
+    before?.finish();
+    if (writers) {
+      for (const result of await writers.finish())
+        if (!("retry" in result)) throw new Error("an object writer returned a file twice");
     }
   } finally {
     await writers?.close();
+    tree?.close();
   }
-  await forEachLimited(large, LARGE_FILE_CONCURRENCY, async ({ entry, check }) => {
-    await readFile(entry, check, (at) => objects.putLargeFile(at));
-    pausePoint("backup:object");
-  });
-  const kept = gone.size ? entries.filter((e) => !gone.has(e)) : entries;
-  if (kept.length === 0) return { entries: [absentEntry()], stats, warnings };
-  // The listing is in walk order (listing-codec.ts, format 4); the first name of an inode in it
-  // is the one the others link to.
-  for (const names of linked.values()) {
-    const present = names.filter((e) => !gone.has(e) && e.kind === "file");
-    for (const other of present.slice(1)) other.target = present[0]!.rel;
-  }
-  // Flags and extended attributes through the tree's open directories (pinned.ts): of every
-  // path in a first backup; after that, of the paths whose stat identity changed only (the
-  // others keep the previous listing's, which recorded them: format 2 and later).
-  const tree = pinnedTreeAt(root);
-  try {
-    try {
-      const flags = await readFlags(
-        tree,
-        flagged.filter((e) => !gone.has(e)).map((e) => e.rel),
-      );
-      for (const entry of flagged) {
-        const found = flags.get(entry.rel);
-        if (found) entry.flags = found;
+  if (flagsUnavailable) warnings.push(flagsUnavailable);
+  if (attributesUnavailable) warnings.push(attributesUnavailable);
+  if (encoder.count === 0) return absent();
+  return { listing: encoder.finish(), absent: false, stats, warnings };
+
+  /**
+   * Finish the window: the threads' results taken (a file they could not read is read here),
+   * large files read, flags and extended attributes read through the tree's open directories
+   * (pinned.ts), hard links named, and every entry still there written to the listing.
+   */
+  async function settle(): Promise<void> {
+    const items = window;
+    window = [];
+    if (items.length === 0) return;
+    if (writers) {
+      const results = await writers.drain();
+      let next = 0;
+      for (const item of items) {
+        if (!item.threaded) continue;
+        const result = results[next++];
+        if (result && !("retry" in result)) record(item.entry, result);
+        // Not read by a thread (the file was not what the walk saw): here, checked.
+        else await readFile(item.entry, item.threaded, (at) => objects.putSmallFile(at));
+        pausePoint("backup:object");
       }
-    } catch (error) {
-      if (!(error instanceof FlagsUnavailable)) throw error;
-      warnings.push(error.message);
+    }
+    await forEachLimited(
+      items.filter((i) => i.large),
+      LARGE_FILE_CONCURRENCY,
+      async ({ entry, large }) => {
+        await readFile(entry, large!, (at) => objects.putLargeFile(at));
+        pausePoint("backup:object");
+      },
+    );
+    const present = items.filter((i) => !gone.has(i.entry));
+    tree ??= pinnedTreeAt(root);
+    if (flagsUnavailable === undefined) {
+      try {
+        const flagged = present.filter(
+          (i) => i.unsettled && (i.entry.kind === "file" || i.entry.kind === "dir"),
+        );
+        const flags = await readFlags(
+          tree,
+          flagged.map((i) => i.entry.rel),
+        );
+        for (const { entry } of flagged) {
+          const found = flags.get(entry.rel);
+          if (found) entry.flags = found;
+        }
+      } catch (error) {
+        if (!(error instanceof FlagsUnavailable)) throw error;
+        flagsUnavailable = error.message;
+      }
     }
     const attributes = await readXattrs(
       tree,
-      previous && (previous.format ?? 0) >= 2 ? unsettled : kept.map((e) => e.rel),
+      present.filter((i) => allAttributes || i.unsettled).map((i) => i.entry.rel),
     );
-    if (attributes.unavailable) warnings.push(attributes.unavailable);
-    for (const entry of kept) {
+    attributesUnavailable ??= attributes.unavailable;
+    for (const { entry, inode } of present) {
       const found = attributes.byRel.get(entry.rel);
       if (found && Object.keys(found).length) entry.xattrs = found;
+      if (inode !== undefined && entry.kind === "file") {
+        const primary = primaries.get(inode);
+        if (primary === undefined) primaries.set(inode, entry.rel);
+        else entry.target = primary;
+      }
+      encoder.add(entry);
     }
-  } finally {
-    tree.close();
+    for (const { entry } of items) gone.delete(entry);
   }
-  return { entries: kept, stats, warnings };
 
   /**
    * Store a file's bytes, read as steady-read.ts says; the entry takes the stat the bytes were

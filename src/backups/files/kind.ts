@@ -4,13 +4,14 @@ import type { BackupRow } from "../../store/catalog.js";
 import { realLocation, storeOverlap } from "../../store/overlap.js";
 import type { Store } from "../../store/store.js";
 import { type BackupLabel, recordBackup } from "../record.js";
+import { ActionSpool } from "./action-spool.js";
 import { snapshotTree } from "./backup.js";
-import { type Entry, sameEntries } from "./entry.js";
 import { shownName } from "./names.js";
 import { canonicalParent, parentOf, restoreTarget } from "./parents.js";
 import { applyRestore, type RestoreCounts } from "./restore-apply.js";
-import { planRestore, type RestorePlan } from "./restore-plan.js";
+import { type OrderedListing, planRestore, type RestorePlan } from "./restore-plan.js";
 import { differencesAfterRestore } from "./restore-proof.js";
+import { inWalkOrder } from "./walk-order.js";
 
 export interface FileBackupRequest extends BackupLabel {
   path: string;
@@ -41,22 +42,26 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
     store,
     { type: "file", source, meta: { exclude: request.exclude } },
     request,
-    async () => {
+    async (id) => {
       const previous = store.catalog.latestListingOf(source);
-      const snapshot = await snapshotTree(store.objects, source, request.exclude, previous);
+      const snapshot = await snapshotTree(
+        store.objects,
+        source,
+        request.exclude,
+        previous,
+        store.catalog.listingWriter(id),
+      );
       return {
-        entries: snapshot.entries,
+        // Equal listings encode to equal bytes: one equal to the latest is stored already.
+        listing: snapshot.listing.sha === previous?.sha ? { sha: previous.sha } : snapshot.listing,
         meta: {
           exclude: request.exclude,
           // Where the parent really was: a restore refuses to write if it resolves elsewhere.
           parent: canonicalParent(source),
-          absent: snapshot.entries[0]?.kind === "absent",
+          absent: snapshot.absent,
           stats: snapshot.stats,
           warnings: snapshot.warnings,
         },
-        ...(previous && sameEntries(previous.entries, snapshot.entries)
-          ? { unchangedFrom: previous }
-          : {}),
       };
     },
   );
@@ -66,72 +71,93 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
 export interface VerifiedRestore {
   row: BackupRow;
   plan: RestorePlan;
+  /** The plan's actions, in order; closed once applied. */
+  actions: ActionSpool;
 }
+
+/** A file backup's listing in walk order, read one entry at a time (walk-order.ts). */
+export function orderedListing(store: Store, row: BackupRow): OrderedListing {
+  return {
+    entries: inWalkOrder(store.catalog.storedListing(row.id)),
+    takenAtMs: row.createdAt,
+  };
+}
+
+// Objects verified lately, so a file stored under many names is hashed once (most often);
+// bounded, as everything a restore holds.
+const RECENT = 10_000;
 
 /**
  * Plan the restore of a file backup and re-hash every object it will read. Touches nothing live;
  * a missing or damaged object fails here, naming the backup and the path.
  */
 export async function prepareFileRestore(store: Store, row: BackupRow): Promise<VerifiedRestore> {
-  const listing = store.catalog.entries(row.id);
   const exclude = (row.meta.exclude as string[] | undefined) ?? [];
   const target = restoreTarget(row.source, parentOf(row), { backupId: row.id, create: false });
-  const plan = await planRestore(
-    target,
-    { entries: listing, takenAtMs: row.createdAt },
-    exclude,
-    oddNamesOf(row),
-  );
-  const byHash = new Map<string, Entry>();
-  for (const e of listing) if (e.hash && plan.neededHashes.has(e.hash)) byHash.set(e.hash, e);
-  for (const hash of plan.neededHashes) {
-    const check = await store.objects.check(hash);
-    if (check !== "ok") {
-      const rel = byHash.get(hash)?.rel ?? "";
-      const path = rel === "" ? row.source : shownName(join(row.source, rel));
-      throw new GlobalRollbackError(
-        "VERIFY_FAILED",
-        `backup ${row.id} cannot be restored: the stored copy of ${path} is ${check === "missing" ? "missing" : "damaged (SHA-256 mismatch)"} (object ${hash}); nothing was changed`,
-        { context: { backupId: row.id, path } },
-      );
-    }
+  const actions = new ActionSpool(store.tempDir);
+  let verified = new Set<string>();
+  try {
+    const plan = await planRestore(
+      target,
+      orderedListing(store, row),
+      exclude,
+      oddNamesOf(row),
+      async (action) => {
+        actions.push(action);
+        if (action.op !== "write" || action.entry.kind !== "file") return;
+        const { hash, rel } = action.entry;
+        if (verified.has(hash!)) return;
+        const check = await store.objects.check(hash!);
+        if (check !== "ok") {
+          const path = rel === "" ? row.source : shownName(join(row.source, rel));
+          throw new GlobalRollbackError(
+            "VERIFY_FAILED",
+            `backup ${row.id} cannot be restored: the stored copy of ${path} is ${check === "missing" ? "missing" : "damaged (SHA-256 mismatch)"} (object ${hash}); nothing was changed`,
+            { context: { backupId: row.id, path } },
+          );
+        }
+        if (verified.size >= RECENT) verified = new Set();
+        verified.add(hash!);
+      },
+    );
+    return { row, plan, actions };
+  } catch (error) {
+    actions.close();
+    throw error;
   }
-  return { row, plan };
 }
 
 export async function applyFileRestore(
   store: Store,
   restore: VerifiedRestore,
 ): Promise<RestoreCounts> {
-  // Again, right before writing: verifying the objects may have taken a while.
-  restoreTarget(restore.row.source, parentOf(restore.row), {
-    backupId: restore.row.id,
-    create: true,
-  });
-  const { row, plan } = restore;
+  const { row, plan, actions } = restore;
   let counts: RestoreCounts;
   try {
-    counts = await applyRestore(store.objects, plan);
+    // Again, right before writing: verifying the objects may have taken a while.
+    restoreTarget(row.source, parentOf(row), { backupId: row.id, create: true });
+    counts = await applyRestore(store.objects, plan, actions);
   } catch (error) {
     throw new GlobalRollbackError(
       "RESTORE_FAILED",
       `restore of backup ${row.id} to ${row.source} stopped part-way: ${describeError(error)}; what it restored before that stays restored, the rest is as the update left it`,
       { cause: error, context: { backupId: row.id, path: row.source } },
     );
+  } finally {
+    actions.close();
   }
-  // The proof: read the tree back and compare it with the listing before calling it restored
-  // (the plan's own, which nothing changes: a second decoded copy would double a large
-  // listing's memory).
+  // The proof: read the tree back and compare it with the listing before calling it restored.
   const differences = await differencesAfterRestore(
     plan.root,
-    { entries: plan.entries, takenAtMs: row.createdAt },
+    orderedListing(store, row),
     (row.meta.exclude as string[] | undefined) ?? [],
     oddNamesOf(row),
   );
-  if (differences.length) {
+  if (differences.total) {
+    const more = differences.total - Math.min(20, differences.lines.length);
     throw new GlobalRollbackError(
       "RESTORE_FAILED",
-      `restore of backup ${row.id} to ${row.source} is not exact: read back, ${differences.length} path(s) differ from the backup:\n  ${differences.slice(0, 20).join("\n  ")}${differences.length > 20 ? `\n  … and ${differences.length - 20} more` : ""}`,
+      `restore of backup ${row.id} to ${row.source} is not exact: read back, ${differences.total} path(s) differ from the backup:\n  ${differences.lines.slice(0, 20).join("\n  ")}${more > 0 ? `\n  … and ${more} more` : ""}`,
       { context: { backupId: row.id, path: row.source } },
     );
   }

@@ -1,6 +1,7 @@
 // The files member kind: what the registry (../members.ts) dispatches to for `rollbackPoint.files`.
 
 import { describeError } from "../../errors.js";
+import type { StoredListing } from "../../store/catalog.js";
 import { realLocation, storeOverlap } from "../../store/overlap.js";
 import { bytes, count } from "../../util/bytes.js";
 import {
@@ -12,13 +13,14 @@ import {
 } from "../member-kind.js";
 import { operation } from "../operation.js";
 import { socketWarning, symlinkRootWarning } from "./backup.js";
-import { type Listing, sameStatIdentity } from "./entry.js";
+import { sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
-import { applyFileRestore, backupFiles, prepareFileRestore } from "./kind.js";
+import { applyFileRestore, backupFiles, orderedListing, prepareFileRestore } from "./kind.js";
 import { readLinkAt, shownName } from "./names.js";
 import { parentOf, restoreTarget } from "./parents.js";
 import { differencesAfterRestore } from "./restore-proof.js";
 import { walkLazily } from "./walk.js";
+import { inWalkOrder, ListingCursor } from "./walk-order.js";
 
 type FileEntry = MemberEntries["files"];
 
@@ -72,12 +74,13 @@ export const fileMembers: MemberKind<FileEntry> = {
   },
   async preview(store, row) {
     const target = restoreTarget(row.source, parentOf(row), { backupId: row.id, create: false });
-    return differencesAfterRestore(
+    const { total, lines } = await differencesAfterRestore(
       target,
-      { entries: store.catalog.entries(row.id), takenAtMs: row.createdAt },
+      orderedListing(store, row),
       (row.meta.exclude as string[] | undefined) ?? [],
       (row.meta.oddNames as string[] | undefined) ?? [],
     );
+    return total > lines.length ? [...lines, `… and ${total - lines.length} more`] : lines;
   },
   // `backups show` prints a file backup's stats and listing itself.
   describeBackup: () => [],
@@ -92,7 +95,7 @@ export const fileMembers: MemberKind<FileEntry> = {
 function inspectPath(
   path: string,
   exclude: string[],
-  previous: Listing | undefined,
+  previous: StoredListing | undefined,
   blockSize: number,
 ): { check: PreflightCheck; newBytes: number; newFiles: number } {
   const only = (check: PreflightCheck) => ({ check, newBytes: 0, newFiles: 0 });
@@ -113,7 +116,8 @@ function inspectPath(
         "does not exist: will be recorded as absent (rollback removes it); if it should exist, check the path",
     });
   }
-  const before = new Map(previous?.entries.map((e) => [e.rel, e]));
+  // Merged with the walk as the backup merges it (walk-order.ts): one entry held, not the tree.
+  const before = previous ? new ListingCursor(inWalkOrder(previous)()) : undefined;
   let files = 0;
   let total = 0;
   let changedBytes = 0;
@@ -133,7 +137,7 @@ function inspectPath(
       if (!w.stats.isFile()) continue;
       files++;
       total += Number(w.stats.size);
-      const old = before.get(w.rel);
+      const old = before?.at(w.rel);
       if (!(old && previous && sameStatIdentity(old, w.stats, previous.takenAtMs))) {
         const size = Number(w.stats.size);
         changedBytes += size;

@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
-import { syncPaths } from "../../store/durable.js";
+import { PathSyncer, syncPaths } from "../../store/durable.js";
 import type { ObjectStore } from "../../store/objects.js";
 import { O_PATH } from "../../util/o-path.js";
 import { pausePoint } from "../../util/pause-point.js";
@@ -33,7 +33,12 @@ import {
   type Rel,
   SwappedPath,
 } from "./pinned.js";
-import { type RestorePlan, sameMetadata } from "./restore-plan.js";
+import {
+  type Identity,
+  type RestoreAction,
+  type RestorePlan,
+  sameMetadata,
+} from "./restore-plan.js";
 import { readXattrs, writeXattrs, type XattrChange, xattrChange } from "./xattrs.js";
 /** What a restore changed, for reports and the audit log. */
 export interface RestoreCounts {
@@ -57,58 +62,82 @@ export interface RestoreCounts {
 export async function applyRestore(
   objects: ObjectStore,
   plan: RestorePlan,
+  actions: Iterable<RestoreAction>,
 ): Promise<RestoreCounts> {
   // The root's parents exist and are real directories: restoreTarget made and checked them.
   const tree = pinnedTreeAt(plan.root);
   try {
-    return await applyPinned(objects, plan, tree);
+    return await applyPinned(objects, plan, actions, tree);
   } finally {
     tree.close();
   }
 }
 
+// Actions applied before their paths' extended attributes are put back and the changed paths
+// are synced, a batch at a time (one getfattr, one setfattr, one round of fsyncs per batch).
+const BATCH = 2048;
+
 async function applyPinned(
   objects: ObjectStore,
   plan: RestorePlan,
+  actions: Iterable<RestoreAction>,
   tree: PinnedTree,
 ): Promise<RestoreCounts> {
   const counts: RestoreCounts = { removed: 0, written: 0, metadata: 0, warnings: [] };
+  if (plan.changes === 0) return counts;
   // An immutable or append-only path can be neither changed nor removed, nor can an immutable
-  // directory's entries: lift every flag first, when anything at all is to change (extended
-  // attributes too); the recorded ones are put back at the end.
-  const lifted =
-    plan.flagged.length > 0 &&
-    (plan.actions.length > 0 ||
-      plan.flagChanges.length > 0 ||
-      (await attributeChanges(tree, plan)).length > 0);
-  if (lifted) await liftFlags(tree, plan.flagged);
+  // directory's entries: lift every flag first; the recorded ones are put back at the end.
+  if (plan.flagged.length > 0) await liftFlags(tree, plan.flagged);
   // What must reach the disk before the restore is called done: each changed path and each
   // directory that gained or lost a name (only regular files and directories are opened).
-  const toSync = new Set<string>();
+  const toSync = new PathSyncer(dirname(plan.root), (rel) => openForSync(tree, rel));
+  let parentChanged = false;
   const changed = (rel: string) => {
     toSync.add(rel);
-    toSync.add(parentRel(rel));
+    changedIn(rel);
   };
-  // Directories this restore made, by the inode it made: their metadata is set last.
-  const identities = new Map(plan.identities);
-  for (const action of plan.actions) {
-    const rel = action.op === "remove" ? action.rel : action.entry.rel;
+  // The directory that gained or lost a name; the root's own parent is synced by its path.
+  const changedIn = (rel: string) => {
+    if (rel === "") parentChanged = true;
+    else toSync.add(parentRel(rel));
+  };
+  // Directories this restore made, by the inode it made, until their metadata is set.
+  const made = new Map<string, Identity>();
+  // Directories chowned or chmodded on the way in: compared when they are left.
+  const dirAttributes = new Set<string>();
+  // Paths whose extended attributes must be compared once the batch's writes are done: those
+  // the plan found different, and everything written or chowned (a new file has none, or its
+  // directory's default ACL; a chown clears a capability).
+  let attributes: Entry[] = [];
+  let applied = 0;
+  for (const action of actions) {
+    const rel = action.op === "remove" || action.op === "flags" ? action.rel : action.entry.rel;
     await named(tree, rel, () => applyAction(action));
+    if (++applied % BATCH === 0) await settle();
   }
-  async function applyAction(action: RestorePlan["actions"][number]): Promise<void> {
+  await settle();
+  // The flags last: nothing can be changed on an immutable path once they are back.
+  if (plan.flags.size) await putFlags(tree, plan.flags);
+  for (const rel of plan.flags.keys()) toSync.add(rel);
+  await toSync.finish();
+  if (parentChanged) await syncPaths([dirname(plan.root)]);
+  return counts;
+
+  async function applyAction(action: RestoreAction): Promise<void> {
     switch (action.op) {
       case "remove": {
         tree.removeTree(action.rel);
-        toSync.add(parentRel(action.rel));
+        changedIn(action.rel);
         counts.removed++;
         break;
       }
       case "write": {
         const { entry } = action;
-        // A hard link of an earlier entry (already right: it sorts first) is linked to it again.
+        // A hard link of an earlier entry (already right: it comes first) is linked to it again.
         const linkTo = entry.kind === "file" && entry.target !== null ? entry.target : undefined;
-        const made = await writeEntry(objects, tree, entry, counts, linkTo);
-        if (made) identities.set(entry.rel, made);
+        const dir = await writeEntry(objects, tree, entry, counts, linkTo);
+        if (dir) made.set(entry.rel, dir);
+        else if (entry.kind !== "socket") attributes.push(entry);
         changed(entry.rel);
         counts.written++;
         pausePoint("restore:write");
@@ -118,46 +147,63 @@ async function applyPinned(
         setMetadata(tree, action.entry.rel, action.entry, { identity: action.live });
         changed(action.entry.rel);
         counts.metadata++;
+        // A chown clears a capability.
+        if (action.entry.kind === "dir") dirAttributes.add(action.entry.rel);
+        else attributes.push(action.entry);
         break;
+      case "attributes":
+        // Before or after its directory's own mode, as it comes: chmod sets an ACL's mask to
+        // the group bits, which are the recorded mask when the mode is the recorded one.
+        attributes.push(action.entry);
+        break;
+      case "flags":
+        counts.metadata++;
+        break;
+      case "leave": {
+        // Writing into a directory moves its mtime: it is finished once its subtree is.
+        const { entry } = action;
+        const identity = action.live ?? made.get(entry.rel);
+        let check = made.delete(entry.rel) || dirAttributes.delete(entry.rel);
+        const fd = tree.pin(entry.rel, { type: constants.S_IFDIR, identity });
+        try {
+          if (!sameMetadata(entry, new PathStats(fstatSync(fd, { bigint: true })))) {
+            setMetadataOn(fd, entry, tree, entry.rel);
+            toSync.add(entry.rel);
+            check = true;
+          }
+        } finally {
+          closeSync(fd);
+        }
+        if (check) attributes.push(entry);
+        break;
+      }
     }
   }
-  // Writing into a directory moves its mtime, so directories are finished last, deepest first.
-  for (const dir of [...plan.directories].reverse()) {
-    await named(tree, dir.rel, () => {
-      const fd = tree.pin(dir.rel, { type: constants.S_IFDIR, identity: identities.get(dir.rel) });
-      try {
-        if (!sameMetadata(dir, new PathStats(fstatSync(fd, { bigint: true })))) {
-          setMetadataOn(fd, dir, tree, dir.rel);
-          toSync.add(dir.rel);
-        }
-      } finally {
-        closeSync(fd);
+
+  /**
+   * Extended attributes, ACLs and capabilities of the batch, after its writes: a write or a
+   * chown clears a capability, and a file written anew has none, so they are compared only now.
+   * setxattr moves no mtime, so the directories' restored mtimes stand.
+   */
+  async function settle(): Promise<void> {
+    const batch = attributes;
+    attributes = [];
+    if (batch.length) {
+      const live = await readXattrs(
+        tree,
+        batch.map((e) => e.rel),
+      );
+      const changes: XattrChange[] = [];
+      for (const entry of batch) {
+        const change = xattrChange(entry.rel, entry.xattrs, live.byRel.get(entry.rel));
+        if (change) changes.push(change);
       }
-    });
+      if (live.unavailable && changes.length) throw new Error(live.unavailable);
+      if (changes.length) await writeXattrs(tree, changes);
+      counts.metadata += changes.length;
+      for (const change of changes) toSync.add(change.rel);
+    }
   }
-  // Extended attributes, ACLs and capabilities after: a write or a chown clears a capability,
-  // and a file written anew has none, so they are compared only now. setxattr moves no mtime,
-  // so the directories' restored mtimes stand.
-  const changes = await attributeChanges(tree, plan);
-  if (changes.length) await writeXattrs(tree, changes);
-  counts.metadata += changes.length;
-  // The flags last: nothing can be changed on an immutable path once they are back.
-  if (lifted || plan.actions.length > 0 || changes.length > 0 || plan.flagChanges.length > 0) {
-    const wanted = new Map(
-      plan.entries.flatMap((e) => (e.flags ? [[e.rel, e.flags] as const] : [])),
-    );
-    if (wanted.size) await putFlags(tree, wanted);
-    counts.metadata += plan.flagChanges.length;
-    for (const change of changes) toSync.add(change.rel);
-    for (const rel of wanted.keys()) toSync.add(rel);
-    await syncPaths(
-      [...toSync].filter((rel) => rel !== PARENT),
-      dirname(plan.root),
-      (rel) => openForSync(tree, rel),
-    );
-    if ([...toSync].includes(PARENT)) await syncPaths([dirname(plan.root)]);
-  }
-  return counts;
 }
 
 /**
@@ -175,11 +221,7 @@ async function named(tree: PinnedTree, rel: string, change: () => unknown): Prom
   }
 }
 
-// The root's own parent, outside the tree: synced by its path (it is the checked parent).
-const PARENT = "\0parent";
-
 function parentRel(rel: string): string {
-  if (rel === "") return PARENT;
   const slash = rel.lastIndexOf("/");
   return slash < 0 ? "" : rel.slice(0, slash);
 }
@@ -385,23 +427,6 @@ function ignoreIfNotRoot(change: () => void): void {
  * Only paths changed since the backup, or by this restore, are read (see readXattrs): the others
  * have the attributes the listing recorded.
  */
-async function attributeChanges(tree: PinnedTree, plan: RestorePlan): Promise<XattrChange[]> {
-  if (plan.entries[0]?.kind === "absent") return [];
-  const read = new Set([
-    ...plan.unsettled,
-    ...plan.actions.flatMap((a) => (a.op === "remove" ? [] : [a.entry.rel])),
-  ]);
-  const live = await readXattrs(tree, [...read]);
-  const changes: XattrChange[] = [];
-  for (const entry of plan.entries) {
-    if (entry.kind === "socket" || entry.kind === "absent" || !read.has(entry.rel)) continue;
-    const change = xattrChange(entry.rel, entry.xattrs, live.byRel.get(entry.rel));
-    if (change) changes.push(change);
-  }
-  if (live.unavailable && changes.length) throw new Error(live.unavailable);
-  return changes;
-}
-
 // A hard link across a mount point inside the tree cannot be made: a copy is what is left.
 // link(2) does not follow a symlink at `existing`: a name swapped for one is linked as the link.
 function tryLink(tree: PinnedTree, existing: string, rel: Rel): boolean {

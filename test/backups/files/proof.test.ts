@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../../src/backups/files/backup.js";
 import { differencesAfterRestore } from "../../../src/backups/files/restore-proof.js";
+import { decodeListing } from "../../../src/store/listing-codec.js";
 import { Store } from "../../../src/store/store.js";
 import { liftImmutableAfterTest } from "../../helpers/chattr.js";
 import { rollpoint } from "../../helpers/cli.js";
@@ -31,10 +32,12 @@ describe("a restore proves itself", () => {
       "sub/d.txt": "d\n",
     });
     const store = await Store.open(join(dir, "store"));
-    const { entries } = await snapshotTree(store.objects, root, [], undefined);
+    const entries = decodeListing(
+      (await snapshotTree(store.objects, root, [], undefined)).listing.data,
+    );
     store.close();
-    const listing = { entries, takenAtMs: Date.now() - 10_000 };
-    expect(await differencesAfterRestore(root, listing, [])).toEqual([]);
+    const listing = { entries: () => entries, takenAtMs: Date.now() - 10_000 };
+    expect((await differencesAfterRestore(root, listing, [])).lines).toEqual([]);
 
     writeFileSync(join(root, "a.conf"), "changed\n");
     chmodSync(join(root, "b.conf"), 0o644);
@@ -43,7 +46,7 @@ describe("a restore proves itself", () => {
     symlinkSync("b.conf", join(root, "link"));
     utimesSync(join(root, "sub/d.txt"), new Date("2001-01-01"), new Date("2001-01-01"));
     mkdirSync(join(root, "new"));
-    const differences = await differencesAfterRestore(root, listing, []);
+    const differences = (await differencesAfterRestore(root, listing, [])).lines;
     expect(differences).toEqual(
       expect.arrayContaining([
         `${root}/new: exists, but did not at backup time`,
