@@ -71,7 +71,7 @@ parentPort.on("message", (batch) => {
       } else {
         const at = appender.append(data);
         // Only recent ones: a copy packed twice costs its bytes, the main thread records one.
-        if (packed.size >= 100000) packed.clear();
+        if (packed.size >= 20000) packed.clear();
         packed.add(hash);
         results.push({ hash, size: data.length, written: true, at });
       }
@@ -135,6 +135,9 @@ export class SmallFileWriters {
     this.workers = Array.from({ length: count }, () => {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
+        // Each thread reads one small file at a time: a small heap of its own is plenty, and
+        // V8's defaults (sized for a busy server) would add a hundred megabytes or more.
+        resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
         workerData: {
           objectsDir: where.objectsDir,
           packsDir: where.packsDir,

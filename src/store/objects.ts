@@ -97,8 +97,7 @@ export class ObjectStore {
   private tempCounter = 0;
   readonly packsDir: string;
   private appender: PackAppender | undefined;
-  /** Packed by this process, not recorded yet: sealed packs and where each object went. */
-  private readonly unrecorded = new Map<string, PackedAt>();
+  /** Packed by this process, not recorded yet: sealed packs (the index stages their objects). */
   private sealed: SealedPack[] = [];
   /** Written by this process and not fsynced yet: whole objects, and directories with new names. */
   private unsyncedFiles: string[] = [];
@@ -119,7 +118,7 @@ export class ObjectStore {
 
   /** Whether the contents are stored, in either form. */
   has(hash: string): boolean {
-    return this.unrecorded.has(hash) || this.index.find(hash) !== undefined || this.hasWhole(hash);
+    return this.packed(hash) !== undefined || this.hasWhole(hash);
   }
 
   private hasWhole(hash: string): boolean {
@@ -132,7 +131,7 @@ export class ObjectStore {
     const hash = createHash("sha256").update(data).digest("hex");
     if (this.has(hash)) return { hash, size: data.length, written: false };
     this.appender ??= packAppender(fs, this.packsDir, newPackPrefix(), PACK_TARGET);
-    this.unrecorded.set(hash, this.appender.append(data));
+    this.index.stage(hash, this.appender.append(data));
     this.unsyncedDirs.add(this.packsDir);
     return { hash, size: data.length, written: true };
   }
@@ -153,8 +152,8 @@ export class ObjectStore {
         if ("retry" in result) return result;
         const { at, ...put } = result;
         // Two threads may both have packed the same new contents: the first copy is the one.
-        if (!at || this.unrecorded.has(put.hash)) return { ...put, written: false };
-        this.unrecorded.set(put.hash, at);
+        if (!at || this.index.staged(put.hash)) return { ...put, written: false };
+        this.index.stage(put.hash, at);
         return put;
       });
     return {
@@ -241,9 +240,8 @@ export class ObjectStore {
     await syncPaths([...this.unsyncedFiles, ...this.unsyncedDirs]);
     this.unsyncedFiles = [];
     this.unsyncedDirs.clear();
-    if (this.sealed.length || this.unrecorded.size) this.index.record(this.sealed, this.unrecorded);
+    this.index.recordStaged(this.sealed);
     this.sealed = [];
-    this.unrecorded.clear();
   }
 
   /** Forget what was written and not recorded (a failed backup): it is garbage now. */
@@ -251,13 +249,13 @@ export class ObjectStore {
     this.appender?.abandon();
     this.appender = undefined;
     this.sealed = [];
-    this.unrecorded.clear();
+    this.index.dropStaged();
     this.unsyncedFiles = [];
     this.unsyncedDirs.clear();
   }
 
   private packed(hash: string): PackedAt | undefined {
-    return this.unrecorded.get(hash) ?? this.index.find(hash);
+    return this.index.staged(hash) ?? this.index.find(hash);
   }
 
   /**

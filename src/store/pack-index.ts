@@ -31,18 +31,6 @@ export class PackIndex {
     return this.findStatement.get(hash);
   }
 
-  /** Record sealed packs and the objects in them; an object already recorded keeps its place. */
-  record(packs: readonly SealedPack[], objects: Iterable<[string, PackedAt]>): void {
-    const insertPack = this.db.prepare(`INSERT INTO packs (name, bytes) VALUES (?, ?)`);
-    const insertObject = this.db.prepare(
-      `INSERT OR IGNORE INTO packed_objects (hash, pack, offset, length) VALUES (?, ?, ?, ?)`,
-    );
-    this.db.transaction(() => {
-      for (const pack of packs) insertPack.run(pack.name, pack.bytes);
-      for (const [hash, at] of objects) insertObject.run(hash, at.pack, at.offset, at.length);
-    })();
-  }
-
   /** Forget every packed object not in `keep`; returns how many were forgotten. */
   forgetUnreferenced(keep: ReferencedHashes): number {
     return this.db
@@ -99,5 +87,67 @@ export class PackIndex {
         `DELETE FROM packs WHERE name = ? AND NOT EXISTS (SELECT 1 FROM packed_objects WHERE pack = ?)`,
       )
       .run(name, name);
+  }
+
+  /**
+   * Packed by this process and not recorded yet (the packs are not fsynced): where each object
+   * went, kept in a temporary table rather than in memory (a first backup of a million small
+   * files packs a million objects).
+   */
+  stage(hash: string, at: PackedAt): void {
+    this.staging().insert.run(Buffer.from(hash, "hex"), at.pack, at.offset, at.length);
+  }
+
+  /** Where a staged object is, if it is one. */
+  staged(hash: string): PackedAt | undefined {
+    if (!this.stagingStatements) return undefined;
+    return this.stagingStatements.find.get(Buffer.from(hash, "hex"));
+  }
+
+  /** Record sealed packs and every staged object, in one transaction, and forget the staging. */
+  recordStaged(packs: readonly SealedPack[]): void {
+    const insertPack = this.db.prepare(`INSERT INTO packs (name, bytes) VALUES (?, ?)`);
+    this.db.transaction(() => {
+      for (const pack of packs) insertPack.run(pack.name, pack.bytes);
+      if (this.stagingStatements)
+        this.db
+          .prepare(
+            `INSERT OR IGNORE INTO packed_objects (hash, pack, offset, length)
+               SELECT lower(hex(hash)), pack, offset, length FROM temp.staged_objects`,
+          )
+          .run();
+    })();
+    this.dropStaged();
+  }
+
+  /** Forget what was staged (a failed backup: its packs are garbage). */
+  dropStaged(): void {
+    if (!this.stagingStatements) return;
+    this.db.exec(`DROP TABLE temp.staged_objects`);
+    this.stagingStatements = undefined;
+  }
+
+  private stagingStatements:
+    | {
+        insert: Database.Statement<[Buffer, string, number, number]>;
+        find: Database.Statement<[Buffer], PackedAt>;
+      }
+    | undefined;
+
+  private staging() {
+    if (!this.stagingStatements) {
+      this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS staged_objects (
+        hash BLOB PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL
+      ) WITHOUT ROWID`);
+      this.stagingStatements = {
+        insert: this.db.prepare(
+          `INSERT OR IGNORE INTO temp.staged_objects (hash, pack, offset, length) VALUES (?, ?, ?, ?)`,
+        ),
+        find: this.db.prepare(
+          `SELECT pack, offset, length FROM temp.staged_objects WHERE hash = ?`,
+        ),
+      };
+    }
+    return this.stagingStatements;
   }
 }
