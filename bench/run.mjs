@@ -104,6 +104,23 @@ function op(name, store, arg) {
   return { wall, ...result };
 }
 
+/** The CLI with `args`, timed, with its peak RSS (GNU time's %M). */
+function cli(args) {
+  let maxRssMb = 0;
+  const wall = timeMs(() => {
+    const result = spawnSync(
+      "/usr/bin/time",
+      ["-f", "rss %M", process.execPath, join(here, "..", "dist", "cli", "main.js"), ...args],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    const rss = /rss (\d+)\s*$/.exec(result.stderr.toString());
+    if (result.status !== 0 || !rss)
+      throw new Error(`rollpoint ${args.join(" ")} failed: ${result.stderr.toString()}`);
+    maxRssMb = Number(rss[1]) / 1024;
+  });
+  return { wall, maxRssMb };
+}
+
 function cpA(tree, dest, ...options) {
   const ms = timeMs(() => {
     sh("cp", ["-a", ...options, tree, dest]);
@@ -209,7 +226,10 @@ function benchTree(label, build, change, { contention = false } = {}) {
     repeat: [],
     restore: [],
     inner: { first: [], repeat: [], restore: [] },
-    rss: [],
+    rss: { first: [], repeat: [], restore: [], plan: [], run: [] },
+    find: [],
+    plan: [],
+    run: [],
     busyFirst: [],
     busyCp: [],
     cpCopy: [],
@@ -235,12 +255,12 @@ function benchTree(label, build, change, { contention = false } = {}) {
     const first = op("backup", store, tree);
     rows.first.push(first.wall);
     rows.inner.first.push(first.ms);
-    rows.rss.push(first.maxRssMb);
+    rows.rss.first.push(first.maxRssMb);
     cold();
     const repeat = op("backup", store, tree);
     rows.repeat.push(repeat.wall);
     rows.inner.repeat.push(repeat.ms);
-    rows.rss.push(repeat.maxRssMb);
+    rows.rss.repeat.push(repeat.maxRssMb);
     storeBytesAfterTwo = duBytes(store);
 
     changeNote = change(tree);
@@ -248,7 +268,22 @@ function benchTree(label, build, change, { contention = false } = {}) {
     const restore = op("restore", store, repeat.detail.backupId);
     rows.restore.push(restore.wall);
     rows.inner.restore.push(restore.ms);
-    rows.rss.push(restore.maxRssMb);
+    rows.rss.restore.push(restore.maxRssMb);
+    // The walk's floor: find reading every inode of the same cold tree.
+    cold();
+    rows.find.push(timeMs(() => sh("sh", ["-c", `find '${tree}' -printf '%p %s %T@ %i\\n' > /dev/null`])));
+    // plan and run of a manifest protecting the tree (one trivial step), as the CLI runs them.
+    const manifest = join(mnt, `bench-${label}.yaml`);
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1\nname: bench\nrollbackPoint: { files: ['${tree}'] }\nsteps:\n  - id: noop\n    run: ["true"]\n`,
+    );
+    for (const command of ["plan", "run"]) {
+      cold();
+      const timed = cli(["--store", store, command, manifest]);
+      rows[command].push(timed.wall);
+      rows.rss[command].push(timed.maxRssMb);
+    }
     rmSync(store, { recursive: true, force: true });
     sh("sync", []);
 
@@ -287,7 +322,18 @@ function benchTree(label, build, change, { contention = false } = {}) {
   console.log(
     `  store after two backups: ${(storeBytesAfterTwo / treeBytes).toFixed(2)}× the tree's size`,
   );
-  console.log(`  peak RSS: ${Math.max(...rows.rss).toFixed(0)} MB`);
+  console.log(
+    `  ${"find -printf (walk floor)".padEnd(26)} ${median(rows.find).toFixed(0).padStart(7)} ms   ${(median(rows.find) / cp).toFixed(3)}× cp -a   (repeat ${(median(rows.repeat) / median(rows.find)).toFixed(2)}× it, restore ${(median(rows.restore) / median(rows.find)).toFixed(2)}× it)`,
+  );
+  for (const command of ["plan", "run"])
+    console.log(
+      `  ${`${command} (CLI, one trivial step)`.padEnd(26)} ${median(rows[command]).toFixed(0).padStart(7)} ms   ${(median(rows[command]) / cp).toFixed(3)}× cp -a`,
+    );
+  console.log(
+    `  peak RSS (MB): ${Object.entries(rows.rss)
+      .map(([name, values]) => `${name} ${Math.max(...values).toFixed(0)}`)
+      .join(", ")}`,
+  );
   rmSync(tree, { recursive: true, force: true });
   sh("sync", []);
 }

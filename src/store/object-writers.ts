@@ -192,16 +192,35 @@ export class SmallFileWriters {
   }
 
   /**
-   * Wait for every file submitted since the last drain; their results in submit order. Throws
-   * the first file's error. A backup drains once a window of its walk is full, so results
-   * never pile up for the whole tree.
+   * Wait for the next `count` files submitted and not drained yet (all of them when no count is
+   * given); their results in submit order. Throws the first file's error. A backup drains a
+   * window of its walk while the threads read the next one, so results never pile up for the
+   * whole tree and the walk does not wait for them.
    */
-  async drain(): Promise<WriterPut[]> {
-    this.post();
-    const replies = this.replies;
-    this.replies = [];
-    return collect(replies);
+  async drain(count?: number): Promise<WriterPut[]> {
+    if (count === undefined) {
+      this.post();
+      const replies = this.replies;
+      this.replies = [];
+      const all = [...this.early, ...(await collect(replies))];
+      this.early = [];
+      return all;
+    }
+    const out = this.early.splice(0, count);
+    while (out.length < count) {
+      if (this.replies.length === 0) this.post();
+      const reply = this.replies.shift();
+      if (!reply) throw new Error("an object writer was asked for more files than it was given");
+      const results = await collect([reply]);
+      const needed = count - out.length;
+      out.push(...results.slice(0, needed));
+      this.early.push(...results.slice(needed));
+    }
+    return out;
   }
+
+  /** Results a drain of a given count received beyond it: the next drain's first. */
+  private early: WriterPut[] = [];
 
   /**
    * Wait for every file not drained yet, then have every thread seal its packs. Results in

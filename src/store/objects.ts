@@ -69,10 +69,10 @@ const SHARD_PATTERN = /^[0-9a-f]{2}$/;
 export interface ParallelPuts {
   submit(file: ReadCheck): void;
   /**
-   * The files submitted since the last drain, in submit order; `retry`: the file was not what
-   * the walk saw (read it again, checked).
+   * The next `count` files submitted (all when not given), in submit order; `retry`: the file
+   * was not what the walk saw (read it again, checked).
    */
-  drain(): Promise<Array<PutResult | { retry: true }>>;
+  drain(count?: number): Promise<Array<PutResult | { retry: true }>>;
   /** The same for what no drain took, then the threads' packs sealed. */
   finish(): Promise<Array<PutResult | { retry: true }>>;
   close(): Promise<void>;
@@ -159,7 +159,7 @@ export class ObjectStore {
     return {
       submit: (path) => writers.submit(path),
       close: () => writers.close(),
-      drain: async () => taken(await writers.drain()),
+      drain: async (count) => taken(await writers.drain(count)),
       finish: async () => {
         const { results, sealed } = await writers.finish();
         this.sealed.push(...sealed);

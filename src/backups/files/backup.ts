@@ -126,6 +126,7 @@ export async function snapshotTree(
   // The first name of each inode with several names, in walk order: the others link to it.
   const primaries = new Map<string, string>();
   let window: Pending[] = [];
+  let previousWindow: Pending[] = [];
   let threadable = 0;
   let writers: ParallelPuts | undefined;
   let tree: PinnedTree | undefined;
@@ -187,9 +188,15 @@ export async function snapshotTree(
           }
       }
       window.push(item);
-      if (window.length >= WINDOW) await settle();
+      if (window.length >= WINDOW) {
+        // The window before this one is settled while the threads read this one's files.
+        await settle(previousWindow);
+        previousWindow = window;
+        window = [];
+      }
     }
-    await settle();
+    await settle(previousWindow);
+    await settle(window);
     before?.finish();
     if (writers) {
       for (const result of await writers.finish())
@@ -209,12 +216,11 @@ export async function snapshotTree(
    * large files read, flags and extended attributes read through the tree's open directories
    * (pinned.ts), hard links named, and every entry still there written to the listing.
    */
-  async function settle(): Promise<void> {
-    const items = window;
-    window = [];
+  async function settle(items: Pending[]): Promise<void> {
     if (items.length === 0) return;
-    if (writers) {
-      const results = await writers.drain();
+    const threaded = items.filter((i) => i.threaded).length;
+    if (writers && threaded) {
+      const results = await writers.drain(threaded);
       let next = 0;
       for (const item of items) {
         if (!item.threaded) continue;
