@@ -7,6 +7,12 @@ import type { RestoreAction } from "./restore-plan.js";
 // store's temporary directory (a restore into an empty directory writes every path).
 const IN_MEMORY = 20_000;
 
+// Spools never applied (a point whose next member failed to verify): removed at exit.
+const spilled = new Set<string>();
+process.once("exit", () => {
+  for (const path of spilled) rmSync(path, { force: true });
+});
+
 /**
  * The actions of a planned restore, in order, between the plan (which verified every object
  * they read) and the apply: the apply does exactly what was planned and verified, without
@@ -29,7 +35,8 @@ export class ActionSpool implements Iterable<RestoreAction> {
     }
     if (!this.file) {
       const path = join(this.dir, `restore-plan-${process.pid}-${Date.now()}.jsonl`);
-      this.file = { path, fd: openSync(path, "wx", 0o600) };
+      this.file = { path, fd: openSync(path, "wx+", 0o600) };
+      spilled.add(path);
       for (const held of this.memory.splice(0)) this.append(held);
     }
     this.append(action);
@@ -67,6 +74,7 @@ export class ActionSpool implements Iterable<RestoreAction> {
     if (!this.file) return;
     closeSync(this.file.fd);
     rmSync(this.file.path, { force: true });
+    spilled.delete(this.file.path);
     this.file = undefined;
   }
 }
