@@ -271,7 +271,9 @@ function benchTree(label, build, change, { contention = false } = {}) {
     rows.rss.restore.push(restore.maxRssMb);
     // The walk's floor: find reading every inode of the same cold tree.
     cold();
-    rows.find.push(timeMs(() => sh("sh", ["-c", `find '${tree}' -printf '%p %s %T@ %i\\n' > /dev/null`])));
+    rows.find.push(
+      timeMs(() => sh("sh", ["-c", `find '${tree}' -printf '%p %s %T@ %i\\n' > /dev/null`])),
+    );
     // plan and run of a manifest protecting the tree (one trivial step), as the CLI runs them.
     const manifest = join(mnt, `bench-${label}.yaml`);
     writeFileSync(
