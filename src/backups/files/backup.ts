@@ -54,6 +54,8 @@ export interface TreeSnapshot {
   listing: EncodedListing;
   /** Nothing was there: the listing is one `absent` entry. */
   absent: boolean;
+  /** Entries that are hard links of an earlier one (a restore skips a pass over none). */
+  hardLinks: number;
   stats: FileBackupStats;
   /** Things recorded but worth a person's attention (sockets). */
   warnings: string[];
@@ -110,7 +112,7 @@ export async function snapshotTree(
   };
   const absent = (): TreeSnapshot => {
     encoder.add(absentEntry());
-    return { listing: encoder.finish(), absent: true, stats, warnings };
+    return { listing: encoder.finish(), absent: true, hardLinks: 0, stats, warnings };
   };
   const warnings: string[] = [];
   const walked = walkLazily(source, compileExcludes(exclude));
@@ -125,6 +127,7 @@ export async function snapshotTree(
   const gone = new Set<Entry>();
   // The first name of each inode with several names, in walk order: the others link to it.
   const primaries = new Map<string, string>();
+  let hardLinks = 0;
   let window: Pending[] = [];
   let previousWindow: Pending[] = [];
   let threadable = 0;
@@ -209,7 +212,7 @@ export async function snapshotTree(
   if (flagsUnavailable) warnings.push(flagsUnavailable);
   if (attributesUnavailable) warnings.push(attributesUnavailable);
   if (encoder.count === 0) return absent();
-  return { listing: encoder.finish(), absent: false, stats, warnings };
+  return { listing: encoder.finish(), absent: false, hardLinks, stats, warnings };
 
   /**
    * Finish the window: the threads' results taken (a file they could not read is read here),
@@ -270,7 +273,10 @@ export async function snapshotTree(
       if (inode !== undefined && entry.kind === "file") {
         const primary = primaries.get(inode);
         if (primary === undefined) primaries.set(inode, entry.rel);
-        else entry.target = primary;
+        else {
+          entry.target = primary;
+          hardLinks++;
+        }
       }
       encoder.add(entry);
     }

@@ -59,6 +59,7 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
           // Where the parent really was: a restore refuses to write if it resolves elsewhere.
           parent: canonicalParent(source),
           absent: snapshot.absent,
+          hardLinks: snapshot.hardLinks,
           stats: snapshot.stats,
           warnings: snapshot.warnings,
         },
@@ -77,9 +78,12 @@ export interface VerifiedRestore {
 
 /** A file backup's listing in walk order, read one entry at a time (walk-order.ts). */
 export function orderedListing(store: Store, row: BackupRow): OrderedListing {
+  const hardLinks = row.meta.hardLinks;
   return {
     entries: inWalkOrder(store.catalog.storedListing(row.id)),
     takenAtMs: row.createdAt,
+    // Recorded since 2026-12; an older backup's listing is read once more to count them.
+    ...(typeof hardLinks === "number" ? { hardLinks } : {}),
   };
 }
 

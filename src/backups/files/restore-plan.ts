@@ -57,6 +57,8 @@ export interface RestorePlan {
 export interface OrderedListing {
   entries(): Iterable<Entry>;
   takenAtMs: number;
+  /** How many entries are hard links of an earlier one, when the backup recorded it. */
+  hardLinks?: number;
 }
 
 /** Where a plan's actions go, one at a time: a spool for the apply, or the proof's report. */
@@ -103,8 +105,10 @@ export async function planRestore(
   // Hard links: how many names each linked inode had (by its first name), from a first pass
   // over the listing; and, as the merge goes, what each such first name is now.
   const names = new Map<string, number>();
-  for (const e of listing.entries())
-    if (e.kind === "file" && e.target !== null) names.set(e.target, (names.get(e.target) ?? 1) + 1);
+  if (listing.hardLinks !== 0)
+    for (const e of listing.entries())
+      if (e.kind === "file" && e.target !== null)
+        names.set(e.target, (names.get(e.target) ?? 1) + 1);
   const primaries = new Map<string, PathStats>();
   const writtenPrimaries = new Set<string>();
   const recorded = new Set(recordedOdd);
