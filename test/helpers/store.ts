@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
-import { decodeListing } from "../../src/store/listing-codec.js";
+import { decodeListing, tupleOf } from "../../src/store/listing-codec.js";
 
 /**
  * How many content objects a store holds: files stored whole, counted on disk, and objects in
@@ -75,25 +75,8 @@ export function asFormat3Listings(db: Database.Database): void {
     const frames = frame.all(sha) as Buffer[];
     const tuples = decodeListing({ frames }, "test", sha, 4)
       .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
-      .map((e) => [
-        e.rel,
-        e.kind,
-        e.mode,
-        e.uid,
-        e.gid,
-        e.size,
-        String(e.mtimeNs),
-        String(e.ctimeNs),
-        String(e.ino),
-        String(e.dev),
-        e.rdev,
-        e.hash,
-        e.target,
-        ...(e.xattrs || e.sparse || e.flags ? [e.xattrs ?? null] : []),
-        ...(e.sparse || e.flags
-          ? [{ ...(e.sparse ? { sparse: 1 } : {}), ...(e.flags ? { flags: e.flags } : {}) }]
-          : []),
-      ]);
+      // Format 3's tuples are format 4's.
+      .map(tupleOf);
     const json = Buffer.from(JSON.stringify(tuples));
     const old = createHash("sha256").update(json).digest("hex");
     db.prepare("UPDATE listing_blobs SET sha = ?, format = 3, data = ? WHERE sha = ?").run(

@@ -28,14 +28,20 @@ const tree = {
   "z/one": "one\n",
 };
 
+/** A backup of `tree`, in a store rewritten as the rollpoint before format 4 left it. */
+async function oldStore() {
+  const dir = await tempDir();
+  const store = join(dir, "store");
+  const app = join(dir, "app");
+  makeTree(app, tree);
+  const id = await createBackup(store, app);
+  asFormat3(store);
+  return { dir, store, app, id };
+}
+
 describe("listings written before format 4", () => {
   it("still restore exactly, and a repeat backup over one reuses its hashes and writes format 4", async () => {
-    const dir = await tempDir();
-    const store = join(dir, "store");
-    const app = join(dir, "app");
-    makeTree(app, tree);
-    const id = await createBackup(store, app);
-    asFormat3(store);
+    const { dir, store, app, id } = await oldStore();
     // The oracle: a copy as it was at backup time, compared by rsync afterwards.
     const pristine = join(dir, "pristine");
     await execa("cp", ["-a", app, pristine]);
@@ -68,12 +74,7 @@ describe("listings written before format 4", () => {
   });
 
   it("a runner killed during the migration leaves the catalog as it was; the next command migrates it", async () => {
-    const dir = await tempDir();
-    const store = join(dir, "store");
-    const app = join(dir, "app");
-    makeTree(app, tree);
-    const id = await createBackup(store, app);
-    asFormat3(store);
+    const { store, app, id } = await oldStore();
     const paused = await startPausedAt("catalog:migration", ["--store", store, "backups", "list"]);
     await killHard(paused);
     expect(catalogCount(store, "PRAGMA user_version")).toBe(5);
