@@ -230,9 +230,11 @@ export class Catalog {
   *eachEntry(backupId: string): Generator<Entry> {
     const row = this.db
       .prepare(
-        `SELECT l.sha, b.format, b.data FROM listings l LEFT JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
+        `SELECT l.sha, b.format, b.entries, b.data FROM listings l LEFT JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
       )
-      .get(backupId) as { sha: string; format: number; data: Buffer | null } | undefined;
+      .get(backupId) as
+      | { sha: string; format: number; entries: number; data: Buffer | null }
+      | undefined;
     const damaged = (why: string): never => {
       throw new GlobalRollbackError(
         "VERIFY_FAILED",
@@ -242,25 +244,33 @@ export class Catalog {
     };
     if (!row) return damaged("its catalog row is missing");
     if (!row.data) return damaged(`its blob ${row.sha} is missing`);
-    yield* eachEntry(this.sourceOf({ ...row, data: row.data }), backupId, row.sha, row.format);
+    yield* eachEntry(
+      this.sourceOf({ ...row, data: row.data }, backupId),
+      backupId,
+      row.sha,
+      row.format,
+    );
   }
 
   /**
    * Where a stored listing's bytes are: its blob (formats 1 to 3), or its frames, read one row
    * at a time by number (no statement is left iterating: a restore reads the catalog meanwhile).
-   * A format 4 listing with no frame at all is damage (even an empty tree lists its root).
+   * A format 4 listing with no frame is damage unless it has no entries (a service backup's).
    */
-  private sourceOf(row: { sha: string; format: number; data: Buffer }): ListingSource {
+  private sourceOf(
+    row: { sha: string; format: number; entries: number; data: Buffer },
+    backupId: string,
+  ): ListingSource {
     if (row.format < 4 || row.data.length > 0) return row.data;
     const frame = this.db.prepare(`SELECT data FROM listing_frames WHERE sha = ? AND seq = ?`);
-    const sha = row.sha;
+    const { sha, entries } = row;
     return {
       frames: {
         *[Symbol.iterator]() {
           for (let seq = 0; ; seq++) {
             const data = frame.pluck().get(sha, seq) as Buffer | undefined;
             if (data === undefined) {
-              if (seq === 0) damagedListing(sha, "its frames are missing");
+              if (seq === 0 && entries > 0) damagedListing(backupId, "its frames are missing");
               return;
             }
             yield data;
@@ -295,19 +305,26 @@ export class Catalog {
   latestListingOf(source: string): StoredListing | undefined {
     const row = this.db
       .prepare(
-        `SELECT b.id, b.created_at, l.sha, lb.format, lb.data FROM backups b
+        `SELECT b.id, b.created_at, l.sha, lb.format, lb.entries, lb.data FROM backups b
            JOIN listings l ON l.backup_id = b.id JOIN listing_blobs lb ON lb.sha = l.sha
          WHERE b.type = 'file' AND b.source = ? AND b.status = 'complete'
          ORDER BY b.rowid DESC LIMIT 1`,
       )
       .get(source) as
-      | { id: string; created_at: number; sha: string; format: number; data: Buffer }
+      | {
+          id: string;
+          created_at: number;
+          sha: string;
+          format: number;
+          entries: number;
+          data: Buffer;
+        }
       | undefined;
     return (
       row && {
         backupId: row.id,
         // Checked like any listing: a repeat backup reuses its hashes for unchanged files.
-        entries: () => eachEntry(this.sourceOf(row), row.id, row.sha, row.format),
+        entries: () => eachEntry(this.sourceOf(row, row.id), row.id, row.sha, row.format),
         takenAtMs: row.created_at,
         sha: row.sha,
         format: row.format,
@@ -324,13 +341,21 @@ export class Catalog {
     this.db.exec(`DROP TABLE IF EXISTS temp.referenced_hashes;
       CREATE TEMP TABLE referenced_hashes (hash BLOB PRIMARY KEY) WITHOUT ROWID;`);
     const insert = this.db.prepare(`INSERT OR IGNORE INTO temp.referenced_hashes VALUES (?)`);
-    const blob = this.db.prepare(`SELECT sha, format, data FROM listing_blobs WHERE sha = ?`);
+    const blob = this.db.prepare(
+      `SELECT sha, format, entries, data FROM listing_blobs WHERE sha = ?`,
+    );
     // One listing at a time (a statement cannot run while another one's rows are being read).
     for (const sha of this.db.prepare(`SELECT sha FROM listing_blobs`).pluck().all() as string[]) {
-      const row = blob.get(sha) as { sha: string; format: number; data: Buffer } | undefined;
+      const row = blob.get(sha) as
+        | { sha: string; format: number; entries: number; data: Buffer }
+        | undefined;
       if (!row) continue;
       this.db.transaction(() => {
-        for (const hash of hashesOfListing(this.sourceOf(row), `(listing ${sha})`, row.format))
+        for (const hash of hashesOfListing(
+          this.sourceOf(row, `(listing ${sha})`),
+          `(listing ${sha})`,
+          row.format,
+        ))
           insert.run(Buffer.from(hash, "hex"));
       })();
     }

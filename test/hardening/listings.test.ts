@@ -115,6 +115,18 @@ describe("a restore never deletes on the word of a missing record", () => {
       "is missing",
     ],
     [
+      "the listing's frames gone",
+      (store, id) =>
+        withCatalog(store, (db) =>
+          db
+            .prepare(
+              "DELETE FROM listing_frames WHERE sha = (SELECT sha FROM listings WHERE backup_id = ?)",
+            )
+            .run(id),
+        ),
+      "its frames are missing",
+    ],
+    [
       "the blob changed under its name",
       (store, id) =>
         tamper(store, id, (frames) => ({ frames: withEntryPath("renamed.conf")(frames).frames })),
