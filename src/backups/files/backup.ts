@@ -13,7 +13,7 @@ import { forEachLimited } from "../../util/pool.js";
 import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
-import { hasRawBytes, readLinkAt, shownName } from "./names.js";
+import { hasRawBytes, kernelName, readLinkAt, shownName } from "./names.js";
 import type { PathStats } from "./path-stats.js";
 import { type Name, type PinnedTree, pinnedTreeAt } from "./pinned.js";
 import { readSteadily, relook, tornWarning } from "./steady-read.js";
@@ -79,6 +79,8 @@ interface Pending {
   threaded?: ReadCheck;
   /** A large file, read when its window is settled. */
   large?: ReadCheck;
+  /** A small file of a first backup that no thread reads, read when its window is settled. */
+  small?: ReadCheck;
   /** Several names in the tree: `dev:ino`. */
   inode?: string;
 }
@@ -166,6 +168,10 @@ export async function snapshotTree(
             writers ??= objects.parallelPuts();
             writers.submit(check);
             item.threaded = check;
+          } else if (!previous) {
+            // A first backup reads what the threads do not take once its window is walked, as
+            // the threads do: the walk is not held up by reads, nor a read by the walk.
+            item.small = check;
           } else {
             // Through the walk's open directory: the inode the walk saw, or nothing.
             await readFile(entry, check, (at) => objects.putSmallFile(at), path.at);
@@ -234,6 +240,11 @@ export async function snapshotTree(
         pausePoint("backup:object");
       }
     }
+    for (const { entry, small } of items) {
+      if (!small) continue;
+      await readFile(entry, small, (at) => objects.putSmallFile(at));
+      pausePoint("backup:object");
+    }
     await forEachLimited(
       items.filter((i) => i.large),
       LARGE_FILE_CONCURRENCY,
@@ -298,7 +309,11 @@ export async function snapshotTree(
   ): Promise<void> {
     let expect: { dev: bigint; ino: bigint } = check;
     for (let attempt = 1; ; attempt++) {
-      const read = await readSteadily(attempt === 1 && pinned ? pinned : check.path, expect, put);
+      const read = await readSteadily(
+        attempt === 1 && pinned ? pinned : kernelName(check.path),
+        expect,
+        put,
+      );
       if (read.ok) {
         record(entry, read.put);
         refresh(entry, read.stats);

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -35,6 +36,8 @@ describe("names that are not valid UTF-8", () => {
       at(bytes("dir", [0xff], "/link", [0xe9])),
     );
     writeFileSync(at(bytes("noted", [0xfe])), "before\n");
+    // Large enough to be stored as an object of its own (read after the walk, by its path).
+    writeFileSync(at(bytes("big", [0xfe])), randomBytes(3 << 20));
     // Extended attributes too (getfattr and setfattr are given such names through xargs -0).
     await execa("sh", ["-c", `setfattr -n user.note -v before "$(printf 'noted\\376')"`], {
       cwd: app,
@@ -49,6 +52,7 @@ rm -rf "$(printf 'dir\\377')"
 printf after > "$(printf 'noted\\376')"
 setfattr -n user.note -v after "$(printf 'noted\\376')"
 printf new > "$(printf '\\375\\374y')"
+head -c 100 /dev/zero >> "$(printf 'big\\376')"
 `,
     );
     const plan = await rollpoint(["--store", store, "plan", manifest]);
