@@ -19,6 +19,31 @@ import { storeFiles } from "../../helpers/store.js";
 import { tempDir } from "../../helpers/tree.js";
 import { until } from "../../helpers/wait.js";
 
+/**
+ * `dir/shop.yaml`: a rollback point of `database` on the suite's server, a `sql` step running
+ * `dir/migrate.sql`, then (unless told otherwise) a check that fails. Returns its path.
+ */
+function shopManifest(
+  dir: string,
+  options: { database: string; type?: string; account?: string; failingCheck?: boolean },
+): string {
+  const { database, type = "mariadb", account = "user: root", failingCheck = true } = options;
+  const manifest = join(dir, "shop.yaml");
+  writeFileSync(
+    manifest,
+    `apiVersion: rollpoint/v1
+name: shop
+rollbackPoint:
+  databases:
+    - { name: shop, type: ${type}, host: ${MARIADB.host}, port: ${MARIADB.port}, ${account}, database: ${database} }
+steps:
+  - id: migrate
+    sql: { database: shop, file: migrate.sql }
+${failingCheck ? `  - id: health\n    check: { command: ["false"], within: 1s }\n` : ""}`,
+  );
+  return manifest;
+}
+
 describe("MariaDB, a database kind of its own", () => {
   it("restores the database exactly, tables created after the backup included, as mariadb-dump sees it", async () => {
     const dir = await tempDir();
@@ -54,21 +79,7 @@ describe("MariaDB, a database kind of its own", () => {
       join(dir, "migrate.sql"),
       "ALTER TABLE customers ADD COLUMN tier INT; DELETE FROM invoices;",
     );
-    const manifest = join(dir, "shop.yaml");
-    writeFileSync(
-      manifest,
-      `apiVersion: rollpoint/v1
-name: shop
-rollbackPoint:
-  databases:
-    - { name: shop, type: mysql, host: ${MARIADB.host}, port: ${MARIADB.port}, user: root, database: ${database} }
-steps:
-  - id: migrate
-    sql: { database: shop, file: migrate.sql }
-  - id: health
-    check: { command: ["false"], within: 1s }
-`,
-    );
+    const manifest = shopManifest(dir, { type: "mysql", database });
     const store = join(dir, "store");
     const plan = await rollpoint(["--store", store, "--json", "plan", manifest]);
     expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
@@ -232,20 +243,7 @@ describe("MariaDB behind a password", () => {
     const store = join(dir, "store");
     const manifest = join(dir, "shop.yaml");
     const write = (secret: string, db = database, user = account.user) =>
-      writeFileSync(
-        manifest,
-        `apiVersion: rollpoint/v1
-name: shop
-rollbackPoint:
-  databases:
-    - { name: shop, type: mariadb, host: ${MARIADB.host}, port: ${MARIADB.port}, user: ${user}, ${secret}, database: ${db} }
-steps:
-  - id: migrate
-    sql: { database: shop, file: migrate.sql }
-  - id: health
-    check: { command: ["false"], within: 1s }
-`,
-      );
+      shopManifest(dir, { database: db, account: `user: ${user}, ${secret}` });
     const env = { PATH: `${bin}:${process.env.PATH}`, SHOP_PASSWORD: account.password };
     for (const secret of ["passwordEnv: SHOP_PASSWORD", `password: "${account.password}"`]) {
       write(secret);
@@ -299,19 +297,7 @@ describe("MariaDB when the runner dies during a migration", () => {
       join(dir, "migrate.sql"),
       "DELETE FROM invoices WHERE id = 1;\nSELECT SLEEP(4);\nCREATE TABLE made_after_recover (x INT);\nINSERT INTO customers (name) VALUES ('late');\n",
     );
-    const manifest = join(dir, "shop.yaml");
-    writeFileSync(
-      manifest,
-      `apiVersion: rollpoint/v1
-name: shop
-rollbackPoint:
-  databases:
-    - { name: shop, type: mariadb, host: ${MARIADB.host}, port: ${MARIADB.port}, user: root, database: ${database} }
-steps:
-  - id: migrate
-    sql: { database: shop, file: migrate.sql }
-`,
-    );
+    const manifest = shopManifest(dir, { database, failingCheck: false });
     // An application's session holding a transaction on the database (a metadata lock that a
     // DROP DATABASE waits for, forever by default): its stdin stays open.
     const app = mariadbSession(database);
