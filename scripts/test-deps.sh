@@ -69,6 +69,16 @@ if ! command -v systemd-nspawn >/dev/null 2>&1; then
 fi
 install_missing --no-install-recommends "${need_container[@]}"
 
+# The container tests start a Docker Engine and a Podman of their own (runc: crun refuses this
+# hybrid cgroup host), drive docker-compose, and build their images from busybox.
+need_engines=()
+command -v dockerd >/dev/null 2>&1 || need_engines+=(docker.io)
+command -v podman >/dev/null 2>&1 || need_engines+=(podman)
+command -v runc >/dev/null 2>&1 || need_engines+=(runc)
+command -v docker-compose >/dev/null 2>&1 || need_engines+=(docker-compose)
+[ -x /usr/bin/busybox ] || need_engines+=(busybox-static)
+install_missing "${need_engines[@]}"
+
 # The fleet tests drive contrib/ansible with a real ansible-playbook; CI lints the role.
 need_ansible=()
 command -v ansible-playbook >/dev/null 2>&1 || need_ansible+=(ansible-core)

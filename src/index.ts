@@ -1,5 +1,11 @@
 // The public API of rollpoint. Everything not exported here is internal and may change.
 export type {
+  Consistency,
+  ContainerConfig,
+  ContainerEngineName,
+  WrittenContainerConfig as ContainerMemberSpec,
+} from "./backups/containers/config.js";
+export type {
   DatabaseConfig,
   PostgresDatabase,
   SqliteDatabase,

@@ -5,6 +5,7 @@
 import type { StoredListing } from "../store/catalog.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import type { Store } from "../store/store.js";
+import type { ContainerConfig } from "./containers/config.js";
 import type { DatabaseConfig } from "./databases/config.js";
 import type { PreparedRestore } from "./operation.js";
 import type { BackupLabel } from "./record.js";
@@ -55,6 +56,7 @@ export interface MemberEntries {
   files: { path: string; exclude: string[] };
   databases: DatabaseConfig;
   services: string;
+  containers: ContainerConfig;
 }
 
 /**
@@ -77,8 +79,23 @@ export interface MemberKind<E> {
   preview(store: Store, row: BackupRow, services: ServiceManager): Promise<string[]>;
   /** Lines for `backups show` from a backup's metadata. */
   describeBackup(meta: Record<string, unknown>): string[];
+  /**
+   * Before any member of the point is restored, stop what would write into it (a member's
+   * containers), so that nothing runs on half-restored data; returns what it stopped. Optional.
+   */
+  quiesce?(row: BackupRow): Promise<string[]>;
   /** Drop what a backup keeps outside the store (a clone's snapshot database), if anything. */
   discardExternal(row: BackupRow): Promise<void>;
+  /**
+   * What a committed run no longer needs outside the store (a clone's snapshot database); the
+   * rest stays as long as the point does (a container member's images).
+   */
+  afterCommit(row: BackupRow): Promise<void>;
+  /**
+   * A restore uses its part outside the store up (a clone's snapshot is swapped in): once a run
+   * restored it, its absence is no damage.
+   */
+  readonly restoreConsumesExternal?: boolean;
   /** What is wrong with the backup's part outside the store, if anything (`verify`). */
   checkExternal(row: BackupRow): Promise<string | undefined>;
 }
@@ -86,5 +103,6 @@ export interface MemberKind<E> {
 /** For kinds that keep nothing outside the store. */
 export const NOTHING_OUTSIDE = {
   discardExternal: async (): Promise<void> => {},
+  afterCommit: async (): Promise<void> => {},
   checkExternal: async (): Promise<string | undefined> => undefined,
 };

@@ -6,6 +6,8 @@
 import { GlobalRollbackError } from "../errors.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import { setExternalDiscard } from "../store/store.js";
+import { resolveContainer, type WrittenContainerConfig } from "./containers/config.js";
+import { containerMembers } from "./containers/member.js";
 import { databaseMembers } from "./databases/member.js";
 import { fileMembers } from "./files/member.js";
 import type { MemberEntries, MemberKind } from "./member-kind.js";
@@ -13,8 +15,13 @@ import { serviceMembers } from "./services/member.js";
 
 type Registry = { [K in keyof MemberEntries]: MemberKind<MemberEntries[K]> };
 
-/** In the order a point takes them: files, then databases, then the services' states last. */
+/**
+ * In the order a point takes them: containers, files, databases, then the services' states last.
+ * Data members are restored in reverse, so containers come back last, onto their bind-mounted
+ * files and their databases already restored (they are stopped before any of it: `quiesce`).
+ */
 export const MEMBER_KINDS: Registry = {
+  containers: containerMembers,
   files: fileMembers,
   databases: databaseMembers,
   services: serviceMembers,
@@ -29,8 +36,9 @@ export type MemberLists = { [K in keyof MemberEntries]?: readonly MemberEntries[
  * become `{path, exclude}` (the library also takes a bare path).
  */
 export function memberListsOf(
-  point: Omit<MemberLists, "files"> & {
+  point: Omit<MemberLists, "files" | "containers"> & {
     files?: ReadonlyArray<string | { path: string; exclude?: string[] }>;
+    containers?: readonly WrittenContainerConfig[];
   },
 ): MemberLists {
   return {
@@ -38,6 +46,8 @@ export function memberListsOf(
     files: (point.files ?? []).map((f) =>
       typeof f === "string" ? { path: f, exclude: [] } : { path: f.path, exclude: f.exclude ?? [] },
     ),
+    // The loader resolved them already (nothing is read then); the library's spec may not have.
+    containers: (point.containers ?? []).map((c) => resolveContainer(c, process.env)),
   };
 }
 
@@ -92,6 +102,11 @@ export function kindOf(row: Pick<BackupRow, "type" | "id">): MemberKind<unknown>
 /** Drop what a backup keeps outside the store, whatever its kind (nothing for most). */
 export function discardExternal(row: BackupRow): Promise<void> {
   return kindOf(row).discardExternal(row);
+}
+
+/** What a committed run no longer needs outside the store, whatever the kind. */
+export function afterCommit(row: BackupRow): Promise<void> {
+  return kindOf(row).afterCommit(row);
 }
 
 /** What is wrong with a backup's part outside the store, whatever its kind. */

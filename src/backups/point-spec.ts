@@ -1,3 +1,4 @@
+import type { WrittenContainerConfig } from "./containers/config.js";
 import type { DatabaseConfig } from "./databases/config.js";
 
 /** What a rollback point holds: the library's RollbackPointSpec. */
@@ -8,4 +9,6 @@ export interface PointSpec {
   /** systemd units whose enablement and activity to record. */
   services?: string[];
   databases?: DatabaseConfig[];
+  /** Docker or Podman containers: a compose project or single containers. */
+  containers?: WrittenContainerConfig[];
 }

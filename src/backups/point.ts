@@ -192,12 +192,30 @@ export class PointRestore {
     return item;
   }
 
-  /** Stop the point's services that run, so that nothing writes while data is put back. */
+  /**
+   * Stop the point's services that run, and what its data members would have write into them (a
+   * container member's containers), so that nothing writes while data is put back. A member
+   * whose writers cannot be stopped is not restored: it is reported failed, saying why.
+   */
   async stopServices(): Promise<boolean> {
     const units = this.stateMembers().flatMap((seq) => recordedUnits(this.members[seq]!));
     const outcomes = await stopUnits(this.services, units);
     this.stopped.push(...outcomes);
-    return outcomes.every((o) => o.ok);
+    let ok = outcomes.every((o) => o.ok);
+    for (const seq of this.dataMembersLastFirst()) {
+      const row = this.members[seq]!;
+      const quiesce = kindOf(row).quiesce;
+      if (!quiesce) continue;
+      await quiesce(row).catch((error: unknown) => {
+        ok = false;
+        const why = new GlobalRollbackError(
+          "RESTORE_FAILED",
+          `not restored: what writes into it could not be stopped first (${describeError(error)})`,
+        );
+        this.prepared.set(seq, failedOperation(row, why));
+      });
+    }
+    return ok;
   }
 
   /** Restore member `seq` (of any kind); true when it came back. A missing member is a no-op. */

@@ -3,7 +3,7 @@ import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import type { Store } from "../store/store.js";
 import { shownName } from "./files/names.js";
-import { checkExternal } from "./members.js";
+import { checkExternal, kindOf } from "./members.js";
 import type { RollbackOperation, VerifyProblem, VerifyReport } from "./outcomes.js";
 
 const RECENT = 10_000;
@@ -47,7 +47,7 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
   // database): gone then is what a rollback leaves, not damage, when a finished run records
   // that it restored this very backup (not only that its rollback ran).
   const consumedBy =
-    external && row.pointId
+    external && row.pointId && kindOf(row).restoreConsumesExternal
       ? store.catalog.runs
           .list(100_000)
           .find((r) => r.finished && r.pointId === row.pointId && restoredIn(r.result, row.id))

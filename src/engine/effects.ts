@@ -40,6 +40,7 @@ export function engineActions(
         files: rp.files ?? [],
         databases: rp.databases ?? [],
         services: rp.services ?? [],
+        containers: rp.containers ?? [],
       });
       return { pointId };
     },
@@ -81,6 +82,7 @@ export function engineActions(
             d.type === "postgresql" ? { ...d, strategy: "dump" as const } : d,
           ) as DatabaseConfig[],
           services: rp.services ?? [],
+          containers: rp.containers ?? [],
         });
         recorder.evidencePointId = pointId;
         recorder.log("rollback", [`the failed state is kept as rollback point ${pointId}`]);

@@ -1,5 +1,5 @@
 import type { AnyActorRef } from "xstate";
-import { discardExternal } from "../backups/members.js";
+import { afterCommit } from "../backups/members.js";
 import { describeError } from "../errors.js";
 import { withoutPasswords } from "../manifest/redact.js";
 import { Containment } from "../processes/containment.js";
@@ -115,7 +115,7 @@ async function dropCloneSnapshots(
 ): Promise<void> {
   for (const member of store.catalog.pointMembers(pointId)) {
     try {
-      await discardExternal(member);
+      await afterCommit(member);
     } catch (error) {
       recorder.log("commit", [
         `could not drop the clone snapshot of ${member.source}: ${describeError(error)}`,

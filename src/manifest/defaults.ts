@@ -1,4 +1,5 @@
 import { isAbsolute, relative } from "node:path";
+import { resolveContainer } from "../backups/containers/config.js";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
 import { parseDuration } from "../util/duration.js";
@@ -34,6 +35,9 @@ export function resolveManifest(
           rollbackPoint: {
             ...rp,
             ...(rp.files ? { files: rp.files.map((f) => withoutDatabases(f, rp.databases)) } : {}),
+            ...(rp.containers
+              ? { containers: rp.containers.map((c) => resolveContainer(c, env)) }
+              : {}),
             ...(rp.databases
               ? {
                   databases: rp.databases.map((d) => ({

@@ -266,6 +266,38 @@ const databases: Rule = (m) => {
   });
 };
 
+// A container member is a compose project or a list of containers, never both or neither; a
+// compose file is a path like any protected one; names are unique (they name restore states).
+const containerMembers: Rule = (m, ctx) => {
+  const seen = new Set<string>();
+  return (m.rollbackPoint?.containers ?? []).flatMap((c, i) => {
+    const at: DocPath = ["rollbackPoint", "containers", i];
+    const found: Finding[] = [];
+    if (seen.has(c.name))
+      found.push(
+        error([...at, "name"], `duplicate container member name ${JSON.stringify(c.name)}`),
+      );
+    seen.add(c.name);
+    if ((c.compose === undefined) === (c.containers === undefined))
+      found.push(
+        error(
+          at,
+          `give compose (a compose project's file) or containers (names), ${c.compose === undefined ? "not neither" : "not both"}`,
+        ),
+      );
+    if (c.compose !== undefined) {
+      const problem = pathProblem(c.compose, ctx.storeDir);
+      if (problem)
+        found.push(error([...at, "compose"], `${problem}; found ${JSON.stringify(c.compose)}`));
+    }
+    if (c.project !== undefined && c.compose === undefined)
+      found.push(
+        error([...at, "project"], "applies to a compose project only (with compose)", true),
+      );
+    return found;
+  });
+};
+
 /**
  * The checks the schema cannot express, in the order their findings are reported, each with the
  * stable code its findings carry (tests and tools match codes, not wordings).
@@ -322,6 +354,7 @@ const CODED_RULES: ReadonlyArray<[code: RuleCode, rule: Rule]> = [
   ["SQL_DATABASE", sqlStepsNameDatabases],
   ["PROTECTED_PATH", protectedPaths],
   ["DATABASE_CONFIG", databases],
+  ["CONTAINER_CONFIG", containerMembers],
   ["PACKAGE_MANAGER", packageSteps],
   ["CHECK_AFTER_RELOAD", checkAfterReload],
 ];

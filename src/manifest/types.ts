@@ -22,10 +22,22 @@ export interface WrittenDatabase {
   strategy?: "dump" | "clone";
 }
 
+/** A container member: a compose project (`compose`) or single containers (`containers`). */
+export interface WrittenContainer {
+  name: string;
+  engine?: "docker" | "podman";
+  compose?: string;
+  project?: string;
+  containers?: string[];
+  consistent?: "stop" | "pause" | "live";
+  saveImages?: boolean;
+}
+
 export interface WrittenRollbackPoint {
   files?: Array<string | WrittenFileTarget>;
   services?: string[];
   databases?: WrittenDatabase[];
+  containers?: WrittenContainer[];
 }
 
 export type ServiceVerb = "start" | "stop" | "restart" | "reload" | "enable" | "disable";
@@ -95,9 +107,18 @@ export const KEYS = {
     "steps",
     "finally",
   ] as const satisfies ReadonlyArray<keyof WrittenManifest>,
-  rollbackPoint: ["files", "services", "databases"] as const satisfies ReadonlyArray<
+  rollbackPoint: ["files", "services", "databases", "containers"] as const satisfies ReadonlyArray<
     keyof WrittenRollbackPoint
   >,
+  container: [
+    "name",
+    "engine",
+    "compose",
+    "project",
+    "containers",
+    "consistent",
+    "saveImages",
+  ] as const satisfies ReadonlyArray<keyof WrittenContainer>,
   database: [
     "name",
     "type",
@@ -148,6 +169,7 @@ export type KeyListsAreComplete = [
   AssertNever<Missing<WrittenManifest, typeof KEYS.manifest>>,
   AssertNever<Missing<WrittenRollbackPoint, typeof KEYS.rollbackPoint>>,
   AssertNever<Missing<WrittenDatabase, typeof KEYS.database>>,
+  AssertNever<Missing<WrittenContainer, typeof KEYS.container>>,
   AssertNever<Missing<WrittenStep, typeof KEYS.step>>,
   AssertNever<Missing<WrittenCheck, typeof KEYS.check>>,
 ];

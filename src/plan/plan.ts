@@ -1,3 +1,4 @@
+import type { ContainerConfig } from "../backups/containers/config.js";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
 import { memberListsOf, type PlannedMember, plannedMembers } from "../backups/members.js";
@@ -24,6 +25,8 @@ export interface PlannedStep {
 export type RollbackAction =
   | { action: "undo"; stepId: string; run: string[] }
   | { action: "stop-services"; units: string[] }
+  /** A container member's containers, stopped with the services before anything is restored. */
+  | { action: "stop-containers"; members: string[] }
   | { action: "restore"; what: BackupType; target: string }
   | { action: "return-services"; units: string[] };
 
@@ -42,6 +45,8 @@ export interface Plan {
     files: Array<{ path: string; exclude: string[] }>;
     services: string[];
     databases: Array<{ name: string; type: string; target: string; strategy?: string }>;
+    /** Each container member, resolved (engine, compose project or containers, how volumes are read). */
+    containers: ContainerConfig[];
   };
   steps: PlannedStep[];
   /** The point's files and databases in the order the rollback restores them (last taken first). */
@@ -108,6 +113,9 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   const rollback: RollbackAction[] = [
     ...undos,
     ...(services.length ? [{ action: "stop-services" as const, units: services }] : []),
+    ...(lists.containers?.length
+      ? [{ action: "stop-containers" as const, members: lists.containers.map((c) => c.name) }]
+      : []),
     ...restores,
     ...(services.length ? [{ action: "return-services" as const, units: services }] : []),
   ];
@@ -123,7 +131,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
   return {
     name: manifest.name,
     ...(manifest.version ? { version: manifest.version } : {}),
-    rollbackPoint: { files, services, databases },
+    rollbackPoint: { files, services, databases, containers: [...(lists.containers ?? [])] },
     steps,
     restoreOrder,
     rollback,

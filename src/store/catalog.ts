@@ -420,10 +420,16 @@ export class Catalog {
     );
   }
 
+  /**
+   * A point's members, in the order taken. Rows of the point without a seq are parts of a member
+   * (a container member's volumes), restored by that member: not listed here.
+   */
   pointMembers(pointId: string): BackupRow[] {
     return (
       this.db
-        .prepare(`SELECT * FROM backups WHERE point_id = ? ORDER BY point_seq`)
+        .prepare(
+          `SELECT * FROM backups WHERE point_id = ? AND point_seq IS NOT NULL ORDER BY point_seq`,
+        )
         .all(pointId) as RawBackup[]
     ).map(toBackup);
   }

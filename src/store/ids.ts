@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { GlobalRollbackError } from "../errors.js";
 
-export type IdKind = "file" | "service" | "database" | "point" | "run";
+export type IdKind = "file" | "service" | "database" | "container" | "point" | "run";
 
 const PREFIX: Record<IdKind, string> = {
   file: "f",
   service: "s",
   database: "d",
+  container: "c",
   point: "p",
   run: "r",
 };

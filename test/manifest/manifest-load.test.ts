@@ -47,6 +47,7 @@ describe("manifest loading", () => {
     expect([...KEYS.manifest].sort()).toEqual(keys(MANIFEST_SCHEMA as { properties: object }));
     expect([...KEYS.rollbackPoint].sort()).toEqual(keys(defs.rollbackPoint!));
     expect([...KEYS.database].sort()).toEqual(keys(defs.database!));
+    expect([...KEYS.container].sort()).toEqual(keys(defs.container!));
     expect([...KEYS.step].sort()).toEqual(keys(defs.step!));
     const step = defs.step as unknown as { properties: { check: { properties: object } } };
     expect([...KEYS.check].sort()).toEqual(keys(step.properties.check));

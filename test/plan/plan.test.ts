@@ -32,8 +32,8 @@ const manifest: WrittenManifest = {
 };
 
 describe("the plan", () => {
-  it("orders the point by the member registry: files, databases, services; data restored last first", () => {
-    expect(Object.keys(MEMBER_KINDS)).toEqual(["files", "databases", "services"]);
+  it("orders the point by the member registry: containers, files, databases, services; data restored last first", () => {
+    expect(Object.keys(MEMBER_KINDS)).toEqual(["containers", "files", "databases", "services"]);
     const plan = buildPlan(manifest);
     expect(plan.restoreOrder.map((m) => [m.key, m.seq, m.what])).toEqual([
       ["db-orders", 3, "database"],
@@ -59,6 +59,46 @@ describe("the plan", () => {
       "restore",
       "restore",
       "return-services",
+    ]);
+  });
+
+  it("takes a container member first and restores it last, its containers stopped with the services", () => {
+    const plan = buildPlan({
+      ...manifest,
+      rollbackPoint: {
+        ...manifest.rollbackPoint,
+        containers: [
+          { name: "shop", engine: "docker", compose: "/srv/shop/compose.yaml", project: "shop" },
+        ],
+      },
+    });
+    expect(plan.restoreOrder.map((m) => [m.key, m.seq, m.what])).toEqual([
+      ["db-orders", 4, "database"],
+      ["db-main", 3, "database"],
+      ["file-2", 2, "file"],
+      ["file-1", 1, "file"],
+      ["containers-shop", 0, "container"],
+    ]);
+    expect(plan.rollback.map((a) => a.action)).toEqual([
+      "undo",
+      "stop-services",
+      "stop-containers",
+      "restore",
+      "restore",
+      "restore",
+      "restore",
+      "restore",
+      "return-services",
+    ]);
+    expect(plan.rollbackPoint.containers).toEqual([
+      {
+        name: "shop",
+        engine: "docker",
+        compose: "/srv/shop/compose.yaml",
+        project: "shop",
+        consistent: "pause",
+        saveImages: false,
+      },
     ]);
   });
 

@@ -70,13 +70,13 @@ describe("the catalog", () => {
     // A member type is data now: a kind this catalog never heard of needs no migration.
     const after = new Database(join(store, "catalog.db"));
     expect(() =>
-      after.exec(`UPDATE backups SET type = 'container' WHERE id = '${second}'`),
+      after.exec(`UPDATE backups SET type = 'tape' WHERE id = '${second}'`),
     ).not.toThrow();
     after.close();
     const shown = await rollpoint(["--store", store, "backups", "show", second]);
     expect(shown.exitCode).toBe(4);
     expect(shown.stderr).toContain(
-      `backup ${second} is of type "container", which this rollpoint does not know`,
+      `backup ${second} is of type "tape", which this rollpoint does not know`,
     );
   });
 });

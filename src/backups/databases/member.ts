@@ -6,6 +6,7 @@ import { databaseKind } from "./kind.js";
 export const databaseMembers: MemberKind<MemberEntries["databases"]> = {
   type: "database",
   phase: "data",
+  restoreConsumesExternal: true,
   members: (databases) =>
     databases.map((d) => {
       const kind = databaseKind(d.type);
@@ -35,5 +36,7 @@ export const databaseMembers: MemberKind<MemberEntries["databases"]> = {
   },
   describeBackup: (meta) => databaseKind(meta.engine).describeBackup(meta),
   discardExternal: (row) => databaseKind(row.meta.engine).discardExternal(row),
+  // A committed update no longer needs a clone's snapshot on the server; a dump stays in the store.
+  afterCommit: (row) => databaseKind(row.meta.engine).discardExternal(row),
   checkExternal: (row) => databaseKind(row.meta.engine).checkExternal(row),
 };

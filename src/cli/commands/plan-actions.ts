@@ -1,3 +1,4 @@
+import { describeContainerMember } from "../../backups/containers/config.js";
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
@@ -56,6 +57,10 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
     );
   for (const d of plan.rollbackPoint.databases)
     lines.push(`   database ${d.name}: ${d.target}${d.strategy ? ` (${d.strategy})` : ""}`);
+  for (const c of plan.rollbackPoint.containers)
+    lines.push(
+      `   containers ${c.name}: ${describeContainerMember(c)}; volumes read ${c.consistent === "live" ? "live" : `with the containers ${c.consistent === "stop" ? "stopped" : "paused"}`}${c.saveImages ? "; images saved into the store" : "; images kept by reference"}`,
+    );
   if (plan.rollbackPoint.services.length)
     lines.push(`   services ${plan.rollbackPoint.services.join(", ")}`);
   lines.push("", "2. steps:");
@@ -107,6 +112,8 @@ function describeAction(a: RollbackAction): string {
   switch (a.action) {
     case "undo":
       return `undo ${a.stepId}: ${a.run.join(" ")}`;
+    case "stop-containers":
+      return `stop the containers of ${a.members.join(", ")}`;
     case "stop-services":
       return `stop ${a.units.join(", ")}`;
     case "restore":

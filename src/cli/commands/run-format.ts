@@ -71,6 +71,7 @@ function coverage(operations: NonNullable<RunResult["rollback"]>["operations"]):
   return [
     ...counted(of("file").length, "protected path", "protected paths"),
     ...counted(of("database").length, "database", "databases"),
+    ...counted(of("container").length, "container member", "container members"),
     ...counted(units, "unit", "units"),
   ].join(", ");
 }

@@ -1,0 +1,213 @@
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rollpoint } from "../../helpers/cli.js";
+import {
+  answerOnceReady,
+  cleanUp,
+  cli,
+  type EngineName,
+  imageId,
+  importImage,
+  inspectContainer,
+  uniqueName,
+  volumePath,
+} from "../../helpers/containers.js";
+import { startPausedAt } from "../../helpers/paused.js";
+import { rsyncDifferences, tempDir } from "../../helpers/tree.js";
+import { freePort } from "../../setup/ports.js";
+
+// Single containers by name, on the suite's own Podman and Docker Engine: each case is judged by
+// `inspect`, the volume's files (rsync against a copy) and the container's answer.
+
+interface App {
+  engine: EngineName;
+  name: string;
+  image: string;
+  v1: string;
+  v2: string;
+  port: number;
+  volume: string;
+  pristine: string;
+  store: string;
+  dir: string;
+}
+
+async function app(engine: EngineName): Promise<App> {
+  const name = uniqueName("rp-app-");
+  const image = uniqueName("rp-img-");
+  const port = await freePort();
+  const v1 = importImage(engine, `${image}:v1`, "v1", port);
+  const v2 = importImage(engine, `${image}:v2`, "v2", port);
+  const volume = `${name}-data`;
+  cleanUp(engine, "container", name);
+  cleanUp(engine, "volume", volume);
+  cli(engine, [
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--network",
+    "host",
+    "-v",
+    `${volume}:/data`,
+    "-e",
+    "MODE=old",
+    "--label",
+    "tier=web",
+    `${image}:v1`,
+  ]);
+  cli(engine, [
+    "exec",
+    name,
+    "sh",
+    "-c",
+    "echo 'row 1' > /data/table; mkdir /data/sub; echo s > /data/sub/f",
+  ]);
+  await answered(port, "v1");
+  const pristine = join(await tempDir(), "pristine");
+  execFileSync("cp", ["-a", volumePath(engine, volume), pristine]);
+  return {
+    engine,
+    name,
+    image,
+    v1,
+    v2,
+    port,
+    volume,
+    pristine,
+    store: join(await tempDir(), "store"),
+    dir: await tempDir(),
+  };
+}
+
+async function answered(port: number, body: string): Promise<void> {
+  expect(await answerOnceReady(port, body)).toBe(body);
+}
+
+function manifest(a: App, extra: string, update: string, check = "v3"): string {
+  const file = join(a.dir, "update.yaml");
+  writeFileSync(
+    file,
+    `apiVersion: rollpoint/v1
+name: ${a.name}
+rollbackPoint:
+  containers:
+    - name: app
+      engine: ${a.engine}
+      containers: [${a.name}]
+${extra}
+steps:
+  - id: update
+    shell: |
+${update
+  .trim()
+  .split("\n")
+  .map((l) => `      ${l}`)
+  .join("\n")}
+  - id: version
+    check: { command: [sh, -c, "wget -qO- http://127.0.0.1:${a.port}/ | grep -qx ${check}"], within: 2s }
+`,
+  );
+  return file;
+}
+
+// The update as an operator would type it: replace the container with one of the new image and
+// a new environment, and let it write into its volume.
+const replace = (a: App) => `
+${a.engine} rm -f ${a.name}
+${a.engine} run -d --name ${a.name} --network host -v ${a.volume}:/data -e MODE=new ${a.image}:v2
+${a.engine} exec ${a.name} sh -c "echo 'row 2' >> /data/table; rm -r /data/sub; echo x > /data/new"
+`;
+
+async function expectAsBefore(a: App): Promise<void> {
+  const c = inspectContainer(a.engine, a.name)!;
+  expect(c.Image.replace(/^(sha256:)?/, "sha256:")).toBe(a.v1);
+  expect(c.Config.Env).toContain("MODE=old");
+  expect(c.Config.Env).not.toContain("MODE=new");
+  expect(c.Config.Labels?.tier).toBe("web");
+  expect(c.State.Status).toBe("running");
+  expect(await rsyncDifferences(a.pristine, volumePath(a.engine, a.volume))).toBe("");
+  await answered(a.port, "v1");
+}
+
+describe("single containers", () => {
+  it("on Podman, replaced by the update, are created again from their record (volumes read stopped)", async () => {
+    const a = await app("podman");
+    const run = await rollpoint([
+      "--store",
+      a.store,
+      "run",
+      manifest(a, "      consistent: stop", replace(a)),
+    ]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain("is as it was before the update: 1 container member");
+    await expectAsBefore(a);
+  });
+
+  it("on Docker, come back with saveImages after the update deleted their image", async () => {
+    const a = await app("docker");
+    const update = `${replace(a)}\ndocker rmi -f ${a.v1}\n`;
+    const run = await rollpoint([
+      "--store",
+      a.store,
+      "run",
+      manifest(a, "      saveImages: true", update),
+    ]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    await expectAsBefore(a);
+    expect(imageId("docker", `${a.image}:v1`)).toBe(a.v1);
+    // Pruning the point releases rollpoint's own reference to the image.
+    const keeps = () =>
+      cli("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .split("\n")
+        .filter((r) => r.startsWith("rollpoint-keep:") && r.includes(a.v1.slice(7, 19)));
+    expect(keeps().length).toBe(1);
+    const pruned = await rollpoint(["--store", a.store, "backups", "prune", "--keep-last", "0"]);
+    expect(pruned.exitCode, pruned.stdout + pruned.stderr).toBe(0);
+    expect(keeps()).toEqual([]);
+  });
+
+  it("report a volume that something outside the member kept writing to, never 'as it was'", async () => {
+    const a = await app("docker");
+    const writer = uniqueName("rp-writer-");
+    cleanUp("docker", "container", writer);
+    const update = `${replace(a)}\ndocker run -d --name ${writer} --network none -v ${a.volume}:/data ${a.image}:v1 sh -c 'i=0; while :; do i=$((i+1)); echo $i > /data/busy; done'\n`;
+    const run = await rollpoint(["--store", a.store, "run", manifest(a, "", update)]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(2);
+    expect(run.stdout).not.toContain("as it was");
+    expect(run.stdout).toMatch(/busy/);
+    expect(run.stdout).toContain(`volume ${a.volume}`);
+  });
+
+  it("killed while the point is taken, leave no reference of rollpoint's and no paused container", async () => {
+    const a = await app("docker");
+    const file = manifest(a, "", "true");
+    // The volume's backup is the first to reach before-sync, the container member the second:
+    // its images are tagged by then, and its row is not complete.
+    const paused = await startPausedAt("backup:before-sync#2", ["--store", a.store, "run", file]);
+    const keeps = () =>
+      cli("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .split("\n")
+        .filter((r) => r.startsWith("rollpoint-keep:") && r.includes(a.v1.slice(7, 19)));
+    expect(keeps().length).toBe(1);
+    paused.child.kill("SIGKILL");
+    await paused.exited;
+    const recovered = await rollpoint(["--store", a.store, "recover"]);
+    expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);
+    expect(keeps()).toEqual([]);
+    expect(inspectContainer("docker", a.name)!.State.Status).toBe("running");
+    expect(imageId("docker", `${a.image}:v1`)).toBe(a.v1);
+  });
+
+  it("on a host without the engine, fail preflight naming the package", async () => {
+    const a = { dir: await tempDir(), name: "gone", engine: "podman" as const, port: 1 } as App;
+    const file = manifest(a, "", "true");
+    const plan = await rollpoint(["--store", join(a.dir, "store"), "plan", file], {
+      env: { ...process.env, PATH: "/nonexistent" },
+    });
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(4);
+    expect(plan.stdout).toContain("podman is not installed: install the package podman");
+  });
+});
