@@ -139,3 +139,18 @@ export async function answerOnceReady(port: number, body: string): Promise<strin
   }
   return said;
 }
+
+/**
+ * What every container test sets up: an image in two versions serving on `port`, a named volume
+ * with a copy of its files as they were (`pristine`), a store and a directory of the test's own.
+ */
+export interface Deployed {
+  image: string;
+  v1: string;
+  v2: string;
+  port: number;
+  volume: string;
+  pristine: string;
+  store: string;
+  dir: string;
+}

@@ -7,6 +7,7 @@ import {
   answerOnceReady,
   cleanUp,
   cli,
+  type Deployed,
   imageId,
   importImage,
   inspectContainer,
@@ -22,17 +23,9 @@ import { freePort } from "../../setup/ports.js";
 // image under the same tag, a changed environment, `up -d`, a service added, the app writing
 // into its volume) and judged by docker inspect, the volume's files and the app's answer.
 
-interface Shop {
-  dir: string;
+interface Shop extends Deployed {
   project: string;
   compose: string;
-  image: string;
-  v1: string;
-  v2: string;
-  port: number;
-  volume: string;
-  pristine: string;
-  store: string;
   manifest: string;
 }
 

@@ -7,6 +7,7 @@ import {
   answerOnceReady,
   cleanUp,
   cli,
+  type Deployed,
   type EngineName,
   imageId,
   importImage,
@@ -21,17 +22,9 @@ import { freePort } from "../../setup/ports.js";
 // Single containers by name, on the suite's own Podman and Docker Engine: each case is judged by
 // `inspect`, the volume's files (rsync against a copy) and the container's answer.
 
-interface App {
+interface App extends Deployed {
   engine: EngineName;
   name: string;
-  image: string;
-  v1: string;
-  v2: string;
-  port: number;
-  volume: string;
-  pristine: string;
-  store: string;
-  dir: string;
 }
 
 async function app(engine: EngineName): Promise<App> {
