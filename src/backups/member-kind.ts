@@ -2,12 +2,16 @@
 // folders (files/, databases/, services/) and are registered in members.ts, the one table that
 // says which kinds exist and in which order a point takes them.
 
+import type { RuleCode } from "../manifest/diagnostics.js";
+import type { Finding, RuleContext } from "../manifest/findings.js";
+import type { WrittenRollbackPoint } from "../manifest/types.js";
 import type { StoredListing } from "../store/catalog.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import type { Store } from "../store/store.js";
 import type { ContainerConfig } from "./containers/config.js";
 import type { DatabaseConfig } from "./databases/config.js";
 import type { PreparedRestore } from "./operation.js";
+import type { RollbackOperation } from "./outcomes.js";
 import type { BackupLabel } from "./record.js";
 import type { ServiceManager } from "./services/manager.js";
 
@@ -62,11 +66,29 @@ export interface MemberEntries {
 /**
  * One kind of rollback-point member. `data` members are restored last taken first while the
  * point's services are stopped; a `state` member (services) is returned after all of them.
+ * `E` is an entry as the resolved manifest holds it, `W` as it is written.
  */
-export interface MemberKind<E> {
+export interface MemberKind<E, W = E> {
   /** The catalog's type of its backups. */
   readonly type: BackupType;
   readonly phase: "data" | "state";
+  /** How the outcome names what it proved: one, many; and how many an operation of it counts. */
+  readonly noun: readonly [one: string, many: string];
+  countOf?(operation: RollbackOperation): number;
+  /** What validate finds that the schema cannot say; paths relative to the kind's list. */
+  readonly rules?: {
+    code: RuleCode;
+    check(entries: readonly W[], context: RuleContext): Finding[];
+  };
+  /**
+   * Fill in the entries' defaults once, with the caller's environment (`point`: the whole
+   * rollback point, for a kind whose entries depend on another's). Absent: taken as written.
+   */
+  resolve?(entries: readonly W[], env: NodeJS.ProcessEnv, point: WrittenRollbackPoint): E[];
+  /** The entries as `plan` prints them, a line each. */
+  planLines(entries: readonly E[]): string[];
+  /** The entries for the point that keeps the failed state (keepFailedState); as they are if absent. */
+  forEvidence?(entries: readonly E[]): E[];
   /** One planned member per backup taking `entries` makes, in the order it makes them. */
   members(entries: readonly E[]): PlannedMemberOf[];
   /** Can its members be taken, and what will they cost? Reads only. */

@@ -4,6 +4,9 @@
 // table; nothing else dispatches on a member's kind. A kind is its folder plus one line here.
 
 import { GlobalRollbackError } from "../errors.js";
+import type { RuleCode } from "../manifest/diagnostics.js";
+import type { Finding, RuleContext } from "../manifest/findings.js";
+import type { WrittenManifest, WrittenRollbackPoint } from "../manifest/types.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import { setExternalDiscard } from "../store/store.js";
 import { resolveContainer, type WrittenContainerConfig } from "./containers/config.js";
@@ -11,9 +14,13 @@ import { containerMembers } from "./containers/member.js";
 import { databaseMembers } from "./databases/member.js";
 import { fileMembers } from "./files/member.js";
 import type { MemberEntries, MemberKind } from "./member-kind.js";
+import type { RollbackOperation } from "./outcomes.js";
 import { serviceMembers } from "./services/member.js";
 
-type Registry = { [K in keyof MemberEntries]: MemberKind<MemberEntries[K]> };
+/** An entry of kind K as the manifest writes it. */
+type Written<K extends keyof MemberEntries> = NonNullable<WrittenRollbackPoint[K]>[number];
+
+type Registry = { [K in keyof MemberEntries]: MemberKind<MemberEntries[K], Written<K>> };
 
 /**
  * In the order a point takes them: containers, files, databases, then the services' states last.
@@ -51,13 +58,75 @@ export function memberListsOf(
   };
 }
 
+/**
+ * The manifest's rollback point with every kind's entries resolved once (their defaults, from
+ * the caller's environment): what plan, preflight, the engine and `recover` read.
+ */
+export function resolvePoint(
+  point: WrittenRollbackPoint,
+  env: NodeJS.ProcessEnv,
+): WrittenRollbackPoint {
+  const out: Record<string, unknown> = { ...point };
+  for (const key of Object.keys(MEMBER_KINDS) as Array<keyof MemberEntries>) {
+    const kind = MEMBER_KINDS[key] as MemberKind<unknown, unknown>;
+    const entries = point[key];
+    if (entries && kind.resolve) out[key] = kind.resolve(entries, env, point);
+  }
+  return out as WrittenRollbackPoint;
+}
+
+/** Each kind's rules of validation, its findings' paths placed under `rollbackPoint.<key>`. */
+export function memberRules(): Array<
+  [code: RuleCode, rule: (m: WrittenManifest, ctx: RuleContext) => Finding[]]
+> {
+  return (Object.keys(MEMBER_KINDS) as Array<keyof MemberEntries>).flatMap((key) => {
+    const rules = (MEMBER_KINDS[key] as MemberKind<unknown, unknown>).rules;
+    if (!rules) return [];
+    return [
+      [
+        rules.code,
+        (m: WrittenManifest, ctx: RuleContext) =>
+          rules
+            .check(m.rollbackPoint?.[key] ?? [], ctx)
+            .map((f) => ({ ...f, path: ["rollbackPoint", key, ...f.path] })),
+      ],
+    ];
+  });
+}
+
+/** The point's members as `plan` prints them, a line each, in the registry's order. */
+export function pointLines(lists: MemberLists): string[] {
+  return eachKind(lists).flatMap(({ kind, entries }) => kind.planLines(entries));
+}
+
+/** The members for the point that keeps the failed state: as each kind wants them kept. */
+export function evidenceLists(lists: MemberLists): MemberLists {
+  const out: Record<string, unknown> = {};
+  for (const { key, kind, entries } of eachKind(lists))
+    out[key] = kind.forEvidence ? kind.forEvidence(entries) : entries;
+  return out as MemberLists;
+}
+
+/** What a restore proved, counted by kind: "2 protected paths, 1 database, 3 units". */
+export function coverageOf(operations: readonly RollbackOperation[]): string {
+  return Object.values(MEMBER_KINDS)
+    .flatMap((k) => {
+      const kind = k as MemberKind<unknown, unknown>;
+      const n = operations
+        .filter((o) => o.backupType === kind.type)
+        .reduce((sum, o) => sum + (kind.countOf ? kind.countOf(o) : 1), 0);
+      return n ? [`${n} ${n === 1 ? kind.noun[0] : kind.noun[1]}`] : [];
+    })
+    .join(", ");
+}
+
 /** Each kind with its entries in `lists`, in the registry's order. */
 export function eachKind(
   lists: MemberLists,
 ): Array<{ key: keyof MemberEntries; kind: MemberKind<unknown>; entries: readonly unknown[] }> {
   return (Object.keys(MEMBER_KINDS) as Array<keyof MemberEntries>).map((key) => ({
     key,
-    kind: MEMBER_KINDS[key] as MemberKind<unknown>,
+    kind: MEMBER_KINDS[key] as MemberKind<unknown, unknown>,
     entries: lists[key] ?? [],
   }));
 }

@@ -5,10 +5,10 @@ import type { DatabaseConfig } from "./databases/config.js";
 export interface PointSpec {
   moduleName: string;
   description: string;
-  files?: Array<string | { path: string; exclude?: string[] }>;
+  files?: ReadonlyArray<string | { path: string; exclude?: string[] }>;
   /** systemd units whose enablement and activity to record. */
-  services?: string[];
-  databases?: DatabaseConfig[];
+  services?: readonly string[];
+  databases?: readonly DatabaseConfig[];
   /** Docker or Podman containers: a compose project or single containers. */
-  containers?: WrittenContainerConfig[];
+  containers?: readonly WrittenContainerConfig[];
 }

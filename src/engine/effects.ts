@@ -1,4 +1,4 @@
-import type { DatabaseConfig } from "../backups/databases/config.js";
+import { evidenceLists, memberListsOf } from "../backups/members.js";
 import { createPoint } from "../backups/point.js";
 import { describeError } from "../errors.js";
 import { DEFAULTS } from "../manifest/defaults.js";
@@ -33,14 +33,10 @@ export function engineActions(
         );
     },
     async takeRollbackPoint() {
-      const rp = manifest.rollbackPoint ?? {};
       const pointId = await createPoint(store, services, {
         moduleName: manifest.name,
         description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
-        files: rp.files ?? [],
-        databases: rp.databases ?? [],
-        services: rp.services ?? [],
-        containers: rp.containers ?? [],
+        ...memberListsOf(manifest.rollbackPoint ?? {}),
       });
       return { pointId };
     },
@@ -71,18 +67,11 @@ export function engineActions(
       }
     },
     async keepEvidence() {
-      const rp = manifest.rollbackPoint ?? {};
       try {
-        // A dump, never a clone, of each database: evidence is kept in the store, like any backup.
         const pointId = await createPoint(store, services, {
           moduleName: manifest.name,
           description: `${manifest.name}: the failed state, kept before the rollback (keepFailedState)`,
-          files: rp.files ?? [],
-          databases: (rp.databases ?? []).map((d) =>
-            d.type === "postgresql" ? { ...d, strategy: "dump" as const } : d,
-          ) as DatabaseConfig[],
-          services: rp.services ?? [],
-          containers: rp.containers ?? [],
+          ...evidenceLists(memberListsOf(manifest.rollbackPoint ?? {})),
         });
         recorder.evidencePointId = pointId;
         recorder.log("rollback", [`the failed state is kept as rollback point ${pointId}`]);

@@ -1,9 +1,6 @@
-import { isAbsolute, relative } from "node:path";
-import { resolveContainer } from "../backups/containers/config.js";
-import type { DatabaseConfig } from "../backups/databases/config.js";
-import { databaseKind } from "../backups/databases/kind.js";
+import { resolvePoint } from "../backups/members.js";
 import { parseDuration } from "../util/duration.js";
-import type { WrittenDatabase, WrittenFileTarget, WrittenManifest, WrittenStep } from "./types.js";
+import type { WrittenManifest, WrittenStep } from "./types.js";
 
 /**
  * Every default of a manifest, in one place. `resolveManifest` fills them in once, after
@@ -32,21 +29,7 @@ export function resolveManifest(
     ...manifest,
     ...(rp
       ? {
-          rollbackPoint: {
-            ...rp,
-            ...(rp.files ? { files: rp.files.map((f) => withoutDatabases(f, rp.databases)) } : {}),
-            ...(rp.containers
-              ? { containers: rp.containers.map((c) => resolveContainer(c, env)) }
-              : {}),
-            ...(rp.databases
-              ? {
-                  databases: rp.databases.map((d) => ({
-                    ...d,
-                    ...databaseKind(d.type).resolve(d as DatabaseConfig, env),
-                  })),
-                }
-              : {}),
-          },
+          rollbackPoint: resolvePoint(rp, env),
         }
       : {}),
     steps: manifest.steps.map(withCheckDefaults),
@@ -58,31 +41,6 @@ export function resolveManifest(
         }
       : {}),
   };
-}
-
-/**
- * A SQLite database inside a protected tree is the database member's: it is copied through
- * SQLite's backup API, restored as a database and proven by its own kind. The tree leaves it and
- * its side files out (anchored excludes), or a restore would compare the live database with a
- * copy taken at another instant and report "contents differ" for an update that never touched it.
- */
-function withoutDatabases(
-  file: string | WrittenFileTarget,
-  databases: readonly WrittenDatabase[] | undefined,
-): { path: string; exclude: string[] } {
-  // Every file member leaves here as {path, exclude}: nothing downstream normalises again.
-  const target = typeof file === "string" ? { path: file, exclude: [] } : { exclude: [], ...file };
-  const inside = (databases ?? []).flatMap((d) => {
-    if (d.type !== "sqlite") return [];
-    const rel = relative(target.path, d.database);
-    return rel && !rel.startsWith("..") && !isAbsolute(rel) ? [rel] : [];
-  });
-  if (inside.length === 0) return target;
-  const escaped = (rel: string) => `/${rel.replace(/[\\*?[\]!#]/g, "\\$&")}`;
-  const excludes = inside.flatMap((rel) =>
-    ["", "-wal", "-shm", "-journal"].map((suffix) => escaped(`${rel}${suffix}`)),
-  );
-  return { ...target, exclude: [...target.exclude, ...excludes] };
 }
 
 function withCheckDefaults(step: WrittenStep): WrittenStep {

@@ -1,40 +1,17 @@
 import { existsSync } from "node:fs";
-import { basename, dirname, isAbsolute, normalize, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
+import { memberRules } from "../backups/members.js";
 import { parseDuration } from "../util/duration.js";
 import { DEFAULTS } from "./defaults.js";
 import type { RuleCode } from "./diagnostics.js";
+import { error, type Finding, pathProblem, type RuleContext, warning } from "./findings.js";
 import type { DocPath } from "./source.js";
+
+export type { Finding, RuleContext } from "./findings.js";
+
 import { PROBES, STEP_KINDS, type WrittenManifest } from "./types.js";
 
-/** A finding of one rule, positioned by its document path. */
-export interface Finding {
-  severity: "error" | "warning";
-  /** Set by the rule's entry in RULES unless the finding names its own. */
-  code?: RuleCode;
-  path: DocPath;
-  message: string;
-  key?: boolean;
-}
-
-export interface RuleContext {
-  manifestFile: string;
-  storeDir: string;
-}
-
 type Rule = (m: WrittenManifest, ctx: RuleContext) => Finding[];
-
-const error = (path: DocPath, message: string, key = false): Finding => ({
-  severity: "error",
-  path,
-  message,
-  key,
-});
-const warning = (path: DocPath, message: string, code?: RuleCode): Finding => ({
-  severity: "warning",
-  path,
-  message,
-  ...(code ? { code } : {}),
-});
 
 const uniqueStepIds: Rule = (m) => {
   const seen = new Map<string, number>();
@@ -158,37 +135,6 @@ const sqlStepsNameDatabases: Rule = (m, ctx) => {
   });
 };
 
-// Trees the kernel and the boot make, not files an update writes: a "restore" of /dev deletes the
-// device nodes made since, of /proc/sys writes kernel settings, of /run or /dev/shm removes the
-// sockets, locks and shared memory of every running service.
-const KERNEL_WHY: Record<string, string> = {
-  "/proc": "the kernel's view of its processes and settings",
-  "/sys": "the kernel's view of its devices and drivers",
-  "/dev": "device nodes (and /dev/shm, shared memory) that the kernel and udev make",
-  "/run": "the running system's sockets, locks and pids, made anew at every boot",
-};
-const KERNEL_TREES = Object.keys(KERNEL_WHY);
-
-function pathProblem(p: string, storeDir: string): string | undefined {
-  // Still holding an unset ${env.X} (validate on a machine without it): judged where it runs.
-  if (p.includes("${env.")) return undefined;
-  if (!isAbsolute(p)) return "must be an absolute path";
-  if (p.split("/").includes("..")) return "must not contain ..";
-  if (p === "/") return "must not be / (the whole system)";
-  const clean = normalize(p).replace(/\/+$/, "");
-  if (clean !== p) return `must be normalised, as ${JSON.stringify(clean)}`;
-  const kernel = KERNEL_TREES.find((top) => p === top || p.startsWith(`${top}/`));
-  if (kernel)
-    return `must not be under ${kernel}: ${KERNEL_WHY[kernel]}; nothing there can be backed up or put back as files`;
-  const rel = relative(storeDir, p);
-  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)))
-    return `must not be inside the store (${storeDir})`;
-  const back = relative(p, storeDir);
-  if (!back.startsWith("..") && !isAbsolute(back))
-    return `must not contain the store (${storeDir})`;
-  return undefined;
-}
-
 const protectedPaths: Rule = (m, ctx) => {
   const found: Finding[] = [];
   (m.rollbackPoint?.files ?? []).forEach((f, i) => {
@@ -218,84 +164,6 @@ const protectedPaths: Rule = (m, ctx) => {
     }
   });
   return found;
-};
-
-/** The database keys that only some kinds take (the others take them all or none). */
-const KEYS_OF_KINDS: Record<string, string[]> = {
-  host: ["postgresql", "mariadb"],
-  port: ["postgresql", "mariadb"],
-  user: ["postgresql", "mariadb"],
-  passwordEnv: ["postgresql", "mariadb"],
-  password: ["postgresql", "mariadb"],
-  strategy: ["postgresql"],
-  socket: ["mariadb"],
-};
-
-const databases: Rule = (m) => {
-  const seen = new Set<string>();
-  return (m.rollbackPoint?.databases ?? []).flatMap((d, i) => {
-    const at = ["rollbackPoint", "databases", i];
-    const found: Finding[] = [];
-    if (seen.has(d.name))
-      found.push(error([...at, "name"], `duplicate database name ${JSON.stringify(d.name)}`));
-    seen.add(d.name);
-    for (const [key, kinds] of Object.entries(KEYS_OF_KINDS)) {
-      const type = d.type === "mysql" ? "mariadb" : d.type;
-      if (d[key as keyof typeof d] !== undefined && !kinds.includes(type))
-        found.push(
-          error(
-            [...at, key],
-            `applies to ${kinds.join(" and ")} only; this database is ${d.type}`,
-            true,
-          ),
-        );
-    }
-    if (d.password !== undefined) {
-      found.push(
-        warning(
-          [...at, "password"],
-          "an inline password ends up in version control and backups of this file; prefer passwordEnv (or ~/.pgpass, ~/.my.cnf)",
-          "INLINE_PASSWORD",
-        ),
-      );
-    }
-    if (d.password !== undefined && d.passwordEnv !== undefined) {
-      found.push(error([...at, "password"], "give password or passwordEnv, not both", true));
-    }
-    return found;
-  });
-};
-
-// A container member is a compose project or a list of containers, never both or neither; a
-// compose file is a path like any protected one; names are unique (they name restore states).
-const containerMembers: Rule = (m, ctx) => {
-  const seen = new Set<string>();
-  return (m.rollbackPoint?.containers ?? []).flatMap((c, i) => {
-    const at: DocPath = ["rollbackPoint", "containers", i];
-    const found: Finding[] = [];
-    if (seen.has(c.name))
-      found.push(
-        error([...at, "name"], `duplicate container member name ${JSON.stringify(c.name)}`),
-      );
-    seen.add(c.name);
-    if ((c.compose === undefined) === (c.containers === undefined))
-      found.push(
-        error(
-          at,
-          `give compose (a compose project's file) or containers (names), ${c.compose === undefined ? "not neither" : "not both"}`,
-        ),
-      );
-    if (c.compose !== undefined) {
-      const problem = pathProblem(c.compose, ctx.storeDir);
-      if (problem)
-        found.push(error([...at, "compose"], `${problem}; found ${JSON.stringify(c.compose)}`));
-    }
-    if (c.project !== undefined && c.compose === undefined)
-      found.push(
-        error([...at, "project"], "applies to a compose project only (with compose)", true),
-      );
-    return found;
-  });
 };
 
 /**
@@ -353,8 +221,8 @@ const CODED_RULES: ReadonlyArray<[code: RuleCode, rule: Rule]> = [
   ["DURATION_RANGE", durationsInRange],
   ["SQL_DATABASE", sqlStepsNameDatabases],
   ["PROTECTED_PATH", protectedPaths],
-  ["DATABASE_CONFIG", databases],
-  ["CONTAINER_CONFIG", containerMembers],
+  // Each member kind's own rules, its findings' paths under rollbackPoint.<its key>.
+  ...memberRules(),
   ["PACKAGE_MANAGER", packageSteps],
   ["CHECK_AFTER_RELOAD", checkAfterReload],
 ];

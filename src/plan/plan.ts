@@ -1,7 +1,12 @@
 import type { ContainerConfig } from "../backups/containers/config.js";
 import type { DatabaseConfig } from "../backups/databases/config.js";
 import { databaseKind } from "../backups/databases/kind.js";
-import { memberListsOf, type PlannedMember, plannedMembers } from "../backups/members.js";
+import {
+  memberListsOf,
+  type PlannedMember,
+  plannedMembers,
+  pointLines,
+} from "../backups/members.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
 import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
 import { STEP_KIND_MODULES } from "../steps/kinds/index.js";
@@ -48,6 +53,8 @@ export interface Plan {
     /** Each container member, resolved (engine, compose project or containers, how volumes are read). */
     containers: ContainerConfig[];
   };
+  /** The point's members, a line each, as each kind describes them (in the registry's order). */
+  pointLines: string[];
   steps: PlannedStep[];
   /** The point's files and databases in the order the rollback restores them (last taken first). */
   restoreOrder: PlannedMember[];
@@ -132,6 +139,7 @@ export function buildPlan(manifest: WrittenManifest): Plan {
     name: manifest.name,
     ...(manifest.version ? { version: manifest.version } : {}),
     rollbackPoint: { files, services, databases, containers: [...(lists.containers ?? [])] },
+    pointLines: pointLines(lists),
     steps,
     restoreOrder,
     rollback,

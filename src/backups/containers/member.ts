@@ -1,20 +1,30 @@
 // The containers member kind: Docker or Podman, a compose project or single containers.
 
 import { describeError } from "../../errors.js";
+import type { WrittenContainer } from "../../manifest/types.js";
 import { bytes } from "../../util/bytes.js";
 import { fileMembers } from "../files/member.js";
 import type { MemberEntries, MemberKind, PreflightCheck } from "../member-kind.js";
 import { composeTool } from "./compose.js";
-import { type ContainerConfig, describeContainerMember } from "./config.js";
+import { type ContainerConfig, describeContainerMember, resolveContainer } from "./config.js";
 import { ENGINE_PACKAGE, Engine } from "./engine.js";
 import { type ContainerMeta, containerMeta, imageArg } from "./meta.js";
 import { type InspectedContainer, recordOf, shapeDifferences } from "./record.js";
 import { prepareContainerRestore, stopMemberContainers } from "./restore.js";
+import { containerRules } from "./rules.js";
 import { keepPrefix, memberContainers, memberVolumes, takeContainers } from "./take.js";
 
-export const containerMembers: MemberKind<MemberEntries["containers"]> = {
+export const containerMembers: MemberKind<MemberEntries["containers"], WrittenContainer> = {
   type: "container",
   phase: "data",
+  noun: ["container member", "container members"],
+  rules: { code: "CONTAINER_CONFIG", check: containerRules },
+  resolve: (entries, env) => entries.map((c) => resolveContainer(c, env)),
+  planLines: (entries) =>
+    entries.map(
+      (c) =>
+        `containers ${c.name}: ${describeContainerMember(c)}; volumes read ${c.consistent === "live" ? "live" : `with the containers ${c.consistent === "stop" ? "stopped" : "paused"}`}${c.saveImages ? "; images saved into the store" : "; images kept by reference"}`,
+    ),
   members: (entries) =>
     entries.map((c) => ({ key: `containers-${c.name}`, target: describeContainerMember(c) })),
   async preflight(entries, context) {

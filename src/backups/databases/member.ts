@@ -1,11 +1,32 @@
 // The databases member kind: each database dispatches further to its engine's kind (kind.ts).
 
+import type { WrittenDatabase } from "../../manifest/types.js";
 import type { MemberEntries, MemberKind } from "../member-kind.js";
+import type { DatabaseConfig } from "./config.js";
 import { databaseKind } from "./kind.js";
+import { databaseRules } from "./rules.js";
 
-export const databaseMembers: MemberKind<MemberEntries["databases"]> = {
+export const databaseMembers: MemberKind<MemberEntries["databases"], WrittenDatabase> = {
   type: "database",
   phase: "data",
+  noun: ["database", "databases"],
+  rules: { code: "DATABASE_CONFIG", check: databaseRules },
+  // Each target as the clients resolve it (PGHOST..., MYSQL_HOST...), once: plan shows it.
+  resolve: (entries, env) =>
+    entries.map(
+      (d) =>
+        ({ ...d, ...databaseKind(d.type).resolve(d as DatabaseConfig, env) }) as DatabaseConfig,
+    ),
+  planLines: (databases) =>
+    databases.map((d) => {
+      const kind = databaseKind(d.type);
+      const resolved = kind.resolve(d, {});
+      const strategy = "strategy" in resolved && resolved.strategy ? ` (${resolved.strategy})` : "";
+      return `database ${d.name}: ${kind.describe(resolved)}${strategy}`;
+    }),
+  // Evidence is kept in the store like any backup: a dump, never a clone.
+  forEvidence: (databases) =>
+    databases.map((d) => (d.type === "postgresql" ? { ...d, strategy: "dump" as const } : d)),
   restoreConsumesExternal: true,
   members: (databases) =>
     databases.map((d) => {

@@ -1,6 +1,8 @@
 // The files member kind: what the registry (../members.ts) dispatches to for `rollbackPoint.files`.
 
+import { isAbsolute, relative } from "node:path";
 import { describeError } from "../../errors.js";
+import type { WrittenDatabase, WrittenFileTarget } from "../../manifest/types.js";
 import type { StoredListing } from "../../store/catalog.js";
 import { realLocation, storeOverlap } from "../../store/overlap.js";
 import { bytes, count } from "../../util/bytes.js";
@@ -24,9 +26,15 @@ import { inWalkOrder, ListingCursor } from "./walk-order.js";
 
 type FileEntry = MemberEntries["files"];
 
-export const fileMembers: MemberKind<FileEntry> = {
+export const fileMembers: MemberKind<FileEntry, string | WrittenFileTarget> = {
   type: "file",
   phase: "data",
+  noun: ["protected path", "protected paths"],
+  resolve: (entries, _env, point) => entries.map((f) => withoutDatabases(f, point.databases)),
+  planLines: (entries) =>
+    entries.map(
+      (f) => `files    ${f.path}${f.exclude.length ? ` (excluding ${f.exclude.join(", ")})` : ""}`,
+    ),
   members: (entries) => entries.map((f, i) => ({ key: `file-${i + 1}`, target: f.path })),
   async preflight(entries, context) {
     const found: KindPreflight = { checks: [], newBytes: 0, newFiles: 0 };
@@ -161,4 +169,29 @@ function inspectPath(
     newBytes,
     newFiles,
   };
+}
+
+/**
+ * A SQLite database inside a protected tree is the database member's: it is copied through
+ * SQLite's backup API, restored as a database and proven by its own kind. The tree leaves it and
+ * its side files out (anchored excludes), or a restore would compare the live database with a
+ * copy taken at another instant and report "contents differ" for an update that never touched it.
+ */
+function withoutDatabases(
+  file: string | WrittenFileTarget,
+  databases: readonly WrittenDatabase[] | undefined,
+): { path: string; exclude: string[] } {
+  // Every file member leaves here as {path, exclude}: nothing downstream normalises again.
+  const target = typeof file === "string" ? { path: file, exclude: [] } : { exclude: [], ...file };
+  const inside = (databases ?? []).flatMap((d) => {
+    if (d.type !== "sqlite") return [];
+    const rel = relative(target.path, d.database);
+    return rel && !rel.startsWith("..") && !isAbsolute(rel) ? [rel] : [];
+  });
+  if (inside.length === 0) return target;
+  const escaped = (rel: string) => `/${rel.replace(/[\\*?[\]!#]/g, "\\$&")}`;
+  const excludes = inside.flatMap((rel) =>
+    ["", "-wal", "-shm", "-journal"].map((suffix) => escaped(`${rel}${suffix}`)),
+  );
+  return { ...target, exclude: [...target.exclude, ...excludes] };
 }

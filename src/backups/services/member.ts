@@ -9,6 +9,9 @@ import { actionsFor, returnUnitsTo } from "./restore.js";
 export const serviceMembers: MemberKind<MemberEntries["services"]> = {
   type: "service",
   phase: "state",
+  noun: ["unit", "units"],
+  countOf: (operation) => operation.units?.length ?? 0,
+  planLines: (units) => (units.length ? [`services ${units.join(", ")}`] : []),
   // All units are one backup (one state of the host), so one member, whatever their number.
   members: (units) => (units.length ? [{ key: "services", target: units.join(" ") }] : []),
   async preflight(units, { services }) {

@@ -1,4 +1,3 @@
-import { describeContainerMember } from "../../backups/containers/config.js";
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
@@ -51,18 +50,7 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
   for (const c of preflight.checks)
     lines.push(`  ${c.ok ? (c.warning ? "!" : "✓") : "✗"} ${c.subject}: ${c.detail}`);
   lines.push("", "1. rollback point:");
-  for (const f of plan.rollbackPoint.files)
-    lines.push(
-      `   files    ${f.path}${f.exclude.length ? ` (excluding ${f.exclude.join(", ")})` : ""}`,
-    );
-  for (const d of plan.rollbackPoint.databases)
-    lines.push(`   database ${d.name}: ${d.target}${d.strategy ? ` (${d.strategy})` : ""}`);
-  for (const c of plan.rollbackPoint.containers)
-    lines.push(
-      `   containers ${c.name}: ${describeContainerMember(c)}; volumes read ${c.consistent === "live" ? "live" : `with the containers ${c.consistent === "stop" ? "stopped" : "paused"}`}${c.saveImages ? "; images saved into the store" : "; images kept by reference"}`,
-    );
-  if (plan.rollbackPoint.services.length)
-    lines.push(`   services ${plan.rollbackPoint.services.join(", ")}`);
+  for (const line of plan.pointLines) lines.push(`   ${line}`);
   lines.push("", "2. steps:");
   plan.steps.forEach((s, i) => {
     const extras = [

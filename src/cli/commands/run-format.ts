@@ -1,3 +1,4 @@
+import { coverageOf } from "../../backups/members.js";
 import type { RunResult } from "../../engine/run.js";
 import { operationLine, unitLine } from "./backups/format.js";
 
@@ -60,18 +61,5 @@ export function outcomeWords(r: RunResult): string {
   const unproven = operations.flatMap((o) => (o.unproven ? [o.unproven] : []));
   if (unproven.length) return `rolled back, but not everything was proven: ${unproven.join("; ")}`;
   // What the point covered, so that nobody reads "as it was" as the whole host.
-  return `${WORDS.rolledBack}: ${coverage(operations)}`;
-}
-
-function coverage(operations: NonNullable<RunResult["rollback"]>["operations"]): string {
-  const of = (type: string) => operations.filter((o) => o.backupType === type);
-  const units = of("service").reduce((n, o) => n + (o.units?.length ?? 0), 0);
-  const counted = (n: number, one: string, many: string) =>
-    n ? [`${n} ${n === 1 ? one : many}`] : [];
-  return [
-    ...counted(of("file").length, "protected path", "protected paths"),
-    ...counted(of("database").length, "database", "databases"),
-    ...counted(of("container").length, "container member", "container members"),
-    ...counted(units, "unit", "units"),
-  ].join(", ");
+  return `${WORDS.rolledBack}: ${coverageOf(operations)}`;
 }
