@@ -4,7 +4,7 @@
 
 import type { RuleCode } from "../manifest/diagnostics.js";
 import type { Finding, RuleContext } from "../manifest/findings.js";
-import type { WrittenRollbackPoint } from "../manifest/types.js";
+import type { WrittenRollbackPoint, WrittenStep } from "../manifest/types.js";
 import type { StoredListing } from "../store/catalog.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import type { Store } from "../store/store.js";
@@ -12,6 +12,7 @@ import type { ContainerConfig } from "./containers/config.js";
 import type { DatabaseConfig } from "./databases/config.js";
 import type { PreparedRestore } from "./operation.js";
 import type { RollbackOperation } from "./outcomes.js";
+import type { PackageEntry } from "./packages/config.js";
 import type { BackupLabel } from "./record.js";
 import type { ServiceManager } from "./services/manager.js";
 
@@ -61,6 +62,7 @@ export interface MemberEntries {
   databases: DatabaseConfig;
   services: string;
   containers: ContainerConfig;
+  packages: PackageEntry;
 }
 
 /**
@@ -84,7 +86,12 @@ export interface MemberKind<E, W = E> {
    * Fill in the entries' defaults once, with the caller's environment (`point`: the whole
    * rollback point, for a kind whose entries depend on another's). Absent: taken as written.
    */
-  resolve?(entries: readonly W[], env: NodeJS.ProcessEnv, point: WrittenRollbackPoint): E[];
+  resolve?(
+    entries: readonly W[],
+    env: NodeJS.ProcessEnv,
+    point: WrittenRollbackPoint,
+    steps: readonly WrittenStep[],
+  ): E[];
   /** The entries as `plan` prints them, a line each. */
   planLines(entries: readonly E[]): string[];
   /** The entries for the point that keeps the failed state (keepFailedState); as they are if absent. */

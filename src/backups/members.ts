@@ -6,7 +6,7 @@
 import { GlobalRollbackError } from "../errors.js";
 import type { RuleCode } from "../manifest/diagnostics.js";
 import type { Finding, RuleContext } from "../manifest/findings.js";
-import type { WrittenManifest, WrittenRollbackPoint } from "../manifest/types.js";
+import type { WrittenManifest, WrittenRollbackPoint, WrittenStep } from "../manifest/types.js";
 import type { BackupRow, BackupType } from "../store/rows.js";
 import { setExternalDiscard } from "../store/store.js";
 import { resolveContainer, type WrittenContainerConfig } from "./containers/config.js";
@@ -15,6 +15,8 @@ import { databaseMembers } from "./databases/member.js";
 import { fileMembers } from "./files/member.js";
 import type { MemberEntries, MemberKind } from "./member-kind.js";
 import type { RollbackOperation } from "./outcomes.js";
+import type { PackageEntry } from "./packages/config.js";
+import { packageMembers } from "./packages/member.js";
 import { serviceMembers } from "./services/member.js";
 
 /** An entry of kind K as the manifest writes it. */
@@ -30,6 +32,7 @@ type Registry = { [K in keyof MemberEntries]: MemberKind<MemberEntries[K], Writt
 export const MEMBER_KINDS: Registry = {
   containers: containerMembers,
   files: fileMembers,
+  packages: packageMembers,
   databases: databaseMembers,
   services: serviceMembers,
 };
@@ -43,9 +46,10 @@ export type MemberLists = { [K in keyof MemberEntries]?: readonly MemberEntries[
  * become `{path, exclude}` (the library also takes a bare path).
  */
 export function memberListsOf(
-  point: Omit<MemberLists, "files" | "containers"> & {
+  point: Omit<MemberLists, "files" | "containers" | "packages"> & {
     files?: ReadonlyArray<string | { path: string; exclude?: string[] }>;
     containers?: readonly WrittenContainerConfig[];
+    packages?: ReadonlyArray<string | PackageEntry>;
   },
 ): MemberLists {
   return {
@@ -55,6 +59,7 @@ export function memberListsOf(
     ),
     // The loader resolved them already (nothing is read then); the library's spec may not have.
     containers: (point.containers ?? []).map((c) => resolveContainer(c, process.env)),
+    packages: (point.packages ?? []).map((p) => (typeof p === "string" ? { name: p } : p)),
   };
 }
 
@@ -65,13 +70,17 @@ export function memberListsOf(
 export function resolvePoint(
   point: WrittenRollbackPoint,
   env: NodeJS.ProcessEnv,
+  steps: readonly WrittenStep[],
 ): WrittenRollbackPoint {
   const out: Record<string, unknown> = { ...point };
   for (const key of Object.keys(MEMBER_KINDS) as Array<keyof MemberEntries>) {
     const kind = MEMBER_KINDS[key] as MemberKind<unknown, unknown>;
-    const entries = point[key];
-    if (entries && kind.resolve) out[key] = kind.resolve(entries, env, point);
+    if (!kind.resolve) continue;
+    // A kind may hold entries the steps imply (an apt step's packages) with none written.
+    const resolved = kind.resolve(point[key] ?? [], env, point, steps);
+    if (point[key] || resolved.length) out[key] = resolved;
   }
+  // Typed as written, holding each kind's resolved entries: what plan, run and recover read.
   return out as WrittenRollbackPoint;
 }
 

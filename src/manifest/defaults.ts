@@ -24,14 +24,13 @@ export function resolveManifest(
   manifest: WrittenManifest,
   env: NodeJS.ProcessEnv = process.env,
 ): WrittenManifest {
-  const rp = manifest.rollbackPoint;
+  const rp = resolvePoint(manifest.rollbackPoint ?? {}, env, [
+    ...manifest.steps,
+    ...(manifest.finally ?? []),
+  ]);
   return {
     ...manifest,
-    ...(rp
-      ? {
-          rollbackPoint: resolvePoint(rp, env),
-        }
-      : {}),
+    ...(manifest.rollbackPoint || Object.keys(rp).length ? { rollbackPoint: rp } : {}),
     steps: manifest.steps.map(withCheckDefaults),
     ...(manifest.finally
       ? {

@@ -180,7 +180,7 @@ const packageSteps: Rule = (m) => {
     const path = typeof f === "string" ? f : f.path;
     return path === "/var/lib/dpkg" || path === "/var/lib" || path === "/var";
   });
-  if (covered) return [];
+  if (covered || m.rollbackPoint?.packages?.length) return [];
   return m.steps.flatMap((step, i) => {
     const runs = step.run
       ? PACKAGE_TOOLS.has(basename(step.run[0] ?? ""))
@@ -189,7 +189,7 @@ const packageSteps: Rule = (m) => {
     return [
       warning(
         ["steps", i, step.run ? "run" : "shell"],
-        "this step runs a package manager, and /var/lib/dpkg is not protected: a rollback brings back the rollback point only, so the packages would stay as the update left them (dpkg would still list the new versions); protect /var/lib/dpkg and the packages' files, or use the packages kind when it exists",
+        "this step runs a package manager, and /var/lib/dpkg is not protected: a rollback brings back the rollback point only, so the packages would stay as the update left them (dpkg would still list the new versions); use an `apt` step instead (its packages join the rollback point), or list the packages under rollbackPoint.packages",
         "PACKAGE_MANAGER",
       ),
     ];

@@ -38,6 +38,15 @@ export interface WrittenRollbackPoint {
   services?: string[];
   databases?: WrittenDatabase[];
   containers?: WrittenContainer[];
+  /** Debian packages by name (`{ name }` is the same). */
+  packages?: Array<string | { name: string }>;
+}
+
+/** An `apt` step: apt-get install / install --only-upgrade / remove, noninteractive. */
+export interface WrittenApt {
+  install?: string[];
+  upgrade?: string[];
+  remove?: string[];
 }
 
 export type ServiceVerb = "start" | "stop" | "restart" | "reload" | "enable" | "disable";
@@ -66,6 +75,7 @@ export interface WrittenStep {
   service?: Partial<Record<ServiceVerb, string[]>>;
   sql?: { database: string; file: string };
   check?: WrittenCheck;
+  apt?: WrittenApt;
   cwd?: string;
   env?: Record<string, string>;
   timeout?: Duration;
@@ -107,9 +117,13 @@ export const KEYS = {
     "steps",
     "finally",
   ] as const satisfies ReadonlyArray<keyof WrittenManifest>,
-  rollbackPoint: ["files", "services", "databases", "containers"] as const satisfies ReadonlyArray<
-    keyof WrittenRollbackPoint
-  >,
+  rollbackPoint: [
+    "files",
+    "services",
+    "databases",
+    "containers",
+    "packages",
+  ] as const satisfies ReadonlyArray<keyof WrittenRollbackPoint>,
   container: [
     "name",
     "engine",
@@ -139,6 +153,7 @@ export const KEYS = {
     "service",
     "sql",
     "check",
+    "apt",
     "cwd",
     "env",
     "timeout",
@@ -174,7 +189,7 @@ export type KeyListsAreComplete = [
   AssertNever<Missing<WrittenCheck, typeof KEYS.check>>,
 ];
 
-export const STEP_KINDS = ["run", "shell", "service", "sql", "check"] as const;
+export const STEP_KINDS = ["run", "shell", "service", "sql", "check", "apt"] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
 /** Which kind a step is: the one of STEP_KINDS it sets (the schema allows exactly one). */

@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { GlobalRollbackError } from "../errors.js";
 
-export type IdKind = "file" | "service" | "database" | "container" | "point" | "run";
+export type IdKind = "file" | "service" | "database" | "container" | "package" | "point" | "run";
 
 const PREFIX: Record<IdKind, string> = {
   file: "f",
   service: "s",
   database: "d",
   container: "c",
+  package: "k",
   point: "p",
   run: "r",
 };

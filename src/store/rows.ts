@@ -1,7 +1,7 @@
 // The catalog's row types, apart from the catalog itself: the public declarations name them,
 // and a library user's type check must not need better-sqlite3's types to read them.
 
-export type BackupType = "file" | "service" | "database" | "container";
+export type BackupType = "file" | "service" | "database" | "container" | "package";
 export type BackupStatus = "pending" | "complete";
 
 /** A backup as the catalog holds it. */

@@ -85,7 +85,7 @@ describe("rollpoint backups", () => {
       [["backups", "prune", "--max-age", "forever"], /--max-age must be a duration like 30d/],
       [
         ["backups", "list", "--type", "tape"],
-        /--type must be container, file, database or service, got "tape"/,
+        /--type must be container, file, package, database or service, got "tape"/,
       ],
       [["backups", "frobnicate"], /unknown command 'frobnicate'/],
       [["--bogus"], /unknown option '--bogus'/],

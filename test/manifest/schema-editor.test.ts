@@ -60,6 +60,7 @@ describe("the manifest schema, as an editor sees it", () => {
       "service",
       "sql",
       "check",
+      "apt",
     ]);
     expect(schema.$defs.step.properties.check.properties.within.default).toBe("30s");
   });

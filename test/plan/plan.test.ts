@@ -32,8 +32,14 @@ const manifest: WrittenManifest = {
 };
 
 describe("the plan", () => {
-  it("orders the point by the member registry: containers, files, databases, services; data restored last first", () => {
-    expect(Object.keys(MEMBER_KINDS)).toEqual(["containers", "files", "databases", "services"]);
+  it("orders the point by the member registry: containers, files, packages, databases, services; data restored last first", () => {
+    expect(Object.keys(MEMBER_KINDS)).toEqual([
+      "containers",
+      "files",
+      "packages",
+      "databases",
+      "services",
+    ]);
     const plan = buildPlan(manifest);
     expect(plan.restoreOrder.map((m) => [m.key, m.seq, m.what])).toEqual([
       ["db-orders", 3, "database"],
@@ -114,7 +120,7 @@ describe("the plan", () => {
       ],
     ]);
     expect(Object.keys(STEP_KIND_MODULES).sort()).toEqual(
-      ["check", "run", "service", "shell", "sql"].sort(),
+      ["apt", "check", "run", "service", "shell", "sql"].sort(),
     );
   });
 

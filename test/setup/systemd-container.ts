@@ -164,7 +164,7 @@ export async function bootContainer(options: {
 const STATE_DIR = "/run/rollpoint-test";
 const CACHE = "/var/cache/rollpoint-test";
 // Bump when the recipe below changes: a cached rootfs of an older recipe is rebuilt.
-const RECIPE = 1;
+const RECIPE = 2;
 const MASKED = [
   "getty@tty1.service",
   "console-getty.service",
@@ -208,7 +208,13 @@ async function ensureRootfs(): Promise<string> {
     try {
       execFileSync(
         "debootstrap",
-        ["--variant=minbase", "--include=systemd,systemd-sysv,dbus", suite, building, mirror],
+        [
+          "--variant=minbase",
+          "--include=systemd,systemd-sysv,dbus,dpkg-repack",
+          suite,
+          building,
+          mirror,
+        ],
         { stdio: ["ignore", "pipe", "pipe"] },
       );
     } catch (error) {

@@ -10,9 +10,9 @@ import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/rows.js";
 import type { Store } from "../../store/store.js";
 import { pausePoint } from "../../util/pause-point.js";
-import { fileMembers } from "../files/member.js";
-import { operation, type PreparedRestore, verifiedEntries } from "../operation.js";
+import { type PreparedRestore, verifiedEntries } from "../operation.js";
 import type { RollbackOperation } from "../outcomes.js";
+import { applyParts, type PreparedPart, prepareParts, stepwiseOutcome } from "../parts.js";
 import type { ServiceManager } from "../services/manager.js";
 import { composeUp } from "./compose.js";
 import type { ContainerConfig } from "./config.js";
@@ -21,11 +21,6 @@ import { Engine } from "./engine.js";
 import { type ContainerMeta, containerMeta, imageArg, type RecordedImage } from "./meta.js";
 import { type InspectedContainer, recordOf, shapeDifferences } from "./record.js";
 import { memberContainers } from "./take.js";
-
-interface Part {
-  what: string;
-  prepared: PreparedRestore;
-}
 
 /** Check everything the restore will need, touching nothing: parts, saved images, the engine. */
 export async function prepareContainerRestore(
@@ -49,18 +44,10 @@ export async function prepareContainerRestore(
     throw fail(describeError(error), "RESTORE_FAILED");
   }
   await verifiedEntries(store, row);
-  const parts: Part[] = [];
-  const named = [
+  const parts = await prepareParts(store, row, services, [
     ...meta.files.map((f) => ({ what: f.path, backupId: f.backupId })),
     ...meta.volumes.map((v) => ({ what: `volume ${v.name}`, backupId: v.backupId })),
-  ];
-  for (const { what, backupId } of named) {
-    const part = store.catalog.getBackup(backupId);
-    // Never restore a volume "as empty" on the word of a missing record: refuse instead.
-    if (part?.status !== "complete")
-      throw fail(`the backup of ${what} (${backupId}) is missing from the catalog`);
-    parts.push({ what, prepared: await fileMembers.prepareRestore(store, part, services) });
-  }
+  ]);
   for (const image of meta.images) {
     if (!image.saved && !(await engine.exists("image", imageArg(meta.member, image.id))))
       throw fail(
@@ -78,7 +65,7 @@ async function applyContainerRestore(
   row: BackupRow,
   meta: ContainerMeta,
   engine: Engine,
-  parts: Part[],
+  parts: PreparedPart[],
 ): Promise<RollbackOperation> {
   const { member } = meta;
   const done: string[] = [];
@@ -115,13 +102,7 @@ async function applyContainerRestore(
         );
     });
   }
-  for (const part of parts) {
-    await step(part.what, async () => {
-      const outcome = await part.prepared.apply();
-      if (outcome.outcome === "failed") throw new Error(outcome.error?.message ?? "failed");
-      if (outcome.outcome === "restored") done.push(`restored ${part.what}`);
-    });
-  }
+  await applyParts(parts, done, problems);
   // A volume or file not put back exactly: starting the containers on it would be worse.
   if (problems.length) return result(row, done, problems);
   await step("images", () => restoreImages(store, engine, member, meta.images, done));
@@ -135,20 +116,7 @@ async function applyContainerRestore(
 }
 
 function result(row: BackupRow, done: string[], problems: string[]): RollbackOperation {
-  const detail = done.join("; ");
-  return problems.length
-    ? operation(row, {
-        outcome: "failed",
-        ...(detail ? { detail } : {}),
-        error: {
-          code: "RESTORE_FAILED",
-          message: `containers ${containerMeta(row).member.name} are not as recorded: ${problems.join("; ")}`,
-        },
-      })
-    : operation(row, {
-        outcome: done.length ? "restored" : "unchanged",
-        ...(detail ? { detail } : {}),
-      });
+  return stepwiseOutcome(row, `containers ${containerMeta(row).member.name} are`, done, problems);
 }
 
 /**

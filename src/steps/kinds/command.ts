@@ -18,7 +18,8 @@ export const shellStep: StepKindModule = {
   execute: (step, ctx) => runArgv(["sh", "-ec", step.shell!], step, ctx),
 };
 
-async function runArgv(argv: string[], step: WrittenStep, ctx: StepContext): Promise<void> {
+/** Run argv as the step's one process tree, failing the step as its exit says. */
+export async function runArgv(argv: string[], step: WrittenStep, ctx: StepContext): Promise<void> {
   const timeoutMs = step.timeout ? parseDuration(step.timeout) : undefined;
   const result = await runCommand(argv, {
     ...(step.cwd ? { cwd: step.cwd } : {}),

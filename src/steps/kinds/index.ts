@@ -4,6 +4,7 @@
 
 import type { StepKind } from "../../manifest/types.js";
 import type { StepKindModule } from "../step-kind.js";
+import { aptStep } from "./apt.js";
 import { checkStep } from "./check.js";
 import { runStep, shellStep } from "./command.js";
 import { serviceStep } from "./service.js";
@@ -15,4 +16,5 @@ export const STEP_KIND_MODULES: { readonly [K in StepKind]: StepKindModule } = {
   service: serviceStep,
   sql: sqlStep,
   check: checkStep,
+  apt: aptStep,
 };

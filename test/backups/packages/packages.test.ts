@@ -1,0 +1,337 @@
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { buildDeb, writeIndex } from "../../helpers/debs.js";
+import { realSystemd } from "../../helpers/systemd.js";
+
+// Debian packages in the suite's systemd container (real dpkg and apt), from a local apt
+// repository of packages built here; rollpoint itself runs inside the container (node and the
+// project are bound into it). Judged by dpkg-query, dpkg --audit and the files' bytes.
+
+const CLI = join(process.cwd(), "dist/cli/main.js");
+
+/** `nsenter` argv that runs `args` in the container, with a clean environment plus `env`. */
+function enter(args: string[], env: string[] = []): string[] {
+  const pid = process.env.ROLLPOINT_TEST_SYSTEMD_PID;
+  if (!pid)
+    throw new Error("this test needs the real systemd container (ROLLPOINT_TEST_SYSTEMD=none?)");
+  const clean = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C", ...env];
+  return ["-t", pid, "-a", "--", "env", "-i", ...clean, ...args];
+}
+
+function inContainer(args: string[]): { exitCode: number; stdout: string; stderr: string } {
+  const result = spawnSync("nsenter", enter(args), { encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+  return { exitCode: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+function must(args: string[]): string {
+  const r = inContainer(args);
+  if (r.exitCode !== 0)
+    throw new Error(`${args.join(" ")}: exit ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const sources: string[] = [];
+const installed: string[] = [];
+afterEach(() => {
+  if (installed.length) inContainer(["dpkg", "--purge", ...installed.splice(0)]);
+  for (const file of sources.splice(0)) rmSync(file, { force: true });
+});
+
+/** Versions and statuses as dpkg-query says, one line per name. */
+function dpkgState(names: string[]): Record<string, string> {
+  const r = inContainer(["dpkg-query", "-W", "-f=${Package} ${Version} ${Status}\\n", ...names]);
+  const out: Record<string, string> = Object.fromEntries(names.map((n) => [n, "unknown"]));
+  for (const line of r.stdout.split("\n").filter(Boolean)) {
+    const [name, version, ...status] = line.split(" ");
+    out[name!] = `${version} ${status.join(" ")}`.trim();
+  }
+  return out;
+}
+
+/** The package's daemon and its unit: it notes the version it started as, then waits. */
+function service(app: string, version: string): Record<string, string> {
+  return {
+    [`/usr/bin/${app}`]: `#!/bin/sh\necho ${version} > /run/${app}.version\nexec sleep infinity\n`,
+    [`/usr/lib/systemd/system/${app}.service`]: `[Service]\nExecStart=/bin/sh /usr/bin/${app}\n`,
+  };
+}
+
+const units: string[] = [];
+afterEach(() => {
+  for (const unit of units.splice(0)) inContainer(["systemctl", "stop", unit]);
+});
+
+async function shop() {
+  const sys = await realSystemd();
+  const id = randomBytes(3).toString("hex");
+  const app = `rp${id}-app`;
+  const lib = `rp${id}-lib`;
+  const old = `rp${id}-old`;
+  const conf = `/etc/${app}/app.conf`;
+  const repo = join(sys.dir, "repo");
+  mkdirSync(repo);
+  const debs = [
+    buildDeb(repo, {
+      name: app,
+      version: "1.0",
+      files: {
+        [`/usr/share/${app}/version`]: "1.0\n",
+        [conf]: "mode=one\n",
+        ...service(app, "1.0"),
+      },
+      conffiles: [conf],
+    }),
+    buildDeb(repo, { name: old, version: "1.0", files: { [`/usr/share/${old}/data`]: "old\n" } }),
+    buildDeb(repo, { name: lib, version: "1.0", files: { [`/usr/share/${lib}/lib`]: "lib\n" } }),
+    buildDeb(repo, {
+      name: app,
+      version: "2.0",
+      depends: [lib],
+      conflicts: [old],
+      files: {
+        [`/usr/share/${app}/version`]: "2.0\n",
+        [conf]: "mode=two\n",
+        ...service(app, "2.0"),
+      },
+      conffiles: [conf],
+    }),
+  ];
+  // 2.1's postinst fails half-way: dpkg leaves it half-configured.
+  debs.push(
+    buildDeb(repo, {
+      name: app,
+      version: "2.1",
+      depends: [lib],
+      files: {
+        [`/usr/share/${app}/version`]: "2.1\n",
+        [conf]: "mode=two\n",
+        ...service(app, "2.1"),
+      },
+      conffiles: [conf],
+      postinst: "#!/bin/sh\necho configuring >&2\nexit 1\n",
+    }),
+  );
+  writeIndex(repo, debs);
+  const list = `/etc/apt/sources.list.d/${app}.list`;
+  writeFileSync(sys.inside(list), `deb [trusted=yes] file:${repo} ./\n`);
+  sources.push(sys.inside(list));
+  // Only this repository: the tests never fetch the distribution's lists.
+  const update = () =>
+    must([
+      "apt-get",
+      "update",
+      "-o",
+      `Dir::Etc::sourcelist=${list}`,
+      "-o",
+      "Dir::Etc::sourceparts=-",
+      "-o",
+      "APT::Get::List-Cleanup=0",
+    ]);
+  update();
+  installed.push(app, lib, old);
+  must(["apt-get", "install", "-y", `${app}=1.0`, `${old}=1.0`]);
+  // The admin's own edit: a rollback must keep it, not the package's default.
+  writeFileSync(sys.inside(conf), "mode=one\nadmin=yes\n");
+  return { sys, app, lib, old, conf, repo, debs, update, store: join(sys.dir, "store") };
+}
+
+function manifest(
+  s: Awaited<ReturnType<typeof shop>>,
+  to = "",
+  check = "3.0",
+  services = "",
+): string {
+  const file = join(s.sys.dir, "upgrade.yaml");
+  writeFileSync(
+    file,
+    `apiVersion: rollpoint/v1
+name: ${s.app}
+rollbackPoint:
+  packages: [${s.app}]
+${services ? `  services: [${services}]\n` : ""}steps:
+  - id: upgrade
+    apt: { ${to ? `install: ["${s.app}=${to}"]` : `upgrade: [${s.app}]`} }
+  - id: version
+    check: { command: [grep, -qx, "${check}", /usr/share/${s.app}/version], once: true }
+`,
+  );
+  return file;
+}
+
+describe("Debian packages", () => {
+  it("an upgrade that pulls in a library and removes a package, rolled back: versions, statuses, files, the admin's conffile", async () => {
+    const s = await shop();
+    const plan = inContainer([
+      "/usr/bin/node",
+      CLI,
+      "--store",
+      s.store,
+      "plan",
+      manifest(s, "2.0"),
+    ]);
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`upgrade ${s.app} 1.0 → 2.0`);
+    expect(plan.stdout).toContain(`install ${s.lib}`);
+    expect(plan.stdout).toContain(`remove ${s.old}`);
+    const run = inContainer(["/usr/bin/node", CLI, "--store", s.store, "run", manifest(s, "2.0")]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toMatch(/Unpacking .*2\.0/);
+    expect(run.stdout).toContain("is as it was before the update");
+    expect(dpkgState([s.app, s.lib, s.old])).toEqual({
+      [s.app]: "1.0 install ok installed",
+      [s.lib]: "unknown",
+      [s.old]: "1.0 install ok installed",
+    });
+    expect(readFileSync(s.sys.inside(`/usr/share/${s.app}/version`), "utf8")).toBe("1.0\n");
+    expect(readFileSync(s.sys.inside(s.conf), "utf8")).toBe("mode=one\nadmin=yes\n");
+    expect(must(["dpkg", "--audit"]).trim()).toBe("");
+  });
+
+  it("a maintainer script that fails half-way: rolled back with nothing half-configured", async () => {
+    const s = await shop();
+    const run = inContainer(["/usr/bin/node", CLI, "--store", s.store, "run", manifest(s, "2.1")]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toMatch(/post-installation script .*returned error exit status 1/);
+    expect(dpkgState([s.app, s.lib])).toEqual({
+      [s.app]: "1.0 install ok installed",
+      [s.lib]: "unknown",
+    });
+    expect(must(["dpkg", "--audit"]).trim()).toBe("");
+    expect(readFileSync(s.sys.inside(s.conf), "utf8")).toBe("mode=one\nadmin=yes\n");
+  });
+
+  it("a committed upgrade, rolled back later by `rollpoint rollback <run>`", async () => {
+    const s = await shop();
+    const run = inContainer([
+      "/usr/bin/node",
+      CLI,
+      "--store",
+      s.store,
+      "--json",
+      "run",
+      manifest(s, "2.0", "2.0"),
+    ]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(dpkgState([s.app])[s.app]).toBe("2.0 install ok installed");
+    const runId = (JSON.parse(run.stdout) as { runId: string }).runId;
+    const back = inContainer(["/usr/bin/node", CLI, "--store", s.store, "rollback", runId]);
+    expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+    expect(dpkgState([s.app, s.lib, s.old])).toEqual({
+      [s.app]: "1.0 install ok installed",
+      [s.lib]: "unknown",
+      [s.old]: "1.0 install ok installed",
+    });
+    expect(must(["dpkg", "--audit"]).trim()).toBe("");
+  });
+
+  it("the runner killed during the reinstall: `recover` finishes it", async () => {
+    const s = await shop();
+    const file = manifest(s, "2.0");
+    const child = spawn(
+      "nsenter",
+      enter(
+        ["/usr/bin/node", CLI, "--store", s.store, "run", file],
+        ["ROLLPOINT_PAUSE_AT=packages:reinstall"],
+      ),
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let seen = "";
+    await new Promise<void>((resolve, reject) => {
+      const look = (c: Buffer) => {
+        seen += c.toString();
+        if (seen.includes("paused at packages:reinstall")) resolve();
+      };
+      child.stdout.on("data", look);
+      child.stderr.on("data", look);
+      child.once("exit", () => reject(new Error(`exited before the pause:\n${seen}`)));
+    });
+    // The runner itself (in the container's PID namespace, seen from here), not nsenter.
+    spawnSync("pkill", ["-KILL", "-f", `${CLI} --store ${s.store} run ${file}`]);
+    await new Promise((resolve) => child.once("exit", resolve));
+    // Killed after the update's library was purged, before 1.0 was put back.
+    expect(dpkgState([s.app])[s.app]).toMatch(/^2\.0 /);
+    const recovered = inContainer(["/usr/bin/node", CLI, "--store", s.store, "--json", "recover"]);
+    expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);
+    expect(recovered.stdout).toContain("rolledBack");
+    expect(dpkgState([s.app, s.lib, s.old])).toEqual({
+      [s.app]: "1.0 install ok installed",
+      [s.lib]: "unknown",
+      [s.old]: "1.0 install ok installed",
+    });
+    expect(must(["dpkg", "--audit"]).trim()).toBe("");
+  });
+
+  it("the package's service runs the 1.0 program again after the rollback", async () => {
+    const s = await shop();
+    units.push(`${s.app}.service`);
+    must(["systemctl", "daemon-reload"]);
+    must(["systemctl", "start", `${s.app}.service`]);
+    const version = () => readFileSync(s.sys.inside(`/run/${s.app}.version`), "utf8");
+    expect(version()).toBe("1.0\n");
+    // Only a start of the program after the rollback writes its version again.
+    writeFileSync(s.sys.inside(`/run/${s.app}.version`), "stale\n");
+    const run = inContainer([
+      "/usr/bin/node",
+      CLI,
+      "--store",
+      s.store,
+      "run",
+      manifest(s, "2.0", "3.0", s.app),
+    ]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(dpkgState([s.app])[s.app]).toBe("1.0 install ok installed");
+    expect(inContainer(["systemctl", "is-active", `${s.app}.service`]).stdout.trim()).toBe(
+      "active",
+    );
+    // Started again after the packages came back, as the 1.0 program.
+    expect(version()).toBe("1.0\n");
+  });
+
+  it("the installed .deb gone from the repository and apt's cache: rebuilt with dpkg-repack, restored exactly", async () => {
+    const s = await shop();
+    const gone = s.debs.find((d) => d.startsWith(`${s.app}_1.0_`))!;
+    rmSync(join(s.repo, gone));
+    writeIndex(
+      s.repo,
+      s.debs.filter((d) => d !== gone),
+    );
+    s.update();
+    const run = inContainer(["/usr/bin/node", CLI, "--store", s.store, "run", manifest(s, "2.0")]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(dpkgState([s.app, s.lib])).toEqual({
+      [s.app]: "1.0 install ok installed",
+      [s.lib]: "unknown",
+    });
+    expect(readFileSync(s.sys.inside(`/usr/share/${s.app}/version`), "utf8")).toBe("1.0\n");
+    // Every file dpkg recorded for 1.0, as it recorded it (the admin's conffile aside).
+    const verify = inContainer(["dpkg", "--verify", s.app])
+      .stdout.split("\n")
+      .filter((l) => l && !/ c /.test(l));
+    expect(verify).toEqual([]);
+    const list = inContainer([
+      "/usr/bin/node",
+      CLI,
+      "--store",
+      s.store,
+      "--json",
+      "backups",
+      "list",
+      "--type",
+      "package",
+    ]);
+    const [backup] = JSON.parse(list.stdout).backups as Array<{ backupId: string }>;
+    const shown = inContainer([
+      "/usr/bin/node",
+      CLI,
+      "--store",
+      s.store,
+      "backups",
+      "show",
+      backup!.backupId,
+    ]);
+    expect(shown.stdout).toMatch(new RegExp(`package ${s.app} +1\\.0 .*\\(\\.deb from repack\\)`));
+  });
+});
