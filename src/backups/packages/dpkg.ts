@@ -2,6 +2,7 @@
 // request would change (apt-get -s), and the changes themselves, always noninteractive.
 
 import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const TIMEOUT_MS = 30 * 60_000;
 
@@ -16,7 +17,35 @@ export class DpkgFailed extends Error {
   stdout = "";
 }
 
-export function tool(command: string, args: readonly string[], cwd?: string): Promise<string> {
+/** How long a dpkg or apt call waits for the lock another dpkg holds. */
+const LOCK_WAIT_MS = 10 * 60_000;
+// dpkg's and apt's words for a lock held by another process (dpkg 1.21, apt 2.6).
+const LOCKED =
+  /lock(ed)? (was )?(held|locked) by another process|Could not get lock|is locked by another process/i;
+
+/**
+ * Run a dpkg or apt command, noninteractive. When another dpkg holds the lock (the dpkg of a
+ * runner that was killed is still configuring a package: `recover` starts while it runs), wait
+ * for it, up to ten minutes, rather than fail the restore on a lock that is about to be free.
+ */
+export async function tool(
+  command: string,
+  args: readonly string[],
+  cwd?: string,
+): Promise<string> {
+  const until = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      return await once(command, args, cwd);
+    } catch (error) {
+      if (!(error instanceof DpkgFailed) || !LOCKED.test(error.message) || Date.now() > until)
+        throw error;
+      await sleep(1000);
+    }
+  }
+}
+
+function once(command: string, args: readonly string[], cwd?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       command,

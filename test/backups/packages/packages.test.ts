@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildDeb, writeIndex } from "../../helpers/debs.js";
 import { realSystemd } from "../../helpers/systemd.js";
+import { until } from "../../helpers/wait.js";
 
 // Debian packages in the suite's systemd container (real dpkg and apt), from a local apt
 // repository of packages built here; rollpoint itself runs inside the container (node and the
@@ -83,6 +84,8 @@ async function shop() {
         ...service(app, "1.0"),
       },
       conffiles: [conf],
+      // Slow to configure when a test asks (the lock case): it says when it starts.
+      postinst: `#!/bin/sh\nif [ "$1" = configure ] && [ -e /run/${app}.slow ]; then touch /run/${app}.configuring; sleep 8; fi\nexit 0\n`,
     }),
     buildDeb(repo, { name: old, version: "1.0", files: { [`/usr/share/${old}/data`]: "old\n" } }),
     buildDeb(repo, { name: lib, version: "1.0", files: { [`/usr/share/${lib}/lib`]: "lib\n" } }),
@@ -333,5 +336,31 @@ describe("Debian packages", () => {
       backup!.backupId,
     ]);
     expect(shown.stdout).toMatch(new RegExp(`package ${s.app} +1\\.0 .*\\(\\.deb from repack\\)`));
+  });
+
+  it("recover waits for the dpkg that a killed runner left configuring, then finishes the rollback", async () => {
+    const s = await shop();
+    writeFileSync(s.sys.inside(`/run/${s.app}.slow`), "");
+    const file = manifest(s, "2.0");
+    const child = spawn("nsenter", enter(["/usr/bin/node", CLI, "--store", s.store, "run", file]), {
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    await until("the rollback's dpkg to configure 1.0", () =>
+      existsSync(s.sys.inside(`/run/${s.app}.configuring`)),
+    );
+    spawnSync("pkill", ["-KILL", "-f", `${CLI} --store ${s.store} run ${file}`]);
+    await exited;
+    // The runner is gone; its dpkg is not, and holds dpkg's lock.
+    expect(spawnSync("pgrep", ["-f", "dpkg --install --force-confdef"]).status).toBe(0);
+    const recovered = inContainer(["/usr/bin/node", CLI, "--store", s.store, "--json", "recover"]);
+    expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);
+    expect(recovered.stdout).toContain("rolledBack");
+    expect(dpkgState([s.app, s.lib, s.old])).toEqual({
+      [s.app]: "1.0 install ok installed",
+      [s.lib]: "unknown",
+      [s.old]: "1.0 install ok installed",
+    });
+    expect(must(["dpkg", "--audit"]).trim()).toBe("");
   });
 });
