@@ -16,7 +16,8 @@ type Written = string | { name: string };
 export const packageMembers: MemberKind<MemberEntries["packages"], Written> = {
   type: "package",
   phase: "data",
-  noun: ["package", "packages"],
+  // One operation restores all of them: counted as one set, not as its packages.
+  noun: ["package set", "package sets"],
   resolve: (entries, _env, _point, steps: readonly WrittenStep[] = []) =>
     resolvePackages(entries, steps),
   planLines: (entries) => [

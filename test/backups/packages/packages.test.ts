@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildDeb, writeIndex } from "../../helpers/debs.js";
+import { CLI, dpkgState, enter, inContainer, must } from "../../helpers/in-container.js";
 import { realSystemd } from "../../helpers/systemd.js";
 import { until } from "../../helpers/wait.js";
 
@@ -11,46 +12,12 @@ import { until } from "../../helpers/wait.js";
 // repository of packages built here; rollpoint itself runs inside the container (node and the
 // project are bound into it). Judged by dpkg-query, dpkg --audit and the files' bytes.
 
-const CLI = join(process.cwd(), "dist/cli/main.js");
-
-/** `nsenter` argv that runs `args` in the container, with a clean environment plus `env`. */
-function enter(args: string[], env: string[] = []): string[] {
-  const pid = process.env.ROLLPOINT_TEST_SYSTEMD_PID;
-  if (!pid)
-    throw new Error("this test needs the real systemd container (ROLLPOINT_TEST_SYSTEMD=none?)");
-  const clean = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C", ...env];
-  return ["-t", pid, "-a", "--", "env", "-i", ...clean, ...args];
-}
-
-function inContainer(args: string[]): { exitCode: number; stdout: string; stderr: string } {
-  const result = spawnSync("nsenter", enter(args), { encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
-  return { exitCode: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-}
-
-function must(args: string[]): string {
-  const r = inContainer(args);
-  if (r.exitCode !== 0)
-    throw new Error(`${args.join(" ")}: exit ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
 const sources: string[] = [];
 const installed: string[] = [];
 afterEach(() => {
   if (installed.length) inContainer(["dpkg", "--purge", ...installed.splice(0)]);
   for (const file of sources.splice(0)) rmSync(file, { force: true });
 });
-
-/** Versions and statuses as dpkg-query says, one line per name. */
-function dpkgState(names: string[]): Record<string, string> {
-  const r = inContainer(["dpkg-query", "-W", "-f=${Package} ${Version} ${Status}\\n", ...names]);
-  const out: Record<string, string> = Object.fromEntries(names.map((n) => [n, "unknown"]));
-  for (const line of r.stdout.split("\n").filter(Boolean)) {
-    const [name, version, ...status] = line.split(" ");
-    out[name!] = `${version} ${status.join(" ")}`.trim();
-  }
-  return out;
-}
 
 /** The package's daemon and its unit: it notes the version it started as, then waits. */
 function service(app: string, version: string): Record<string, string> {
@@ -272,8 +239,16 @@ describe("Debian packages", () => {
     units.push(`${s.app}.service`);
     must(["systemctl", "daemon-reload"]);
     must(["systemctl", "start", `${s.app}.service`]);
-    const version = () => readFileSync(s.sys.inside(`/run/${s.app}.version`), "utf8");
-    expect(version()).toBe("1.0\n");
+    // A simple service is "started" once forked: its program writes its version a moment later.
+    const runsVersion = (v: string) =>
+      until(`${s.app} to write ${v.trim()}`, () => {
+        try {
+          return readFileSync(s.sys.inside(`/run/${s.app}.version`), "utf8") === v;
+        } catch {
+          return false;
+        }
+      });
+    await runsVersion("1.0\n");
     // Only a start of the program after the rollback writes its version again.
     writeFileSync(s.sys.inside(`/run/${s.app}.version`), "stale\n");
     const run = inContainer([
@@ -290,7 +265,7 @@ describe("Debian packages", () => {
       "active",
     );
     // Started again after the packages came back, as the 1.0 program.
-    expect(version()).toBe("1.0\n");
+    await runsVersion("1.0\n");
   });
 
   it("the installed .deb gone from the repository and apt's cache: rebuilt with dpkg-repack, restored exactly", async () => {
@@ -362,5 +337,81 @@ describe("Debian packages", () => {
       [s.old]: "1.0 install ok installed",
     });
     expect(must(["dpkg", "--audit"]).trim()).toBe("");
+  });
+});
+
+// A real Debian package from Debian's own archive, in this file because the two share the
+// container's dpkg and apt locks (files run in parallel, tests of one file in turn). This test
+// needs the registry (deb.debian.org) and fails when it cannot be reached: never skipped. Its
+// commands share the host's network (the container's own has no route out). tzdata is put at the
+// oldest version bookworm's suites offer and apt's cache emptied, so that rollpoint must keep the
+// old .deb by downloading that exact version; then upgraded to the newest, a check fails, and the
+// rollback must bring the old one back.
+
+const apt = (args: string[]) => must(["apt-get", "-o", "Dir::Etc::sourceparts=-", ...args], "host");
+
+describe("a package from Debian's archive", () => {
+  it("tzdata upgraded to the newest version bookworm offers, rolled back to the oldest", async () => {
+    const sys = await realSystemd();
+    const list = "/etc/apt/sources.list.d/rp-debian.list";
+    writeFileSync(
+      sys.inside(list),
+      [
+        "deb http://deb.debian.org/debian bookworm main",
+        "deb http://deb.debian.org/debian bookworm-updates main",
+        "deb http://deb.debian.org/debian-security bookworm-security main",
+        "",
+      ].join("\n"),
+    );
+    sources.push(sys.inside(list));
+    const from = ["-o", `Dir::Etc::sourcelist=${list}`];
+    const update = apt([...from, "update"]);
+    expect(update, "deb.debian.org answers").not.toMatch(/^(Err|W):/m);
+    const versions = must(["apt-cache", "madison", "tzdata"])
+      .split("\n")
+      .map((line) => line.split("|")[1]?.trim())
+      .filter((v): v is string => Boolean(v));
+    const sorted = [...new Set(versions)].sort((a, b) =>
+      inContainer(["dpkg", "--compare-versions", a, "lt", b]).exitCode === 0 ? -1 : 1,
+    );
+    expect(sorted.length, `two versions of tzdata to move between: ${versions}`).toBeGreaterThan(1);
+    const oldest = sorted[0]!;
+    const newest = sorted.at(-1)!;
+    apt([...from, "install", "-y", "--allow-downgrades", `tzdata=${oldest}`]);
+    apt(["clean"]);
+    const before = dpkgState(["tzdata"]).tzdata!;
+    expect(before).toBe(`${oldest} install ok installed`);
+    const zone = () => must(["sha256sum", "/usr/share/zoneinfo/Europe/Paris"]);
+    const zoneBefore = zone();
+    const store = join(sys.dir, "store");
+    const manifest = join(sys.dir, "tzdata.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1
+name: tzdata
+rollbackPoint:
+  packages: [tzdata]
+steps:
+  - id: upgrade
+    apt: { upgrade: [tzdata] }
+  - id: refuse
+    check: { command: ["false"], once: true }
+`,
+    );
+    const run = inContainer(["/usr/bin/node", CLI, "--store", store, "run", manifest], "host");
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain(`Unpacking tzdata (${newest})`);
+    expect(run.stdout).toContain("is as it was before the update: 1 package set");
+    expect(dpkgState(["tzdata"]).tzdata).toBe(before);
+    expect(zone()).toBe(zoneBefore);
+    expect(must(["dpkg", "--audit"]).trim()).toBe("");
+    expect(inContainer(["dpkg", "--verify", "tzdata"]).stdout.trim()).toBe("");
+    // The old .deb was in no cache: the point kept it by downloading that exact version.
+    const cli = (args: string[]) => must(["/usr/bin/node", CLI, "--store", store, ...args]);
+    const [backup] = JSON.parse(cli(["--json", "backups", "list", "--type", "package"]))
+      .backups as Array<{ backupId: string }>;
+    expect(cli(["backups", "show", backup!.backupId])).toMatch(
+      new RegExp(`package tzdata +${oldest.replace(/[.+]/g, "\\$&")} .*\\(\\.deb from download\\)`),
+    );
   });
 });
