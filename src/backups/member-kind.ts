@@ -54,6 +54,11 @@ export interface TakeContext {
 export interface PlannedMemberOf {
   key: string;
   target: string;
+  /**
+   * A member of another kind that this one takes along, with that kind's type and phase (the
+   * services a packages member's packages ship: a state member, returned after all the data).
+   */
+  as?: { type: BackupType; phase: "data" | "state" };
 }
 
 /** What each kind's entries are in the resolved manifest (the library's RollbackPointSpec). */

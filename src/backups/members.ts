@@ -153,7 +153,12 @@ export interface PlannedMember {
 export function plannedMembers(lists: MemberLists): PlannedMember[] {
   let seq = 0;
   return eachKind(lists).flatMap(({ kind, entries }) =>
-    kind.members(entries).map((m) => ({ ...m, seq: seq++, what: kind.type, phase: kind.phase })),
+    kind.members(entries).map(({ as, ...m }) => ({
+      ...m,
+      seq: seq++,
+      what: as?.type ?? kind.type,
+      phase: as?.phase ?? kind.phase,
+    })),
   );
 }
 

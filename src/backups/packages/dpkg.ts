@@ -77,12 +77,19 @@ export interface PackageState {
   /** Empty when dpkg has no version of it (never installed, or purged). */
   version: string;
   architecture: string;
-  /** dpkg's status: want, error flag and state, e.g. "install ok installed", "deinstall ok config-files". */
+  /** dpkg's status: want, error flag and state, e.g. "install ok installed", "hold ok installed". */
   status: string;
+  /** Installed and configured, whatever its selection ("install" or "hold"). */
   installed: boolean;
   /** dpkg's Installed-Size, in KiB (an estimate of its .deb's size, for preflight). */
   installedSize: number;
 }
+
+// A package held at its version is as installed as one that is not: the hold is its selection.
+const INSTALLED = /^\S+ ok installed$/;
+
+/** The selection (dpkg's "want": install, hold, deinstall, purge) in a status. */
+export const selectionOf = (status: string): string => status.split(" ")[0] ?? "";
 
 const FORMAT = "${Package}\\t${Version}\\t${Architecture}\\t${Status}\\t${Installed-Size}\\n";
 
@@ -115,7 +122,7 @@ export async function packageStates(names: readonly string[]): Promise<PackageSt
             version,
             architecture,
             status,
-            installed: status === "install ok installed",
+            installed: INSTALLED.test(status),
             installedSize: Number(size) || 0,
           },
         ];
@@ -132,6 +139,21 @@ export async function packageStates(names: readonly string[]): Promise<PackageSt
         installedSize: 0,
       },
   );
+}
+
+// Where Debian packages put systemd units; templates (name@.service) have no state of their own.
+const UNIT_FILE = /^\/(?:usr\/)?lib\/systemd\/system\/([^/@]+\.(?:service|socket|timer))$/;
+
+/** The systemd units the packages ship, each once, sorted. */
+export async function unitsShippedBy(names: readonly string[]): Promise<string[]> {
+  if (!names.length) return [];
+  const out = await tool("dpkg-query", ["-L", ...names]);
+  const units = new Set<string>();
+  for (const line of out.split("\n")) {
+    const unit = UNIT_FILE.exec(line.trim())?.[1];
+    if (unit) units.add(unit);
+  }
+  return [...units].sort();
 }
 
 /** A package's conffiles that dpkg still tracks (obsolete ones left out). */

@@ -6,6 +6,7 @@ import { describeError } from "../../errors.js";
 import type { WrittenStep } from "../../manifest/types.js";
 import type { MemberEntries, MemberKind, PreflightCheck } from "../member-kind.js";
 import { NOTHING_OUTSIDE } from "../member-kind.js";
+import { backupServices } from "../services/kind.js";
 import { aptRequests, namedPackages, resolvePackages } from "./config.js";
 import { cachedDebName, packageStates, simulate } from "./dpkg.js";
 import { packagesMeta, packagesProof, preparePackagesRestore } from "./restore.js";
@@ -25,9 +26,24 @@ export const packageMembers: MemberKind<MemberEntries["packages"], Written> = {
     ...aptRequests(entries).map(
       (r) => `packages that step ${r.step} would change (simulated with apt-get -s at preflight)`,
     ),
+    ...(entries.length
+      ? ["services their packages ship (stopped before the restore, returned after)"]
+      : []),
   ],
-  // One backup for all: dpkg's database is one state of the host.
-  members: (entries) => (entries.length ? [{ key: "packages", target: describe(entries) }] : []),
+  // One backup for all: dpkg's database is one state of the host. The units its packages ship
+  // are a service backup taken along: stopped with the point's services before any data is put
+  // back, returned with them after (a package's service must not run while its data comes back).
+  members: (entries) =>
+    entries.length
+      ? [
+          { key: "packages", target: describe(entries) },
+          {
+            key: "packages-services",
+            target: "the services their packages ship",
+            as: { type: "service", phase: "state" },
+          },
+        ]
+      : [],
   async preflight(entries, context) {
     const checks: PreflightCheck[] = [];
     let newBytes = 0;
@@ -85,8 +101,10 @@ export const packageMembers: MemberKind<MemberEntries["packages"], Written> = {
     }
     return { checks, newBytes, newFiles: 0 };
   },
-  async take(entries, { store, label }) {
-    if (entries.length) await takePackages(store, entries, label());
+  async take(entries, { store, services, label }) {
+    if (!entries.length) return;
+    const { units } = packagesMeta(await takePackages(store, entries, label()));
+    await backupServices(store, services, units ?? [], label());
   },
   prepareRestore: preparePackagesRestore,
   async preview(_store, row) {

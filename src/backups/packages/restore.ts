@@ -12,8 +12,8 @@ import { type PreparedRestore, verifiedEntries } from "../operation.js";
 import type { RollbackOperation } from "../outcomes.js";
 import { applyParts, type PreparedPart, prepareParts, stepwiseOutcome } from "../parts.js";
 import type { ServiceManager } from "../services/manager.js";
-import { NONINTERACTIVE, packageStates, tool } from "./dpkg.js";
-import type { PackagesMeta, RecordedPackage } from "./take.js";
+import { NONINTERACTIVE, packageStates, selectionOf, tool } from "./dpkg.js";
+import { type PackagesMeta, type RecordedPackage, runnableUnits } from "./take.js";
 
 export const packagesMeta = (row: Pick<BackupRow, "meta">) => row.meta as unknown as PackagesMeta;
 
@@ -31,7 +31,7 @@ export async function preparePackagesRestore(
     services,
     meta.packages.flatMap((p) => p.conffiles.map((c) => ({ what: c.path, backupId: c.backupId }))),
   );
-  return { row, apply: () => applyPackagesRestore(store, row, meta, parts) };
+  return { row, apply: () => applyPackagesRestore(store, row, meta, parts, services) };
 }
 
 async function applyPackagesRestore(
@@ -39,6 +39,7 @@ async function applyPackagesRestore(
   row: BackupRow,
   meta: PackagesMeta,
   parts: readonly PreparedPart[],
+  services: ServiceManager,
 ): Promise<RollbackOperation> {
   const done: string[] = [];
   const problems: string[] = [];
@@ -46,6 +47,16 @@ async function applyPackagesRestore(
     const now = new Map(
       (await packageStates(meta.packages.map((p) => p.name))).map((s) => [s.name, s]),
     );
+    // A unit only the update's versions ship: its file goes with them, so it is stopped first
+    // (the recorded ones are the service backup's: stopped before this, returned after).
+    const shipped = await runnableUnits(
+      [...now.values()].filter((s) => s.installed).map((s) => s.name),
+    );
+    const theirs = shipped.filter((u) => !(meta.units ?? []).includes(u));
+    if (theirs.length) {
+      await services.act("stop", theirs);
+      done.push(`stopped ${theirs.join(", ")} (the update's)`);
+    }
     // Not there at all before: purged. Removed before with its conffiles kept: removed again.
     // Despite dependencies: what depends on them now is a version the update brought, which the
     // reinstall below replaces (nothing recorded needed them: its dependencies were met without).
@@ -82,6 +93,27 @@ async function applyPackagesRestore(
     }
     // A package a failed maintainer script left half-configured or unpacked: dpkg finishes it.
     await tool("dpkg", ["--configure", "-a", ...NONINTERACTIVE.dpkgOptions]);
+    // A hold the update released (to upgrade a held package) is set again, and one it added is
+    // released: the selection is part of what was recorded.
+    const after = await packageStates(meta.packages.map((p) => p.name));
+    for (const mark of ["hold", "unhold"] as const) {
+      const names = meta.packages
+        .filter((p, i) => {
+          const held = [selectionOf(p.status), selectionOf(after[i]!.status)].map(
+            (w) => w === "hold",
+          );
+          return p.installed && (mark === "hold" ? held[0] && !held[1] : !held[0] && held[1]);
+        })
+        .map((p) => p.name);
+      if (names.length) {
+        await tool("apt-mark", [mark, ...names]);
+        done.push(
+          mark === "hold"
+            ? `held ${names.join(", ")} again`
+            : `released the hold the update put on ${names.join(", ")}`,
+        );
+      }
+    }
   } catch (error) {
     problems.push(describeError(error));
   }
@@ -104,7 +136,7 @@ export async function packagesProof(meta: PackagesMeta): Promise<string[]> {
     const now = await packageStates(meta.packages.map((p) => p.name));
     meta.packages.forEach((p, i) => {
       const live = now[i]!;
-      if (p.installed && (live.version !== p.version || !live.installed))
+      if (p.installed && (live.version !== p.version || live.status !== p.status))
         out.push(
           `${p.name} is ${live.version || "not installed"} (${live.status}), recorded ${p.version} (${p.status})`,
         );

@@ -21,6 +21,7 @@ import {
   packageStates,
   simulate,
   tool,
+  unitsShippedBy,
 } from "./dpkg.js";
 
 export const APT_CACHE = "/var/cache/apt/archives";
@@ -35,7 +36,16 @@ export interface RecordedPackage extends PackageState {
 
 export interface PackagesMeta {
   packages: RecordedPackage[];
+  /** The systemd units the installed ones ship (their states: the service backup taken along). */
+  units?: string[];
 }
+
+// sd_booted(3): systemd is the running init. Without it (a container's Debian) no unit runs.
+const SYSTEMD_BOOTED = "/run/systemd/system";
+
+/** The units the installed `names` ship, where systemd runs them; none elsewhere. */
+export const runnableUnits = (names: readonly string[]): Promise<string[]> =>
+  existsSync(SYSTEMD_BOOTED) ? unitsShippedBy(names) : Promise.resolve([]);
 
 /** Every package the member holds: the named ones and what each apt step would touch. */
 export async function memberPackages(entries: readonly PackageEntry[]): Promise<string[]> {
@@ -82,7 +92,8 @@ export async function takePackages(
       }
       packages.push(recorded);
     }
-    const meta: PackagesMeta = { packages };
+    const units = await runnableUnits(packages.filter((p) => p.installed).map((p) => p.name));
+    const meta: PackagesMeta = { packages, units };
     return {
       entries: listing.sort((a, b) => (a.rel < b.rel ? -1 : 1)),
       meta: meta as unknown as Record<string, unknown>,

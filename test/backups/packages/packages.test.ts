@@ -65,6 +65,9 @@ async function shop() {
         [`/usr/share/${app}/version`]: "2.0\n",
         [conf]: "mode=two\n",
         ...service(app, "2.0"),
+        // A unit only 2.0 ships: the rollback stops it before its file goes.
+        [`/usr/lib/systemd/system/${app}-worker.service`]:
+          "[Service]\nExecStart=/bin/sleep infinity\n",
       },
       conffiles: [conf],
     }),
@@ -112,7 +115,7 @@ function manifest(
   s: Awaited<ReturnType<typeof shop>>,
   to = "",
   check = "3.0",
-  services = "",
+  more: string[] = [],
 ): string {
   const file = join(s.sys.dir, "upgrade.yaml");
   writeFileSync(
@@ -121,10 +124,10 @@ function manifest(
 name: ${s.app}
 rollbackPoint:
   packages: [${s.app}]
-${services ? `  services: [${services}]\n` : ""}steps:
+steps:
   - id: upgrade
     apt: { ${to ? `install: ["${s.app}=${to}"]` : `upgrade: [${s.app}]`} }
-  - id: version
+${more.map((l) => `${l}\n`).join("")}  - id: version
     check: { command: [grep, -qx, "${check}", /usr/share/${s.app}/version], once: true }
 `,
   );
@@ -173,6 +176,38 @@ describe("Debian packages", () => {
     expect(readFileSync(s.sys.inside(s.conf), "utf8")).toBe("mode=one\nadmin=yes\n");
   });
 
+  it("a held package the update released and upgraded: back at 1.0 and held again", async () => {
+    const s = await shop();
+    must(["apt-mark", "hold", s.app]);
+    expect(dpkgState([s.app])[s.app]).toBe("1.0 hold ok installed");
+    const file = join(s.sys.dir, "held.yaml");
+    writeFileSync(
+      file,
+      `apiVersion: rollpoint/v1
+name: ${s.app}
+rollbackPoint:
+  packages: [${s.app}, ${s.lib}, ${s.old}]
+steps:
+  - id: release
+    run: [apt-mark, unhold, ${s.app}]
+  - id: upgrade
+    run: [apt-get, install, -y, -o, "Dpkg::Options::=--force-confold", "${s.app}=2.0"]
+    env: { DEBIAN_FRONTEND: noninteractive }
+  - id: version
+    check: { command: [grep, -qx, "3.0", /usr/share/${s.app}/version], once: true }
+`,
+    );
+    const run = inContainer(["/usr/bin/node", CLI, "--store", s.store, "run", file]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(dpkgState([s.app, s.lib, s.old])).toEqual({
+      [s.app]: "1.0 hold ok installed",
+      [s.lib]: "unknown",
+      [s.old]: "1.0 install ok installed",
+    });
+    expect(must(["apt-mark", "showhold"]).split("\n")).toContain(s.app);
+    must(["apt-mark", "unhold", s.app]);
+  });
+
   it("a committed upgrade, rolled back later by `rollpoint rollback <run>`", async () => {
     const s = await shop();
     const run = inContainer([
@@ -186,8 +221,23 @@ describe("Debian packages", () => {
     ]);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(dpkgState([s.app])[s.app]).toBe("2.0 install ok installed");
-    const runId = (JSON.parse(run.stdout) as { runId: string }).runId;
-    const back = inContainer(["/usr/bin/node", CLI, "--store", s.store, "rollback", runId]);
+    const { runId, pointId } = JSON.parse(run.stdout) as { runId: string; pointId: string };
+    const cli = (args: string[]) =>
+      inContainer(["/usr/bin/node", CLI, "--store", s.store, ...args]);
+    // The kept .debs and conffiles hash as stored; a dry run names each package that differs
+    // and changes nothing.
+    const verify = cli(["backups", "verify"]);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    const dry = cli(["backups", "restore", "--dry-run", pointId]);
+    expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0);
+    const lines = dry.stdout.trim().split("\n");
+    expect(lines).toContain(
+      `  ${s.app} is 2.0 (install ok installed), recorded 1.0 (install ok installed)`,
+    );
+    expect(lines).toContain(`  ${s.lib} is 1.0 (install ok installed), recorded not-installed`);
+    expect(lines.at(-1)).toBe("dry run: nothing was changed");
+    expect(dpkgState([s.app])[s.app]).toBe("2.0 install ok installed");
+    const back = cli(["rollback", runId]);
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     expect(dpkgState([s.app, s.lib, s.old])).toEqual({
       [s.app]: "1.0 install ok installed",
@@ -234,7 +284,7 @@ describe("Debian packages", () => {
     expect(must(["dpkg", "--audit"]).trim()).toBe("");
   });
 
-  it("the package's service runs the 1.0 program again after the rollback", async () => {
+  it("the service the package ships (not listed under services) runs the 1.0 program again after the rollback", async () => {
     const s = await shop();
     units.push(`${s.app}.service`);
     must(["systemctl", "daemon-reload"]);
@@ -257,9 +307,14 @@ describe("Debian packages", () => {
       "--store",
       s.store,
       "run",
-      manifest(s, "2.0", "3.0", s.app),
+      manifest(s, "2.0", "3.0", ["  - id: worker", `    service: { start: [${s.app}-worker] }`]),
     ]);
     expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain("is as it was before the update: 1 package set, 1 unit");
+    expect(run.stdout).toContain(`stopped ${s.app}-worker.service (the update's)`);
+    expect(inContainer(["systemctl", "is-active", `${s.app}-worker.service`]).stdout.trim()).toBe(
+      "inactive",
+    );
     expect(dpkgState([s.app])[s.app]).toBe("1.0 install ok installed");
     expect(inContainer(["systemctl", "is-active", `${s.app}.service`]).stdout.trim()).toBe(
       "active",
