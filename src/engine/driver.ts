@@ -1,5 +1,7 @@
 import { type AnyActorRef, createActor, waitFor } from "xstate";
 import { describeError, GlobalRollbackError } from "../errors.js";
+import { messageOf } from "../notify/message.js";
+import { type NotificationReport, notificationsOf, sendNotifications } from "../notify/send.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "../util/clock.js";
 import { pausePoint } from "../util/pause-point.js";
@@ -125,8 +127,10 @@ export async function closeRun(closing: Closing): Promise<RunResult> {
     },
     result.outcome,
   );
-  recorder.close();
   const report: RunResult = { ...result, ...recorder.outcomeDetails() };
+  const notifications = await notify(closing, report);
+  if (notifications.length) report.notifications = notifications;
+  recorder.close();
   try {
     store.reserve.withSpace(() =>
       store.catalog.runs.finish(report.runId, report.outcome, report, Date.now()),
@@ -144,4 +148,22 @@ export async function closeRun(closing: Closing): Promise<RunResult> {
     detail: closing.audit.detail,
   });
   return report;
+}
+
+/** Tell the manifest's notifications of the outcome; a failure is reported, never thrown. */
+async function notify(closing: Closing, report: RunResult): Promise<NotificationReport[]> {
+  const { options, recorder } = closing;
+  if (!options.manifest.notify?.length) return [];
+  const log = (lines: string[]) => recorder.log("notify", lines);
+  const targets = await notificationsOf(options.manifest, options.manifestFile, options.store.dir);
+  if (!targets) {
+    log([
+      `not sent: the notifications' URLs are kept only in the manifest file, and ${options.manifestFile || "it"} no longer has them as this run did`,
+    ]);
+    return [{ target: "notify", ok: false, error: "the manifest file no longer names them" }];
+  }
+  return sendNotifications(targets, messageOf(options.manifest, report), {
+    containment: closing.containment,
+    log,
+  });
 }

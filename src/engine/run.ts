@@ -1,7 +1,7 @@
 import type { AnyActorRef } from "xstate";
 import { afterCommit } from "../backups/members.js";
 import { describeError } from "../errors.js";
-import { withoutPasswords } from "../manifest/redact.js";
+import { withoutSecrets } from "../manifest/redact.js";
 import { Containment } from "../processes/containment.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
@@ -43,7 +43,7 @@ export function startRun(options: RunOptions): RunHandle {
       options.store.catalog.runs.insert({
         id: runId,
         module: options.manifest.name,
-        manifest: withoutPasswords(options.manifest),
+        manifest: withoutSecrets(options.manifest),
         manifestPath: options.manifestFile,
         startedAt,
         noRollback: options.noRollback ?? false,

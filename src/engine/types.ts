@@ -2,6 +2,7 @@
 import type { RollbackResult } from "../backups/operation.js";
 import type { ServiceManager } from "../backups/services/manager.js";
 import type { WrittenManifest } from "../manifest/types.js";
+import type { NotificationReport } from "../notify/send.js";
 import type { Plan } from "../plan/plan.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "../util/clock.js";
@@ -50,6 +51,8 @@ export interface RunResult {
   reverts?: string;
   /** keepFailedState: the rollback point holding the state the failure left, taken first. */
   evidencePointId?: string;
+  /** The notifications sent of the outcome (their failures never change it). */
+  notifications?: NotificationReport[];
 }
 
 /** What the runner tells its caller as it goes (the CLI prints it). */

@@ -88,6 +88,26 @@ export interface WrittenStep {
   when?: Array<"committed" | "rolledBack" | "rollbackFailed" | "failedForward">;
 }
 
+/** The outcomes a notification can be filtered on: a run's, and its watch's. */
+export const NOTIFY_OUTCOMES = [
+  "committed",
+  "rolledBack",
+  "rollbackFailed",
+  "failedForward",
+  "notStarted",
+  "failed",
+  "watchRolledBack",
+] as const;
+export type NotifyOutcome = (typeof NOTIFY_OUTCOMES)[number];
+
+/** One place an outcome is sent: exactly one of `url` and `command`. */
+export interface WrittenNotification {
+  url?: string;
+  command?: string[];
+  on?: NotifyOutcome[];
+  timeout?: Duration;
+}
+
 export interface WrittenManifest {
   apiVersion: "rollpoint/v1";
   name: string;
@@ -101,6 +121,8 @@ export interface WrittenManifest {
   steps: WrittenStep[];
   /** Run once after the outcome, each filtered by its `when`; never changes the outcome. */
   finally?: WrittenStep[];
+  /** Where each outcome is sent; a failure to send never changes it. */
+  notify?: WrittenNotification[];
 }
 
 /** Every key each object may have; `satisfies` ties each list to its type. */
@@ -116,7 +138,11 @@ export const KEYS = {
     "keepFailedState",
     "steps",
     "finally",
+    "notify",
   ] as const satisfies ReadonlyArray<keyof WrittenManifest>,
+  notification: ["url", "command", "on", "timeout"] as const satisfies ReadonlyArray<
+    keyof WrittenNotification
+  >,
   rollbackPoint: [
     "files",
     "services",
@@ -187,6 +213,7 @@ export type KeyListsAreComplete = [
   AssertNever<Missing<WrittenContainer, typeof KEYS.container>>,
   AssertNever<Missing<WrittenStep, typeof KEYS.step>>,
   AssertNever<Missing<WrittenCheck, typeof KEYS.check>>,
+  AssertNever<Missing<WrittenNotification, typeof KEYS.notification>>,
 ];
 
 export const STEP_KINDS = ["run", "shell", "service", "sql", "check", "apt"] as const;

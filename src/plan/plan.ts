@@ -7,8 +7,9 @@ import {
   plannedMembers,
   pointLines,
 } from "../backups/members.js";
+import { redactedUrl } from "../manifest/redact.js";
 import type { WrittenManifest, WrittenStep } from "../manifest/types.js";
-import { type STEP_KINDS, stepKindOf } from "../manifest/types.js";
+import { NOTIFY_OUTCOMES, type STEP_KINDS, stepKindOf } from "../manifest/types.js";
 import { STEP_KIND_MODULES } from "../steps/kinds/index.js";
 import type { BackupType } from "../store/rows.js";
 
@@ -76,6 +77,8 @@ export interface Plan {
   keepFailedState: boolean;
   /** Run after the outcome, each when its `when` names it (all outcomes when absent). */
   finally: Array<PlannedStep & { when: string[] }>;
+  /** Where each outcome is sent (a URL shortened to its host), and which outcomes. */
+  notify: Array<{ target: string; via: "url" | "command"; on: string[] }>;
 }
 
 /** The actions a failure of `stepId` would run, in order ([] for a continueOnError step). */
@@ -149,6 +152,12 @@ export function buildPlan(manifest: WrittenManifest): Plan {
     finally: (manifest.finally ?? []).map((s) => ({
       ...planStep(s),
       when: s.when ?? ["committed", "rolledBack", "rollbackFailed", "failedForward"],
+    })),
+    notify: (manifest.notify ?? []).map((n) => ({
+      // Printed and kept: a URL's path and query may be its token.
+      target: n.url ? redactedUrl(n.url) : (n.command ?? []).join(" "),
+      via: n.url ? "url" : "command",
+      on: n.on ?? [...NOTIFY_OUTCOMES],
     })),
   };
 }

@@ -9,6 +9,8 @@ export interface CommandOptions {
   signal: AbortSignal;
   /** Where the command's processes are kept, and killed from (see containment.ts). */
   jail: Jail;
+  /** What the command reads on stdin (nothing when absent). */
+  input?: string;
   /** The command's output, a batch of whole lines at a time (stdout and stderr apart). */
   onLines: (lines: string[], stream: "stdout" | "stderr") => void;
 }
@@ -40,7 +42,7 @@ export async function runCommand(
     env: { ...options.env, ...jail.env },
     reject: false,
     detached: true,
-    stdin: "ignore",
+    ...(options.input !== undefined ? { input: options.input } : { stdin: "ignore" as const }),
     buffer: false,
     cleanup: false,
   });

@@ -49,6 +49,7 @@ describe("manifest loading", () => {
     expect([...KEYS.database].sort()).toEqual(keys(defs.database!));
     expect([...KEYS.container].sort()).toEqual(keys(defs.container!));
     expect([...KEYS.step].sort()).toEqual(keys(defs.step!));
+    expect([...KEYS.notification].sort()).toEqual(keys(defs.notification!));
     const step = defs.step as unknown as { properties: { check: { properties: object } } };
     expect([...KEYS.check].sort()).toEqual(keys(step.properties.check));
   });

@@ -1,7 +1,7 @@
 import { SystemdServiceManager } from "../../backups/services/systemd.js";
 import { formatDiagnostic } from "../../manifest/diagnostics.js";
 import { loadManifest } from "../../manifest/load.js";
-import { withoutPasswords } from "../../manifest/redact.js";
+import { withoutSecrets } from "../../manifest/redact.js";
 import { buildPlan, type Plan, type RollbackAction } from "../../plan/plan.js";
 import { type PreflightReport, runPreflight } from "../../plan/preflight.js";
 import { emit, type GlobalOptions } from "../context.js";
@@ -34,7 +34,7 @@ export async function plan(
   });
   // `manifest`: the resolved manifest the plan was built from (every default filled, targets
   // resolved), as the catalog would keep it: without inline passwords.
-  const manifest = withoutPasswords(loaded.manifest);
+  const manifest = withoutSecrets(loaded.manifest);
   emit(o, { ok: preflight.ok, preflight, plan: thePlan, manifest, warnings: loaded.warnings }, () =>
     [...loaded.warnings.map(formatDiagnostic), ...render(thePlan, preflight)].join("\n"),
   );
@@ -86,6 +86,14 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
     lines.push("", "5. finally, after the outcome (never changes it):");
     for (const s of plan.finally)
       lines.push(`   ${s.id} [${s.kind}] ${s.summary}, when ${s.when.join(" or ")}`);
+  }
+  if (plan.notify.length) {
+    lines.push(
+      "",
+      `${plan.finally.length ? 6 : 5}. notifications of the outcome (never change it):`,
+    );
+    for (const n of plan.notify)
+      lines.push(`   ${n.via === "url" ? "POST" : "run"} ${n.target}, on ${n.on.join(", ")}`);
   }
   lines.push(
     "",
