@@ -39,6 +39,8 @@ export interface ErrorContext {
   backupId?: string;
   pointId?: string;
   stepId?: string;
+  /** A run, for errors about one (its watch, say). */
+  runId?: string;
   store?: string;
   /** A systemd unit, for service errors. */
   unit?: string;

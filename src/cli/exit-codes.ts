@@ -20,6 +20,7 @@ export const EXIT_OF_OUTCOME: Record<Outcome, ExitCode> = {
   notStarted: ExitCode.notStarted,
   failed: ExitCode.needsIntervention,
   failedForward: ExitCode.needsIntervention,
+  watchRolledBack: ExitCode.rolledBack,
 };
 
 /** The one place where an error's code becomes a process's exit code. */

@@ -10,6 +10,7 @@ import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerWatch } from "./commands/watch.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
 import { ignoreBrokenOutput } from "./output.js";
 
@@ -104,6 +105,7 @@ export function buildProgram(): Command {
   registerRun(program, guarded);
   registerHistory(program, guarded);
   registerStatus(program, guarded);
+  registerWatch(program, guarded);
   registerBackups(program, guarded);
   registerInit(program, guarded);
   registerCompletion(program, guarded);

@@ -28,10 +28,12 @@ export async function runFinallySteps(
   },
   outcome: Outcome,
 ): Promise<void> {
-  if (!AFTER.has(outcome)) return;
+  // A watch's rollback is a rollback: `when: [rolledBack]` means it too.
+  const as = outcome === "watchRolledBack" ? "rolledBack" : outcome;
+  if (!AFTER.has(as)) return;
   const { manifest, recorder } = context;
   for (const step of manifest.finally ?? []) {
-    if (step.when && !step.when.includes(outcome as (typeof step.when)[number])) continue;
+    if (step.when && !step.when.includes(as as (typeof step.when)[number])) continue;
     await recorder
       .run(
         step.id,

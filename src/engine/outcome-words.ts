@@ -9,6 +9,8 @@ const WORDS: Record<RunResult["outcome"], string> = {
   rollbackFailed: "ROLLBACK INCOMPLETE: manual intervention needed; what is left is listed above",
   notStarted: "not started: nothing was changed",
   failed: "FAILED without rollback (--no-rollback): the host is as the failed update left it",
+  watchRolledBack:
+    "rolled back by its watch: a check failed after the commit; everything in the rollback point is as it was before the update",
   failedForward:
     "FAILED FORWARD: a step failed after the point of no return (an irreversible step); nothing was rolled back and the rollback point is kept: decide by hand, or `rollpoint backups restore` it",
 };

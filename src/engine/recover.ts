@@ -101,6 +101,9 @@ async function recoverOne(
       ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
     }));
   }
+  // The rollback a watch started and did not live to finish keeps the watch's outcome.
+  const byWatch = store.catalog.watches.active(run.module).some((w) => w.rollbackRun === run.id);
+  if (byWatch && outcome === "rolledBack") outcome = "watchRolledBack";
   const result = await closeRun({
     options,
     recorder,
@@ -108,7 +111,7 @@ async function recoverOne(
     result: { runId: run.id, outcome, pointId, error },
     audit: {
       op: "recover",
-      ok: outcome === "rolledBack" || outcome === "notStarted",
+      ok: outcome === "rolledBack" || outcome === "watchRolledBack" || outcome === "notStarted",
       detail: `${run.id} ${run.state} -> ${outcome}`,
     },
   });

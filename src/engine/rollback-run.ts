@@ -24,7 +24,14 @@ export async function rollbackRun(
   store: Store,
   services: ServiceManager,
   ref: string,
-  options: { force?: boolean; onProgress?: RunOptions["onProgress"] } = {},
+  options: {
+    force?: boolean;
+    onProgress?: RunOptions["onProgress"];
+    /** Its watch asks (a check failed after the commit): the outcome is watchRolledBack. */
+    byWatch?: boolean;
+    /** Told the new run's id once it is recorded (before anything is undone). */
+    onRunId?: (runId: string) => void;
+  } = {},
 ): Promise<RunResult> {
   return store.exclusive("rollpoint rollback", async () => {
     refuseUnfinished(store);
@@ -59,6 +66,7 @@ export async function rollbackRun(
       startedAt: Date.now(),
       noRollback: false,
     });
+    options.onRunId?.(runId);
     const runOptions: RunOptions = {
       manifestFile: target.manifestPath ?? "",
       manifest,
@@ -71,7 +79,9 @@ export async function rollbackRun(
     recorder.log("rollback", [`rolling back run ${target.id} (${target.state})`]);
     const containment = new Containment(store.catalog.stepProcesses, runId);
     const persisted = target.snapshot as { context?: RunContext } | null;
-    const error = `rollback of run ${target.id} requested`;
+    const error = options.byWatch
+      ? `its watch saw a check fail: ${store.catalog.watches.get(target.id)?.detail ?? "a check failed"}`
+      : `rollback of run ${target.id} requested`;
     const context: RunContext = {
       pointId: target.pointId,
       completed: persisted?.context?.completed ?? [],
@@ -83,12 +93,13 @@ export async function rollbackRun(
       engineActions(runOptions, recorder, containment),
       { resume: { context } },
     );
-    const { outcome } = await driveMachine(machine, {
+    const { outcome: reached } = await driveMachine(machine, {
       store,
       runId,
       label: "rollback",
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
+    const outcome = options.byWatch && reached === "rolledBack" ? "watchRolledBack" : reached;
     const result = await closeRun({
       options: runOptions,
       recorder,
@@ -96,7 +107,7 @@ export async function rollbackRun(
       result: { runId, outcome, pointId: target.pointId, error, reverts: target.id },
       audit: {
         op: "rollback",
-        ok: outcome === "rolledBack",
+        ok: reached === "rolledBack",
         detail: `${runId} reverted ${target.id}: ${outcome}`,
       },
     });

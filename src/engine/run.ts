@@ -9,7 +9,8 @@ import { closeRun, driveMachine, refuseUnfinished } from "./driver.js";
 import { engineActions } from "./effects.js";
 import { compileMachine } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
-import type { RunHandle, RunOptions } from "./types.js";
+import type { RunHandle, RunOptions, RunResult } from "./types.js";
+import { beginWatch, endWatches } from "./watch.js";
 
 export type {
   Outcome,
@@ -38,6 +39,13 @@ export function startRun(options: RunOptions): RunHandle {
     "rollpoint run",
     async () => {
       refuseUnfinished(options.store);
+      // A watch of an earlier run of the module ends here: this run builds on what it watched.
+      const superseded = endWatches(
+        options.store,
+        { module: options.manifest.name },
+        "superseded",
+        `run ${runId} of ${options.manifest.name} started`,
+      );
       const [newest] = options.store.catalog.runs.list(1);
       const startedAt = Date.now();
       options.store.catalog.runs.insert({
@@ -56,6 +64,8 @@ export function startRun(options: RunOptions): RunHandle {
           `warning: the clock (${new Date(startedAt).toISOString()}) is behind the start of the last recorded run ${newest.id} (${new Date(newest.startedAt).toISOString()}): runs are ordered by the store, not by their timestamps`,
         ]);
       }
+      for (const w of superseded)
+        recorder.log("run", [`ended the watch of run ${w.runId}: this run builds on it`]);
       const containment = new Containment(options.store.catalog.stepProcesses, runId);
       recorder.log("run", [
         `steps contained by ${containment.mode === "cgroup" ? "cgroup v2 and process group" : "process group"}`,
@@ -84,11 +94,21 @@ export function startRun(options: RunOptions): RunHandle {
       if (outcome === "committed" && context.pointId) {
         await dropCloneSnapshots(options.store, context.pointId, recorder);
       }
+      const watch =
+        outcome === "committed" && options.manifest.watch && options.startWatch
+          ? watchAfterCommit(options, runId, recorder)
+          : undefined;
       return closeRun({
         options,
         recorder,
         containment,
-        result: { runId, outcome, pointId: context.pointId, error: context.error },
+        result: {
+          runId,
+          outcome,
+          pointId: context.pointId,
+          error: context.error,
+          ...(watch ? { watch } : {}),
+        },
         audit: { op: "run", ok: outcome === "committed", detail: `${runId} ${outcome}` },
       });
     },
@@ -121,5 +141,30 @@ async function dropCloneSnapshots(
         `could not drop the clone snapshot of ${member.source}: ${describeError(error)}`,
       ]);
     }
+  }
+}
+
+/** Record the run's watch and start its process; a watch that cannot start is said, not fatal. */
+function watchAfterCommit(
+  options: RunOptions,
+  runId: string,
+  recorder: StepRecorder,
+): RunResult["watch"] {
+  try {
+    const w = beginWatch(
+      options.store,
+      { runId, module: options.manifest.name, watch: options.manifest.watch! },
+      options.startWatch!,
+    );
+    const where = w.unit ? `unit ${w.unit}` : `process ${w.pid}`;
+    recorder.log("watch", [`watching until ${new Date(w.endsAt).toISOString()} (${where})`]);
+    return {
+      until: new Date(w.endsAt).toISOString(),
+      ...(w.unit ? { unit: w.unit } : {}),
+      ...(w.pid ? { pid: w.pid } : {}),
+    };
+  } catch (error) {
+    recorder.log("watch", [`the watch could not start: ${describeError(error)}`]);
+    return { until: null, error: describeError(error) };
   }
 }

@@ -6,6 +6,7 @@ import type { NotificationReport } from "../notify/send.js";
 import type { Plan } from "../plan/plan.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "../util/clock.js";
+import type { WatchProcess } from "./watch.js";
 
 export type Outcome =
   | "committed"
@@ -13,7 +14,9 @@ export type Outcome =
   | "rollbackFailed"
   | "notStarted"
   | "failed"
-  | "failedForward";
+  | "failedForward"
+  /** A committed run its watch rolled back: a check failed within the window after the commit. */
+  | "watchRolledBack";
 
 export interface StepReport {
   id: string;
@@ -51,6 +54,8 @@ export interface RunResult {
   reverts?: string;
   /** keepFailedState: the rollback point holding the state the failure left, taken first. */
   evidencePointId?: string;
+  /** A committed run's watch: until when, where it runs; or why it could not start. */
+  watch?: { until: string | null; unit?: string; pid?: number; error?: string };
   /** The notifications sent of the outcome (their failures never change it). */
   notifications?: NotificationReport[];
 }
@@ -70,6 +75,8 @@ export interface RunOptions {
   services: ServiceManager;
   noRollback?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Starts the process of a committed run's watch (the CLI's; without it, no watch starts). */
+  startWatch?: (runId: string) => WatchProcess;
   /** The run's clock: the machine's timeout, checks, retries (the system's when absent). */
   clock?: Clock;
 }

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   finallyTimeout: "5m",
   /** How long an `undo` may take before it is killed and the rollback reported incomplete. */
   undoTimeoutMs: 5 * 60_000,
+  /** How often a watch probes its checks. */
+  watchInterval: "1m",
 } as const;
 
 /** The manifest with every default filled in and every database target resolved. */
@@ -37,6 +39,17 @@ export function resolveManifest(
           finally: manifest.finally.map((step) =>
             withCheckDefaults({ ...step, timeout: step.timeout ?? DEFAULTS.finallyTimeout }),
           ),
+        }
+      : {}),
+    ...(manifest.watch
+      ? {
+          watch: {
+            ...manifest.watch,
+            interval: manifest.watch.interval ?? DEFAULTS.watchInterval,
+            checks: manifest.watch.checks.map(
+              (check, i) => withCheckDefaults({ id: `watch-${i + 1}`, check }).check!,
+            ),
+          },
         }
       : {}),
   };

@@ -241,6 +241,56 @@ function withFinally(rule: Rule): Rule {
   };
 }
 
+/**
+ * A watch's checks are checks like a step's: every rule checks them as steps that hold only a
+ * check, and the findings about those checks move under `watch.checks`.
+ */
+function withWatch(rule: Rule): Rule {
+  return (m, ctx) => {
+    const found = rule(m, ctx);
+    const checks = m.watch?.checks ?? [];
+    if (!checks.length) return found;
+    const steps = checks.map((check, i) => ({ id: `watch-${i + 1}`, check }));
+    const asSteps = rule({ ...m, steps, finally: [] }, ctx).filter(
+      (f) => f.path[0] === "steps" && f.path[2] === "check",
+    );
+    return [
+      ...found,
+      ...asSteps.map((f) => ({ ...f, path: ["watch", "checks", f.path[1]!, ...f.path.slice(3)] })),
+    ];
+  };
+}
+
+/** The window and its interval: at most 30 days, the interval not longer than the window. */
+const watchWindow: Rule = (m) => {
+  if (!m.watch) return [];
+  const window = parseDuration(m.watch.for);
+  const interval = parseDuration(m.watch.interval ?? DEFAULTS.watchInterval);
+  const found: Finding[] = [];
+  if (window !== undefined && (window <= 0 || window > 30 * DAY))
+    found.push(
+      error(
+        ["watch", "for"],
+        `must be longer than 0 and at most 30d, found ${JSON.stringify(m.watch.for)}`,
+      ),
+    );
+  if (interval !== undefined && interval <= 0)
+    found.push(
+      error(
+        ["watch", "interval"],
+        `must be longer than 0, found ${JSON.stringify(m.watch.interval)}`,
+      ),
+    );
+  else if (window !== undefined && interval !== undefined && interval > window)
+    found.push(
+      error(
+        ["watch", "interval"],
+        `the interval (${m.watch.interval ?? DEFAULTS.watchInterval}) must not be longer than the watch (${m.watch.for})`,
+      ),
+    );
+  return found;
+};
+
 const finallySteps: Rule = (m) => {
   const found: Finding[] = [];
   const ids = new Set(m.steps.map((s) => s.id));
@@ -275,8 +325,9 @@ const finallySteps: Rule = (m) => {
 export const RULES: ReadonlyArray<
   (m: WrittenManifest, ctx: RuleContext) => Array<Finding & { code: RuleCode }>
 > = [
-  ...CODED_RULES.map(([code, rule]) => [code, withFinally(rule)] as const),
+  ...CODED_RULES.map(([code, rule]) => [code, withWatch(withFinally(rule))] as const),
   ["FINALLY", finallySteps] as const,
+  ["DURATION_RANGE", watchWindow] as const,
 ].map(
   ([code, rule]) =>
     (m: WrittenManifest, ctx: RuleContext) =>

@@ -108,6 +108,13 @@ export interface WrittenNotification {
   timeout?: Duration;
 }
 
+/** After the commit: checks probed every `interval` for `for`; a failure rolls the run back. */
+export interface WrittenWatch {
+  for: Duration;
+  interval?: Duration;
+  checks: WrittenCheck[];
+}
+
 export interface WrittenManifest {
   apiVersion: "rollpoint/v1";
   name: string;
@@ -123,6 +130,8 @@ export interface WrittenManifest {
   finally?: WrittenStep[];
   /** Where each outcome is sent; a failure to send never changes it. */
   notify?: WrittenNotification[];
+  /** After the commit, the run's checks go on without it; a failure rolls it back. */
+  watch?: WrittenWatch;
 }
 
 /** Every key each object may have; `satisfies` ties each list to its type. */
@@ -139,7 +148,9 @@ export const KEYS = {
     "steps",
     "finally",
     "notify",
+    "watch",
   ] as const satisfies ReadonlyArray<keyof WrittenManifest>,
+  watch: ["for", "interval", "checks"] as const satisfies ReadonlyArray<keyof WrittenWatch>,
   notification: ["url", "command", "on", "timeout"] as const satisfies ReadonlyArray<
     keyof WrittenNotification
   >,
@@ -214,6 +225,7 @@ export type KeyListsAreComplete = [
   AssertNever<Missing<WrittenStep, typeof KEYS.step>>,
   AssertNever<Missing<WrittenCheck, typeof KEYS.check>>,
   AssertNever<Missing<WrittenNotification, typeof KEYS.notification>>,
+  AssertNever<Missing<WrittenWatch, typeof KEYS.watch>>,
 ];
 
 export const STEP_KINDS = ["run", "shell", "service", "sql", "check", "apt"] as const;

@@ -77,6 +77,8 @@ export interface Plan {
   keepFailedState: boolean;
   /** Run after the outcome, each when its `when` names it (all outcomes when absent). */
   finally: Array<PlannedStep & { when: string[] }>;
+  /** After the commit: the checks probed every `interval` for `for`, a summary each. */
+  watch?: { for: string; interval: string; checks: string[] };
   /** Where each outcome is sent (a URL shortened to its host), and which outcomes. */
   notify: Array<{ target: string; via: "url" | "command"; on: string[] }>;
 }
@@ -153,6 +155,17 @@ export function buildPlan(manifest: WrittenManifest): Plan {
       ...planStep(s),
       when: s.when ?? ["committed", "rolledBack", "rollbackFailed", "failedForward"],
     })),
+    ...(manifest.watch
+      ? {
+          watch: {
+            for: manifest.watch.for,
+            interval: manifest.watch.interval ?? "1m",
+            checks: manifest.watch.checks.map(
+              (check, i) => planStep({ id: `watch-${i + 1}`, check }).summary,
+            ),
+          },
+        }
+      : {}),
     notify: (manifest.notify ?? []).map((n) => ({
       // Printed and kept: a URL's path and query may be its token.
       target: n.url ? redactedUrl(n.url) : (n.command ?? []).join(" "),

@@ -18,6 +18,7 @@ import type { BackupRow, BackupStatus, BackupType, PointRow } from "./rows.js";
 import { Runs } from "./runs.js";
 import { MIGRATIONS } from "./schema.js";
 import { StepProcesses } from "./step-processes.js";
+import { Watches } from "./watches.js";
 
 export type { BackupRow, BackupStatus, BackupType, PointRow };
 
@@ -69,6 +70,7 @@ export class Catalog {
   readonly runs: Runs;
   /** Where the commands of runs keep their processes, while they may be alive. */
   readonly stepProcesses: StepProcesses;
+  readonly watches: Watches;
   /** Which pack holds which small object. */
   readonly packs: PackIndex;
 
@@ -83,6 +85,7 @@ export class Catalog {
     this.migrate();
     this.runs = new Runs(this.db);
     this.stepProcesses = new StepProcesses(this.db);
+    this.watches = new Watches(this.db);
     this.packs = new PackIndex(this.db);
   }
 

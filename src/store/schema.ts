@@ -132,4 +132,20 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sha, seq)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Version 7: a committed run's watch (its checks go on after the commit, in a process of its
+  -- own): where that process is, until when, and how the watch ended.
+  CREATE TABLE IF NOT EXISTS watches (
+    run_id      TEXT PRIMARY KEY,
+    module      TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ends_at     INTEGER NOT NULL,
+    pid         INTEGER,
+    unit        TEXT,
+    state       TEXT NOT NULL CHECK (state IN ('watching', 'rollingBack', 'ended', 'stopped', 'superseded', 'rolledBack', 'rollbackFailed')),
+    rollback_run TEXT,
+    detail      TEXT
+  );
+  CREATE INDEX IF NOT EXISTS watches_by_module ON watches (module, state);
+  `,
 ];

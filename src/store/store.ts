@@ -114,6 +114,9 @@ export class Store {
       );
     } catch (error) {
       if (error instanceof GlobalRollbackError) throw error;
+      // A damaged catalog (its schema pages too) is said as such, with what to do (cli/main.ts).
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === "string" && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) throw error;
       throw new GlobalRollbackError(
         "STORE_ERROR",
         `cannot open store ${root}: ${describeError(error)}`,

@@ -50,6 +50,8 @@ describe("manifest loading", () => {
     expect([...KEYS.container].sort()).toEqual(keys(defs.container!));
     expect([...KEYS.step].sort()).toEqual(keys(defs.step!));
     expect([...KEYS.notification].sort()).toEqual(keys(defs.notification!));
+    const top = MANIFEST_SCHEMA as unknown as { properties: { watch: { properties: object } } };
+    expect([...KEYS.watch].sort()).toEqual(keys(top.properties.watch));
     const step = defs.step as unknown as { properties: { check: { properties: object } } };
     expect([...KEYS.check].sort()).toEqual(keys(step.properties.check));
   });

@@ -87,11 +87,16 @@ function render(plan: Plan, preflight: PreflightReport): string[] {
     for (const s of plan.finally)
       lines.push(`   ${s.id} [${s.kind}] ${s.summary}, when ${s.when.join(" or ")}`);
   }
-  if (plan.notify.length) {
+  let section = plan.finally.length ? 6 : 5;
+  if (plan.watch) {
     lines.push(
       "",
-      `${plan.finally.length ? 6 : 5}. notifications of the outcome (never change it):`,
+      `${section++}. after the commit, a watch for ${plan.watch.for} (run exits 0 at the commit), every ${plan.watch.interval}; a failing check rolls the run back (watchRolledBack):`,
+      ...plan.watch.checks.map((c) => `   ${c}`),
     );
+  }
+  if (plan.notify.length) {
+    lines.push("", `${section}. notifications of the outcome (never change it):`);
     for (const n of plan.notify)
       lines.push(`   ${n.via === "url" ? "POST" : "run"} ${n.target}, on ${n.on.join(", ")}`);
   }

@@ -60,6 +60,7 @@ export async function runCommand(
     services: new SystemdServiceManager(),
     noRollback: !opts.rollback,
     onProgress: o.json ? undefined : progressPrinter(o.verbosity),
+    startWatch: (await import("./watch-actions.js")).watchStarter(store.dir),
   });
   const onSignal = (signal: NodeJS.Signals) => {
     if (handle.interrupt(`${signal} received`)) {
@@ -116,19 +117,32 @@ export async function recover(o: GlobalOptions, opts: { boot?: boolean }): Promi
       services,
       o.json ? {} : { onProgress: progressPrinter(o.verbosity) },
     );
+    const { resumeWatches } = await import("../../engine/watch.js");
+    const { watchProcessAlive } = await import("../../engine/watch-process.js");
+    const watches = resumeWatches(
+      store,
+      (await import("./watch-actions.js")).watchStarter(store.dir),
+      watchProcessAlive,
+    );
     // Each run as `run` reports its own rollback: steps, undos, every member and its proof.
-    emit(o, { recovered }, () =>
-      recovered.length
-        ? recovered
-            .map((r) =>
-              [
-                `${r.runId} (${r.module}), interrupted in ${r.interruptedIn}: ${r.outcome}`,
-                ...(r.killed ? [`killed ${r.killed} leftover process(es) of its steps first`] : []),
-                ...resultLines(r.result),
-              ].join("\n"),
-            )
-            .join("\n\n")
-        : "no interrupted run",
+    emit(
+      o,
+      { recovered, watches },
+      () =>
+        [...watches, ...(watches.length ? [""] : [])].join("\n") +
+        (recovered.length
+          ? recovered
+              .map((r) =>
+                [
+                  `${r.runId} (${r.module}), interrupted in ${r.interruptedIn}: ${r.outcome}`,
+                  ...(r.killed
+                    ? [`killed ${r.killed} leftover process(es) of its steps first`]
+                    : []),
+                  ...resultLines(r.result),
+                ].join("\n"),
+              )
+              .join("\n\n")
+          : "no interrupted run"),
     );
     const worst = recovered
       .map((r) => EXIT_OF_OUTCOME[r.outcome])

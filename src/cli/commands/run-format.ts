@@ -32,6 +32,12 @@ export function resultLines(r: RunResult): string[] {
           `  ${s.status === "succeeded" ? "✓" : "✗"} ${s.id} ${s.status}${s.error ? `: ${s.error}` : ""}`,
       ),
     );
+  if (r.watch)
+    lines.push(
+      r.watch.until
+        ? `watching until ${r.watch.until} (${r.watch.unit ? `unit ${r.watch.unit}` : `process ${r.watch.pid}`}): a failing check rolls the update back; \`rollpoint watch stop ${r.runId}\` ends it`
+        : `the watch could not start: ${r.watch.error}`,
+    );
   if (r.notifications?.length)
     lines.push(
       "notified:",

@@ -1,3 +1,4 @@
+import { watchProcessAlive } from "../../engine/watch-process.js";
 import type { LockHolder } from "../../store/lock.js";
 import { probeLock } from "../../store/lock.js";
 import type { RunRow } from "../../store/runs.js";
@@ -22,6 +23,15 @@ export async function status(o: GlobalOptions): Promise<ExitCode> {
     const lock = probeLock(store.dir);
     const unfinished = store.catalog.runs.unfinished();
     const modules = lastRunPerModule(store.catalog.runs.list(10_000));
+    const watches = store.catalog.watches.active().map((w) => ({
+      runId: w.runId,
+      module: w.module,
+      state: w.state,
+      until: new Date(w.endsAt).toISOString(),
+      ...(w.unit ? { unit: w.unit } : {}),
+      ...(w.pid ? { pid: w.pid } : {}),
+      running: watchProcessAlive(w),
+    }));
     emit(
       o,
       {
@@ -29,6 +39,7 @@ export async function status(o: GlobalOptions): Promise<ExitCode> {
         lock,
         unfinished: unfinished.map((r) => ({ runId: r.id, module: r.module, state: r.state })),
         modules,
+        watches,
       },
       () => {
         const lines = [`store ${store.dir}`, `lock: ${lockText(lock)}`];
@@ -38,6 +49,10 @@ export async function status(o: GlobalOptions): Promise<ExitCode> {
             lines.push(
               `UNFINISHED ${r.id} (${r.module}), last in ${r.state}: run \`rollpoint recover\``,
             );
+        for (const w of watches)
+          lines.push(
+            `${w.state === "rollingBack" ? "ROLLING BACK" : "watching"} ${w.runId} (${w.module}) until ${w.until}, ${w.unit ? `unit ${w.unit}` : `process ${w.pid}`}${w.running ? "" : ": its process is gone (`rollpoint recover` starts it again)"}`,
+          );
         lines.push(modules.length ? "last run of each module:" : "no runs yet");
         for (const m of modules)
           lines.push(

@@ -39,10 +39,12 @@ describe("a real tree, judged by rsync", () => {
       const live = join(dir, "live");
       const pristine = join(dir, "pristine");
       await execa("mkdir", [live, pristine]);
+      // The host is copied once and the copy copied: a test running beside this one may add a
+      // user to /etc/passwd between two copies of the host's own.
       for (const source of ["/etc", "/usr/share/doc"]) {
         const name = source.replaceAll("/", "_");
-        await execa("cp", ["-a", source, join(live, name)]);
         await execa("cp", ["-a", source, join(pristine, name)]);
+        await execa("cp", ["-a", join(pristine, name), join(live, name)]);
       }
       // The two roots were made a moment apart: only their own mtimes differ, and not by damage.
       await execa("touch", ["-r", live, pristine]);
