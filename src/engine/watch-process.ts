@@ -27,6 +27,7 @@ export function startWatchProcess(cli: string, storeDir: string, runId: string):
         "--unit",
         unit,
         "--collect",
+        "--no-block",
         "--quiet",
         "--description",
         `rollpoint watch of ${runId}`,

@@ -221,4 +221,77 @@ steps:
     const history = JSON.parse(h.inside("/usr/local/bin/rollpoint", "--json", "history").stdout);
     expect(history.runs[0]).toMatchObject({ module: "app", state: "rolledBack", finished: true });
   });
+
+  it("a watch in a transient unit, cut off by a power loss, resumes at the next boot and still rolls back", {
+    timeout: 240_000,
+  }, async () => {
+    const h = await host();
+    h.file(
+      "/usr/local/bin/rollpoint",
+      `#!/bin/sh\nexec /usr/bin/node ${process.cwd()}/dist/cli/main.js "$@"\n`,
+      0o755,
+    );
+    h.install("rollpoint-recover.service");
+    h.file("/srv/app/app.conf", "v1\n");
+    h.file(
+      "/etc/rollpoint/app.yaml",
+      `apiVersion: rollpoint/v1
+name: app
+rollbackPoint:
+  files: [/srv/app/app.conf]
+watch:
+  for: 10m
+  interval: 1s
+  checks:
+    - { command: [test, "!", -e, /srv/app/broken], once: true }
+steps:
+  - id: configure
+    shell: echo v2 > /srv/app/app.conf
+`,
+    );
+    h.enable("rollpoint-recover.service");
+    await h.boot();
+    await until(
+      "the container to finish booting",
+      () => h.inside("systemctl", "is-active", "rollpoint-recover.service").stdout === "active",
+      { diagnose: h.diagnose },
+    );
+    const run = h.inside("/usr/local/bin/rollpoint", "--json", "run", "/etc/rollpoint/app.yaml");
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const { runId, watch } = JSON.parse(run.stdout) as {
+      runId: string;
+      watch: { unit: string };
+    };
+    expect(watch.unit).toBe(`rollpoint-watch-${runId}.service`);
+    await until(
+      "the watch's unit to run",
+      () => h.inside("systemctl", "is-active", watch.unit).stdout === "active",
+      { diagnose: h.diagnose },
+    );
+    expect(h.read("/srv/app/app.conf")).toBe("v2\n");
+    await h.powerLoss();
+
+    // The next boot: the boot-time recover starts the watch again, in a unit of the same name.
+    await h.boot();
+    await until(
+      "the watch's unit to run again",
+      () => h.inside("systemctl", "is-active", watch.unit).stdout === "active",
+      { diagnose: h.diagnose },
+    );
+    expect(h.read("/srv/app/app.conf")).toBe("v2\n");
+    h.file("/srv/app/broken", "");
+    await until("the watch to roll the update back", () => h.read("/srv/app/app.conf") === "v1\n", {
+      diagnose: h.diagnose,
+    });
+    await until(
+      "the watch's unit to end",
+      () => h.inside("systemctl", "is-active", watch.unit).stdout !== "active",
+      { diagnose: h.diagnose },
+    );
+    const history = JSON.parse(h.inside("/usr/local/bin/rollpoint", "--json", "history").stdout);
+    expect(history.runs.map((r: { state: string }) => r.state)).toEqual([
+      "watchRolledBack",
+      "committed",
+    ]);
+  });
 });
