@@ -57,6 +57,18 @@ async function host() {
       mkdirSync(dirname(join(merged!, as)), { recursive: true });
       copyFileSync(join(CONTRIB, name), join(merged!, as));
     },
+    /** The built CLI as /usr/local/bin/rollpoint, and the boot-time recover unit. */
+    installRollpoint() {
+      file(
+        "/usr/local/bin/rollpoint",
+        `#!/bin/sh\nexec /usr/bin/node ${process.cwd()}/dist/cli/main.js "$@"\n`,
+        0o755,
+      );
+      copyFileSync(
+        join(CONTRIB, "rollpoint-recover.service"),
+        join(merged!, "/etc/systemd/system/rollpoint-recover.service"),
+      );
+    },
     /** `systemctl --root`: what `systemctl enable` does, before the first boot. */
     enable: (...units: string[]) => {
       const result = spawnSync("/bin/systemctl", [`--root=${merged}`, "enable", ...units], {
@@ -137,12 +149,7 @@ describe("contrib/systemd, on a real systemd", () => {
     timeout: 240_000,
   }, async () => {
     const h = await host();
-    h.file(
-      "/usr/local/bin/rollpoint",
-      `#!/bin/sh\nexec /usr/bin/node ${process.cwd()}/dist/cli/main.js "$@"\n`,
-      0o755,
-    );
-    h.install("rollpoint-recover.service");
+    h.installRollpoint();
     h.install("rollpoint-update@.service");
     h.install("rollpoint-update@.timer");
     h.install("rollpoint-protected.conf", "/etc/systemd/system/app.service.d/rollpoint.conf");
@@ -226,12 +233,11 @@ steps:
     timeout: 240_000,
   }, async () => {
     const h = await host();
+    h.installRollpoint();
     h.file(
-      "/usr/local/bin/rollpoint",
-      `#!/bin/sh\nexec /usr/bin/node ${process.cwd()}/dist/cli/main.js "$@"\n`,
-      0o755,
+      "/etc/systemd/system/app.service",
+      `[Service]\nExecStart=/bin/sh -c 'cat /srv/app/app.conf >> /srv/app/starts; exec sleep infinity'\n[Install]\nWantedBy=multi-user.target\n`,
     );
-    h.install("rollpoint-recover.service");
     h.file("/srv/app/app.conf", "v1\n");
     h.file(
       "/etc/rollpoint/app.yaml",
@@ -239,6 +245,7 @@ steps:
 name: app
 rollbackPoint:
   files: [/srv/app/app.conf]
+  services: [app]
 watch:
   for: 10m
   interval: 1s
@@ -247,13 +254,20 @@ watch:
 steps:
   - id: configure
     shell: echo v2 > /srv/app/app.conf
+  - id: restart
+    service: { restart: [app] }
 `,
     );
-    h.enable("rollpoint-recover.service");
+    h.enable("rollpoint-recover.service", "app.service");
     await h.boot();
     await until(
       "the container to finish booting",
       () => h.inside("systemctl", "is-active", "rollpoint-recover.service").stdout === "active",
+      { diagnose: h.diagnose },
+    );
+    await until(
+      "app's first start",
+      () => h.exists("/srv/app/starts") && h.read("/srv/app/starts") === "v1\n",
       { diagnose: h.diagnose },
     );
     const run = h.inside("/usr/local/bin/rollpoint", "--json", "run", "/etc/rollpoint/app.yaml");
@@ -269,6 +283,10 @@ steps:
       { diagnose: h.diagnose },
     );
     expect(h.read("/srv/app/app.conf")).toBe("v2\n");
+    // A simple unit is started once forked: its line comes a moment later.
+    await until("app's start on v2", () => h.read("/srv/app/starts") === "v1\nv2\n", {
+      diagnose: h.diagnose,
+    });
     await h.powerLoss();
 
     // The next boot: the boot-time recover starts the watch again, in a unit of the same name.
@@ -288,6 +306,11 @@ steps:
       () => h.inside("systemctl", "is-active", watch.unit).stdout !== "active",
       { diagnose: h.diagnose },
     );
+    // The service was stopped, its file put back, and started again on it: it reads v1.
+    expect(h.inside("systemctl", "is-active", "app.service").stdout).toBe("active");
+    await until("app's start on v1", () => h.read("/srv/app/starts").endsWith("\nv1\n"), {
+      diagnose: h.diagnose,
+    });
     const history = JSON.parse(h.inside("/usr/local/bin/rollpoint", "--json", "history").stdout);
     expect(history.runs.map((r: { state: string }) => r.state)).toEqual([
       "watchRolledBack",

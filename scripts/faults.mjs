@@ -1,0 +1,432 @@
+#!/usr/bin/env node
+// The fault and kill campaign (docs/reliability.md): a failing update of a tree and a SQLite
+// database, run by the built CLI while
+//   - strace fails the Nth call of one system-call class (EIO, ENOSPC, EDQUOT; once, or from the
+//     Nth on), or
+//   - it is SIGKILLed at its Nth persisted transition (ROLLPOINT_PAUSE_AT=transition#N) or at a
+//     random instant,
+// then `recover` and `backups verify` run without faults, and the host is judged from outside:
+// `rsync -aHAXSn --checksum --delete` against a pristine copy of the tree, every row of the
+// database against its first state. Counted per trial: a false claim (the command said "as it
+// was" or exit 0/1 while the host differs), a stack trace or "unexpected error" on stderr, a
+// damaged store (verify fails after recover), a hang (no end within the bound), and a leak (a
+// temporary file of rollpoint's left in the store after recover).
+//
+//   node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE]
+// `npm run test:faults` runs the full campaign; `npm run test:faults:sample` the CI sample.
+
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const require = createRequire(import.meta.url);
+const Database = require("better-sqlite3");
+const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+
+const args = new Map();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i], process.argv[i + 1]);
+const TRIALS = Number(args.get("--trials") ?? 400);
+const KILLS = Number(args.get("--kills") ?? 100);
+let seed = Number(args.get("--seed") ?? 1);
+const JSON_OUT = args.get("--json");
+const HANG_MS = 90_000;
+
+// A small deterministic generator: a figure can be rerun with its seed.
+function random() {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  return seed / 2 ** 31;
+}
+const pick = (list) => list[Math.floor(random() * list.length)];
+
+// Classes of file-system calls rollpoint makes after start-up. Plain write(2) is left out: a
+// failure there deadlocks Node itself (libuv's signal pipe), which no disk does.
+const CLASSES = [
+  "openat",
+  "pwrite64",
+  "fsync",
+  "fdatasync",
+  "rename,renameat,renameat2",
+  "unlinkat",
+  "mkdir,mkdirat",
+  "fchmod,fchmodat",
+  "fchown,fchownat",
+  "utimensat",
+  "copy_file_range",
+  "ioctl",
+];
+const ERRORS = ["EIO", "ENOSPC", "EDQUOT"];
+
+function host() {
+  const dir = mkdtempSync(join(tmpdir(), "rollpoint-faults-"));
+  const app = join(dir, "app");
+  const make = (root) => {
+    for (const d of ["etc", "lib/x", "var"]) spawnSync("mkdir", ["-p", join(root, d)]);
+    for (let i = 0; i < 30; i++)
+      writeFileSync(join(root, "lib/x", `f${i}`), `file ${i}\n`.repeat(i + 1));
+    writeFileSync(join(root, "etc/app.conf"), "mode=one\n");
+    writeFileSync(join(root, "var/big"), Buffer.alloc(300_000, 7));
+    spawnSync("ln", ["-s", "../etc/app.conf", join(root, "lib/link")]);
+    spawnSync("chmod", ["0600", join(root, "etc/app.conf")]);
+  };
+  make(app);
+  const db = join(dir, "data.db");
+  const sqlite = new Database(db);
+  sqlite.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+  const insert = sqlite.prepare("INSERT INTO t (v) VALUES (?)");
+  for (let i = 0; i < 200; i++) insert.run(`row ${i}`);
+  sqlite.close();
+  const pristine = join(dir, "pristine");
+  execFileSync("cp", ["-a", app, pristine]);
+  const rows = dump(db);
+  const manifest = join(dir, "update.yaml");
+  writeFileSync(
+    manifest,
+    `apiVersion: rollpoint/v1
+name: faults
+rollbackPoint:
+  files: [${app}]
+  databases: [{ name: data, type: sqlite, database: ${db} }]
+steps:
+  - id: edit
+    shell: |
+      echo mode=two > ${app}/etc/app.conf
+      rm -f ${app}/lib/x/f3 ${app}/lib/x/f4
+      echo new > ${app}/lib/new.conf
+      head -c 200000 /dev/urandom > ${app}/var/big
+  - id: migrate
+    run: [node, -e, "const D=require(process.argv[1]);const d=new D(process.argv[2]);d.exec('DELETE FROM t WHERE id % 3 = 0; CREATE TABLE u (x)');d.close()", ${require.resolve("better-sqlite3")}, ${db}]
+  - id: health
+    run: ["false"]
+`,
+  );
+  const commits = join(dir, "commits.yaml");
+  writeFileSync(
+    commits,
+    readFileSync(manifest, "utf8").replace('  - id: health\n    run: ["false"]\n', ""),
+  );
+  return { dir, app, db, pristine, rows, manifest, commits, store: join(dir, "store") };
+}
+
+function dump(db) {
+  const sqlite = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const tables = sqlite
+      .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all();
+    return JSON.stringify(
+      tables.map((t) => [t.sql, sqlite.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`).all()]),
+    );
+  } finally {
+    sqlite.close();
+  }
+}
+
+function cli(argv, { env = {}, wrap = [] } = {}) {
+  return new Promise((resolve) => {
+    const command = wrap.length ? wrap[0] : process.execPath;
+    const all = wrap.length ? [...wrap.slice(1), process.execPath, CLI, ...argv] : [CLI, ...argv];
+    const child = spawn(command, all, { env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => {
+      stdout += c;
+    });
+    child.stderr.on("data", (c) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve({ code: null, stdout, stderr, hung: true });
+    }, HANG_MS);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, hung: false });
+    });
+  });
+}
+
+const STACK = /\n\s+at .+:\d+:\d+\)?\n|unexpected error/;
+
+/** The host and the store after the trial, judged from outside. */
+/** Is the tree (and the database, unless `rowsToo` is false) as in `snapshot`? */
+function sameAs(h, snapshot, rowsToo = true) {
+  const tree = spawnSync(
+    "rsync",
+    ["-aHAXSn", "--checksum", "--delete", "-i", `${snapshot.dir}/`, `${h.app}/`],
+    { encoding: "utf8" },
+  ).stdout.trim();
+  let rows = "";
+  try {
+    rows = dump(h.db);
+  } catch (error) {
+    rows = String(error);
+  }
+  return {
+    ok: tree === "" && (!rowsToo || rows === snapshot.rows),
+    tree,
+    rowsSame: rows === snapshot.rows,
+  };
+}
+
+/** The host and the store after the trial's command, then `recover`, judged from outside. */
+async function judge(h, said, before, rowsToo) {
+  const out = {
+    falseClaim: false,
+    stack: false,
+    damaged: false,
+    hang: false,
+    leak: false,
+    detail: "",
+  };
+  const recover = await cli(["--store", h.store, "recover"]);
+  const verify = await cli(["--store", h.store, "backups", "verify"]);
+  const again = await cli(["--store", h.store, "recover"]);
+  out.hang = said.hung || recover.hung || verify.hung;
+  // A fault while Node loads rollpoint's own code (its module loader's stack, before any of it
+  // runs) is Node's, not rollpoint's: counted apart, as a start-up fault.
+  out.startup =
+    /node:internal\/modules\//.test(said.stderr) && /(dist|node_modules)\//.test(said.stderr);
+  out.stack =
+    !out.startup &&
+    [said, recover, verify].some((r) => STACK.test(r.stderr) || STACK.test(r.stdout));
+  // A store that opens and verifies (a store that never came to be is not damaged).
+  const storeMade = existsSync(join(h.store, "catalog.db"));
+  out.damaged = storeMade && (verify.code !== 0 || again.code !== 0);
+  const back = sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo);
+  // "Not started" (4) or a refusal (3, 5) claims nothing changed: the state before the command.
+  const unchanged = [3, 4, 5].includes(said.code) && sameAs(h, before, rowsToo).ok;
+  const exact = back.ok || unchanged;
+  // Every other answer but exit 2 ("needs intervention") claims the host is as it was: rolled
+  // back (1), restored (0), recovered or nothing to recover (0).
+  const honest = [said, recover].some((r) => r.code === 2);
+  out.falseClaim = !exact && !honest;
+  if (storeMade) {
+    const tmp = join(h.store, "tmp");
+    out.leak = existsSync(tmp) && readdirSync(tmp).length > 0;
+  }
+  if (!exact)
+    out.detail = `tree: ${back.tree.split("\n").slice(0, 3).join(" | ")}, rows ${back.rowsSame ? "same" : "differ"}`;
+  out.exact = exact;
+  out.codes = [said.code, recover.code, verify.code];
+  return out;
+}
+
+const results = [];
+
+function snapshot(h, name) {
+  const dir = join(h.dir, name);
+  execFileSync("cp", ["-a", h.app, dir]);
+  return { dir, rows: dump(h.db) };
+}
+
+// The commands a trial faults or kills: what each needs first (done without faults), the state
+// the host is in before it (what "not started" must leave), and how to finish what it left.
+const COMMANDS = {
+  run: async (h) => ({ argv: ["run", h.manifest], before: { dir: h.pristine, rows: h.rows } }),
+  rollback: async (h) => {
+    const committed = await cli(["--store", h.store, "--json", "run", h.commits]);
+    const { runId } = JSON.parse(committed.stdout);
+    return { argv: ["rollback", runId], before: snapshot(h, "before"), again: ["rollback", runId] };
+  },
+  restore: async (h) => {
+    const created = await cli([
+      "--store",
+      h.store,
+      "--json",
+      "backups",
+      "create",
+      h.app,
+      "--module",
+      "faults",
+    ]);
+    const id = JSON.parse(created.stdout).backup.backupId;
+    spawnSync("sh", [
+      "-c",
+      `echo mode=two > ${h.app}/etc/app.conf; rm -f ${h.app}/lib/x/f3; echo new > ${h.app}/lib/new.conf; chmod 0644 ${h.app}/etc/app.conf`,
+    ]);
+    return {
+      argv: ["backups", "restore", id],
+      before: snapshot(h, "before"),
+      again: ["backups", "restore", id],
+      rowsToo: false,
+    };
+  },
+};
+
+async function trial(kind, label, command, run) {
+  const h = host();
+  try {
+    const prepared = await COMMANDS[command](h);
+    const rowsToo = prepared.rowsToo ?? true;
+    const said = await run(h, prepared.argv);
+    const verdict = await judge(h, said, prepared.before, rowsToo);
+    // What is left is put right by doing it again without faults (then recover).
+    if (prepared.again && !sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo).ok) {
+      await cli(["--store", h.store, ...prepared.again]);
+      await cli(["--store", h.store, "recover"]);
+    }
+    verdict.unrecoverable =
+      prepared.again !== undefined && !sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo).ok;
+    results.push({ kind, command, label, ...verdict });
+    const bad = ["falseClaim", "stack", "damaged", "hang", "leak", "unrecoverable"].filter(
+      (k) => verdict[k],
+    );
+    process.stdout.write(
+      `${bad.length ? "✗" : "✓"} ${command} ${kind} ${label}: exit ${verdict.codes.join("/")}${verdict.exact ? ", exact" : ", NOT exact"}${bad.length ? ` — ${bad.join(", ")} ${verdict.detail}` : ""}\n`,
+    );
+  } finally {
+    rmSync(h.dir, { recursive: true, force: true });
+  }
+}
+
+// How many calls of a class a clean run makes: where N may go.
+function callsOf(cls) {
+  const h = host();
+  try {
+    const out = spawnSync(
+      "strace",
+      [
+        "-f",
+        "-qq",
+        "-c",
+        "-o",
+        join(h.dir, "count"),
+        "-e",
+        `trace=${cls}`,
+        process.execPath,
+        CLI,
+        "--store",
+        h.store,
+        "run",
+        h.manifest,
+      ],
+      { encoding: "utf8" },
+    );
+    const text = spawnSync("cat", [join(h.dir, "count")], { encoding: "utf8" }).stdout;
+    const total = text.split("\n").find((l) => /total/.test(l));
+    return Number(total?.trim().split(/\s+/)[2] ?? 0) || (out.status === null ? 0 : 50);
+  } finally {
+    rmSync(h.dir, { recursive: true, force: true });
+  }
+}
+
+// The oracle must be able to fail: a rollback that "lies" (the tree damaged after the run said
+// it was back) is counted as a false claim, or the campaign's zeros mean nothing.
+async function selfCheck() {
+  const h = host();
+  try {
+    const said = await cli(["--store", h.store, "run", h.manifest]);
+    writeFileSync(join(h.app, "etc/app.conf"), "damaged after the rollback\n");
+    const verdict = await judge(h, said, { dir: h.pristine, rows: h.rows }, true);
+    if (!verdict.falseClaim) {
+      process.stdout.write("✗ self-check: a damaged tree after 'as it was' was not counted\n");
+      process.exit(1);
+    }
+    process.stdout.write("✓ self-check: the oracle counts a false claim\n");
+  } finally {
+    rmSync(h.dir, { recursive: true, force: true });
+  }
+}
+
+const started = Date.now();
+await selfCheck();
+const counts = new Map(CLASSES.map((c) => [c, Math.max(1, callsOf(c))]));
+for (let i = 0; i < TRIALS; i++) {
+  const cls = pick(CLASSES);
+  const error = pick(ERRORS);
+  const n = 1 + Math.floor(random() * counts.get(cls));
+  const persistent = random() < 0.3;
+  const when = `${n}${persistent ? "+" : ""}`;
+  const command = pick(["run", "run", "rollback", "restore"]);
+  await trial("fault", `${cls}=${error}@${when}`, command, (h, argv) =>
+    cli(["--store", h.store, ...argv], {
+      wrap: [
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        `trace=${cls}`,
+        "-e",
+        `inject=${cls}:error=${error}:when=${when}`,
+      ],
+    }),
+  );
+}
+// Kills: at each persisted transition in turn, then at random instants.
+for (let i = 0; i < KILLS; i++) {
+  const atTransition = i % 2 === 0;
+  const n = 1 + ((i / 2) % 14);
+  // A run of this update takes about a second and a half here: a kill within it.
+  const delay = Math.floor(random() * 1500);
+  const command = pick(["run", "run", "rollback", "restore"]);
+  await trial(
+    "kill",
+    atTransition ? `transition#${n}` : `after ${delay} ms`,
+    command,
+    async (h, argv) => {
+      const child = spawn(process.execPath, [CLI, "--store", h.store, ...argv], {
+        env: atTransition ? { ...process.env, ROLLPOINT_PAUSE_AT: `transition#${n}` } : process.env,
+      });
+      let stderr = "";
+      let stdout = "";
+      child.stdout.on("data", (c) => {
+        stdout += c;
+      });
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, atTransition ? HANG_MS : delay);
+        child.stderr.on("data", (c) => {
+          stderr += c;
+          if (/paused at/.test(stderr)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.on("close", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      const ran = child.exitCode !== null;
+      child.kill("SIGKILL");
+      await new Promise((resolve) =>
+        child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
+      );
+      return {
+        code: ran ? child.exitCode : null,
+        stdout,
+        stderr: stderr.replace(/rollpoint: paused at .*\n/, ""),
+        hung: false,
+      };
+    },
+  );
+}
+
+const sum = (k) => results.filter((r) => r[k]).length;
+const summary = {
+  trials: results.length,
+  faults: results.filter((r) => r.kind === "fault").length,
+  kills: results.filter((r) => r.kind === "kill").length,
+  exact: sum("exact"),
+  falseClaims: sum("falseClaim"),
+  stackTraces: sum("stack"),
+  damagedStores: sum("damaged"),
+  hangs: sum("hang"),
+  leaks: sum("leak"),
+  unrecoverable: sum("unrecoverable"),
+  byCommand: Object.fromEntries(
+    Object.keys(COMMANDS).map((c) => [c, results.filter((r) => r.command === c).length]),
+  ),
+  startupFaults: sum("startup"),
+  honestFailures: results.filter((r) => !r.exact && !r.falseClaim).length,
+  seconds: Math.round((Date.now() - started) / 1000),
+};
+process.stdout.write(`\n${JSON.stringify(summary)}\n`);
+if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ summary, results }, null, 2));
+process.exit(
+  summary.falseClaims || summary.stackTraces || summary.damagedStores || summary.hangs ? 1 : 0,
+);
