@@ -187,8 +187,11 @@ async function judge(h, said, before, rowsToo) {
   out.hang = said.hung || recover.hung || verify.hung;
   // A fault while Node loads rollpoint's own code (its module loader's stack, before any of it
   // runs) is Node's, not rollpoint's: counted apart, as a start-up fault.
+  // Node's own end on an uncaught error while loading a module (its banner, exit 1) is such
+  // a fault too: its exit 1 is Node's, not rollpoint's "rolled back".
   out.startup =
-    /node:internal\/modules\//.test(said.stderr) && /(dist|node_modules)\//.test(said.stderr);
+    (/node:internal\/modules\//.test(said.stderr) || /\nNode\.js v\d/.test(said.stderr)) &&
+    /open '[^']*\/(dist|node_modules)\//.test(said.stderr);
   out.stack =
     !out.startup &&
     [said, recover, verify].some((r) => STACK.test(r.stderr) || STACK.test(r.stdout));
@@ -197,12 +200,19 @@ async function judge(h, said, before, rowsToo) {
   out.damaged = storeMade && (verify.code !== 0 || again.code !== 0);
   const back = sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo);
   // "Not started" (4) or a refusal (3, 5) claims nothing changed: the state before the command.
-  const unchanged = [3, 4, 5].includes(said.code) && sameAs(h, before, rowsToo).ok;
+  // A command killed claims nothing: before it recorded anything, the host is as before it.
+  // An exit code outside rollpoint's table (Node's own end: an errno, a signal's) claims
+  // nothing either; it is counted apart (offTable), a finding of its own.
+  out.offTable = said.code !== null && ![0, 1, 2, 3, 4, 5].includes(said.code);
+  const unchanged =
+    ([3, 4, 5, null].includes(said.code) || out.offTable) &&
+    !said.hung &&
+    sameAs(h, before, rowsToo).ok;
   const exact = back.ok || unchanged;
   // Every other answer but exit 2 ("needs intervention") claims the host is as it was: rolled
   // back (1), restored (0), recovered or nothing to recover (0).
   const honest = [said, recover].some((r) => r.code === 2);
-  out.falseClaim = !exact && !honest;
+  out.falseClaim = !exact && !honest && !out.startup;
   if (storeMade) {
     const tmp = join(h.store, "tmp");
     out.leak = existsSync(tmp) && readdirSync(tmp).length > 0;
@@ -418,6 +428,7 @@ const summary = {
   hangs: sum("hang"),
   leaks: sum("leak"),
   unrecoverable: sum("unrecoverable"),
+  offTableExits: sum("offTable"),
   byCommand: Object.fromEntries(
     Object.keys(COMMANDS).map((c) => [c, results.filter((r) => r.command === c).length]),
   ),
