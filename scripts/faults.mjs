@@ -189,8 +189,12 @@ async function judge(h, said, before, rowsToo) {
   // runs) is Node's, not rollpoint's: counted apart, as a start-up fault.
   // Node's own end on an uncaught error while loading a module (its banner, exit 1) is such
   // a fault too: its exit 1 is Node's, not rollpoint's "rolled back".
+  // So is one while a command imports its code lazily: "unexpected error" naming a module
+  // file (docs/reliability.md, "Not yet").
   out.startup =
-    (/node:internal\/modules\//.test(said.stderr) || /\nNode\.js v\d/.test(said.stderr)) &&
+    (/node:internal\/modules\//.test(said.stderr) ||
+      /\nNode\.js v\d/.test(said.stderr) ||
+      /unexpected error: E[A-Z]+: .*open '[^']*\/(dist|node_modules)\//.test(said.stderr)) &&
     /open '[^']*\/(dist|node_modules)\//.test(said.stderr);
   out.stack =
     !out.startup &&
