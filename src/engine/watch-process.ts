@@ -3,12 +3,10 @@
 // process of its own session otherwise. Either runs `rollpoint --store <dir> watch run <run-id>`.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { WatchRow } from "../store/watches.js";
+import { systemdBooted } from "../util/systemd-booted.js";
 import type { WatchProcess } from "./watch.js";
-
-// sd_booted(3): systemd is the running init.
-const SYSTEMD_BOOTED = "/run/systemd/system";
 
 /** The transient unit of a run's watch. */
 export const watchUnit = (runId: string): string => `rollpoint-watch-${runId}.service`;
@@ -19,7 +17,7 @@ export const watchUnit = (runId: string): string => `rollpoint-watch-${runId}.se
  */
 export function startWatchProcess(cli: string, storeDir: string, runId: string): WatchProcess {
   const argv = [process.execPath, cli, "--store", storeDir, "watch", "run", runId];
-  if (existsSync(SYSTEMD_BOOTED) && process.env.ROLLPOINT_WATCH_DETACHED !== "1") {
+  if (systemdBooted() && process.env.ROLLPOINT_WATCH_DETACHED !== "1") {
     const unit = watchUnit(runId);
     const started = spawnSync(
       "systemd-run",

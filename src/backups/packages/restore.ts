@@ -96,22 +96,22 @@ async function applyPackagesRestore(
     // A hold the update released (to upgrade a held package) is set again, and one it added is
     // released: the selection is part of what was recorded.
     const after = await packageStates(meta.packages.map((p) => p.name));
-    for (const mark of ["hold", "unhold"] as const) {
+    const held = (status: string) => selectionOf(status) === "hold";
+    const marks = [
+      ["hold", (was: boolean, is: boolean) => was && !is, "held %s again"],
+      [
+        "unhold",
+        (was: boolean, is: boolean) => !was && is,
+        "released the hold the update put on %s",
+      ],
+    ] as const;
+    for (const [mark, wanted, said] of marks) {
       const names = meta.packages
-        .filter((p, i) => {
-          const held = [selectionOf(p.status), selectionOf(after[i]!.status)].map(
-            (w) => w === "hold",
-          );
-          return p.installed && (mark === "hold" ? held[0] && !held[1] : !held[0] && held[1]);
-        })
+        .filter((p, i) => p.installed && wanted(held(p.status), held(after[i]!.status)))
         .map((p) => p.name);
       if (names.length) {
         await tool("apt-mark", [mark, ...names]);
-        done.push(
-          mark === "hold"
-            ? `held ${names.join(", ")} again`
-            : `released the hold the update put on ${names.join(", ")}`,
-        );
+        done.push(said.replace("%s", names.join(", ")));
       }
     }
   } catch (error) {

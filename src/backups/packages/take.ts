@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/rows.js";
 import type { Store } from "../../store/store.js";
+import { systemdBooted } from "../../util/systemd-booted.js";
 import { dumpEntry } from "../databases/dump.js";
 import type { Entry } from "../files/entry.js";
 import { backupFiles } from "../files/kind.js";
@@ -40,12 +41,11 @@ export interface PackagesMeta {
   units?: string[];
 }
 
-// sd_booted(3): systemd is the running init. Without it (a container's Debian) no unit runs.
-const SYSTEMD_BOOTED = "/run/systemd/system";
+// Without systemd as the init (a container's Debian) no unit runs.
 
 /** The units the installed `names` ship, where systemd runs them; none elsewhere. */
 export const runnableUnits = (names: readonly string[]): Promise<string[]> =>
-  existsSync(SYSTEMD_BOOTED) ? unitsShippedBy(names) : Promise.resolve([]);
+  systemdBooted() ? unitsShippedBy(names) : Promise.resolve([]);
 
 /** Every package the member holds: the named ones and what each apt step would touch. */
 export async function memberPackages(entries: readonly PackageEntry[]): Promise<string[]> {
