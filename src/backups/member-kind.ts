@@ -48,6 +48,11 @@ export interface TakeContext {
   services: ServiceManager;
   /** The label of the next backup of the point: each call is the next member (its seq). */
   label(): BackupLabel;
+  /**
+   * Aborted when the run is interrupted (a signal, its timeout) while the point is taken: a
+   * kind that reads for long checks it between reads and throws (see `throwIfInterrupted`).
+   */
+  signal?: AbortSignal;
 }
 
 /** A member as the plan and the machine name it: `key` is its restore state's name. */

@@ -1,5 +1,6 @@
 import { GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
+import { digestOf } from "../store/entry.js";
 import type { Store } from "../store/store.js";
 import type { RollbackOperation } from "./outcomes.js";
 
@@ -33,7 +34,7 @@ export function failedOperation(row: BackupRow, error: unknown): RollbackOperati
 export async function verifiedEntries(store: Store, row: BackupRow) {
   const entries = store.catalog.entries(row.id);
   for (const entry of entries) {
-    if (entry.hash && (await store.objects.check(entry.hash)) !== "ok") {
+    if (entry.hash && (await store.objects.check(entry.hash, digestOf(entry))) !== "ok") {
       throw new GlobalRollbackError(
         "VERIFY_FAILED",
         `backup ${row.id} cannot be restored: the stored copy of ${row.source} is missing or damaged (object ${entry.hash}); nothing was changed`,

@@ -5,6 +5,7 @@ import { describeError, GlobalRollbackError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
 import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
+import { checkpoint } from "../util/checkpoint.js";
 import { UnreachableDatabase } from "./databases/unreachable.js";
 import { discardExternal, eachKind, kindOf, memberListsOf } from "./members.js";
 import type { RollbackOperation, RollbackResult } from "./operation.js";
@@ -26,6 +27,8 @@ export async function createPoint(
   store: Store,
   services: ServiceManager,
   spec: PointSpec,
+  // A run interrupted while its point is taken: the take stops and the point is removed.
+  signal?: AbortSignal,
 ): Promise<string> {
   const pointId = newId("point");
   store.catalog.insertPoint({
@@ -42,8 +45,11 @@ export async function createPoint(
     pointSeq: seq++,
   });
   try {
-    for (const { kind, entries } of eachKind(memberListsOf(spec)))
-      await kind.take(entries, { store, services, label });
+    for (const { kind, entries } of eachKind(memberListsOf(spec))) {
+      await checkpoint(signal, "taking the rollback point");
+      await kind.take(entries, { store, services, label, ...(signal ? { signal } : {}) });
+    }
+    await checkpoint(signal, "taking the rollback point");
     store.catalog.completePoint(pointId);
   } catch (error) {
     for (const member of store.catalog.pointMembers(pointId))

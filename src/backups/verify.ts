@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { describeError } from "../errors.js";
 import type { BackupRow } from "../store/catalog.js";
+import { digestOf } from "../store/entry.js";
 import type { Store } from "../store/store.js";
 import { shownName } from "./files/names.js";
 import { checkExternal, kindOf } from "./members.js";
@@ -21,7 +22,7 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
       if (!entry.hash) continue;
       let result = checked.get(entry.hash);
       if (result === undefined) {
-        result = await store.objects.check(entry.hash);
+        result = await store.objects.check(entry.hash, digestOf(entry));
         objectsChecked++;
         if (checked.size >= RECENT) checked = new Map();
         checked.set(entry.hash, result);

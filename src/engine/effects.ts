@@ -19,6 +19,7 @@ export function engineActions(
   const { store, services, manifest } = options;
   // Looked up by id at every step and undo: a map, not a scan (plan is tested at 20,000 steps).
   const stepsById = new Map(manifest.steps.map((s) => [s.id, s]));
+  const pointTaking = new AbortController();
   return {
     async preflight() {
       const report = await runPreflight(manifest, {
@@ -33,12 +34,20 @@ export function engineActions(
         );
     },
     async takeRollbackPoint() {
-      const pointId = await createPoint(store, services, {
-        moduleName: manifest.name,
-        description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
-        ...memberListsOf(manifest.rollbackPoint ?? {}),
-      });
+      const pointId = await createPoint(
+        store,
+        services,
+        {
+          moduleName: manifest.name,
+          description: `${manifest.name}${manifest.version ? ` ${manifest.version}` : ""}: before the update`,
+          ...memberListsOf(manifest.rollbackPoint ?? {}),
+        },
+        pointTaking.signal,
+      );
       return { pointId };
+    },
+    abandonPoint(reason) {
+      pointTaking.abort(reason);
     },
     async runStep(stepId, signal) {
       const step = stepsById.get(stepId)!;

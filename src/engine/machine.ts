@@ -22,6 +22,8 @@ export interface RunContext {
 export interface EngineActions {
   preflight(): Promise<void>;
   takeRollbackPoint(): Promise<{ pointId: string }>;
+  /** Stop the point being taken (an ABORT meanwhile): its take fails and removes what it took. */
+  abandonPoint(reason: string): void;
   runStep(stepId: string, signal: AbortSignal): Promise<void>;
   /** Kill what the steps left running; throws when something survives (nothing is restored). */
   settle(): Promise<void>;
@@ -165,6 +167,7 @@ export function compileMachine(
           (event as unknown as { output: { pointId: string } }).output.pointId,
       }),
       recordAbort: assign({ error: ({ event }) => (event as AbortEvent).reason }),
+      abandonPoint: ({ event }) => actions.abandonPoint((event as AbortEvent).reason),
       requestAbort: assign({
         abortRequested: () => true,
         error: ({ event }) => (event as AbortEvent).reason,
@@ -201,10 +204,11 @@ export function compileMachine(
       failedStep: null,
       error: null,
     },
-    // An ABORT before the steps is remembered (preflight and the rollback point run to their
-    // end, so that nothing is left half-made), and the update then does not start: after
-    // preflight it ends notStarted; after the rollback point, the point is restored (nothing was
-    // changed yet, so that is quick) and the run ends rolledBack.
+    // An ABORT before the steps is remembered and the update does not start. Preflight runs to
+    // its end (it only reads) and the run ends notStarted. The rollback point is abandoned: its
+    // take stops at its next checkpoint (a walk's window, a member) and removes what it took,
+    // and the run ends notStarted; a point that completed first is restored (nothing was changed
+    // yet, so that is quick) and the run ends rolledBack.
     states: {
       preflight: {
         on: { ABORT: { actions: "requestAbort" } },
@@ -215,7 +219,7 @@ export function compileMachine(
         },
       },
       rollbackPoint: {
-        on: { ABORT: { actions: "requestAbort" } },
+        on: { ABORT: { actions: ["requestAbort", "abandonPoint"] } },
         invoke: {
           src: "takeRollbackPoint",
           onDone: [

@@ -1,3 +1,4 @@
+import type { Digest } from "./hash.js";
 /** What a path was at backup time. `absent` records that the path did not exist. */
 export type EntryKind =
   | "file"
@@ -42,6 +43,11 @@ export interface Entry {
    */
   sparse?: true;
   /**
+   * `hash` is the sparse digest of the contents (store/hash.ts), not their SHA-256: a large file
+   * with holes, named without a pass over every zero of its length. Always with `sparse`.
+   */
+  sparseDigest?: true;
+  /**
    * The inode flags `i` (immutable) and `a` (append only), as lsattr shows them, when set: a
    * restore lifts them to change the path and puts them back after.
    */
@@ -54,4 +60,9 @@ export interface Listing {
   takenAtMs: number;
   /** The listing format it was stored in (extended attributes are recorded from format 2). */
   format?: number;
+}
+
+/** Which digest names a file entry's contents (store/hash.ts). */
+export function digestOf(entry: Pick<Entry, "sparseDigest">): Digest {
+  return entry.sparseDigest ? "sparse" : "plain";
 }

@@ -29,6 +29,8 @@ export type Tuple = [
 
 interface Extras {
   sparse?: 1;
+  /** The hash is the sparse digest (entry.ts: sparseDigest); schema 8 and later. */
+  digest?: "sparse";
   flags?: string;
 }
 
@@ -136,7 +138,11 @@ export function tupleOf(e: Entry): Tuple {
   ];
   const extras: Extras | undefined =
     e.sparse || e.flags
-      ? { ...(e.sparse ? { sparse: 1 as const } : {}), ...(e.flags ? { flags: e.flags } : {}) }
+      ? {
+          ...(e.sparse ? { sparse: 1 as const } : {}),
+          ...(e.sparseDigest ? { digest: "sparse" as const } : {}),
+          ...(e.flags ? { flags: e.flags } : {}),
+        }
       : undefined;
   if (e.xattrs || extras) tuple.push(e.xattrs ?? null);
   if (extras) tuple.push(extras);
@@ -206,6 +212,7 @@ export function entryOf([
     target,
     ...(xattrs ? { xattrs } : {}),
     ...(extras?.sparse ? { sparse: true as const } : {}),
+    ...(extras?.digest === "sparse" ? { sparseDigest: true as const } : {}),
     ...(extras?.flags ? { flags: extras.flags } : {}),
   };
 }
@@ -333,6 +340,7 @@ function checked(t: unknown, damaged: (why: string) => never): Tuple {
     extras !== undefined &&
     (typeof extras !== "object" ||
       extras === null ||
+      (extras.digest !== undefined && extras.digest !== "sparse") ||
       (extras.flags !== undefined &&
         (typeof extras.flags !== "string" || !/^i?a?$/.test(extras.flags))))
   )

@@ -16,9 +16,10 @@ import {
 } from "node:fs";
 import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { checkpoint } from "../util/checkpoint.js";
 import type { ReferencedHashes } from "./catalog.js";
 import { syncDirectory, syncPaths } from "./durable.js";
-import { hashFile } from "./hash.js";
+import { contentHasher, type Digest, digestFor, hashFile, pieces, piecesSync } from "./hash.js";
 import { type ReadCheck, SmallFileWriters, type WriterPut } from "./object-writers.js";
 import type { PackIndex } from "./pack-index.js";
 import {
@@ -30,7 +31,6 @@ import {
   type SealedPack,
 } from "./packs.js";
 
-const CHUNK = 1 << 20;
 const BLOCK = 4096;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
@@ -60,6 +60,8 @@ export interface PutResult {
   size: number;
   /** False when identical contents were already stored (dedup). */
   written: boolean;
+  /** Named by the sparse digest (hash.ts), not SHA-256: a large file with holes. */
+  sparse?: true;
 }
 
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
@@ -173,22 +175,23 @@ export class ObjectStore {
    * Store a large file in one pass: hash and copy together, then keep the copy only if it is new.
    * Several may run at once; the first to finish a hash claims it.
    */
-  async putLargeFile(source: string): Promise<PutResult> {
+  async putLargeFile(source: string, signal?: AbortSignal): Promise<PutResult> {
     const temp = this.tempPath();
     try {
       // On a copy-on-write file system shared with the source (btrfs, XFS), the object is a
       // reflink: no data is written, and hashing the clone hashes exactly what is stored.
-      const { hash, size } = reflinked(source, temp)
-        ? { hash: await hashFile(temp), size: (await stat(temp)).size }
-        : await copyHashing(source, temp);
-      if (this.hasWhole(hash)) return { hash, size, written: false };
+      const { hash, size, digest } = reflinked(source, temp)
+        ? await hashedInPlace(temp)
+        : await copyHashing(source, temp, signal);
+      const sparse = digest === "sparse" ? { sparse: true as const } : {};
+      if (this.hasWhole(hash)) return { hash, size, written: false, ...sparse };
       this.claimed.add(hash);
       try {
         this.adopt(temp, hash);
       } finally {
         this.claimed.delete(hash);
       }
-      return { hash, size, written: true };
+      return { hash, size, written: true, ...sparse };
     } finally {
       await rm(temp, { force: true });
     }
@@ -316,15 +319,12 @@ export class ObjectStore {
     try {
       const output = openSync(dest, "wx", 0o600);
       try {
-        const buffer = Buffer.allocUnsafe(CHUNK);
         let size = 0;
-        for (;;) {
-          const bytesRead = readSync(input, buffer, 0, CHUNK, null);
-          if (bytesRead === 0) break;
-          for (const [from, to] of dataRuns(buffer.subarray(0, bytesRead))) {
-            writeSync(output, buffer, from, to - from, size + from);
-          }
-          size += bytesRead;
+        for (const { chunk, at, hole } of piecesSync(input)) {
+          size = at + chunk.length;
+          if (hole) continue;
+          for (const [from, to] of dataRuns(chunk))
+            writeSync(output, chunk, from, to - from, at + from);
         }
         ftruncateSync(output, size);
       } finally {
@@ -336,7 +336,7 @@ export class ObjectStore {
   }
 
   /** Re-hash one object. */
-  async check(hash: string): Promise<ObjectCheck> {
+  async check(hash: string, digest: Digest = "plain"): Promise<ObjectCheck> {
     // A reader holds no lock: a prune may move the object into a new pack between the lookup and
     // the read (the catalog switches first, the old pack goes after). Looked up once more, then.
     for (let attempt = 1; ; attempt++) {
@@ -344,7 +344,7 @@ export class ObjectStore {
         const at = this.packed(hash);
         const actual = at
           ? createHash("sha256").update(this.readPacked(at)).digest("hex")
-          : await hashFile(this.pathOf(hash));
+          : await hashFile(this.pathOf(hash), digest);
         return actual === hash ? "ok" : "mismatch";
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
@@ -458,34 +458,49 @@ function reflinked(source: string, dest: string): boolean {
   return true;
 }
 
-/** Copy `source` to the new file `dest` and hash it in one pass, zero blocks left as holes. */
-async function copyHashing(source: string, dest: string): Promise<{ hash: string; size: number }> {
+/**
+ * Copy `source` to the new file `dest` and hash it in one pass, zero blocks left as holes (its
+ * holes are not even read: hash.ts). Stops between chunks when `signal` is aborted.
+ */
+async function copyHashing(
+  source: string,
+  dest: string,
+  signal: AbortSignal | undefined,
+): Promise<{ hash: string; size: number; digest: Digest }> {
   const input = await open(source, "r");
   try {
     const output = await open(dest, "wx", 0o600);
-    const hasher = createHash("sha256");
-    const buffer = Buffer.allocUnsafe(CHUNK);
+    const digest = digestFor(await input.stat());
+    const hasher = contentHasher(digest);
     let size = 0;
     try {
-      for (;;) {
-        const { bytesRead } = await input.read(buffer, 0, CHUNK, null);
-        if (bytesRead === 0) break;
-        const chunk = buffer.subarray(0, bytesRead);
-        hasher.update(chunk);
+      for await (const piece of pieces(input)) {
+        if (signal) await checkpoint(signal, `reading ${source}`);
+        hasher.update(piece);
+        const { chunk, at, hole } = piece;
+        size = at + chunk.length;
         // Zero blocks are left as holes: a sparse file takes no more room in the store.
-        for (const [from, to] of dataRuns(chunk)) {
-          await output.write(chunk, from, to - from, size + from);
-        }
-        size += bytesRead;
+        if (hole) continue;
+        for (const [from, to] of dataRuns(chunk))
+          await output.write(chunk, from, to - from, at + from);
       }
       await output.truncate(size);
     } finally {
       await output.close();
     }
-    return { hash: hasher.digest("hex"), size };
+    return { hash: hasher.digest(), size, digest };
   } finally {
     await input.close();
   }
+}
+
+/** The digest of a reflinked copy (its holes are the source's), as copyHashing would name it. */
+async function hashedInPlace(
+  path: string,
+): Promise<{ hash: string; size: number; digest: Digest }> {
+  const stats = await stat(path);
+  const digest = digestFor(stats);
+  return { hash: await hashFile(path, digest), size: stats.size, digest };
 }
 
 /** A catalog row that cannot be right: the object reads as missing, and verify says so. */

@@ -148,4 +148,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS watches_by_module ON watches (module, state);
   `,
+  `
+  -- Version 8: a listing entry may be named by the sparse digest (extras "digest": "sparse",
+  -- store/hash.ts) rather than SHA-256. No table changes: an older rollpoint would take those
+  -- objects for damaged ones, and refuses the catalog instead.
+  SELECT 1;
+  `,
 ];

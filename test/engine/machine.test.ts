@@ -48,6 +48,7 @@ function drive(
       calls.push("preflight");
       if (fake.failPreflight) throw new Error("no");
     },
+    abandonPoint: () => {},
     takeRollbackPoint: async () => {
       calls.push("point");
       await fake.pointGate;
@@ -274,6 +275,7 @@ describe("the point of no return (irreversible: true)", () => {
       compileMachine(buildPlan(m), {
         preflight: async () => {},
         takeRollbackPoint: async () => ({ pointId: "p-1" }),
+        abandonPoint: () => {},
         runStep: async (id) => {
           calls.push(`step ${id}`);
           if (id === failAt) throw new Error(`${id} failed`);

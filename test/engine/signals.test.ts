@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
@@ -35,5 +35,63 @@ describe("a signal before the run's machine exists", () => {
       state: "notStarted",
       finished: true,
     });
+  });
+});
+
+describe("a signal while the rollback point is being taken", () => {
+  // More than three walk windows (4,096 paths each): the signal, handled while the first window
+  // is settled, must stop the walk at the next one, not after the last file of the tree.
+  const files = Object.fromEntries(
+    Array.from({ length: 15_000 }, (_, i) => [`d${i % 40}/f${i}.txt`, `file ${i}\n`]),
+  );
+
+  it("SIGTERM in the middle of the walk: the point is abandoned, nothing kept, the update never starts (exit 4)", async () => {
+    const { app, dir, manifest, store } = await appUpdate(
+      files,
+      (app) => `steps:\n  - { id: edit, shell: "echo changed > ${app}/d0/f0.txt" }\n`,
+    );
+    const before = treeState(app);
+    const go = join(dir, "go");
+    const run = await startPausedAt("backup:object", ["--store", store, "run", manifest], {
+      ...process.env,
+      ROLLPOINT_PAUSE_UNTIL: go,
+    });
+    run.child.kill("SIGTERM");
+    writeFileSync(go, "");
+    const code = await run.exited;
+    const out = run.output();
+    expect(code, out).toBe(4);
+    expect(out).toContain("SIGTERM: stopping the update and rolling back");
+    expect(out).toContain(`interrupted (SIGTERM received) while reading ${app}`);
+    expect(out).toContain("not started: nothing was changed");
+    expect(treeState(app)).toEqual(before);
+    // Had the walk run on to the end, the point would exist and the run would end rolledBack.
+    const history = JSON.parse((await rollpoint(["--store", store, "--json", "history"])).stdout);
+    expect(history.runs[0]).toMatchObject({ state: "notStarted", finished: true });
+    const backups = JSON.parse(
+      (await rollpoint(["--store", store, "--json", "backups", "list"])).stdout,
+    );
+    expect(backups.backups ?? backups).toEqual([]);
+    expect(readdirSync(join(store, "objects", "packs"))).toEqual([]);
+  });
+
+  it("the run's timeout passing in the middle of the walk: the same, naming the timeout", async () => {
+    const { app, dir, manifest, store } = await appUpdate(
+      files,
+      (app) => `timeout: 1s\nsteps:\n  - { id: edit, shell: "echo changed > ${app}/d0/f0.txt" }\n`,
+    );
+    const go = join(dir, "go");
+    const run = await startPausedAt("backup:object", ["--store", store, "run", manifest], {
+      ...process.env,
+      ROLLPOINT_PAUSE_UNTIL: go,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    writeFileSync(go, "");
+    const code = await run.exited;
+    const out = run.output();
+    expect(code, out).toBe(4);
+    expect(out).toContain("interrupted (the run's timeout (1s) passed) while reading");
+    expect(out).toContain("not started: nothing was changed");
+    expect(readFileSync(join(app, "d0", "f0.txt"), "utf8")).toBe("file 0\n");
   });
 });

@@ -60,7 +60,7 @@ describe("the catalog", () => {
       second,
       first,
     ]);
-    expect(catalogCount(store, "PRAGMA user_version")).toBe(7);
+    expect(catalogCount(store, "PRAGMA user_version")).toBe(8);
     expect(catalogCount(store, "SELECT count(*) FROM listings")).toBe(listings);
     const verify = await rollpoint(["--store", store, "backups", "verify"]);
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);

@@ -51,7 +51,7 @@ describe("listings written before format 4", () => {
     const restored = await rollpoint(["--store", store, "backups", "restore", id]);
     expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);
     expect(await rsyncDifferences(pristine, app)).toBe("");
-    expect(catalogCount(store, "PRAGMA user_version")).toBe(7);
+    expect(catalogCount(store, "PRAGMA user_version")).toBe(8);
 
     // Merged with the old listing (sorted into walk order once): nothing changed is read again.
     const repeat = await rollpoint([
@@ -81,7 +81,7 @@ describe("listings written before format 4", () => {
     writeFileSync(join(app, "a-c.conf"), "changed\n");
     const restored = await rollpoint(["--store", store, "backups", "restore", id]);
     expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);
-    expect(catalogCount(store, "PRAGMA user_version")).toBe(7);
+    expect(catalogCount(store, "PRAGMA user_version")).toBe(8);
     expect((await rollpoint(["--store", store, "backups", "verify"])).exitCode).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import {
   type PutResult,
   SMALL_FILE,
 } from "../../store/objects.js";
+import { checkpoint } from "../../util/checkpoint.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
 import { absentEntry, type Entry, entryFromStats, sameStatIdentity } from "./entry.js";
@@ -101,6 +102,8 @@ export async function snapshotTree(
   previous: StoredListing | undefined,
   // Where the listing goes as it is made (the catalog's frames); kept in memory if not given.
   encoder = new ListingEncoder(),
+  // A run interrupted while its point is taken: checked at every window.
+  signal?: AbortSignal,
 ): Promise<TreeSnapshot> {
   const stats: FileBackupStats = {
     files: 0,
@@ -159,6 +162,7 @@ export async function snapshotTree(
           const check: ReadCheck = { ...path.stats, path: path.abs };
           if (settled && old.hash) {
             entry.hash = old.hash;
+            if (old.sparseDigest) entry.sparseDigest = true;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
             item.large = check;
@@ -198,6 +202,7 @@ export async function snapshotTree(
       }
       window.push(item);
       if (window.length >= WINDOW) {
+        await checkpoint(signal, `reading ${shownName(source)}`);
         // The window before this one is settled while the threads read this one's files.
         await settle(previousWindow);
         previousWindow = window;
@@ -249,7 +254,7 @@ export async function snapshotTree(
       items.filter((i) => i.large),
       LARGE_FILE_CONCURRENCY,
       async ({ entry, large }) => {
-        await readFile(entry, large!, (at) => objects.putLargeFile(at));
+        await readFile(entry, large!, (at) => objects.putLargeFile(at, signal));
         pausePoint("backup:object");
       },
     );
@@ -356,12 +361,14 @@ export async function snapshotTree(
     entry.ctimeNs = now.ctimeNs;
     entry.ino = now.ino;
     entry.dev = now.dev;
-    if (now.sparse) entry.sparse = true;
+    if (now.sparse || entry.sparseDigest) entry.sparse = true;
     else delete entry.sparse;
   }
 
   function record(entry: Entry, put: PutResult): void {
     entry.hash = put.hash;
+    if (put.sparse) entry.sparseDigest = true;
+    else delete entry.sparseDigest;
     // The bytes read are what is stored; a file that grew or shrank meanwhile is recorded as read.
     entry.size = put.size;
     if (put.written) {

@@ -1,6 +1,7 @@
 // The listing's types live with the store, which keeps listings; the functions that make and
 // compare entries from the live file system live here.
 import type { Entry, EntryKind, Listing } from "../../store/entry.js";
+import { hasHoles } from "../../store/hash.js";
 import type { PathStats } from "./path-stats.js";
 
 export type { Entry, EntryKind, Listing };
@@ -29,7 +30,7 @@ export function entryFromStats(rel: string, stats: PathStats): Entry {
 
 /** At least one whole block of the file's size is not allocated: it has holes. */
 export function isSparse(stats: Pick<PathStats, "blocks" | "size">): boolean {
-  return stats.blocks * 512 + 4096 <= stats.size;
+  return hasHoles(stats);
 }
 
 export function entryFromFields(rel: string, kind: EntryKind, stats: StatFields): Entry {

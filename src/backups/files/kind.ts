@@ -1,6 +1,7 @@
 import { join, normalize, resolve } from "node:path";
 import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/catalog.js";
+import { digestOf } from "../../store/entry.js";
 import { realLocation, storeOverlap } from "../../store/overlap.js";
 import type { Store } from "../../store/store.js";
 import { type BackupLabel, recordBackup } from "../record.js";
@@ -16,6 +17,8 @@ import { inWalkOrder } from "./walk-order.js";
 export interface FileBackupRequest extends BackupLabel {
   path: string;
   exclude: string[];
+  /** Stops the walk between windows (a run interrupted while its point is taken). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -50,6 +53,7 @@ export async function backupFiles(store: Store, request: FileBackupRequest): Pro
         request.exclude,
         previous,
         store.catalog.listingWriter(id),
+        request.signal,
       );
       return {
         // Equal listings encode to equal bytes: one equal to the latest is stored already.
@@ -111,7 +115,7 @@ export async function prepareFileRestore(store: Store, row: BackupRow): Promise<
         if (action.op !== "write" || action.entry.kind !== "file") return;
         const { hash, rel } = action.entry;
         if (verified.has(hash!)) return;
-        const check = await store.objects.check(hash!);
+        const check = await store.objects.check(hash!, digestOf(action.entry));
         if (check !== "ok") {
           const path = rel === "" ? row.source : shownName(join(row.source, rel));
           throw new GlobalRollbackError(

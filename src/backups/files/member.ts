@@ -60,9 +60,9 @@ export const fileMembers: MemberKind<FileEntry, string | WrittenFileTarget> = {
     }
     return found;
   },
-  async take(entries, { store, label }) {
+  async take(entries, { store, label, signal }) {
     for (const { path, exclude } of entries)
-      await backupFiles(store, { path, exclude, ...label() });
+      await backupFiles(store, { path, exclude, ...label(), ...(signal ? { signal } : {}) });
   },
   async prepareRestore(store, row) {
     const verified = await prepareFileRestore(store, row);

@@ -1,3 +1,4 @@
+import { digestOf } from "../../store/entry.js";
 import { type Entry, isSparse, kindOf, sameStatIdentity } from "./entry.js";
 import { compileExcludes } from "./exclude.js";
 import { FlagsUnavailable, readFlags } from "./flags.js";
@@ -292,7 +293,7 @@ function sameContents(entry: Entry, w: WalkedPath, takenAtMs: number): boolean {
       if (entry.size !== w.stats.size) return false;
       // ctime cannot be set back by a user, so an unchanged stat identity means unchanged bytes.
       if (sameStatIdentity(entry, w.stats, takenAtMs)) return true;
-      return hashChecked(w.at, w.stats) === entry.hash;
+      return hashChecked(w.at, w.stats, digestOf(entry)) === entry.hash;
     case "symlink":
       return readLinkAt(w.at) === entry.target;
     case "char":

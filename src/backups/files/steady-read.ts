@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from "node:fs";
 import { basename, dirname } from "node:path";
-import { hashFileSync } from "../../store/hash.js";
+import { type Digest, hashFileSync } from "../../store/hash.js";
 import { O_PATH } from "../../util/o-path.js";
 import { readLinkAt } from "./names.js";
 import { PathStats } from "./path-stats.js";
@@ -72,12 +72,16 @@ export async function readSteadily<T>(
   return { ok: true, ...last!, torn: true };
 }
 
-/** SHA-256 of the regular file at `path` if it is still the inode `expect`; undefined if not. */
-export function hashChecked(path: Name, expect: { dev: bigint; ino: bigint }): string | undefined {
+/** The digest of the regular file at `path` if it is still the inode `expect`; undefined if not. */
+export function hashChecked(
+  path: Name,
+  expect: { dev: bigint; ino: bigint },
+  digest: Digest = "plain",
+): string | undefined {
   const pinned = pinRegular(path, expect);
   if (typeof pinned === "string") return undefined;
   try {
-    return hashFileSync(`/proc/self/fd/${pinned.fd}`);
+    return hashFileSync(`/proc/self/fd/${pinned.fd}`, digest);
   } finally {
     closeSync(pinned.fd);
   }

@@ -167,6 +167,7 @@ export async function graph(
   const machine = compileMachine(buildPlan(manifest), {
     preflight: noop,
     takeRollbackPoint: noop,
+    abandonPoint: () => undefined,
     runStep: noop,
     settle: noop,
     keepEvidence: noop,

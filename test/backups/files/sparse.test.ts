@@ -4,7 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { createBackup, rollpoint } from "../../helpers/cli.js";
+import { CLI, createBackup, rollpoint } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/tree.js";
 import { appUpdate } from "../../helpers/update.js";
 
@@ -97,5 +97,59 @@ describe("a sparse file in plan's estimate", () => {
     const plan = await rollpoint(["--store", store, "plan", manifest]);
     expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
     expect(plan.stdout).toMatch(/the rollback point needs about \d+(\.\d+)? (B|KB|MB) in blocks/);
+  });
+});
+
+describe("a large sparse file", () => {
+  it("costs its data, not its length: the backup reads only the data; a failed update's rollback puts back its bytes (cmp) and its holes", async () => {
+    const { manifest, store, app, dir } = await appUpdate(
+      { "app.conf": "x=1\n" },
+      (app) =>
+        `steps:\n  - { id: damage, shell: "dd if=/dev/urandom of=${app}/disk.img bs=1M count=1 seek=700 conv=notrunc status=none && exit 1" }\n`,
+    );
+    const img = join(app, "disk.img");
+    const dd = (...args: string[]) =>
+      execa("dd", [`of=${img}`, "conv=notrunc", "status=none", ...args]);
+    await execa("truncate", ["-s", "1G", img]);
+    await dd("if=/dev/urandom", "bs=1M", "count=1");
+    // Data that starts and ends inside a block, zeros written (allocated, not a hole), the last block.
+    await dd("if=/dev/urandom", "bs=1", "count=8192", "seek=300000123");
+    await dd("if=/dev/zero", "bs=1M", "count=2", "seek=500");
+    await dd("if=/dev/urandom", "bs=4096", "count=1", "seek=262143");
+    const pristine = join(dir, "pristine.img");
+    await execa("cp", ["--sparse=always", img, pristine]);
+
+    // What the backup reads, counted by strace: the data (and Node's own modules), not 1 GiB.
+    const trace = join(dir, "trace");
+    const created = await execa(
+      "strace",
+      [
+        "-f",
+        "-qq",
+        "-e",
+        "trace=read,pread64",
+        "-e",
+        "signal=none",
+        "-o",
+        trace,
+        process.execPath,
+        CLI,
+      ].concat(["--store", store, "backups", "create", app, "--module", "app"]),
+      { reject: false },
+    );
+    expect(created.exitCode, created.stderr).toBe(0);
+    const bytesRead = readFileSync(trace, "utf8")
+      .split("\n")
+      .reduce((sum, line) => sum + Number(/= (\d+)$/.exec(line)?.[1] ?? 0), 0);
+    expect(bytesRead).toBeLessThan(64 * MiB);
+
+    const run = await rollpoint(["--store", store, "run", manifest]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain("everything in the rollback point is as it was");
+    const same = await execa("cmp", [img, pristine], { reject: false });
+    expect(same.exitCode, same.stdout).toBe(0);
+    expect(allocated(img)).toBeLessThan(8 * MiB);
+    const verified = await rollpoint(["--store", store, "backups", "verify"]);
+    expect(verified.exitCode, verified.stdout + verified.stderr).toBe(0);
   });
 });
