@@ -189,12 +189,10 @@ async function judge(h, said, before, rowsToo) {
   // runs) is Node's, not rollpoint's: counted apart, as a start-up fault.
   // Node's own end on an uncaught error while loading a module (its banner, exit 1) is such
   // a fault too: its exit 1 is Node's, not rollpoint's "rolled back".
-  // So is one while a command imports its code lazily: "unexpected error" naming a module
-  // file (docs/reliability.md, "Not yet").
+  // A command's own on-demand modules are loaded before it does anything (src/cli/preload.ts):
+  // a fault there is rollpoint's one-line "could not load its own code", exit 4, not start-up.
   out.startup =
-    (/node:internal\/modules\//.test(said.stderr) ||
-      /\nNode\.js v\d/.test(said.stderr) ||
-      /unexpected error: E[A-Z]+: .*open '[^']*\/(dist|node_modules)\//.test(said.stderr)) &&
+    (/node:internal\/modules\//.test(said.stderr) || /\nNode\.js v\d/.test(said.stderr)) &&
     /open '[^']*\/(dist|node_modules)\//.test(said.stderr);
   out.stack =
     !out.startup &&
@@ -442,9 +440,14 @@ const summary = {
 };
 process.stdout.write(`\n${JSON.stringify(summary)}\n`);
 if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ summary, results }, null, 2));
-// What fails the campaign is what loses data or lies about it. Stack traces are counted and
-// listed (✗ above) but do not fail it yet: I/O errors while Node loads rollpoint's lazily
-// imported modules still print "unexpected error" (docs/reliability.md, "Not yet").
+// What fails the campaign: what loses data or lies about it, and a stack trace or "unexpected
+// error" (an error rollpoint did not foresee is one it cannot be trusted to have handled).
 process.exit(
-  summary.falseClaims || summary.damagedStores || summary.hangs || summary.unrecoverable ? 1 : 0,
+  summary.falseClaims ||
+    summary.damagedStores ||
+    summary.hangs ||
+    summary.unrecoverable ||
+    summary.stackTraces
+    ? 1
+    : 0,
 );

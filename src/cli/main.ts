@@ -13,6 +13,7 @@ import { registerValidate } from "./commands/validate.js";
 import { registerWatch } from "./commands/watch.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
 import { ignoreBrokenOutput } from "./output.js";
+import { loadOnDemandModules } from "./preload.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -83,6 +84,17 @@ function hasFlag(...names: string[]): boolean {
   return (end === -1 ? args : args.slice(0, end)).some((a) => names.includes(a));
 }
 
+/** Commands (and `backups`/`watch` subcommands) that may change the host or the store. */
+const CHANGES_THINGS = new Set([
+  "run",
+  "rollback",
+  "recover",
+  "create",
+  "restore",
+  "prune",
+  "stop",
+]);
+
 export function buildProgram(): Command {
   const program = new Command("rollpoint")
     .description(
@@ -110,6 +122,10 @@ export function buildProgram(): Command {
   registerInit(program, guarded);
   registerCompletion(program, guarded);
   for (const command of program.commands) command.exitOverride();
+  // Before a command that changes anything, everything it may load on demand (preload.ts).
+  program.hook("preAction", async (_program, action) => {
+    if (CHANGES_THINGS.has(action.name())) await loadOnDemandModules();
+  });
   return program;
 }
 

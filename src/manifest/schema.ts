@@ -17,7 +17,8 @@ let compiled: ValidateFunction | undefined;
 // ajv costs about 140 ms at start-up.
 const PRECOMPILED = "./schema-validator.js";
 
-async function validator(): Promise<ValidateFunction> {
+/** The manifest validator, loaded (precompiled, else compiled) once. */
+export async function validator(): Promise<ValidateFunction> {
   if (!compiled) {
     try {
       compiled = ((await import(PRECOMPILED)) as { default: ValidateFunction }).default;

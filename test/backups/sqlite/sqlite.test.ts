@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
@@ -96,6 +96,32 @@ describe("SQLite backups", () => {
     expect(existsSync(path)).toBe(false);
     expect(existsSync(`${path}-wal`)).toBe(false);
     await rollback.close();
+  });
+});
+
+describe("a SQLite database's name", () => {
+  it("a link in place of the database file (a user's directory, a link to root's database) is refused: the linked database never reaches the store", async () => {
+    const dir = await tempDir();
+    const secret = join(dir, "secret.db");
+    const db = new Database(secret);
+    db.exec("CREATE TABLE s (v TEXT); INSERT INTO s VALUES ('TOPSECRET-4711')");
+    db.close();
+    mkdirSync(join(dir, "app"));
+    symlinkSync(secret, join(dir, "app", "data.db"));
+    const store = join(dir, "store");
+    const rollback = new GlobalRollback({ backupDir: store });
+    await expect(
+      rollback.backupDatabase(
+        { type: "sqlite", database: join(dir, "app", "data.db") },
+        "pre",
+        "app",
+      ),
+    ).rejects.toThrow(
+      /data\.db is not a regular file \(a symlink\): name the database file itself/,
+    );
+    await rollback.close();
+    const found = spawnSync("grep", ["-rl", "TOPSECRET-4711", store], { encoding: "utf8" });
+    expect(found.stdout).toBe("");
   });
 });
 

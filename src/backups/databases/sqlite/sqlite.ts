@@ -1,12 +1,12 @@
-import { renameSync, rmSync, unlinkSync } from "node:fs";
+import { readdirSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
 import { describeError, GlobalRollbackError } from "../../../errors.js";
 import { syncPaths } from "../../../store/durable.js";
 import type { ObjectStore } from "../../../store/objects.js";
-import { absentEntry, type Entry, entryFromStats } from "../../files/entry.js";
-import { lstatPath } from "../../files/path-stats.js";
-import { type PinnedTree, pinnedTreeAt } from "../../files/pinned.js";
+import { absentEntry, type Entry, entryFromStats, kindOf } from "../../files/entry.js";
+import type { PathStats } from "../../files/path-stats.js";
+import { type PinnedTree, pinnedTreeAt, SwappedPath } from "../../files/pinned.js";
 import { openForSync, setMetadata } from "../../files/restore-apply.js";
 
 /**
@@ -16,14 +16,33 @@ import { openForSync, setMetadata } from "../../files/restore-apply.js";
  * does not exist is recorded as absent, like a file.
  */
 export async function backupSqlite(objects: ObjectStore, path: string): Promise<Entry> {
-  const stats = lstatPath(path);
-  if (!stats) return absentEntry();
   const temp = objects.tempPath();
-  const source = new Database(path, { readonly: true, fileMustExist: true });
+  let stats: PathStats | undefined;
+  // Through the database's directory, opened without following links (files/pinned.ts): SQLite
+  // is given the name in that open directory, so its -wal and -shm are looked up there too.
+  const tree = pinnedTree(path);
+  if (!tree) return absentEntry();
   try {
-    await source.backup(temp);
+    stats = tree.lstat("");
+    if (!stats) return absentEntry();
+    if (!stats.isFile()) {
+      throw new GlobalRollbackError(
+        "DATABASE_FAILED",
+        `SQLite database ${path} is not a regular file (a ${kindOf(stats)}): name the database file itself`,
+        { context: { path } },
+      );
+    }
+    const opened = openFds();
+    const source = new Database(String(tree.at("")), { readonly: true, fileMustExist: true });
+    try {
+      // SQLite follows a link in the last name: the file it opened must be the one checked.
+      if (!openedSince(opened, stats)) throw new SwappedPath(path, "was replaced");
+      await source.backup(temp);
+    } finally {
+      source.close();
+    }
   } finally {
-    source.close();
+    tree.close();
   }
   try {
     const copy = new Database(temp, { readonly: true });
@@ -43,6 +62,37 @@ export async function backupSqlite(objects: ObjectStore, path: string): Promise<
   }
   const put = await objects.adoptTempFile(temp);
   return { ...entryFromStats("", stats), size: put.size, hash: put.hash };
+}
+
+/** The database's directory, pinned; undefined when it does not exist. */
+function pinnedTree(path: string): PinnedTree | undefined {
+  try {
+    return pinnedTreeAt(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+function openFds(): Set<string> {
+  return new Set(readdirSync("/proc/self/fd"));
+}
+
+/**
+ * Whether SQLite opened the file `stats` describes. It opened a new descriptor, or took back one
+ * it kept from an earlier connection to the same inode (a closed connection's, held for its
+ * POSIX locks): either way a descriptor of this process is that file, and no descriptor opened
+ * since `before` is another regular file (the one a link swapped in would lead to).
+ */
+function openedSince(before: Set<string>, stats: PathStats): boolean {
+  let found = false;
+  for (const fd of readdirSync("/proc/self/fd")) {
+    const now = statSync(`/proc/self/fd/${fd}`, { bigint: true, throwIfNoEntry: false });
+    if (!now?.isFile()) continue;
+    if (now.dev === stats.dev && now.ino === stats.ino) found = true;
+    else if (!before.has(fd)) return false;
+  }
+  return found;
 }
 
 const SIDE_FILES = ["-wal", "-shm", "-journal"];
