@@ -12,7 +12,7 @@
 // damaged store (verify fails after recover), a hang (no end within the bound), and a leak (a
 // temporary file of rollpoint's left in the store after recover).
 //
-//   node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE]
+//   node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE] [--commands run,recover]
 // `npm run test:faults` runs the full campaign; `npm run test:faults:sample` the CI sample.
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -237,11 +237,64 @@ function snapshot(h, name) {
 // The commands a trial faults or kills: what each needs first (done without faults), the state
 // the host is in before it (what "not started" must leave), and how to finish what it left.
 const COMMANDS = {
-  run: async (h) => ({ argv: ["run", h.manifest], before: { dir: h.pristine, rows: h.rows } }),
+  // An incomplete rollback (exit 2) is finished by rolling the run back again, fault-free.
+  run: async (h) => ({
+    argv: ["run", h.manifest],
+    before: { dir: h.pristine, rows: h.rows },
+    again: ["rollback", "latest"],
+  }),
   rollback: async (h) => {
     const committed = await cli(["--store", h.store, "--json", "run", h.commits]);
     const { runId } = JSON.parse(committed.stdout);
     return { argv: ["rollback", runId], before: snapshot(h, "before"), again: ["rollback", runId] };
+  },
+  // A runner killed in the middle (a step done, or its rollback begun), then `recover` itself
+  // under the fault or the kill: it must end with the host as before the update, or say not.
+  recover: async (h) => {
+    const at = `transition#${3 + Math.floor(random() * 5)}`;
+    const child = spawn(process.execPath, [CLI, "--store", h.store, "run", h.manifest], {
+      env: { ...process.env, ROLLPOINT_PAUSE_AT: at },
+    });
+    await new Promise((resolve) => {
+      let stderr = "";
+      child.stderr.on("data", (c) => {
+        stderr += c;
+        if (/paused at/.test(stderr)) resolve();
+      });
+      child.on("close", resolve);
+    });
+    child.kill("SIGKILL");
+    await new Promise((resolve) =>
+      child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
+    );
+    return { argv: ["recover"], before: snapshot(h, "before"), again: ["rollback", "latest"] };
+  },
+  // Two committed runs, then a prune that keeps the last point only. Prune never touches the
+  // host, and the point it keeps must still roll the last run back (checked afterwards).
+  prune: async (h) => {
+    await cli(["--store", h.store, "run", h.commits]);
+    const mid = snapshot(h, "mid");
+    const second = join(h.dir, "second.yaml");
+    writeFileSync(
+      second,
+      readFileSync(h.manifest, "utf8").replace(
+        /steps:\n[\s\S]*$/,
+        `steps:\n  - id: three\n    shell: echo mode=three > ${h.app}/etc/app.conf\n`,
+      ),
+    );
+    await cli(["--store", h.store, "run", second]);
+    return {
+      argv: ["backups", "prune", "--keep-last", "1"],
+      before: snapshot(h, "before"),
+      hostUntouched: true,
+      afterwards: async () => {
+        const back = await cli(["--store", h.store, "rollback", "latest"]);
+        const same = sameAs(h, mid, true);
+        return same.ok
+          ? ""
+          : `rollback latest after the prune: exit ${back.code}, tree: ${same.tree.split("\n")[0]}`;
+      },
+    };
   },
   restore: async (h) => {
     const created = await cli([
@@ -275,6 +328,18 @@ async function trial(kind, label, command, run) {
     const rowsToo = prepared.rowsToo ?? true;
     const said = await run(h, prepared.argv);
     const verdict = await judge(h, said, prepared.before, rowsToo);
+    if (prepared.hostUntouched) {
+      // Whatever it answers, the command claims the host as it found it.
+      verdict.exact = sameAs(h, prepared.before, rowsToo).ok;
+      verdict.falseClaim = !verdict.exact && !verdict.startup;
+    }
+    if (prepared.afterwards) {
+      const wrong = await prepared.afterwards();
+      if (wrong) {
+        verdict.damaged = true;
+        verdict.detail = wrong;
+      }
+    }
     // What is left is put right by doing it again without faults (then recover).
     if (prepared.again && !sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo).ok) {
       await cli(["--store", h.store, ...prepared.again]);
@@ -294,35 +359,38 @@ async function trial(kind, label, command, run) {
   }
 }
 
-// How many calls of a class a clean run makes: where N may go.
-function callsOf(cls) {
-  const h = host();
-  try {
-    const out = spawnSync(
-      "strace",
-      [
-        "-f",
-        "-qq",
-        "-c",
-        "-o",
-        join(h.dir, "count"),
-        "-e",
-        `trace=${cls}`,
-        process.execPath,
-        CLI,
-        "--store",
-        h.store,
-        "run",
-        h.manifest,
-      ],
-      { encoding: "utf8" },
-    );
-    const text = spawnSync("cat", [join(h.dir, "count")], { encoding: "utf8" }).stdout;
-    const total = text.split("\n").find((l) => /total/.test(l));
-    return Number(total?.trim().split(/\s+/)[2] ?? 0) || (out.status === null ? 0 : 50);
-  } finally {
-    rmSync(h.dir, { recursive: true, force: true });
+// How many calls of each class a clean run of `command` makes (its preparation untraced): where
+// N may go for that command. Measured once per command, all classes in one traced run.
+const callCounts = new Map();
+async function callsOf(command, cls) {
+  if (!callCounts.has(command)) {
+    const h = host();
+    try {
+      const prepared = await COMMANDS[command](h);
+      const out = spawnSync(
+        "strace",
+        ["-f", "-qq", "-c", "-o", join(h.dir, "count"), "-e", `trace=${CLASSES.join(",")}`].concat([
+          process.execPath,
+          CLI,
+          "--store",
+          h.store,
+          ...prepared.argv,
+        ]),
+        { encoding: "utf8" },
+      );
+      const calls = new Map();
+      for (const line of readFileSync(join(h.dir, "count"), "utf8").split("\n")) {
+        const f = line.trim().split(/\s+/);
+        if (f.length >= 5 && /^\d+$/.test(f[3])) calls.set(f.at(-1), Number(f[3]));
+      }
+      callCounts.set(command, { calls, failed: out.status === null });
+    } finally {
+      rmSync(h.dir, { recursive: true, force: true });
+    }
   }
+  const { calls, failed } = callCounts.get(command);
+  const total = cls.split(",").reduce((sum, name) => sum + (calls.get(name) ?? 0), 0);
+  return Math.max(1, total || (failed ? 1 : 50));
 }
 
 // The oracle must be able to fail: a rollback that "lies" (the tree damaged after the run said
@@ -343,16 +411,19 @@ async function selfCheck() {
   }
 }
 
+// Which commands the trials draw from (run twice as often: it is what cron runs).
+const CHOSEN = (
+  args.get("--commands")?.split(",") ?? ["run", "run", "rollback", "restore", "recover", "prune"]
+).filter((c) => c in COMMANDS || process.exit(3));
 const started = Date.now();
 await selfCheck();
-const counts = new Map(CLASSES.map((c) => [c, Math.max(1, callsOf(c))]));
 for (let i = 0; i < TRIALS; i++) {
+  const command = pick(CHOSEN);
   const cls = pick(CLASSES);
   const error = pick(ERRORS);
-  const n = 1 + Math.floor(random() * counts.get(cls));
+  const n = 1 + Math.floor(random() * (await callsOf(command, cls)));
   const persistent = random() < 0.3;
   const when = `${n}${persistent ? "+" : ""}`;
-  const command = pick(["run", "run", "rollback", "restore"]);
   await trial("fault", `${cls}=${error}@${when}`, command, (h, argv) =>
     cli(["--store", h.store, ...argv], {
       wrap: [
@@ -375,7 +446,7 @@ for (let i = 0; i < KILLS; i++) {
   const n = 1 + ((i / 2) % 14);
   // A run of this update takes about a second and a half here: a kill within it.
   const delay = Math.floor(random() * 1500);
-  const command = pick(["run", "run", "rollback", "restore"]);
+  const command = pick(CHOSEN);
   await trial(
     "kill",
     atTransition ? `transition#${n}` : `after ${delay} ms`,

@@ -6,7 +6,8 @@ import type { RunResult } from "./types.js";
 const WORDS: Record<RunResult["outcome"], string> = {
   committed: "committed: the update is in place",
   rolledBack: "rolled back: everything in the rollback point is as it was before the update",
-  rollbackFailed: "ROLLBACK INCOMPLETE: manual intervention needed; what is left is listed above",
+  rollbackFailed:
+    "ROLLBACK INCOMPLETE: manual intervention needed; what is left is listed above (once its cause is fixed, `rollpoint rollback <run>` restores the rollback point again)",
   notStarted: "not started: nothing was changed",
   failed: "FAILED without rollback (--no-rollback): the host is as the failed update left it",
   watchRolledBack:

@@ -11,8 +11,12 @@ import { compileMachine, type RunContext } from "./machine.js";
 import { StepRecorder } from "./recorder.js";
 import type { RunOptions, RunResult } from "./types.js";
 
-/** Outcomes a later `rollpoint rollback` can undo: the update is (partly) in place. */
-const REVERSIBLE = new Set(["committed", "failed", "failedForward"]);
+/**
+ * Outcomes a later `rollpoint rollback` can undo: the update is (partly) in place, or its
+ * rollback stopped part-way (rollbackFailed: the point is restored again once the cause is
+ * fixed; the undos ran in that rollback and are not run twice).
+ */
+const REVERSIBLE = new Set(["committed", "failed", "failedForward", "rollbackFailed"]);
 
 /**
  * `rollpoint rollback <run>`: roll back a run that committed (or ran with --no-rollback, or
@@ -39,7 +43,7 @@ export async function rollbackRun(
     if (!REVERSIBLE.has(target.state)) {
       throw new GlobalRollbackError(
         "INVALID_ARGUMENT",
-        `run ${target.id} ended ${target.state}: only a committed run, a --no-rollback run or one that failed forward can be rolled back`,
+        `run ${target.id} ended ${target.state}: only a committed run, a --no-rollback run, one that failed forward or one whose rollback failed can be rolled back`,
       );
     }
     const later = store.catalog.runs.firstAfter(target.module, target.seq, "committed");
@@ -76,7 +80,12 @@ export async function rollbackRun(
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     };
     const recorder = new StepRecorder(runOptions, runId);
-    recorder.log("rollback", [`rolling back run ${target.id} (${target.state})`]);
+    const again = target.state === "rollbackFailed";
+    recorder.log("rollback", [
+      again
+        ? `restoring the rollback point of run ${target.id} again (its rollback failed; its undos ran then and are not run again)`
+        : `rolling back run ${target.id} (${target.state})`,
+    ]);
     const containment = new Containment(store.catalog.stepProcesses, runId);
     const persisted = target.snapshot as { context?: RunContext } | null;
     const error = options.byWatch
@@ -84,7 +93,8 @@ export async function rollbackRun(
       : `rollback of run ${target.id} requested`;
     const context: RunContext = {
       pointId: target.pointId,
-      completed: persisted?.context?.completed ?? [],
+      // No completed steps: no undo runs again after a rollback that already ran them.
+      completed: again ? [] : (persisted?.context?.completed ?? []),
       failedStep: null,
       error,
     };

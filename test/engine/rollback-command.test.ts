@@ -96,6 +96,48 @@ describe("rollpoint rollback <run>", () => {
   });
 });
 
+describe("a rollback that failed, tried again", () => {
+  it("once its cause is fixed, `rollback <run>` restores the point again: the tree exact, the undos not run twice", async () => {
+    const dir = await tempDir();
+    const app = join(dir, "srv", "app");
+    makeTree(app, { "app.conf": "v1\n", "data/rows": "1\n" });
+    const before = treeState(app);
+    const store = join(dir, "store");
+    const manifest = join(dir, "m.yaml");
+    // The update moves the protected path's parent and leaves a link in its place: the restore
+    // refuses to write through it, and the rollback ends incomplete (exit 2).
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1
+name: app
+rollbackPoint: { files: [${app}] }
+steps:
+  - id: move
+    shell: mv ${dir}/srv ${dir}/srv.moved && ln -s srv.moved ${dir}/srv && echo v2 > ${app}/app.conf
+    undo: [sh, -c, "echo undo >> ${dir}/undos"]
+  - id: health
+    run: ["false"]
+`,
+    );
+    const run = await rollpoint(["--store", store, "--json", "run", manifest]);
+    expect(run.exitCode, run.stdout).toBe(2);
+    const { runId } = JSON.parse(run.stdout);
+    expect(JSON.parse(run.stdout).verdict).toContain(
+      "`rollpoint rollback <run>` restores the rollback point again",
+    );
+    expect(readFileSync(join(dir, "undos"), "utf8")).toBe("undo\n");
+
+    // The cause fixed by hand: the directory back where it was (with the update's change in it).
+    await execa("sh", ["-c", `rm ${dir}/srv && mv ${dir}/srv.moved ${dir}/srv`]);
+    expect(readFileSync(join(app, "app.conf"), "utf8")).toBe("v2\n");
+    const again = await rollpoint(["--store", store, "rollback", runId]);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain("everything in the rollback point is as it was");
+    expect(treeState(app)).toEqual(before);
+    expect(readFileSync(join(dir, "undos"), "utf8")).toBe("undo\n");
+  });
+});
+
 describe("retention keeps the last good state", () => {
   it("prune --keep 0 --max-age 0d removes older points but never the last committed run's, so rollback still works", async () => {
     const h = await host();
