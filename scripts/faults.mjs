@@ -194,9 +194,13 @@ async function judge(h, said, before, rowsToo) {
   out.startup =
     (/node:internal\/modules\//.test(said.stderr) || /\nNode\.js v\d/.test(said.stderr)) &&
     /open '[^']*\/(dist|node_modules)\//.test(said.stderr);
-  out.stack =
-    !out.startup &&
-    [said, recover, verify].some((r) => STACK.test(r.stderr) || STACK.test(r.stdout));
+  const traced = [said, recover, verify].find((r) => STACK.test(r.stderr) || STACK.test(r.stdout));
+  out.stack = !out.startup && traced !== undefined;
+  if (out.stack) {
+    const text = `${traced.stderr}\n${traced.stdout}`;
+    out.said =
+      text.split("\n").find((l) => STACK.test(`${l}\n`) || /unexpected error/.test(l)) ?? "";
+  }
   // A store that opens and verifies (a store that never came to be is not damaged).
   const storeMade = existsSync(join(h.store, "catalog.db"));
   out.damaged = storeMade && (verify.code !== 0 || again.code !== 0);
@@ -352,7 +356,7 @@ async function trial(kind, label, command, run) {
       (k) => verdict[k],
     );
     process.stdout.write(
-      `${bad.length ? "✗" : "✓"} ${command} ${kind} ${label}: exit ${verdict.codes.join("/")}${verdict.exact ? ", exact" : ", NOT exact"}${bad.length ? ` — ${bad.join(", ")} ${verdict.detail}` : ""}\n`,
+      `${bad.length ? "✗" : "✓"} ${command} ${kind} ${label}: exit ${verdict.codes.join("/")}${verdict.exact ? ", exact" : ", NOT exact"}${bad.length ? ` — ${bad.join(", ")} ${verdict.detail}${verdict.said ? ` [${verdict.said.trim()}]` : ""}` : ""}\n`,
     );
   } finally {
     rmSync(h.dir, { recursive: true, force: true });

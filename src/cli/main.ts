@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { Command, CommanderError } from "commander";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import { registerBackups } from "./commands/backups/index.js";
@@ -40,12 +41,37 @@ function report(thrown: unknown): ExitCode {
     jsonFailure({ code: error.code, message: error.message, ...error.context }, exitCode);
     return exitCode;
   }
+  const system = systemError(error);
+  if (system) {
+    // The disk or the kernel said no (EIO, ENOSPC, EDQUOT...) where no member names it: not a
+    // bug to debug, but the command stopped there, and only exit 2 claims nothing about the host.
+    const message = `the system refused ${system.syscall}${system.path ? ` on ${system.path}` : ""}: ${system.code} (${describeError(error)}); the command stopped there. Check the disk, then \`rollpoint status\` and \`rollpoint backups verify\``;
+    process.stderr.write(`rollpoint: ${message}\n`);
+    jsonFailure({ code: "SYSTEM_ERROR", errno: system.code, message }, ExitCode.needsIntervention);
+    return ExitCode.needsIntervention;
+  }
   process.stderr.write(`rollpoint: unexpected error: ${describeError(error)}\n`);
   if (process.env.ROLLPOINT_DEBUG || hasFlag("-v", "--verbose"))
     process.stderr.write(`${(error as Error).stack ?? ""}\n`);
   else process.stderr.write("rollpoint: run again with -v (or ROLLPOINT_DEBUG=1) for details\n");
   jsonFailure({ code: "UNEXPECTED", message: describeError(error) }, ExitCode.needsIntervention);
   return ExitCode.needsIntervention;
+}
+
+/** A system call's failure as Node reports it (`code` EIO..., `syscall`, maybe `path`). */
+function systemError(error: unknown): { code: string; syscall: string; path?: string } | undefined {
+  const e = error as { code?: unknown; syscall?: unknown; path?: unknown } | null;
+  // SQLite's word for the same, about the catalog (a database member's names its database).
+  if (typeof e?.code === "string" && /^SQLITE_(IOERR|FULL)/.test(e.code))
+    return { code: e.code, syscall: "a read or write of the store's catalog" };
+  const errno = (error as { errno?: unknown } | null)?.errno;
+  if (typeof e?.syscall !== "string" || typeof errno !== "number") return undefined;
+  // libuv has no name for some errors (EDQUOT is "Unknown system error -122"): the kernel's.
+  const code =
+    typeof e.code === "string" && /^E[A-Z0-9]+$/.test(e.code)
+      ? e.code
+      : (Object.entries(osConstants.errno).find(([, n]) => n === -errno)?.[0] ?? `errno ${-errno}`);
+  return { code, syscall: e.syscall, ...(typeof e.path === "string" ? { path: e.path } : {}) };
 }
 
 /**

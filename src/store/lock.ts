@@ -72,10 +72,14 @@ export class StoreLock {
     try {
       await writeFileAtomic(infoPath, `${JSON.stringify(holder)}\n`);
     } catch (error) {
-      // Not held after all (a full disk): the caller may free space and try again.
+      // Not held after all (a full disk, an I/O error): the caller may fix it and try again.
       db.exec("ROLLBACK");
       db.close();
-      throw error;
+      throw new GlobalRollbackError(
+        "STORE_ERROR",
+        `could not take the store's lock: writing ${infoPath} failed (${describeError(error)}); nothing was done`,
+        { cause: error, context: { path: infoPath } },
+      );
     }
     return new StoreLock(db, infoPath, holder, previousHolder);
   }

@@ -1,10 +1,11 @@
 import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { GlobalRollback } from "../../src/index.js";
 import { makeImmutable } from "../helpers/chattr.js";
-import { backupsCreate, createBackup, rollpoint, runWithStdout } from "../helpers/cli.js";
+import { backupsCreate, CLI, createBackup, rollpoint, runWithStdout } from "../helpers/cli.js";
 import { makeTree, tempDir } from "../helpers/tree.js";
 
 async function storeWithBackup() {
@@ -127,5 +128,43 @@ describe("a damaged catalog", () => {
       expect(result.stderr).toContain("Copy the store aside");
       expect(result.stderr).not.toContain("unexpected error");
     }
+  });
+});
+
+describe("an I/O error the system returns where no member names it", () => {
+  const injected = (store: string, calls: string, when: string, ...argv: string[]) =>
+    execa(
+      "strace",
+      [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        `trace=${calls}`,
+        "-e",
+        `inject=${calls}:error=EIO:when=${when}`,
+      ].concat([process.execPath, CLI, "--store", store, ...argv]),
+      { reject: false },
+    );
+
+  it("writing the lock's holder fails: exit 4, nothing was done, never 'unexpected error'", async () => {
+    const s = await storeWithBackup();
+    const result = await injected(
+      s.store,
+      "rename,renameat,renameat2",
+      "1",
+      "backups",
+      "prune",
+      "--keep-last",
+      "1",
+    );
+    expect(result.exitCode, result.stderr).toBe(4);
+    expect(result.stderr).toMatch(
+      /^rollpoint: could not take the store's lock: writing .*lock\.json failed \(EIO.*\); nothing was done$/m,
+    );
+    expect(result.stderr).not.toContain("unexpected error");
+    const list = await rollpoint(["--store", s.store, "--json", "backups", "list"]);
+    expect(JSON.parse(list.stdout).backups).toHaveLength(1);
   });
 });
