@@ -73,12 +73,14 @@ function freeBytes(dir: string): number | undefined {
 }
 
 export function isOutOfSpace(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
   // SHMSIZE: SQLite could not size its WAL index (-shm), which on a full disk is ENOSPC.
   return (
     code === "SQLITE_FULL" ||
     code === "SQLITE_IOERR_SHMSIZE" ||
     code === "ENOSPC" ||
-    code === "EDQUOT"
+    code === "EDQUOT" ||
+    // Wrapped with what it was doing (the lock's holder file): still a full disk.
+    (cause !== undefined && cause !== error && isOutOfSpace(cause))
   );
 }

@@ -41,6 +41,10 @@ export async function backupSqlite(objects: ObjectStore, path: string): Promise<
     } finally {
       source.close();
     }
+  } catch (error) {
+    // A copy that failed half-way (a full disk) leaves it and its journal in the store's tmp/.
+    for (const suffix of ["", ...SIDE_FILES]) rmSync(temp + suffix, { force: true });
+    throw error;
   } finally {
     tree.close();
   }
