@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
-import { startPausedAt } from "../helpers/paused.js";
+import { runParkedAt } from "../helpers/paused.js";
 import { treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
 
@@ -13,17 +13,11 @@ describe("a signal before the run's machine exists", () => {
       (app) => `steps:\n  - { id: edit, shell: "echo a=2 > ${app}/a.conf" }\n`,
     );
     const before = treeState(app);
-    const go = join(dir, "go");
     // Parked inside the lock's acquisition: the signal waits in the kernel until the pause ends,
     // and is handled while the lock file is written, before any machine exists.
-    const run = await startPausedAt("lock", ["--store", store, "run", manifest], {
-      ...process.env,
-      ROLLPOINT_PAUSE_UNTIL: go,
-    });
+    const run = await runParkedAt("lock", { store, manifest, dir });
     run.child.kill("SIGTERM");
-    writeFileSync(go, "");
-    const code = await run.exited;
-    const out = run.output();
+    const { code, out } = await run.release();
     expect(code, out).toBe(4);
     expect(out).toContain("SIGTERM received");
     expect(out).toContain("not started: nothing was changed");
@@ -51,15 +45,9 @@ describe("a signal while the rollback point is being taken", () => {
       (app) => `steps:\n  - { id: edit, shell: "echo changed > ${app}/d0/f0.txt" }\n`,
     );
     const before = treeState(app);
-    const go = join(dir, "go");
-    const run = await startPausedAt("backup:object", ["--store", store, "run", manifest], {
-      ...process.env,
-      ROLLPOINT_PAUSE_UNTIL: go,
-    });
+    const run = await runParkedAt("backup:object", { store, manifest, dir });
     run.child.kill("SIGTERM");
-    writeFileSync(go, "");
-    const code = await run.exited;
-    const out = run.output();
+    const { code, out } = await run.release();
     expect(code, out).toBe(4);
     expect(out).toContain("SIGTERM: stopping the update and rolling back");
     expect(out).toContain(`interrupted (SIGTERM received) while reading ${app}`);
@@ -80,15 +68,9 @@ describe("a signal while the rollback point is being taken", () => {
       files,
       (app) => `timeout: 1s\nsteps:\n  - { id: edit, shell: "echo changed > ${app}/d0/f0.txt" }\n`,
     );
-    const go = join(dir, "go");
-    const run = await startPausedAt("backup:object", ["--store", store, "run", manifest], {
-      ...process.env,
-      ROLLPOINT_PAUSE_UNTIL: go,
-    });
+    const run = await runParkedAt("backup:object", { store, manifest, dir });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    writeFileSync(go, "");
-    const code = await run.exited;
-    const out = run.output();
+    const { code, out } = await run.release();
     expect(code, out).toBe(4);
     expect(out).toContain("interrupted (the run's timeout (1s) passed) while reading");
     expect(out).toContain("not started: nothing was changed");

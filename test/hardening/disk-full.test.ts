@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rollpoint } from "../helpers/cli.js";
 import { loopFileSystem } from "../helpers/loop-fs.js";
-import { runKilledWhen, startPausedAt } from "../helpers/paused.js";
+import { runKilledWhen, runParkedAt } from "../helpers/paused.js";
 import { objectCount } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 import { appUpdate } from "../helpers/update.js";
@@ -27,18 +27,15 @@ describe.runIf(process.getuid?.() === 0)("a store whose disk fills up", () => {
     );
     // Preflight passes (there is room); then, while the run is parked after the rollback point's
     // first object, the disk is filled to within 256 kB, and the point runs out of space.
-    const go = join(dir, "go");
-    const run = await startPausedAt("backup:object#1", ["--store", store, "run", manifest], {
-      ...process.env,
-      ROLLPOINT_DEBUG: "1",
-      ROLLPOINT_PAUSE_UNTIL: go,
-    });
+    const run = await runParkedAt(
+      "backup:object#1",
+      { store, manifest, dir },
+      { ROLLPOINT_DEBUG: "1" },
+    );
     const fs = statfsSync(mnt);
     const filler = join(mnt, "filler");
     execFileSync("fallocate", ["-l", String(fs.bavail * fs.bsize - 256 * 1024), filler]);
-    writeFileSync(go, "");
-    const code = await run.exited;
-    const out = run.output();
+    const { code, out } = await run.release();
     expect(code, out).toBe(4);
     expect(out).toContain("no space left on device");
     expect(out).toContain("not started: nothing was changed");

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach } from "vitest";
 import { CLI } from "./cli.js";
 import { until } from "./wait.js";
@@ -47,6 +49,32 @@ export async function startPausedAt(
     );
   });
   return { child, exited, output: () => seen };
+}
+
+/**
+ * `rollpoint run <manifest>` parked at `point` (ROLLPOINT_PAUSE_UNTIL) until the test calls
+ * `release()`, having changed the world meanwhile (a signal sent, a disk filled); `release`
+ * resolves with its exit code and everything it printed.
+ */
+export async function runParkedAt(
+  point: string,
+  where: { store: string; manifest: string; dir: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<PausedRun & { release(): Promise<{ code: number | null; out: string }> }> {
+  const go = join(where.dir, "go");
+  const run = await startPausedAt(point, ["--store", where.store, "run", where.manifest], {
+    ...process.env,
+    ...env,
+    ROLLPOINT_PAUSE_UNTIL: go,
+  });
+  return {
+    ...run,
+    release: async () => {
+      writeFileSync(go, "");
+      const code = await run.exited;
+      return { code, out: run.output() };
+    },
+  };
 }
 
 export async function killHard(run: PausedRun): Promise<void> {
