@@ -21,7 +21,8 @@ export interface Piece {
  */
 function* layout(fd: number): Generator<{ from: number; to: number; hole: boolean }> {
   const { size, blocks } = fstatSync(fd);
-  const segments = hasHoles({ size, blocks }) ? dataSegments(fd) : undefined;
+  // Up to a chunk, reading the holes costs less than starting perl to find them.
+  const segments = size > CHUNK && hasHoles({ size, blocks }) ? dataSegments(fd) : undefined;
   if (!segments) {
     yield { from: 0, to: Number.POSITIVE_INFINITY, hole: false };
     return;
