@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { Command, CommanderError } from "commander";
 import { describeError, GlobalRollbackError } from "../errors.js";
+import { claimProcess } from "../util/owned-process.js";
 import { registerBackups } from "./commands/backups/index.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerHistory } from "./commands/history.js";
@@ -13,6 +14,7 @@ import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWatch } from "./commands/watch.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
+import { boundHeapGrowth } from "./heap.js";
 import { ignoreBrokenOutput } from "./output.js";
 import { loadOnDemandModules } from "./preload.js";
 
@@ -171,4 +173,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 ignoreBrokenOutput();
+claimProcess();
+boundHeapGrowth();
 await main(process.argv);

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync } from "node:fs";
 import { basename } from "node:path";
 import { GlobalRollbackError } from "../../errors.js";
+import { processIsOurs } from "../../util/owned-process.js";
 import type { ExcludeMatcher } from "./exclude.js";
 import { nameFromBytes } from "./names.js";
 import { canonicalParent } from "./parents.js";
@@ -98,7 +99,13 @@ interface OpenDir {
   abs: string;
   names: Buffer[];
   next: number;
+  /** The lstat of names[statsFrom + i] (undefined: vanished since readdir). */
+  stats: (PathStats | undefined)[];
+  statsFrom: number;
 }
+
+/** How many names of one directory are lstat'ed in one go (what a walk holds per open directory). */
+const STAT_BATCH = 512;
 
 function* walking(
   top: WalkedPath,
@@ -120,14 +127,18 @@ function* walking(
         closeSync(dir.fd);
         continue;
       }
-      const bytes = dir.names[dir.next++]!;
+      const index = dir.next++;
+      if (index === dir.statsFrom + dir.stats.length) {
+        dir.statsFrom = index;
+        dir.stats = lstatBatch(dir.fd, dir.names, index);
+      }
+      const stats = dir.stats[index - dir.statsFrom];
+      if (!stats) continue;
+      const bytes = dir.names[index]!;
       const name = nameFromBytes(bytes);
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
       const at = nameIn(`/proc/self/fd/${dir.fd}`, bytes);
-      const raw = lstatSync(at, { bigint: true, throwIfNoEntry: false });
-      if (!raw) continue;
-      const stats = new PathStats(raw);
       // After lstat: a pattern with a trailing slash matches directories only.
       if (exclude(rel, stats.isDirectory())) continue;
       yield { rel, abs, stats, at };
@@ -165,5 +176,56 @@ function listDir(fd: number, rel: string, abs: string): OpenDir {
   const names = readdirSync(`/proc/self/fd/${fd}`, { encoding: "buffer" });
   // Byte order is UTF-8's code point order; the order of a listing does not depend on it.
   names.sort(Buffer.compare);
-  return { fd, rel, abs, names, next: 0 };
+  return { fd, rel, abs, names, next: 0, stats: [], statsFrom: 0 };
+}
+
+/** The lstat of up to STAT_BATCH names of the directory open as `fd`, from `from` on. */
+function lstatBatch(fd: number, names: Buffer[], from: number): (PathStats | undefined)[] {
+  const end = Math.min(names.length, from + STAT_BATCH);
+  const out: (PathStats | undefined)[] = [];
+  // Resolving `/proc/self/fd/N/name` costs the kernel a procfs magic-link lookup per path; a
+  // name relative to the working directory is one component, as `fstatat` would be (Node has
+  // no `fstatat`), and as safe from a swapped parent: the working directory is then the inode
+  // the descriptor holds, not a path. Only where the process is ours (owned-process.ts), and
+  // back before any other JavaScript runs.
+  const home = processIsOurs() ? enterDirectory(fd) : undefined;
+  try {
+    for (let i = from; i < end; i++) {
+      // A name from readdir is one component: relative to the directory we are in, or through
+      // the descriptor's magic link.
+      const name = home === undefined ? nameIn(`/proc/self/fd/${fd}`, names[i]!) : names[i]!;
+      const raw = lstatSync(name, { bigint: true, throwIfNoEntry: false });
+      out.push(raw ? new PathStats(raw) : undefined);
+    }
+  } finally {
+    if (home !== undefined) leaveDirectory(home);
+  }
+  return out;
+}
+
+/** Moves into the directory open as `fd`; returns a descriptor of where we were, or undefined
+ * (the batch then goes through /proc/self/fd). */
+function enterDirectory(fd: number): number | undefined {
+  let home: number;
+  try {
+    home = openSync(".", constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch {
+    return undefined;
+  }
+  try {
+    process.chdir(`/proc/self/fd/${fd}`);
+  } catch {
+    closeSync(home);
+    return undefined;
+  }
+  return home;
+}
+
+function leaveDirectory(home: number): void {
+  try {
+    // Back to the very directory we left, whatever was renamed meanwhile.
+    process.chdir(`/proc/self/fd/${home}`);
+  } finally {
+    closeSync(home);
+  }
 }

@@ -1,0 +1,87 @@
+import { execFileSync } from "node:child_process";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { compileExcludes } from "../../../src/backups/files/exclude.js";
+import { walkLazily } from "../../../src/backups/files/walk.js";
+import { claimProcess } from "../../../src/util/owned-process.js";
+
+const raw = (dir: string, ...name: number[]) =>
+  Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);
+
+/** A tree with a directory of more names than one lstat batch, raw-byte names, a link, a FIFO. */
+function tree(): string {
+  const root = mkdtempSync(join(tmpdir(), "rp-walk-"));
+  mkdirSync(join(root, "many"));
+  for (let i = 0; i < 1300; i++) writeFileSync(join(root, "many", `f${i}`), `${i}\n`);
+  mkdirSync(join(root, "many", "sub"));
+  writeFileSync(join(root, "many", "sub", "deep"), "deep\n");
+  writeFileSync(raw(root, 0xff, 0xfe), "raw\n");
+  symlinkSync("many/f1", join(root, "link"));
+  execFileSync("mkfifo", [join(root, "fifo")]);
+  return root;
+}
+
+/** Where the process is, also when that directory was removed (process.cwd() then throws). */
+const whereWeAre = () => readlinkSync("/proc/self/cwd");
+
+function walked(root: string): string[] {
+  const out: string[] = [];
+  const here = whereWeAre();
+  for (const path of walkLazily(root, compileExcludes([])) ?? []) {
+    // Between two paths the process is where it was: a caller's relative path means the same.
+    expect(whereWeAre()).toBe(here);
+    const s = path.stats;
+    out.push(`${path.rel} ${s.mode} ${s.ino} ${s.size} ${s.mtimeNs} ${s.nlink}`);
+  }
+  return out;
+}
+
+describe("the walk's lstat of a directory's names", () => {
+  afterEach(() => claimProcess(false));
+
+  it("relative to a borrowed working directory (the CLI) sees what the descriptor path sees, and gives the directory back", () => {
+    const root = tree();
+    const cwd = mkdtempSync(join(tmpdir(), "rp-cwd-"));
+    writeFileSync(join(cwd, "mine"), "the caller's file\n");
+    const before = process.cwd();
+    process.chdir(cwd);
+    try {
+      const throughProc = walked(root);
+      claimProcess();
+      const borrowed = walked(root);
+      expect(borrowed).toEqual(throughProc);
+      // Every path once: root, many/ and its 1,300 files and sub/deep, the raw name, link, fifo.
+      expect(borrowed).toHaveLength(1 + 1 + 1300 + 2 + 3);
+      expect(borrowed.some((line) => line.startsWith("\udcff\udcfe "))).toBe(true);
+      expect(process.cwd()).toBe(cwd);
+      expect(readFileSync("mine", "utf8")).toBe("the caller's file\n");
+    } finally {
+      process.chdir(before);
+    }
+  });
+
+  it("from a working directory that was removed: the same walk, and the process is back in it", () => {
+    const root = tree();
+    const gone = mkdtempSync(join(tmpdir(), "rp-gone-"));
+    const before = process.cwd();
+    const expected = walked(root);
+    process.chdir(gone);
+    execFileSync("rmdir", [gone]);
+    try {
+      claimProcess();
+      expect(walked(root)).toEqual(expected);
+      expect(whereWeAre()).toBe(`${gone} (deleted)`);
+    } finally {
+      process.chdir(before);
+    }
+  });
+});
