@@ -7,6 +7,7 @@ import {
   damagedListing,
   type EncodedListing,
   eachEntry,
+  type FrameMemo,
   framesOfEncoded,
   hashesOfListing,
   LISTING_FORMAT,
@@ -32,7 +33,8 @@ export interface StoredListing {
   /** When it was taken (for the stat shortcut's "racy" guard). */
   takenAtMs: number;
   /** Its entries, checked; a damaged listing throws, at the latest at its end. */
-  entries(): Iterable<Entry>;
+  /** With `memo`, the frames read are remembered for a listing written alongside. */
+  entries(memo?: FrameMemo): Iterable<Entry>;
 }
 
 interface RawBackup {
@@ -230,7 +232,7 @@ export class Catalog {
    * may throw only at its end (listing-codec.ts): whoever changes anything on its word reads it
    * whole first.
    */
-  *eachEntry(backupId: string): Generator<Entry> {
+  *eachEntry(backupId: string, memo?: FrameMemo): Generator<Entry> {
     const row = this.db
       .prepare(
         `SELECT l.sha, b.format, b.entries, b.data FROM listings l LEFT JOIN listing_blobs b ON b.sha = l.sha WHERE l.backup_id = ?`,
@@ -252,6 +254,7 @@ export class Catalog {
       backupId,
       row.sha,
       row.format,
+      memo,
     );
   }
 
@@ -300,7 +303,7 @@ export class Catalog {
       // A missing row or blob is reported by `eachEntry` when the entries are read.
       format: row?.format ?? LISTING_FORMAT,
       takenAtMs: row?.created_at ?? 0,
-      entries: () => this.eachEntry(backupId),
+      entries: (memo) => this.eachEntry(backupId, memo),
     };
   }
 
@@ -327,7 +330,7 @@ export class Catalog {
       row && {
         backupId: row.id,
         // Checked like any listing: a repeat backup reuses its hashes for unchanged files.
-        entries: () => eachEntry(this.sourceOf(row, row.id), row.id, row.sha, row.format),
+        entries: (memo) => eachEntry(this.sourceOf(row, row.id), row.id, row.sha, row.format, memo),
         takenAtMs: row.created_at,
         sha: row.sha,
         format: row.format,

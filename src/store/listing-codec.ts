@@ -67,6 +67,31 @@ export type ListingSource = Buffer | { frames: Iterable<Buffer> };
 const PIECE = 1 << 20;
 
 /**
+ * The frames a listing was just read from, by the SHA-256 of their text, so that a listing
+ * written alongside it (a repeat backup's) takes an equal frame as it is rather than deflating
+ * the same text again: an unchanged stretch of a tree gives equal lines, hence equal frames (a
+ * repeat backup of 200,000 unchanged files spent 7% of its CPU deflating what it had just
+ * inflated). The reused bytes inflate to exactly that text: the reader inflated them itself.
+ * Only the most recent few: the writer trails the reader by a window or two.
+ */
+export class FrameMemo {
+  private readonly frames = new Map<string, Buffer>();
+
+  remember(text: Buffer, frame: Buffer): void {
+    this.frames.set(textKey(text), frame);
+    if (this.frames.size > 4) this.frames.delete(this.frames.keys().next().value as string);
+  }
+
+  recall(text: Buffer): Buffer | undefined {
+    return this.frames.get(textKey(text));
+  }
+}
+
+function textKey(text: Buffer): string {
+  return createHash("sha256").update(text).digest("base64");
+}
+
+/**
  * A format 4 listing written one entry at a time. The SHA-256 is of the lines as text (each
  * tuple's JSON and a newline): equal listings give equal hashes and equal bytes.
  */
@@ -74,11 +99,17 @@ export class ListingEncoder {
   private readonly hash = createHash("sha256");
   private readonly frames: Buffer[] = [];
   private piece = "";
+  private memo: FrameMemo | undefined;
   /** Entries added so far. */
   count = 0;
 
   /** With `sink`, each frame is handed to it as it is made and not kept. */
   constructor(private readonly sink?: (frame: Buffer) => void) {}
+
+  /** Frames equal to one `memo` holds are taken from it (see FrameMemo). */
+  reuseFramesFrom(memo: FrameMemo): void {
+    this.memo = memo;
+  }
 
   add(entry: Entry): void {
     this.piece += `${JSON.stringify(tupleOf(entry))}\n`;
@@ -101,7 +132,7 @@ export class ListingEncoder {
     const text = Buffer.from(this.piece, "utf8");
     this.piece = "";
     this.hash.update(text);
-    const frame = deflateRawSync(text, { level: 1 });
+    const frame = this.memo?.recall(text) ?? deflateRawSync(text, { level: 1 });
     if (this.sink) this.sink(frame);
     else {
       const length = Buffer.alloc(4);
@@ -174,8 +205,9 @@ export function* eachEntry(
   backupId = "(unknown)",
   sha?: string,
   format = formatOf(source),
+  memo?: FrameMemo,
 ): Generator<Entry> {
-  for (const tuple of eachTuple(source, backupId, sha, format)) yield entryOf(tuple);
+  for (const tuple of eachTuple(source, backupId, sha, format, memo)) yield entryOf(tuple);
 }
 
 /** An entry from its stored tuple (checked first, when it comes from outside this process). */
@@ -252,6 +284,7 @@ function* eachTuple(
   backupId: string,
   sha: string | undefined,
   format: number,
+  memo: FrameMemo | undefined,
 ) {
   const damaged = (why: string, cause?: unknown): never => damagedListing(backupId, why, cause);
   if (format < 4) {
@@ -268,6 +301,7 @@ function* eachTuple(
       return damaged(describeError(error), error);
     }
     hash.update(text);
+    memo?.remember(text, frame);
     // Frames end at line ends: each line is one tuple.
     const lines = text.toString("utf8").split("\n");
     if (lines.pop() !== "") damaged("a frame does not end at the end of an entry");
@@ -364,7 +398,7 @@ export function* hashesOfListing(
   backupId = "(unknown)",
   format = formatOf(source),
 ): Generator<string> {
-  for (const t of eachTuple(source, backupId, undefined, format)) if (t[11]) yield t[11];
+  for (const t of eachTuple(source, backupId, undefined, format, undefined)) if (t[11]) yield t[11];
 }
 
 /** The frames of an encoded listing held in memory (see EncodedListing.data). */

@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { Entry } from "../../src/store/entry.js";
-import { decodeListing, eachEntry, encodeListing } from "../../src/store/listing-codec.js";
+import {
+  decodeListing,
+  eachEntry,
+  encodeListing,
+  FrameMemo,
+  ListingEncoder,
+} from "../../src/store/listing-codec.js";
 
 const PINNED_V4 = "c954d41e921dd1fcfb86e4d9345959e2e9d09e289cd55518368ded7c2b14ef7e";
 
@@ -140,6 +146,46 @@ describe("listing encoding", () => {
     expect(encoded.entries).toBe(12_000);
     expect(decodeListing(encoded.data, "b", encoded.sha)).toEqual(entries);
     expect(encodeListing(entries).sha).toBe(encoded.sha);
+  });
+
+  it("a listing written beside one being read takes the frames whose text is equal as they are, and deflates the others", () => {
+    const entries: Entry[] = [];
+    for (let i = 0; i < 9_000; i++)
+      entries.push({ ...sample[1]!, rel: `d/${"n".repeat(150)}-${String(i).padStart(6, "0")}` });
+    const frames = (data: Buffer) => {
+      const out: Buffer[] = [];
+      for (let at = 0; at < data.length; at += 4 + data.readUInt32BE(at))
+        out.push(data.subarray(at + 4, at + 4 + data.readUInt32BE(at)));
+      return out;
+    };
+    const framed = (parts: Buffer[]) =>
+      Buffer.concat(
+        parts.flatMap((f) => {
+          const length = Buffer.alloc(4);
+          length.writeUInt32BE(f.length);
+          return [length, f];
+        }),
+      );
+    // The stored listing's frames deflated otherwise (as another zlib might): reused bytes show.
+    const stored = frames(encodeListing(entries).data).map((f) =>
+      deflateRawSync(inflateRawSync(f), { level: 9 }),
+    );
+    expect(stored.length).toBeGreaterThan(1);
+    expect(stored.length).toBeLessThanOrEqual(4);
+    const memo = new FrameMemo();
+    expect([...eachEntry(framed(stored), "b", undefined, 4, memo)]).toHaveLength(9_000);
+    // The last entry changed: every frame but the last is the stored one, byte for byte.
+    const changed = [...entries.slice(0, -1), { ...entries.at(-1)!, size: 1 }];
+    const encoder = new ListingEncoder();
+    encoder.reuseFramesFrom(memo);
+    for (const e of changed) encoder.add(e);
+    const written = encoder.finish();
+    const out = frames(written.data);
+    expect(out).toHaveLength(stored.length);
+    for (let i = 0; i < out.length - 1; i++) expect(out[i]!.equals(stored[i]!)).toBe(true);
+    expect(out.at(-1)!.equals(stored.at(-1)!)).toBe(false);
+    expect(written.sha).toBe(encodeListing(changed).sha);
+    expect(decodeListing(written.data, "b", written.sha)).toEqual(changed);
   });
 
   it("names damage: a frame cut short, a frame changed, a hash that does not match", () => {

@@ -1,6 +1,6 @@
 import { GlobalRollbackError } from "../../errors.js";
 import type { StoredListing } from "../../store/catalog.js";
-import { type EncodedListing, ListingEncoder } from "../../store/listing-codec.js";
+import { type EncodedListing, FrameMemo, ListingEncoder } from "../../store/listing-codec.js";
 import type { ReadCheck } from "../../store/object-writers.js";
 import {
   type ObjectStore,
@@ -18,7 +18,7 @@ import { hasRawBytes, kernelName, readLinkAt, shownName } from "./names.js";
 import type { PathStats } from "./path-stats.js";
 import { type Name, type PinnedTree, pinnedTreeAt } from "./pinned.js";
 import { readSteadily, relook, tornWarning } from "./steady-read.js";
-import { walkLazily } from "./walk.js";
+import { type WalkedPath, walkLazily } from "./walk.js";
 import { inWalkOrder, ListingCursor } from "./walk-order.js";
 import { readXattrs } from "./xattrs.js";
 
@@ -70,6 +70,10 @@ const PARALLEL_FROM = 256;
 // listing: what a backup holds at once, whatever the size of the tree. Big enough that the
 // helper programs (lsattr, getfattr) run a few thousand paths per process, as before.
 const WINDOW = 4096;
+
+function readCheck(path: WalkedPath): ReadCheck {
+  return { ...path.stats, path: path.abs };
+}
 
 /** A walked path on its way into the listing. */
 interface Pending {
@@ -123,7 +127,9 @@ export async function snapshotTree(
   const walked = walkLazily(source, compileExcludes(exclude));
   if (!walked) return absent();
 
-  const before = previous ? new ListingCursor(inWalkOrder(previous)()) : undefined;
+  const memo = new FrameMemo();
+  encoder.reuseFramesFrom(memo);
+  const before = previous ? new ListingCursor(inWalkOrder(previous, memo)()) : undefined;
   const takenAtMs = previous?.takenAtMs ?? 0;
   // Extended attributes of every path in a first backup; after that, of the paths whose stat
   // identity changed only (the others keep the previous listing's: format 2 and later).
@@ -159,26 +165,26 @@ export async function snapshotTree(
           stats.files++;
           if (path.stats.nlink > 1) item.inode = `${path.stats.dev}:${path.stats.ino}`;
           stats.bytes += entry.size;
-          const check: ReadCheck = { ...path.stats, path: path.abs };
+          // A check (a copy of the stat) only for a file that is read: a repeat backup reads few.
           if (settled && old.hash) {
             entry.hash = old.hash;
             if (old.sparseDigest) entry.sparseDigest = true;
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
-            item.large = check;
+            item.large = readCheck(path);
           } else if (!previous && !hasRawBytes(path.abs) && ++threadable >= PARALLEL_FROM) {
             // Threads are started only once there is enough work to repay their start-up; a
             // thread is given a path as text, so a name of raw bytes is read here, as bytes.
             writers ??= objects.parallelPuts();
-            writers.submit(check);
-            item.threaded = check;
+            item.threaded = readCheck(path);
+            writers.submit(item.threaded);
           } else if (!previous) {
             // A first backup reads what the threads do not take once its window is walked, as
             // the threads do: the walk is not held up by reads, nor a read by the walk.
-            item.small = check;
+            item.small = readCheck(path);
           } else {
             // Through the walk's open directory: the inode the walk saw, or nothing.
-            await readFile(entry, check, (at) => objects.putSmallFile(at), path.at);
+            await readFile(entry, readCheck(path), (at) => objects.putSmallFile(at), path.at);
             pausePoint("backup:object");
           }
           break;

@@ -84,7 +84,7 @@ const RACY_MARGIN_NS = 2_000_000_000n;
  */
 export function sameStatIdentity(entry: Entry, stats: PathStats, takenAtMs: number): boolean {
   return (
-    entry.ctimeNs < BigInt(takenAtMs) * 1_000_000n - RACY_MARGIN_NS &&
+    entry.ctimeNs < settledBefore(takenAtMs) &&
     entry.kind === kindOf(stats) &&
     entry.size === stats.size &&
     entry.mtimeNs === stats.mtimeNs &&
@@ -92,6 +92,17 @@ export function sameStatIdentity(entry: Entry, stats: PathStats, takenAtMs: numb
     entry.ino === stats.ino &&
     entry.dev === stats.dev
   );
+}
+
+// Asked once per path with the same backup time: two BigInts a path otherwise.
+let cutoffFor = Number.NaN;
+let cutoff = 0n;
+function settledBefore(takenAtMs: number): bigint {
+  if (takenAtMs !== cutoffFor) {
+    cutoff = BigInt(takenAtMs) * 1_000_000n - RACY_MARGIN_NS;
+    cutoffFor = takenAtMs;
+  }
+  return cutoff;
 }
 
 /** True when two listings (each sorted by path) record exactly the same state. */

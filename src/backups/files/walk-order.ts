@@ -1,4 +1,5 @@
 import type { StoredListing } from "../../store/catalog.js";
+import type { FrameMemo } from "../../store/listing-codec.js";
 import type { Entry } from "./entry.js";
 import { bytesOfName } from "./names.js";
 
@@ -47,8 +48,8 @@ function compareBytes(a: Buffer, b: Buffer): number {
  * so; an older one (sorted as strings) is read whole and sorted once: the first backup or restore
  * after an upgrade costs the memory of one whole listing, every later one does not.
  */
-export function inWalkOrder(listing: StoredListing): () => Iterable<Entry> {
-  if (listing.format >= 4) return () => listing.entries();
+export function inWalkOrder(listing: StoredListing, memo?: FrameMemo): () => Iterable<Entry> {
+  if (listing.format >= 4) return () => listing.entries(memo);
   let sorted: Entry[] | undefined;
   return () => {
     sorted ??= [...listing.entries()].sort((a, b) => compareWalkOrder(a.rel, b.rel));
