@@ -7,6 +7,7 @@ import { nameFromBytes } from "./names.js";
 import { canonicalParent } from "./parents.js";
 import { PathStats } from "./path-stats.js";
 import { type Name, nameIn, openComponents, SwappedPath } from "./pinned.js";
+import { MetadataReadAhead } from "./read-ahead.js";
 
 export interface WalkedPath {
   /** Relative to the root; a byte that is not UTF-8 is carried as names.ts says. */
@@ -104,6 +105,9 @@ interface OpenDir {
   statsFrom: number;
 }
 
+/** Paths walked before a read-ahead thread starts: below that the walk is over sooner. */
+const READ_AHEAD_FROM = 4096;
+
 /** How many names of one directory are lstat'ed in one go (what a walk holds per open directory). */
 const STAT_BATCH = 512;
 
@@ -114,6 +118,9 @@ function* walking(
   { descend }: WalkOptions,
 ): Generator<WalkedPath> {
   const stack: OpenDir[] = [];
+  // Started only for a tree large enough to repay a thread (read-ahead.ts).
+  let readAhead: MetadataReadAhead | undefined;
+  let walked = 0;
   try {
     yield top;
     if (top.stats.isDirectory() && (descend?.("") ?? true)) {
@@ -131,6 +138,9 @@ function* walking(
       if (index === dir.statsFrom + dir.stats.length) {
         dir.statsFrom = index;
         dir.stats = lstatBatch(dir.fd, dir.names, index);
+        walked += dir.stats.length;
+        if (walked >= READ_AHEAD_FROM) readAhead ??= new MetadataReadAhead(top.abs);
+        readAhead?.walked(walked);
       }
       const stats = dir.stats[index - dir.statsFrom];
       if (!stats) continue;
@@ -148,6 +158,7 @@ function* walking(
       if (opened !== undefined) stack.push(listDir(opened, rel, abs));
     }
   } finally {
+    readAhead?.stop();
     for (const dir of stack) closeSync(dir.fd);
     closeSync(baseFd);
   }

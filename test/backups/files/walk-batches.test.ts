@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import {
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
@@ -83,5 +84,25 @@ describe("the walk's lstat of a directory's names", () => {
     } finally {
       process.chdir(before);
     }
+  });
+
+  it("a large walk has a read-ahead thread while it runs, and none once it ends", async () => {
+    const root = mkdtempSync(join(tmpdir(), "rp-ahead-"));
+    for (let d = 0; d < 10; d++) {
+      mkdirSync(join(root, `d${d}`));
+      for (let i = 0; i < 600; i++) writeFileSync(join(root, `d${d}`, `f${i}`), "");
+    }
+    const threads = () => readdirSync("/proc/self/task").length;
+    const before = threads();
+    let during = 0;
+    let paths = 0;
+    for (const _ of walkLazily(root, compileExcludes([])) ?? []) {
+      if (++paths === 5500) during = threads();
+    }
+    expect(paths).toBe(1 + 10 + 6000);
+    expect(during).toBeGreaterThan(before);
+    // terminate() ends the thread soon after; it never outlives the walk for long.
+    for (let i = 0; i < 100 && threads() > before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(threads()).toBe(before);
   });
 });
