@@ -124,7 +124,9 @@ export async function snapshotTree(
     return { listing: encoder.finish(), absent: true, hardLinks: 0, stats, warnings };
   };
   const warnings: string[] = [];
-  const walked = walkLazily(source, compileExcludes(exclude));
+  const walked = walkLazily(source, compileExcludes(exclude), {
+    readAhead: previous !== undefined,
+  });
   if (!walked) return absent();
 
   const memo = new FrameMemo();

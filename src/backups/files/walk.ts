@@ -43,6 +43,12 @@ export class TooDeep extends GlobalRollbackError {
 export interface WalkOptions {
   /** Whether to read a directory's contents (a restore does not read what it removes whole). */
   descend?: (rel: string) => boolean;
+  /**
+   * Whether a large walk may start a read-ahead thread (read-ahead.ts; the default). A first
+   * backup does not: its time goes to reading contents, and the thread's heap would come on top
+   * of the writer threads' at its peak.
+   */
+  readAhead?: boolean;
 }
 
 /**
@@ -115,7 +121,7 @@ function* walking(
   top: WalkedPath,
   baseFd: number,
   exclude: ExcludeMatcher,
-  { descend }: WalkOptions,
+  { descend, readAhead: mayReadAhead = true }: WalkOptions,
 ): Generator<WalkedPath> {
   const stack: OpenDir[] = [];
   // Started only for a tree large enough to repay a thread (read-ahead.ts).
@@ -139,7 +145,7 @@ function* walking(
         dir.statsFrom = index;
         dir.stats = lstatBatch(dir.fd, dir.names, index);
         walked += dir.stats.length;
-        if (walked >= READ_AHEAD_FROM) readAhead ??= new MetadataReadAhead(top.abs);
+        if (mayReadAhead && walked >= READ_AHEAD_FROM) readAhead ??= new MetadataReadAhead(top.abs);
         readAhead?.walked(walked);
       }
       const stats = dir.stats[index - dir.statsFrom];
