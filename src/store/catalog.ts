@@ -32,8 +32,10 @@ export interface StoredListing {
   format: number;
   /** When it was taken (for the stat shortcut's "racy" guard). */
   takenAtMs: number;
-  /** Its entries, checked; a damaged listing throws, at the latest at its end. */
-  /** With `memo`, the frames read are remembered for a listing written alongside. */
+  /**
+   * Its entries, checked; a damaged listing throws, at the latest at its end. With `memo`, the
+   * frames read are remembered for a listing written alongside (FrameMemo).
+   */
   entries(memo?: FrameMemo): Iterable<Entry>;
 }
 

@@ -129,9 +129,13 @@ export async function snapshotTree(
   });
   if (!walked) return absent();
 
-  const memo = new FrameMemo();
-  encoder.reuseFramesFrom(memo);
-  const before = previous ? new ListingCursor(inWalkOrder(previous, memo)()) : undefined;
+  // Only beside a previous listing: a first backup would hash every frame to find none.
+  let before: ListingCursor | undefined;
+  if (previous) {
+    const memo = new FrameMemo();
+    encoder.reuseFramesFrom(memo);
+    before = new ListingCursor(inWalkOrder(previous, memo)());
+  }
   const takenAtMs = previous?.takenAtMs ?? 0;
   // Extended attributes of every path in a first backup; after that, of the paths whose stat
   // identity changed only (the others keep the previous listing's: format 2 and later).
