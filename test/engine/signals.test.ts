@@ -66,13 +66,13 @@ describe("a signal while the rollback point is being taken", () => {
   it("the run's timeout passing in the middle of the walk: the same, naming the timeout", async () => {
     const { app, dir, manifest, store } = await appUpdate(
       files,
-      (app) => `timeout: 1s\nsteps:\n  - { id: edit, shell: "echo changed > ${app}/d0/f0.txt" }\n`,
+      (app) => `timeout: 4s\nsteps:\n  - { id: edit, shell: "echo changed > ${app}/d0/f0.txt" }\n`,
     );
     const run = await runParkedAt("backup:object", { store, manifest, dir });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
     const { code, out } = await run.release();
     expect(code, out).toBe(4);
-    expect(out).toContain("interrupted (the run's timeout (1s) passed) while reading");
+    expect(out).toContain("interrupted (the run's timeout (4s) passed) while reading");
     expect(out).toContain("not started: nothing was changed");
     expect(readFileSync(join(app, "d0", "f0.txt"), "utf8")).toBe("file 0\n");
   });
