@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 // The fault and kill campaign (docs/reliability.md): a failing update of a tree and a SQLite
-// database, run by the built CLI while
+// database, and in most trials a PostgreSQL (dump or clone) or MariaDB database of the
+// campaign's own servers (scripts/faults-servers.mjs), run by the built CLI while
 //   - strace fails the Nth call of one system-call class (EIO, ENOSPC, EDQUOT; once, or from the
 //     Nth on), or
 //   - it is SIGKILLed at its Nth persisted transition (ROLLPOINT_PAUSE_AT=transition#N) or at a
 //     random instant,
 // then `recover` and `backups verify` run without faults, and the host is judged from outside:
 // `rsync -aHAXSn --checksum --delete` against a pristine copy of the tree, every row of the
-// database against its first state. Counted per trial: a false claim (the command said "as it
+// database against its first state, the server database's dump (pg_dump, mariadb-dump) against
+// its first dump. Counted per trial: a false claim (the command said "as it
 // was" or exit 0/1 while the host differs), a stack trace or "unexpected error" on stderr, a
 // damaged store (verify fails after recover), a hang (no end within the bound), and a leak (a
 // temporary file of rollpoint's left in the store after recover).
 //
 //   node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE] [--commands run,recover]
+//                           [--kinds sqlite,postgresql-dump,postgresql-clone,mariadb] [--jobs N]
 // `npm run test:faults` runs the full campaign; `npm run test:faults:sample` the CI sample.
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -21,6 +24,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVER_KINDS } from "./faults-databases.mjs";
+import { startServers } from "./faults-servers.mjs";
 
 const require = createRequire(import.meta.url);
 const Database = require("better-sqlite3");
@@ -32,7 +37,15 @@ const TRIALS = Number(args.get("--trials") ?? 400);
 const KILLS = Number(args.get("--kills") ?? 100);
 let seed = Number(args.get("--seed") ?? 1);
 const JSON_OUT = args.get("--json");
+// Trials at once, each with servers of its own: the machine's cores, not more (a trial is about
+// one core: Node, strace, the database clients).
+const JOBS = Math.max(1, Number(args.get("--jobs") ?? 1));
 const HANG_MS = 90_000;
+// What a trial's host holds beside its tree: a SQLite database always, and one server database
+// when the kind drawn says so (the campaign starts the servers itself, as `npm test` does).
+const KINDS = (args.get("--kinds") ?? ["sqlite", ...Object.keys(SERVER_KINDS)].join(","))
+  .split(",")
+  .filter((k) => k === "sqlite" || k in SERVER_KINDS || process.exit(3));
 
 // A small deterministic generator: a figure can be rerun with its seed.
 function random() {
@@ -59,7 +72,7 @@ const CLASSES = [
 ];
 const ERRORS = ["EIO", "ENOSPC", "EDQUOT"];
 
-function host() {
+function host(kind, ports) {
   const dir = mkdtempSync(join(tmpdir(), "rollpoint-faults-"));
   const app = join(dir, "app");
   const make = (root) => {
@@ -80,7 +93,8 @@ function host() {
   sqlite.close();
   const pristine = join(dir, "pristine");
   execFileSync("cp", ["-a", app, pristine]);
-  const rows = dump(db);
+  const server = kind === "sqlite" ? undefined : SERVER_KINDS[kind].create(dir, ports);
+  const rows = dump(db, server);
   const manifest = join(dir, "update.yaml");
   writeFileSync(
     manifest,
@@ -88,8 +102,9 @@ function host() {
 name: faults
 rollbackPoint:
   files: [${app}]
-  databases: [{ name: data, type: sqlite, database: ${db} }]
-steps:
+  databases:
+    - { name: data, type: sqlite, database: ${db} }
+${server ? `    - ${server.member}\n` : ""}steps:
   - id: edit
     shell: |
       echo mode=two > ${app}/etc/app.conf
@@ -98,7 +113,7 @@ steps:
       head -c 200000 /dev/urandom > ${app}/var/big
   - id: migrate
     run: [node, -e, "const D=require(process.argv[1]);const d=new D(process.argv[2]);d.exec('DELETE FROM t WHERE id % 3 = 0; CREATE TABLE u (x)');d.close()", ${require.resolve("better-sqlite3")}, ${db}]
-  - id: health
+${server ? "  - id: migrate-server\n    sql: { database: server, file: server.sql }\n" : ""}  - id: health
     run: ["false"]
 `,
   );
@@ -107,18 +122,20 @@ steps:
     commits,
     readFileSync(manifest, "utf8").replace('  - id: health\n    run: ["false"]\n', ""),
   );
-  return { dir, app, db, pristine, rows, manifest, commits, store: join(dir, "store") };
+  return { dir, app, db, server, pristine, rows, manifest, commits, store: join(dir, "store") };
 }
 
-function dump(db) {
+/** Every row of the SQLite database, and the server database's dump when the host has one. */
+function dump(db, server) {
   const sqlite = new Database(db, { readonly: true, fileMustExist: true });
   try {
     const tables = sqlite
       .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
       .all();
-    return JSON.stringify(
+    return JSON.stringify([
       tables.map((t) => [t.sql, sqlite.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`).all()]),
-    );
+      server?.dump(),
+    ]);
   } finally {
     sqlite.close();
   }
@@ -160,7 +177,7 @@ function sameAs(h, snapshot, rowsToo = true) {
   ).stdout.trim();
   let rows = "";
   try {
-    rows = dump(h.db);
+    rows = dump(h.db, h.server);
   } catch (error) {
     rows = String(error);
   }
@@ -223,6 +240,11 @@ async function judge(h, said, before, rowsToo) {
     const tmp = join(h.store, "tmp");
     out.leak = existsSync(tmp) && readdirSync(tmp).length > 0;
   }
+  const scratch = h.server?.leaks() ?? [];
+  if (scratch.length > 0) {
+    out.leak = true;
+    out.detail = `left on the server: ${scratch.join(", ")}`;
+  }
   if (!exact)
     out.detail = `tree: ${back.tree.split("\n").slice(0, 3).join(" | ")}, rows ${back.rowsSame ? "same" : "differ"}`;
   out.exact = exact;
@@ -235,7 +257,29 @@ const results = [];
 function snapshot(h, name) {
   const dir = join(h.dir, name);
   execFileSync("cp", ["-a", h.app, dir]);
-  return { dir, rows: dump(h.db) };
+  return { dir, rows: dump(h.db, h.server) };
+}
+
+/**
+ * The host as a killed runner left it, once it stops moving: the runner's step, in a session of
+ * its own, outlives it (a migration's client goes on writing until `recover` stops it), so a
+ * snapshot taken at once could be of a state no command ever saw. Two equal readings 300 ms
+ * apart, within 15 s.
+ */
+async function settled(h) {
+  let last;
+  for (let i = 0; i < 50; i++) {
+    let now;
+    try {
+      now = `${execFileSync("sh", ["-c", `cd '${h.app}' && find . -printf '%p %s %T@ %m\\n' | sort`], { encoding: "utf8" })}${dump(h.db, h.server)}`;
+    } catch {
+      now = undefined; // A dump that met a table being changed: not settled.
+    }
+    if (now !== undefined && now === last) break;
+    last = now;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  return snapshot(h, "before");
 }
 
 // The commands a trial faults or kills: what each needs first (done without faults), the state
@@ -254,8 +298,8 @@ const COMMANDS = {
   },
   // A runner killed in the middle (a step done, or its rollback begun), then `recover` itself
   // under the fault or the kill: it must end with the host as before the update, or say not.
-  recover: async (h) => {
-    const at = `transition#${3 + Math.floor(random() * 5)}`;
+  recover: async (h, draw) => {
+    const at = `transition#${draw.recoverAt}`;
     const child = spawn(process.execPath, [CLI, "--store", h.store, "run", h.manifest], {
       env: { ...process.env, ROLLPOINT_PAUSE_AT: at },
     });
@@ -271,7 +315,7 @@ const COMMANDS = {
     await new Promise((resolve) =>
       child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
     );
-    return { argv: ["recover"], before: snapshot(h, "before"), again: ["rollback", "latest"] };
+    return { argv: ["recover"], before: await settled(h), again: ["rollback", "latest"] };
   },
   // Two committed runs, then a prune that keeps the last point only. Prune never touches the
   // host, and the point it keeps must still roll the last run back (checked afterwards).
@@ -325,10 +369,11 @@ const COMMANDS = {
   },
 };
 
-async function trial(kind, label, command, run) {
-  const h = host();
+async function trial(draw, run) {
+  const { kind, member, label, command, index } = draw;
+  const h = host(member, draw.ports);
   try {
-    const prepared = await COMMANDS[command](h);
+    const prepared = await COMMANDS[command](h, draw);
     const rowsToo = prepared.rowsToo ?? true;
     const said = await run(h, prepared.argv);
     const verdict = await judge(h, said, prepared.before, rowsToo);
@@ -351,14 +396,15 @@ async function trial(kind, label, command, run) {
     }
     verdict.unrecoverable =
       prepared.again !== undefined && !sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo).ok;
-    results.push({ kind, command, label, ...verdict });
+    results.push({ index, kind, member, command, label, ...verdict });
     const bad = ["falseClaim", "stack", "damaged", "hang", "leak", "unrecoverable"].filter(
       (k) => verdict[k],
     );
     process.stdout.write(
-      `${bad.length ? "✗" : "✓"} ${command} ${kind} ${label}: exit ${verdict.codes.join("/")}${verdict.exact ? ", exact" : ", NOT exact"}${bad.length ? ` — ${bad.join(", ")} ${verdict.detail}${verdict.said ? ` [${verdict.said.trim()}]` : ""}` : ""}\n`,
+      `${bad.length ? "✗" : "✓"} ${command} ${member} ${kind} ${label}: exit ${verdict.codes.join("/")}${verdict.exact ? ", exact" : ", NOT exact"}${bad.length ? ` — ${bad.join(", ")} ${verdict.detail}${verdict.said ? ` [${verdict.said.trim()}]` : ""}` : ""}\n`,
     );
   } finally {
+    h.server?.drop();
     rmSync(h.dir, { recursive: true, force: true });
   }
 }
@@ -366,11 +412,12 @@ async function trial(kind, label, command, run) {
 // How many calls of each class a clean run of `command` makes (its preparation untraced): where
 // N may go for that command. Measured once per command, all classes in one traced run.
 const callCounts = new Map();
-async function callsOf(command, cls) {
-  if (!callCounts.has(command)) {
-    const h = host();
+async function callsOf(command, member, cls, ports) {
+  const key = `${command}/${member}`;
+  if (!callCounts.has(key)) {
+    const h = host(member, ports);
     try {
-      const prepared = await COMMANDS[command](h);
+      const prepared = await COMMANDS[command](h, { recoverAt: 5 });
       const out = spawnSync(
         "strace",
         ["-f", "-qq", "-c", "-o", join(h.dir, "count"), "-e", `trace=${CLASSES.join(",")}`].concat([
@@ -387,30 +434,35 @@ async function callsOf(command, cls) {
         const f = line.trim().split(/\s+/);
         if (f.length >= 5 && /^\d+$/.test(f[3])) calls.set(f.at(-1), Number(f[3]));
       }
-      callCounts.set(command, { calls, failed: out.status === null });
+      callCounts.set(key, { calls, failed: out.status === null });
     } finally {
+      h.server?.drop();
       rmSync(h.dir, { recursive: true, force: true });
     }
   }
-  const { calls, failed } = callCounts.get(command);
+  const { calls, failed } = callCounts.get(key);
   const total = cls.split(",").reduce((sum, name) => sum + (calls.get(name) ?? 0), 0);
   return Math.max(1, total || (failed ? 1 : 50));
 }
 
 // The oracle must be able to fail: a rollback that "lies" (the tree damaged after the run said
 // it was back) is counted as a false claim, or the campaign's zeros mean nothing.
-async function selfCheck() {
-  const h = host();
+// Each server kind's oracle is checked the same way, by damaging its database instead.
+async function selfCheck(member, ports) {
+  const h = host(member, ports);
   try {
     const said = await cli(["--store", h.store, "run", h.manifest]);
-    writeFileSync(join(h.app, "etc/app.conf"), "damaged after the rollback\n");
+    const what = h.server ? "database" : "tree";
+    if (h.server) h.server.damage();
+    else writeFileSync(join(h.app, "etc/app.conf"), "damaged after the rollback\n");
     const verdict = await judge(h, said, { dir: h.pristine, rows: h.rows }, true);
     if (!verdict.falseClaim) {
-      process.stdout.write("✗ self-check: a damaged tree after 'as it was' was not counted\n");
+      process.stdout.write(`✗ self-check: a damaged ${what} after 'as it was' was not counted\n`);
       process.exit(1);
     }
-    process.stdout.write("✓ self-check: the oracle counts a false claim\n");
+    process.stdout.write(`✓ self-check (${member}): the oracle counts a false claim\n`);
   } finally {
+    h.server?.drop();
     rmSync(h.dir, { recursive: true, force: true });
   }
 }
@@ -420,15 +472,48 @@ const CHOSEN = (
   args.get("--commands")?.split(",") ?? ["run", "run", "rollback", "restore", "recover", "prune"]
 ).filter((c) => c in COMMANDS || process.exit(3));
 const started = Date.now();
-await selfCheck();
+const { ports, stop: stopServers } = await startServers(
+  [...new Set(KINDS.filter((k) => k !== "sqlite").map((k) => SERVER_KINDS[k].server))],
+  JOBS,
+);
+for (const member of KINDS) await selfCheck(member, ports[0]);
+
+// Every trial is drawn before any runs, so that a seed fixes the same trials whatever the jobs.
+const draws = [];
 for (let i = 0; i < TRIALS; i++) {
   const command = pick(CHOSEN);
+  // `backups restore` restores a tree: a database beside it would not be touched.
+  const member = command === "restore" ? "sqlite" : pick(KINDS);
   const cls = pick(CLASSES);
   const error = pick(ERRORS);
-  const n = 1 + Math.floor(random() * (await callsOf(command, cls)));
+  const n = 1 + Math.floor(random() * (await callsOf(command, member, cls, ports[0])));
   const persistent = random() < 0.3;
-  const when = `${n}${persistent ? "+" : ""}`;
-  await trial("fault", `${cls}=${error}@${when}`, command, (h, argv) =>
+  const recoverAt = 3 + Math.floor(random() * 5);
+  draws.push({
+    kind: "fault",
+    command,
+    member,
+    cls,
+    error,
+    when: `${n}${persistent ? "+" : ""}`,
+    recoverAt,
+  });
+}
+// Kills: at each persisted transition in turn, then at random instants.
+for (let i = 0; i < KILLS; i++) {
+  const atTransition = i % 2 === 0;
+  const n = 1 + ((i / 2) % 14);
+  // A run of this update takes about a second and a half here: a kill within it.
+  const delay = Math.floor(random() * 1500);
+  const command = pick(CHOSEN);
+  const member = command === "restore" ? "sqlite" : pick(KINDS);
+  const recoverAt = 3 + Math.floor(random() * 5);
+  draws.push({ kind: "kill", command, member, at: atTransition ? n : undefined, delay, recoverAt });
+}
+
+/** Run the command of one drawn trial, under its fault or its kill. */
+function underFault({ cls, error, when }) {
+  return (h, argv) =>
     cli(["--store", h.store, ...argv], {
       wrap: [
         "strace",
@@ -441,57 +526,69 @@ for (let i = 0; i < TRIALS; i++) {
         "-e",
         `inject=${cls}:error=${error}:when=${when}`,
       ],
-    }),
-  );
+    });
 }
-// Kills: at each persisted transition in turn, then at random instants.
-for (let i = 0; i < KILLS; i++) {
-  const atTransition = i % 2 === 0;
-  const n = 1 + ((i / 2) % 14);
-  // A run of this update takes about a second and a half here: a kill within it.
-  const delay = Math.floor(random() * 1500);
-  const command = pick(CHOSEN);
-  await trial(
-    "kill",
-    atTransition ? `transition#${n}` : `after ${delay} ms`,
-    command,
-    async (h, argv) => {
-      const child = spawn(process.execPath, [CLI, "--store", h.store, ...argv], {
-        env: atTransition ? { ...process.env, ROLLPOINT_PAUSE_AT: `transition#${n}` } : process.env,
-      });
-      let stderr = "";
-      let stdout = "";
-      child.stdout.on("data", (c) => {
-        stdout += c;
-      });
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, atTransition ? HANG_MS : delay);
-        child.stderr.on("data", (c) => {
-          stderr += c;
-          if (/paused at/.test(stderr)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.on("close", () => {
+
+function underKill({ at, delay }) {
+  return async (h, argv) => {
+    const child = spawn(process.execPath, [CLI, "--store", h.store, ...argv], {
+      env: at ? { ...process.env, ROLLPOINT_PAUSE_AT: `transition#${at}` } : process.env,
+    });
+    let stderr = "";
+    let stdout = "";
+    child.stdout.on("data", (c) => {
+      stdout += c;
+    });
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, at ? HANG_MS : delay);
+      child.stderr.on("data", (c) => {
+        stderr += c;
+        if (/paused at/.test(stderr)) {
           clearTimeout(timer);
           resolve();
-        });
+        }
       });
-      const ran = child.exitCode !== null;
-      child.kill("SIGKILL");
-      await new Promise((resolve) =>
-        child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
-      );
-      return {
-        code: ran ? child.exitCode : null,
-        stdout,
-        stderr: stderr.replace(/rollpoint: paused at .*\n/, ""),
-        hung: false,
-      };
-    },
-  );
+      child.on("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    const ran = child.exitCode !== null;
+    child.kill("SIGKILL");
+    await new Promise((resolve) =>
+      child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
+    );
+    return {
+      code: ran ? child.exitCode : null,
+      stdout,
+      stderr: stderr.replace(/rollpoint: paused at .*\n/, ""),
+      hung: false,
+    };
+  };
 }
+
+// The jobs share nothing but the draws: each has its own servers (a leftover there is its own
+// trial's) and its own temporary directories.
+let next = 0;
+await Promise.all(
+  ports.map(async (serverPorts) => {
+    while (next < draws.length) {
+      const index = next++;
+      const draw = draws[index];
+      const label =
+        draw.kind === "fault"
+          ? `${draw.cls}=${draw.error}@${draw.when}`
+          : draw.at
+            ? `transition#${draw.at}`
+            : `after ${draw.delay} ms`;
+      await trial(
+        { ...draw, index, label, ports: serverPorts },
+        draw.kind === "fault" ? underFault(draw) : underKill(draw),
+      );
+    }
+  }),
+);
+results.sort((a, b) => a.index - b.index);
 
 const sum = (k) => results.filter((r) => r[k]).length;
 const summary = {
@@ -509,12 +606,19 @@ const summary = {
   byCommand: Object.fromEntries(
     Object.keys(COMMANDS).map((c) => [c, results.filter((r) => r.command === c).length]),
   ),
+  byKind: Object.fromEntries(
+    [...new Set(results.map((r) => r.member))].map((k) => [
+      k,
+      results.filter((r) => r.member === k).length,
+    ]),
+  ),
   startupFaults: sum("startup"),
   honestFailures: results.filter((r) => !r.exact && !r.falseClaim).length,
   seconds: Math.round((Date.now() - started) / 1000),
 };
 process.stdout.write(`\n${JSON.stringify(summary)}\n`);
 if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ summary, results }, null, 2));
+await stopServers();
 // What fails the campaign: what loses data or lies about it, and a stack trace or "unexpected
 // error" (an error rollpoint did not foresee is one it cannot be trusted to have handled).
 process.exit(
