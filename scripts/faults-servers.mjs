@@ -10,14 +10,21 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SETUPS = { postgresql: "postgres-server", mariadb: "mariadb-server" };
+const SETUPS = {
+  postgresql: "postgres-server",
+  mariadb: "mariadb-server",
+  engines: "container-engines",
+};
+// One Docker Engine and one Podman for all jobs: they name what they hold, and each trial names
+// its own (images, containers, volumes) and removes it by those names.
+const SHARED = new Set(["engines"]);
 const PORT_VARIABLES = {
   postgresql: "ROLLPOINT_TEST_PGPORT",
   mariadb: "ROLLPOINT_TEST_MARIADB_PORT",
 };
 
 /**
- * Start `sets` sets of the servers `names` ("postgresql", "mariadb") need: one set for each job
+ * Start `sets` sets of the servers `names` ("postgresql", "mariadb", "engines") need: one for each job
  * of the campaign, so that a trial's leftovers on a server are its own. Returns the ports of
  * each set ({ postgresql, mariadb }) and the teardown of all.
  */
@@ -58,10 +65,12 @@ export async function startServers(names, sets = 1) {
     for (let i = 0; i < sets; i++) {
       const set = {};
       for (const name of names) {
+        if (SHARED.has(name) && i > 0) continue;
         const setup = await import(pathToFileURL(join(out, `${SETUPS[name]}.js`)).href);
         teardowns.push(await setup.default());
-        // Each setup says where its server listens through the environment, as for the suite.
-        set[name] = Number(process.env[PORT_VARIABLES[name]]);
+        // Each setup says where its server listens through the environment, as for the suite;
+        // the engines' (DOCKER_HOST, CONTAINERS_CONF) is inherited by every command run after.
+        if (PORT_VARIABLES[name]) set[name] = Number(process.env[PORT_VARIABLES[name]]);
       }
       ports.push(set);
     }

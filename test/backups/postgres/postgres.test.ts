@@ -60,6 +60,41 @@ for (const strategy of ["dump", "clone"] as const) {
   });
 }
 
+describe("PostgreSQL, a clone whose snapshot is gone", () => {
+  it("is refused before the database is touched, unless the database already is the backup's", async () => {
+    const dir = await tempDir();
+    const database = await createAppDatabase();
+    const rollback = new GlobalRollback({ backupDir: join(dir, "store") });
+    const info = await rollback.backupDatabase(
+      { type: "postgresql", ...PG, database, strategy: "clone" },
+      "pre",
+      "app",
+    );
+    const scratch = dropScratchOf(info.backupId);
+    // As after a committed run (which drops the snapshot) or an earlier rollback, then an update.
+    await sql(`DROP DATABASE ${scratch.snapshot}`);
+    const untouched = await dataOf(database);
+    const restored = await rollback.restoreBackupDetailed(info.backupId);
+    expect(restored.outcome).toBe("unchanged");
+
+    await mutateAppDatabase(database);
+    const mutated = { data: await dataOf(database), schema: await schemaOf(database) };
+    expect(mutated.data).not.toEqual(untouched);
+    const refused = await rollback.restoreBackupDetailed(info.backupId).then(
+      (op) => `resolved ${op.outcome}`,
+      (error: Error & { code?: string }) => `${error.code}: ${error.message}`,
+    );
+    expect(refused).toMatch(
+      new RegExp(
+        `^VERIFY_FAILED: .*snapshot database ${scratch.snapshot} is gone.*not the one it recorded.*left as it is$`,
+      ),
+    );
+    expect(await dataOf(database)).toEqual(mutated.data);
+    expect(await schemaOf(database)).toEqual(mutated.schema);
+    await rollback.close();
+  });
+});
+
 describe("PostgreSQL, a role that may not create databases", () => {
   it("is refused before anything is taken: a restore could not bring the database back whole", async () => {
     const dir = await tempDir();

@@ -13,7 +13,12 @@ import {
   targetOf,
   withClient,
 } from "./postgres-connection.js";
-import { discardSnapshot, restorePostgres, snapshotProblem } from "./postgres-restore.js";
+import {
+  assertCloneRestorable,
+  discardSnapshot,
+  restorePostgres,
+  snapshotProblem,
+} from "./postgres-restore.js";
 
 /** PostgreSQL: pg_dump into the store, or a clone on the server; restores swap databases. */
 export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
@@ -60,6 +65,7 @@ export const postgresqlKind: DatabaseKind<PostgresDatabase> = {
       passwordSourceOf(target),
       async () => withClient(target, passwordOf(target), (client) => client.query("SELECT 1")),
     );
+    if (row.meta.strategy === "clone") await assertCloneRestorable(row);
     return {
       row,
       apply: async () => {

@@ -237,6 +237,43 @@ export async function discardSnapshot(row: BackupRow): Promise<void> {
 }
 
 /**
+ * Before a restore touches anything (of this member or any other of the point): a clone whose
+ * snapshot database is gone can still be "restored" only if the live database already is what
+ * the backup recorded (an interrupted restore swapped the snapshot in, and `recover` runs it
+ * again). Otherwise it is refused here, VERIFY_FAILED: the snapshot was dropped when its run
+ * committed (or used by an earlier rollback), and a rollback that went on would put the other
+ * members back and leave this one as the update left it.
+ */
+export async function assertCloneRestorable(row: BackupRow): Promise<void> {
+  const problem = await snapshotProblem(row);
+  if (!problem) return;
+  const target = row.meta.target as PostgresTarget;
+  const recorded = row.meta.fingerprint as PgFingerprint | undefined;
+  const password = passwordOf(target);
+  const differences = recorded
+    ? await withClient(target, password, async (client) => {
+        const live = await existing(client, [target.database]);
+        if (!live.has(target.database)) return [`${target.database} does not exist`];
+        // Schema and rows only: the database's own properties are put back by the restore
+        // itself, which an interrupted one may not have reached.
+        const read = await withClient(
+          target,
+          password,
+          (other) => schemaAndRows(other),
+          target.database,
+        );
+        return fingerprintDifferences(recorded, { database: recorded.database, ...read });
+      })
+    : ["the backup predates fingerprints"];
+  if (differences.length === 0) return;
+  throw new GlobalRollbackError(
+    "VERIFY_FAILED",
+    `backup ${row.id} (${row.source}) cannot be restored: ${problem}, and the live database is not the one it recorded (${differences.slice(0, 3).join("; ")}); the database was left as it is`,
+    { context: { backupId: row.id, database: target.database } },
+  );
+}
+
+/**
  * A clone backup is only as good as its snapshot database: gone (used by a rollback, dropped at
  * commit or by hand), the backup can no longer bring anything back. For `verify`.
  */

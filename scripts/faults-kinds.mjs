@@ -1,11 +1,15 @@
-// The server database kinds of the fault campaign (scripts/faults.mjs): a database of the
-// trial's own on the campaign's PostgreSQL (dump or clone strategy) or MariaDB, a migration that
-// changes its schema and rows, and the oracle, which is the server's own dump tool: the dump
-// after the trial must equal the dump before, byte for byte.
+// The member kinds a fault campaign's host (scripts/faults.mjs) has beside its tree and SQLite
+// database: a database of the trial's own on the campaign's PostgreSQL (dump or clone strategy)
+// or MariaDB, with a migration that changes its schema and rows; or a container of the
+// campaign's Docker Engine or Podman with a named volume, which the update writes into and then
+// recreates from another image with another label. The oracle is the server's or the engine's
+// own tool: the dump (pg_dump, mariadb-dump), or `inspect` and the volume's files, after the
+// trial must equal the first, byte for byte.
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const pgArgs = (port) => ["-h", "127.0.0.1", "-p", port, "-U", "postgres"];
@@ -39,9 +43,12 @@ const mariadb = (port, sql, database) =>
     },
   );
 
+const SQL_STEP = "  - id: migrate-server\n    sql: { database: server, file: server.sql }\n";
+
 function postgresql(strategy) {
   return {
     server: "postgresql",
+    keptAfterCommit: strategy !== "clone",
     create(dir, { postgresql: port }) {
       const name = `rp_fault_${randomBytes(5).toString("hex")}`;
       psql(port, `CREATE DATABASE ${name}`);
@@ -64,7 +71,8 @@ DROP VIEW big; CREATE TABLE migrations (version int); INSERT INTO migrations VAL
 SELECT nextval('numbers') FROM generate_series(1, 10);\n`,
       );
       return {
-        member: `{ name: server, type: postgresql, host: 127.0.0.1, port: ${port}, user: postgres, database: ${name}, strategy: ${strategy} }`,
+        step: SQL_STEP,
+        database: `{ name: server, type: postgresql, host: 127.0.0.1, port: ${port}, user: postgres, database: ${name}, strategy: ${strategy} }`,
         dump: () =>
           execFileSync("pg_dump", [...pgArgs(port), "--no-owner", name], { encoding: "utf8" })
             .split("\n")
@@ -117,7 +125,8 @@ ALTER TABLE customers ADD COLUMN phone VARCHAR(20); DROP VIEW big; DROP PROCEDUR
 CREATE TABLE migrations (version INT); INSERT INTO migrations VALUES (2);\n`,
     );
     return {
-      member: `{ name: server, type: mariadb, host: 127.0.0.1, port: ${port}, user: root, database: ${name} }`,
+      step: SQL_STEP,
+      database: `{ name: server, type: mariadb, host: 127.0.0.1, port: ${port}, user: root, database: ${name} }`,
       dump: () =>
         execFileSync(
           "mariadb-dump",
@@ -140,12 +149,136 @@ CREATE TABLE migrations (version INT); INSERT INTO migrations VALUES (2);\n`,
   },
 };
 
+// A root file system for the trial's images: busybox, a shell as PID 1 that ends on TERM (PID 1
+// has no default action for it), nothing else. Made once; each trial imports it twice, and an
+// import is an image of its own (its ID differs), so a trial removes exactly its own.
+let rootfs;
+function rootfsTar() {
+  if (rootfs) return rootfs;
+  const root = mkdtempSync(join(tmpdir(), "rp-faults-rootfs-"));
+  try {
+    mkdirSync(join(root, "bin"));
+    cpSync("/usr/bin/busybox", join(root, "bin", "busybox"));
+    for (const tool of ["sh", "cat", "echo", "sleep", "rm", "find"])
+      symlinkSync("busybox", join(root, "bin", tool));
+    for (const d of ["data", "tmp"]) mkdirSync(join(root, d));
+    rootfs = execFileSync("tar", ["-C", root, "-c", "."], { maxBuffer: 64 * 2 ** 20 });
+    return rootfs;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+const IDLE = JSON.stringify([
+  "/bin/sh",
+  "-c",
+  "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
+]);
+
+function container(engine) {
+  const run = (...args) =>
+    execFileSync(engine, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] }).trim();
+  return {
+    server: "engines",
+    tracedChildren: engine !== "podman",
+    create(dir) {
+      const name = `rpf${randomBytes(5).toString("hex")}`;
+      const image = (tag) =>
+        execFileSync(engine, ["import", "--change", `CMD ${IDLE}`, "-", `${name}:${tag}`], {
+          input: rootfsTar(),
+          encoding: "utf8",
+          stdio: ["pipe", "pipe", "pipe"],
+        }).trim();
+      const images = [image("one"), image("two")];
+      run("volume", "create", name);
+      const start = (tag, label) =>
+        run(
+          "run",
+          "-d",
+          "--name",
+          name,
+          "--network",
+          "none",
+          "--label",
+          `app=${label}`,
+          "-v",
+          `${name}:/data`,
+          `${name}:${tag}`,
+        );
+      start("one", "one");
+      run(
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "echo one > /data/conf; echo keep > /data/f1; mkdir -p /data/sub; echo x > /data/sub/x",
+      );
+      // The update's own script: not a step's `run:` list of the engine's CLI, so that a fault
+      // injected into it reaches the engine's client the way an update's would.
+      writeFileSync(
+        join(dir, "container.sh"),
+        `set -e
+${engine} exec ${name} sh -c 'echo two > /data/conf; rm /data/f1; echo new > /data/new'
+${engine} rm -f ${name} >/dev/null
+${engine} run -d --name ${name} --network none --label app=two -v ${name}:/data ${name}:two >/dev/null
+`,
+      );
+      const mountpoint = run("volume", "inspect", "--format", "{{.Mountpoint}}", name);
+      return {
+        containers: `{ name: box, engine: ${engine}, containers: [${name}] }`,
+        step: `  - id: recreate
+    run: [sh, ${join(dir, "container.sh")}]
+`,
+        dump: () => {
+          let inspect;
+          try {
+            inspect = run(
+              "inspect",
+              "--format",
+              "{{.Image}} {{json .Config.Labels}} {{json .Config.Cmd}} {{.State.Status}}",
+              name,
+            );
+          } catch {
+            inspect = "no container";
+          }
+          const files = execFileSync(
+            "sh",
+            [
+              "-c",
+              `cd '${mountpoint}' && find . -printf '%p %m %U %G %s\n' | sort && find . -type f -exec md5sum {} + | sort`,
+            ],
+            { encoding: "utf8" },
+          );
+          return `${inspect}\n${files}`;
+        },
+        damage: () => run("exec", name, "sh", "-c", "echo damaged > /data/conf"),
+        leaks: () => [],
+        drop: () => {
+          try {
+            run("rm", "-f", name);
+          } catch {}
+          try {
+            run("volume", "rm", "-f", name);
+          } catch {}
+          // By ID: every reference goes with it, rollpoint's own keep tags included.
+          for (const id of images) {
+            try {
+              run("rmi", "-f", id);
+            } catch {}
+          }
+        },
+      };
+    },
+  };
+}
+
 /**
  * The kinds a trial's host may have beside its tree and its SQLite database; `create(dir, ports)`
  * makes the trial's database on the servers at `ports` ({ postgresql, mariadb }).
  */
-export const SERVER_KINDS = {
+export const MEMBER_KINDS = {
   "postgresql-dump": postgresql("dump"),
   "postgresql-clone": postgresql("clone"),
   mariadb: MARIADB,
+  docker: container("docker"),
+  podman: container("podman"),
 };
