@@ -45,17 +45,25 @@ export async function verifyBackupObjects(store: Store, row: BackupRow): Promise
   // A part kept outside the store (a clone's snapshot database) must still be there.
   const external = await checkExternal(row).catch((error: unknown) => describeError(error));
   // A clone's snapshot is consumed by the rollback that restores it (swapped in for the live
-  // database): gone then is what a rollback leaves, not damage, when a finished run records
-  // that it restored this very backup (not only that its rollback ran).
-  const consumedBy =
+  // database), and released when its run commits (the run's commit drops it): gone then is what
+  // rollpoint itself did, not damage, when a finished run records that it restored this very
+  // backup (not only that its rollback ran), or that it committed.
+  const usedBy =
     external && row.pointId && kindOf(row).restoreConsumesExternal
       ? store.catalog.runs
           .list(100_000)
-          .find((r) => r.finished && r.pointId === row.pointId && restoredIn(r.result, row.id))
+          .find(
+            (r) =>
+              r.finished &&
+              r.pointId === row.pointId &&
+              (restoredIn(r.result, row.id) || r.state === "committed"),
+          )
       : undefined;
-  if (consumedBy) {
+  if (usedBy) {
     notes.push(
-      `${row.source}: its part outside the store was used by the rollback of run ${consumedBy.id}; this backup cannot restore again`,
+      usedBy.state === "committed"
+        ? `${row.source}: its part outside the store was released when run ${usedBy.id} committed; this backup cannot restore the database`
+        : `${row.source}: its part outside the store was used by the rollback of run ${usedBy.id}; this backup cannot restore again`,
     );
   } else if (external)
     problems.push({

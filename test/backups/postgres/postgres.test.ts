@@ -73,6 +73,12 @@ describe("PostgreSQL, a clone whose snapshot is gone", () => {
     const scratch = dropScratchOf(info.backupId);
     // As after a committed run (which drops the snapshot) or an earlier rollback, then an update.
     await sql(`DROP DATABASE ${scratch.snapshot}`);
+    // Dropped by hand, not by a commit or a rollback of rollpoint's: verify calls it damage.
+    const [report] = await rollback.verifyBackups(info.backupId);
+    expect(report?.ok).toBe(false);
+    expect(JSON.stringify(report?.problems)).toContain(
+      `its snapshot database ${scratch.snapshot} is gone`,
+    );
     const untouched = await dataOf(database);
     const restored = await rollback.restoreBackupDetailed(info.backupId);
     expect(restored.outcome).toBe("unchanged");
