@@ -271,6 +271,47 @@ ${engine} run -d --name ${name} --network none --label app=two -v ${name}:/data 
   };
 }
 
+// A unit of the campaign's systemd: enabled and running before the update, which stops and
+// disables it. The oracle is systemd's own answer (`systemctl show`).
+const SYSTEMD = {
+  server: "systemd",
+  create() {
+    const unit = `rpf${randomBytes(5).toString("hex")}.service`;
+    const file = join(
+      `/proc/${process.env.ROLLPOINT_TEST_SYSTEMD_PID}/root`,
+      "etc/systemd/system",
+      unit,
+    );
+    const systemctl = (...args) =>
+      execFileSync("systemctl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    writeFileSync(
+      file,
+      "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n",
+    );
+    systemctl("daemon-reload");
+    systemctl("enable", "--now", unit);
+    return {
+      services: unit,
+      step: `  - id: stop-unit\n    service: { stop: [${unit}] }\n  - id: disable-unit\n    service: { disable: [${unit}] }\n`,
+      dump: () => systemctl("show", "-p", "ActiveState,SubState,UnitFileState", "--", unit),
+      damage: () => systemctl("stop", unit),
+      leaks: () => [],
+      drop: () => {
+        for (const args of [
+          ["stop", unit],
+          ["disable", unit],
+        ]) {
+          try {
+            systemctl(...args);
+          } catch {}
+        }
+        rmSync(file, { force: true });
+        systemctl("daemon-reload");
+      },
+    };
+  },
+};
+
 /**
  * The kinds a trial's host may have beside its tree and its SQLite database; `create(dir, ports)`
  * makes the trial's database on the servers at `ports` ({ postgresql, mariadb }).
@@ -281,4 +322,5 @@ export const MEMBER_KINDS = {
   mariadb: MARIADB,
   docker: container("docker"),
   podman: container("podman"),
+  systemd: SYSTEMD,
 };

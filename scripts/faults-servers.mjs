@@ -14,10 +14,12 @@ const SETUPS = {
   postgresql: "postgres-server",
   mariadb: "mariadb-server",
   engines: "container-engines",
+  systemd: "systemd-container",
 };
-// One Docker Engine and one Podman for all jobs: they name what they hold, and each trial names
-// its own (images, containers, volumes) and removes it by those names.
-const SHARED = new Set(["engines"]);
+// One Docker Engine and one Podman, and one systemd (booted in a container, reached through a
+// `systemctl` wrapper first on PATH), for all jobs: each trial names its own images, containers,
+// volumes and units, and removes them by those names.
+const SHARED = new Set(["engines", "systemd"]);
 const PORT_VARIABLES = {
   postgresql: "ROLLPOINT_TEST_PGPORT",
   mariadb: "ROLLPOINT_TEST_MARIADB_PORT",

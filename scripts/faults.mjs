@@ -102,7 +102,7 @@ function host(kind, ports) {
 name: faults
 rollbackPoint:
   files: [${app}]
-  databases:
+${second?.services ? `  services: [${second.services}]\n` : ""}  databases:
     - { name: data, type: sqlite, database: ${db} }
 ${second?.database ? `    - ${second.database}\n` : ""}${second?.containers ? `  containers:\n    - ${second.containers}\n` : ""}steps:
   - id: edit
