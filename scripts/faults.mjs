@@ -494,6 +494,7 @@ const CHOSEN = (
 ).filter((c) => c in COMMANDS || process.exit(3));
 const started = Date.now();
 const draws = [];
+let stopping = false;
 // A long campaign stopped (SIGTERM, Ctrl-C) still reports the trials it finished, and stops its
 // servers (which the setups' watchdogs would also do once this process is gone).
 let stopServers = async () => {};
@@ -607,7 +608,7 @@ function underKill({ at, delay }) {
 let next = 0;
 await Promise.all(
   ports.map(async (serverPorts) => {
-    while (next < draws.length) {
+    while (next < draws.length && !stopping) {
       const index = next++;
       const draw = draws[index];
       const label =
@@ -616,10 +617,13 @@ await Promise.all(
           : draw.at
             ? `transition#${draw.at}`
             : `after ${draw.delay} ms`;
+      // A trial cut off by a stop (its servers going away under it) is not reported.
       await trial(
         { ...draw, index, label, ports: serverPorts },
         draw.kind === "fault" ? underFault(draw) : underKill(draw),
-      );
+      ).catch((error) => {
+        if (!stopping) throw error;
+      });
     }
   }),
 );
@@ -659,6 +663,7 @@ function summarize(stopped) {
 // What fails the campaign: what loses data or lies about it, and a stack trace or "unexpected
 // error" (an error rollpoint did not foresee is one it cannot be trusted to have handled).
 async function finish(stopped) {
+  stopping = true;
   const summary = summarize(stopped);
   process.stdout.write(`\n${JSON.stringify(summary)}\n`);
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ summary, results }, null, 2));
