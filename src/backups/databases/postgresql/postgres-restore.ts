@@ -240,9 +240,10 @@ export async function discardSnapshot(row: BackupRow): Promise<void> {
  * Before a restore touches anything (of this member or any other of the point): a clone whose
  * snapshot database is gone can still be "restored" only if the live database already is what
  * the backup recorded (an interrupted restore swapped the snapshot in, and `recover` runs it
- * again). Otherwise it is refused here, VERIFY_FAILED: the snapshot was dropped when its run
- * committed (or used by an earlier rollback), and a rollback that went on would put the other
- * members back and leave this one as the update left it.
+ * again). Otherwise it fails here, VERIFY_FAILED, naming the snapshot (released when its run
+ * committed, or used by an earlier rollback): not at the proof after a restore that could do
+ * nothing, whose differences would read as the update's. The point's other members are still
+ * restored, as for any member that fails verification (docs/decisions.md).
  */
 export async function assertCloneRestorable(row: BackupRow): Promise<void> {
   const problem = await snapshotProblem(row);
