@@ -12,15 +12,15 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+// A dump's failure (a table changed under it while the host settles) is the caller's to judge:
+// its message goes into the error thrown, not onto the campaign's own output.
+const QUIET = { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] };
 const pgArgs = (port) => ["-h", "127.0.0.1", "-p", port, "-U", "postgres"];
 const psql = (port, sql, database = "postgres") =>
   execFileSync(
     "psql",
     [...pgArgs(port), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
-    {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    QUIET,
   );
 
 const myArgs = (port) => [
@@ -37,10 +37,7 @@ const mariadb = (port, sql, database) =>
   execFileSync(
     "mariadb",
     [...myArgs(port), "-N", "-B", "-e", sql, ...(database ? [database] : [])],
-    {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    QUIET,
   );
 
 const SQL_STEP = "  - id: migrate-server\n    sql: { database: server, file: server.sql }\n";
@@ -74,7 +71,7 @@ SELECT nextval('numbers') FROM generate_series(1, 10);\n`,
         step: SQL_STEP,
         database: `{ name: server, type: postgresql, host: 127.0.0.1, port: ${port}, user: postgres, database: ${name}, strategy: ${strategy} }`,
         dump: () =>
-          execFileSync("pg_dump", [...pgArgs(port), "--no-owner", name], { encoding: "utf8" })
+          execFileSync("pg_dump", [...pgArgs(port), "--no-owner", name], QUIET)
             .split("\n")
             // A dump's random \restrict key and its version banner differ between two dumps.
             .filter((line) => !/^(\\restrict|\\unrestrict|-- Dumped)/.test(line))
@@ -140,7 +137,7 @@ CREATE TABLE migrations (version INT); INSERT INTO migrations VALUES (2);\n`,
             "--skip-comments",
             name,
           ],
-          { encoding: "utf8" },
+          QUIET,
         ),
       damage: () => mariadb(port, "INSERT INTO customers (name) VALUES ('damage')", name),
       leaks: () => [],
@@ -182,12 +179,27 @@ function container(engine) {
     tracedChildren: engine !== "podman",
     create(dir) {
       const name = `rpf${randomBytes(5).toString("hex")}`;
+      // The label makes each image its own: the same rootfs imported within a second is one image
+      // ID otherwise (Podman), shared by every trial of that second, and one trial's `rmi -f <id>`
+      // at its end took another's images and rollpoint's keep tags with them.
       const image = (tag) =>
-        execFileSync(engine, ["import", "--change", `CMD ${IDLE}`, "-", `${name}:${tag}`], {
-          input: rootfsTar(),
-          encoding: "utf8",
-          stdio: ["pipe", "pipe", "pipe"],
-        }).trim();
+        execFileSync(
+          engine,
+          [
+            "import",
+            "--change",
+            `CMD ${IDLE}`,
+            "--change",
+            `LABEL rpf.image=${name}-${tag}`,
+            "-",
+            `${name}:${tag}`,
+          ],
+          {
+            input: rootfsTar(),
+            encoding: "utf8",
+            stdio: ["pipe", "pipe", "pipe"],
+          },
+        ).trim();
       const images = [image("one"), image("two")];
       run("volume", "create", name);
       const start = (tag, label) =>
@@ -246,7 +258,7 @@ ${engine} run -d --name ${name} --network none --label app=two -v ${name}:/data 
               "-c",
               `cd '${mountpoint}' && find . -printf '%p %m %U %G %s\n' | sort && find . -type f -exec md5sum {} + | sort`,
             ],
-            { encoding: "utf8" },
+            QUIET,
           );
           return `${inspect}\n${files}`;
         },
@@ -282,8 +294,7 @@ const SYSTEMD = {
       "etc/systemd/system",
       unit,
     );
-    const systemctl = (...args) =>
-      execFileSync("systemctl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const systemctl = (...args) => execFileSync("systemctl", args, QUIET);
     writeFileSync(
       file,
       "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n",

@@ -353,7 +353,11 @@ const COMMANDS = {
         const same = sameAs(h, mid, true);
         return same.ok
           ? ""
-          : `rollback latest after the prune: exit ${back.code}, tree: ${same.tree.split("\n")[0]}`;
+          : `rollback latest after the prune: exit ${back.code}, tree: ${same.tree.split("\n")[0]}, rows ${same.rowsSame ? "same" : "differ"}; it said: ${`${back.stdout}\n${back.stderr}`
+              .split("\n")
+              .filter((l) => /✗|error|failed|cannot/i.test(l))
+              .slice(0, 4)
+              .join(" | ")}`;
       },
     };
   },
