@@ -185,7 +185,21 @@ function sameAs(h, snapshot, rowsToo = true) {
     ok: tree === "" && (!rowsToo || rows === snapshot.rows),
     tree,
     rowsSame: rows === snapshot.rows,
+    // What differs, for the report: the first lines of each side that the other lacks.
+    rowsDiff: rowsDiff(snapshot.rows, rows),
   };
+}
+
+const lastLines = (r) =>
+  `${r.stdout}\n${r.stderr}`.split("\n").filter(Boolean).slice(-3).join(" | ").slice(0, 400);
+
+function rowsDiff(expected, found) {
+  if (expected === found) return "";
+  const want = new Set(expected.split("\n"));
+  const got = new Set(found.split("\n"));
+  const lost = [...want].filter((l) => !got.has(l)).slice(0, 2);
+  const added = [...got].filter((l) => !want.has(l)).slice(0, 2);
+  return `lost ${JSON.stringify(lost)}, found ${JSON.stringify(added)}`.slice(0, 400);
 }
 
 /**
@@ -259,7 +273,7 @@ async function judge(h, said, before, rowsToo) {
     out.detail = `left behind: ${scratch.join(", ")}`;
   }
   if (!exact)
-    out.detail = `tree: ${back.tree.split("\n").slice(0, 3).join(" | ")}, rows ${back.rowsSame ? "same" : "differ"}`;
+    out.detail = `tree: ${back.tree.split("\n").slice(0, 3).join(" | ")}, rows ${back.rowsSame ? "same" : `differ (${back.rowsDiff})`}; recover said: ${lastLines(recover)}`;
   out.exact = exact;
   out.codes = [said.code, recover.code, verify.code];
   return out;
@@ -353,7 +367,7 @@ const COMMANDS = {
         const same = sameAs(h, mid, true);
         return same.ok
           ? ""
-          : `rollback latest after the prune: exit ${back.code}, tree: ${same.tree.split("\n")[0]}, rows ${same.rowsSame ? "same" : "differ"}; it said: ${`${back.stdout}\n${back.stderr}`
+          : `rollback latest after the prune: exit ${back.code}, tree: ${same.tree.split("\n")[0]}, rows ${same.rowsSame ? "same" : `differ (${same.rowsDiff})`}; it said: ${`${back.stdout}\n${back.stderr}`
               .split("\n")
               .filter((l) => /✗|error|failed|cannot/i.test(l))
               .slice(0, 4)
