@@ -22,6 +22,10 @@ const WORDS: Record<RunResult["outcome"], string> = {
  * its undos, which cannot be checked against anything).
  */
 export function outcomeWords(r: RunResult): string {
+  // Without a point (the runner died taking it, and what it held could not be put back) there
+  // is nothing `rollback <run>` could restore: the cause line says what to do by hand.
+  if (r.outcome === "rollbackFailed" && !r.pointId)
+    return "ROLLBACK INCOMPLETE: manual intervention needed; the run had no rollback point yet: put back by hand what the cause above names";
   if (r.outcome !== "rolledBack") return WORDS[r.outcome];
   const operations = r.rollback?.operations ?? [];
   if (operations.length === 0)

@@ -101,6 +101,18 @@ async function recoverOne(
       ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
     }));
   }
+  // "Nothing was changed" only if the dead runner's half-taken point left nothing behind: a
+  // container it paused that crash cleanup could not start again is work for a person.
+  const leaks = store.lastCrashCleanup?.leaks ?? [];
+  let closingError = error;
+  if (outcome === "notStarted" && leaks.length) {
+    outcome = "rollbackFailed";
+    closingError = `${error}; what its rollback point held could not be put back: ${leaks.join("; ")}`;
+    recorder.log(
+      "recover",
+      leaks.map((l) => `✗ ${l}`),
+    );
+  }
   // The rollback a watch started and did not live to finish keeps the watch's outcome.
   const byWatch = store.catalog.watches.active(run.module).some((w) => w.rollbackRun === run.id);
   if (byWatch && outcome === "rolledBack") outcome = "watchRolledBack";
@@ -108,7 +120,7 @@ async function recoverOne(
     options,
     recorder,
     containment,
-    result: { runId: run.id, outcome, pointId, error },
+    result: { runId: run.id, outcome, pointId, error: closingError },
     audit: {
       op: "recover",
       ok: outcome === "rolledBack" || outcome === "watchRolledBack" || outcome === "notStarted",

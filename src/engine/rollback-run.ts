@@ -46,6 +46,14 @@ export async function rollbackRun(
         `run ${target.id} ended ${target.state}: only a committed run, a --no-rollback run, one that failed forward or one whose rollback failed can be rolled back`,
       );
     }
+    if (target.state === "rollbackFailed" && !target.pointId) {
+      // Its runner died taking the point, and recover could not put back what it held: no
+      // point exists to restore, and its steps never ran. Its log says what to do by hand.
+      throw new GlobalRollbackError(
+        "INVALID_ARGUMENT",
+        `run ${target.id} never had a rollback point (its runner died taking it): there is nothing to restore; \`rollpoint log ${target.id}\` names what was left to put back by hand`,
+      );
+    }
     const later = store.catalog.runs.firstAfter(target.module, target.seq, "committed");
     if (later && !options.force) {
       throw new GlobalRollbackError(

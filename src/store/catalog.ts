@@ -199,6 +199,16 @@ export class Catalog {
     })();
   }
 
+  /**
+   * What a backup under way must leave for crash cleanup (the containers it holds paused, say),
+   * written before it does so: a pending row only, so a complete backup's record never changes.
+   */
+  updatePendingMeta(id: string, meta: Record<string, unknown>): void {
+    this.db
+      .prepare(`UPDATE backups SET meta = ? WHERE id = ? AND status = 'pending'`)
+      .run(JSON.stringify(meta), id);
+  }
+
   getBackup(id: string): BackupRow | undefined {
     const raw = this.db.prepare(`SELECT * FROM backups WHERE id = ?`).get(id) as
       | RawBackup

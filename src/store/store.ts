@@ -33,6 +33,11 @@ export interface CrashCleanup {
   droppedBackups: string[];
   droppedPoints: string[];
   removedObjects: number;
+  /**
+   * What the dead holder's incomplete backups keep or hold outside the store and could not be
+   * dropped or put back (a container left paused): recover reports these as work for a person.
+   */
+  leaks: string[];
 }
 
 /**
@@ -202,7 +207,13 @@ export class Store {
     for (const id of droppedBackups) this.catalog.deleteBackup(id);
     await this.clearTemp();
     const removedObjects = await this.objects.collectGarbage(this.catalog.referencedHashes());
-    this.lastCrashCleanup = { previousPid, droppedBackups, droppedPoints, removedObjects };
+    this.lastCrashCleanup = {
+      previousPid,
+      droppedBackups,
+      droppedPoints,
+      removedObjects,
+      leaks,
+    };
     this.log.append({
       op: "crash-cleanup",
       outcome: "ok",

@@ -12,7 +12,14 @@ import { type ContainerMeta, containerMeta, imageArg } from "./meta.js";
 import { type InspectedContainer, recordOf, shapeDifferences } from "./record.js";
 import { prepareContainerRestore, stopMemberContainers } from "./restore.js";
 import { containerRules } from "./rules.js";
-import { keepPrefix, memberContainers, memberVolumes, takeContainers } from "./take.js";
+import {
+  type HeldContainers,
+  keepPrefix,
+  memberContainers,
+  memberVolumes,
+  resumeHeld,
+  takeContainers,
+} from "./take.js";
 
 export const containerMembers: MemberKind<MemberEntries["containers"], WrittenContainer> = {
   type: "container",
@@ -96,10 +103,17 @@ export const containerMembers: MemberKind<MemberEntries["containers"], WrittenCo
     ];
   },
   // Releases rollpoint's references: an image nothing else names is then the engine's to delete.
+  // A backup whose runner died while it held containers (paused or stopped to read their
+  // volumes) first puts them back: the point was never taken, so the service must run again.
   async discardExternal(row) {
     const meta = containerMeta(row);
     if (!meta?.member) return;
     const engine = new Engine(meta.member.engine);
+    const holding = row.meta as Partial<HeldContainers>;
+    if (row.status === "pending" && holding.held?.length && holding.quiet) {
+      const left = await resumeHeld(engine, { held: holding.held, quiet: holding.quiet });
+      if (left.length) throw new Error(left.join("; "));
+    }
     // A backup that never completed (the runner killed while it was taken) recorded no images:
     // its references are found by their prefix.
     const refs = meta.images

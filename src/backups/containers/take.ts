@@ -4,7 +4,7 @@
 // of rollpoint's own. One backup row of type `container` holds the record.
 
 import { dirname, join } from "node:path";
-import { GlobalRollbackError } from "../../errors.js";
+import { describeError, GlobalRollbackError } from "../../errors.js";
 import type { BackupRow } from "../../store/rows.js";
 import type { Store } from "../../store/store.js";
 import { dumpEntry } from "../databases/dump.js";
@@ -103,7 +103,7 @@ export async function takeContainers(
         throw engineError("BACKUP_FAILED", member.name, error);
       }
       const containers = inspected.map(recordOf);
-      const volumes = await readVolumes(store, engine, member, containers, part);
+      const volumes = await readVolumes(store, id, engine, member, containers, part);
       const files = [];
       if (member.compose) {
         // The project is its files: the compose file and the .env beside it (absent is recorded
@@ -123,9 +123,12 @@ export async function takeContainers(
 /**
  * Each named volume as a file backup of its mountpoint, read while the member's running
  * containers are paused or stopped (as `consistent` says), and put back as they were after.
+ * The pending row names the held containers before each is held (write-ahead): a runner killed
+ * in between leaves crash cleanup what to resume (`resumeHeld`).
  */
 async function readVolumes(
   store: Store,
+  backupId: string,
   engine: Engine,
   member: ContainerConfig,
   containers: readonly ContainerRecord[],
@@ -140,16 +143,18 @@ async function readVolumes(
   if (!volumes.length) return [];
   const running = containers.filter((c) => c.state === "running").map((c) => c.name);
   const hold = member.consistent === "live" ? [] : running;
-  const [quiet, resume] = member.consistent === "stop" ? ["stop", "start"] : ["pause", "unpause"];
+  const quiet: HeldContainers["quiet"] = member.consistent === "stop" ? "stop" : "pause";
   const held: string[] = [];
+  const recorded: RecordedVolume[] = [];
+  let failure: unknown;
   try {
     for (const name of hold) {
-      await engine.run([quiet!, name]).catch((error) => {
+      store.catalog.updatePendingMeta(backupId, { member, held: [...held, name], quiet });
+      await engine.run([quiet, name]).catch((error) => {
         throw engineError("BACKUP_FAILED", member.name, error);
       });
       held.push(name);
     }
-    const recorded: RecordedVolume[] = [];
     for (const v of volumes) {
       const row = await backupFiles(store, { path: v.Mountpoint, exclude: [], ...part });
       recorded.push({
@@ -160,12 +165,53 @@ async function readVolumes(
         backupId: row.id,
       });
     }
-    return recorded;
-  } finally {
-    // Started again in the order they were held, whatever happened: the point must not leave
-    // the service down. A failure here is the backup's failure (the caller sees the first).
-    for (const name of held) await engine.run([resume!, name]).catch(() => undefined);
+  } catch (error) {
+    failure = error;
   }
+  // Started again in the order they were held, whatever happened: the point must not leave the
+  // service down. One that does not start again is the backup's failure, named (with the first
+  // failure, when the backup failed before).
+  const left = await resumeHeld(engine, { held, quiet });
+  if (!left.length) store.catalog.updatePendingMeta(backupId, { member });
+  const leftWords = `containers ${member.name}: ${left.join("; ")}`;
+  if (failure !== undefined) {
+    if (left.length && failure instanceof Error) failure.message += ` (and ${leftWords})`;
+    throw failure;
+  }
+  if (left.length)
+    throw new GlobalRollbackError("BACKUP_FAILED", leftWords, { context: { path: member.name } });
+  return recorded;
+}
+
+/** The containers a backup under way holds, as its pending row records them. */
+export interface HeldContainers {
+  held: string[];
+  quiet: "pause" | "stop";
+}
+
+/**
+ * Put held containers back as they were (unpause, or start after stop), each only if it is still
+ * held: a crash may have come before the hold took effect or after the resume. Returns what could
+ * not be resumed, each naming its container and what to type.
+ */
+export async function resumeHeld(
+  engine: Engine,
+  { held, quiet }: HeldContainers,
+): Promise<string[]> {
+  const left: string[] = [];
+  const [resume, heldState] = quiet === "stop" ? ["start", "exited"] : ["unpause", "paused"];
+  for (const name of held) {
+    try {
+      const [found] = await engine.inspect<{ State?: { Status?: string } }>("container", [name]);
+      if (found?.State?.Status !== heldState) continue;
+      await engine.run([resume, name]);
+    } catch (error) {
+      left.push(
+        `${name} is left ${heldState === "paused" ? "paused" : "stopped"} (${describeError(error)}): \`${engine.name} ${resume} ${name}\``,
+      );
+    }
+  }
+  return left;
 }
 
 /** The images the containers run, saved (saveImages) and given rollpoint's own reference. */

@@ -15,7 +15,7 @@ import {
   uniqueName,
   volumePath,
 } from "../../helpers/containers.js";
-import { startPausedAt } from "../../helpers/paused.js";
+import { killHard, startPausedAt } from "../../helpers/paused.js";
 import { rsyncDifferences, tempDir } from "../../helpers/tree.js";
 import { freePort } from "../../setup/ports.js";
 
@@ -192,6 +192,56 @@ describe("single containers", () => {
     expect(keeps()).toEqual([]);
     expect(inspectContainer("docker", a.name)!.State.Status).toBe("running");
     expect(imageId("docker", `${a.image}:v1`)).toBe(a.v1);
+  });
+
+  // The first before-sync is the volume's file backup: the member's containers are held (paused,
+  // or stopped) to read it, and the runner dies there. The point was never taken: recover must
+  // put the service back as it was, not leave it paused while saying "nothing was changed".
+  for (const [engine, consistent, held] of [
+    ["docker", "pause", "paused"],
+    ["podman", "stop", "exited"],
+  ] as const) {
+    it(`on ${engine}, killed while the volumes are read (${consistent}), run again after recover`, async () => {
+      const a = await app(engine);
+      const file = manifest(a, `      consistent: ${consistent}`, "true");
+      await killHard(
+        await startPausedAt("backup:before-sync#1", ["--store", a.store, "run", file]),
+      );
+      expect(inspectContainer(engine, a.name)!.State.Status).toBe(held);
+      const recovered = await rollpoint(["--store", a.store, "--json", "recover"]);
+      expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(0);
+      expect(JSON.parse(recovered.stdout).recovered[0].outcome).toBe("notStarted");
+      expect(inspectContainer(engine, a.name)!.State.Status).toBe("running");
+      await answered(a.port, "v1");
+      expect(await rsyncDifferences(a.pristine, volumePath(engine, a.volume))).toBe("");
+    });
+  }
+
+  it("killed while the volumes are read, and the engine unreachable at recover: exit 2 naming what to type", async () => {
+    const a = await app("docker");
+    const file = manifest(a, "", "true");
+    await killHard(await startPausedAt("backup:before-sync#1", ["--store", a.store, "run", file]));
+    const recovered = await rollpoint(["--store", a.store, "recover"], {
+      env: { ...process.env, DOCKER_HOST: `unix://${join(a.dir, "no-daemon.sock")}` },
+    });
+    try {
+      expect(recovered.exitCode, recovered.stdout + recovered.stderr).toBe(2);
+      const out = recovered.stdout + recovered.stderr;
+      expect(out).not.toContain("nothing was changed");
+      expect(out).toContain(`docker unpause ${a.name}`);
+      expect(out).toContain("the run had no rollback point yet");
+      expect(inspectContainer("docker", a.name)!.State.Status).toBe("paused");
+    } finally {
+      cli("docker", ["unpause", a.name]);
+    }
+    // The run is closed: the store is usable, nothing else is left of the dead point, and
+    // `rollback` of the run refuses (there is no point to restore) instead of claiming one.
+    const again = await rollpoint(["--store", a.store, "recover"]);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    const runId = /^(r-\S+)/.exec(recovered.stdout)![1]!;
+    const rollback = await rollpoint(["--store", a.store, "rollback", runId]);
+    expect(rollback.exitCode, rollback.stdout + rollback.stderr).toBe(3);
+    expect(rollback.stderr).toContain("never had a rollback point");
   });
 
   it("on a host without the engine, fail preflight naming the package", async () => {
