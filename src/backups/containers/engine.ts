@@ -44,6 +44,9 @@ export function call(
   });
 }
 
+/** Statuses a container passes through on its own, that no command may act on meanwhile. */
+const PASSING = new Set(["stopping", "removing"]);
+
 /** One engine's command line. */
 export class Engine {
   constructor(readonly name: ContainerEngineName) {}
@@ -56,6 +59,35 @@ export class Engine {
   async inspect<T>(what: "container" | "image" | "volume", ids: readonly string[]): Promise<T[]> {
     if (!ids.length) return [];
     return JSON.parse(await this.run([what, "inspect", ...ids])) as T[];
+  }
+
+  /**
+   * Stop a container and wait until the engine says it has stopped. Podman's `stop` can return
+   * while the container still reads `stopping` (its exit is recorded by a cleanup process that
+   * races the stopping one), and a `start` then fails with "container state improper".
+   */
+  async stop(name: string): Promise<void> {
+    await this.run(["stop", name]);
+    await this.settled(name);
+  }
+
+  /**
+   * The container's status once it is out of a passing one (`stopping`, `removing`): what a
+   * `start`, `stop` or a comparison with the record must act on. Fails, naming the status, when
+   * it stays passing longer than `timeoutMs` (a stop killed half-way leaves Podman's record so).
+   */
+  async settled(name: string, timeoutMs = 60_000): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [found] = await this.inspect<{ State?: { Status?: string } }>("container", [name]);
+      const status = found?.State?.Status;
+      if (!status || !PASSING.has(status)) return status;
+      if (Date.now() > deadline)
+        throw new EngineCallFailed(
+          `${this.name} container ${name} is still ${status} after ${Math.round(timeoutMs / 1000)}s`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   /** Whether `inspect` finds it (an image or a volume that may have been removed). */

@@ -142,9 +142,9 @@ export async function stopMemberContainers(
     const name = c.Name.replace(/^\//, "");
     if (c.State.Paused) await engine.run(["unpause", name]);
     if (c.State.Running || c.State.Paused || c.State.Restarting) {
-      await engine.run(["stop", name]);
+      await engine.stop(name);
       stopped.push(name);
-    }
+    } else await engine.settled(name);
   }
   return stopped;
 }
@@ -245,13 +245,14 @@ async function removeAdded(engine: Engine, meta: ContainerMeta, done: string[]):
 
 async function returnStates(engine: Engine, meta: ContainerMeta, done: string[]): Promise<void> {
   for (const c of meta.containers) {
+    await engine.settled(c.name);
     const [now] = await engine.inspect<InspectedContainer>("container", [c.name]);
     if (!now) continue;
     const state = recordOf(now).state;
     if (state === c.state) continue;
     if (state === "paused") await engine.run(["unpause", c.name]);
     if (c.state === "stopped") {
-      if (state !== "stopped") await engine.run(["stop", c.name]);
+      if (state !== "stopped") await engine.stop(c.name);
     } else {
       if (state === "stopped") await engine.run(["start", c.name]);
       if (c.state === "paused") await engine.run(["pause", c.name]);

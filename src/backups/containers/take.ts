@@ -150,7 +150,7 @@ async function readVolumes(
   try {
     for (const name of hold) {
       store.catalog.updatePendingMeta(backupId, { member, held: [...held, name], quiet });
-      await engine.run([quiet, name]).catch((error) => {
+      await (quiet === "stop" ? engine.stop(name) : engine.run([quiet, name])).catch((error) => {
         throw engineError("BACKUP_FAILED", member.name, error);
       });
       held.push(name);
@@ -199,15 +199,17 @@ export async function resumeHeld(
   { held, quiet }: HeldContainers,
 ): Promise<string[]> {
   const left: string[] = [];
-  const [resume, heldState] = quiet === "stop" ? ["start", "exited"] : ["unpause", "paused"];
+  // Podman's record of a stopped container reads `stopped` for a moment, then `exited`.
+  const [resume, heldStates] =
+    quiet === "stop" ? ["start", ["exited", "stopped"]] : ["unpause", ["paused"]];
   for (const name of held) {
     try {
-      const [found] = await engine.inspect<{ State?: { Status?: string } }>("container", [name]);
-      if (found?.State?.Status !== heldState) continue;
+      const status = await engine.settled(name);
+      if (!status || !heldStates.includes(status)) continue;
       await engine.run([resume, name]);
     } catch (error) {
       left.push(
-        `${name} is left ${heldState === "paused" ? "paused" : "stopped"} (${describeError(error)}): \`${engine.name} ${resume} ${name}\``,
+        `${name} is left ${quiet === "pause" ? "paused" : "stopped"} (${describeError(error)}): \`${engine.name} ${resume} ${name}\``,
       );
     }
   }
