@@ -1,13 +1,15 @@
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GlobalRollbackError } from "../errors.js";
 import type { StepProcessesRow } from "../store/step-processes.js";
 import {
   bootId,
+  commandName,
   environmentHas,
   liveProcesses,
   type ProcessInfo,
+  readProcess,
   TICKS_PER_SECOND,
   ticksSinceBoot,
 } from "./procfs.js";
@@ -25,6 +27,8 @@ import {
  *
  * When the command ends, fails, times out or is aborted, whatever is left in the jail gets
  * SIGTERM, a short grace, then SIGKILL, and the jail is released only once nothing is left.
+ *
+ * One exception: what a step hands over to a container engine (see `handedOver`).
  */
 
 /** The environment variable that marks every process of a jail. */
@@ -210,14 +214,19 @@ export async function reapRun(ledger: JailLedger, runId: string): Promise<number
   // A runner killed between spawning a command and writing its row cannot leave one unrecorded
   // (the row comes first), but a marker scan costs little and also finds `setsid` escapees.
   const prefix = `${runId}.`;
-  const strays = () =>
-    liveProcesses()
-      .filter(
-        (p) =>
-          p.pid !== process.pid &&
-          environmentHas(p.pid, JAIL_VARIABLE, (value) => value.startsWith(prefix)),
-      )
-      .map((p) => p.pid);
+  const strays = () => {
+    const marked = new Set(
+      liveProcesses()
+        .filter(
+          (p) =>
+            p.pid !== process.pid &&
+            environmentHas(p.pid, JAIL_VARIABLE, (value) => value.startsWith(prefix)),
+        )
+        .map((p) => p.pid),
+    );
+    const engines = handedOver(marked);
+    return [...marked].filter((pid) => !engines.has(pid));
+  };
   killed += strays().length;
   await terminate(strays, null, null, GRACE_MS, `run ${runId}`);
   return killed;
@@ -230,7 +239,10 @@ interface JailSpec {
   startTicks: number;
 }
 
-/** The pids of a jail now: its cgroup's, its process group's, and any carrying its marker. */
+/**
+ * The pids of a jail now: its cgroup's, its process group's, and any carrying its marker; less
+ * what was handed over to a container engine, which is moved out of the jail's cgroup.
+ */
 function jailMembers(spec: JailSpec): number[] {
   const found = new Set<number>();
   if (spec.cgroup) for (const pid of cgroupProcs(spec.cgroup)) found.add(pid);
@@ -243,7 +255,47 @@ function jailMembers(spec: JailSpec): number[] {
       else if (environmentHas(p.pid, JAIL_VARIABLE, (v) => v === spec.marker)) found.add(p.pid);
     }
   }
-  return [...found].filter((pid) => pid !== process.pid);
+  found.delete(process.pid);
+  const engines = handedOver(found);
+  if (spec.cgroup) for (const pid of engines) leaveCgroup(pid, spec.cgroup);
+  return [...found].filter((pid) => !engines.has(pid));
+}
+
+/**
+ * The processes of `pids` that belong to a container engine now: Podman's container monitor
+ * (conmon, which `podman run -d` and compose tools leave running on purpose, as Docker's
+ * containers are its daemon's children) and everything below it (the container itself).
+ * Killing them would kill the containers the update started, or leave one that Podman cannot
+ * stop any more (a container without its monitor stays "stopping"). They are left to the
+ * engine; what a rollback must stop is the containers member's to stop. A step's own process
+ * named `conmon` would be left too: containment guards against an update's stragglers, not
+ * against a step that hides from it (docs/decisions.md, "Containment").
+ */
+function handedOver(pids: ReadonlySet<number>): Set<number> {
+  const out = new Set<number>();
+  for (const pid of pids) {
+    // Up the parents until the runner (a step's own processes descend from it) or init (where a
+    // daemon's double fork lands): a monitor on the way hands over what is below it, also once
+    // the monitor itself has been moved out of the jail.
+    let p: number | undefined = pid;
+    for (let depth = 0; p && p > 1 && p !== process.pid && depth < 64; depth++) {
+      if (commandName(p) === "conmon") {
+        out.add(pid);
+        break;
+      }
+      p = readProcess(p)?.ppid;
+    }
+  }
+  return out;
+}
+
+/** Move a process out of the jail's cgroup into the one the jail was made in (the runner's). */
+function leaveCgroup(pid: number, cgroup: string): void {
+  try {
+    writeFileSync(join(dirname(cgroup), "cgroup.procs"), String(pid));
+  } catch {
+    // Gone, or the move refused: it stays, and the jail's directory outlives the step (harmless).
+  }
 }
 
 function inTime(p: ProcessInfo, startTicks: number): boolean {

@@ -8,6 +8,8 @@ export const TICKS_PER_SECOND = 100;
 
 export interface ProcessInfo {
   pid: number;
+  /** The parent's pid (0 for the first process). */
+  ppid: number;
   pgid: number;
   /** The state letter of /proc/PID/stat: R, S, D, Z (zombie), ... */
   state: string;
@@ -29,6 +31,7 @@ export function readProcess(pid: number): ProcessInfo | undefined {
   return {
     pid,
     state: fields[0] ?? "?",
+    ppid: Number(fields[1]),
     pgid: Number(fields[2]),
     startTicks: Number(fields[19]),
   };
@@ -65,6 +68,15 @@ export function environmentHas(
     if (entry.startsWith(prefix) && accept(entry.slice(prefix.length))) return true;
   }
   return false;
+}
+
+/** The process's command name (/proc/PID/comm: readable for every user's process), or "". */
+export function commandName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
 }
 
 /** This boot's id: a record of processes from another boot names nothing that is alive. */

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -138,6 +138,31 @@ describe("single containers", () => {
     expect(run.stdout).toContain("is as it was before the update: 1 container member");
     await expectAsBefore(a);
   });
+
+  // Podman's containers are children of its monitor (conmon), which `podman run -d` leaves in
+  // the step's cgroup and process tree: the step's containment killed it at the step's end, so
+  // a committed update's new container was found exited (or, its process alive, stuck in
+  // "stopping" at the next stop). Both containment modes.
+  for (const containment of ["cgroup", "pgroup"] as const) {
+    it(`on Podman, a container the update starts is still running after the commit, and rolls back later (${containment})`, async () => {
+      const a = await app("podman");
+      const straggler = `${3000 + Math.floor(Math.random() * 6000)}`;
+      const env = { ...process.env, ROLLPOINT_CONTAINMENT: containment };
+      const file = manifest(a, "", `${replace(a)}\nsleep ${straggler} &`, "v2");
+      const run = await rollpoint(["--store", a.store, "run", file], { env });
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+      const c = inspectContainer("podman", a.name)!;
+      expect(c.State.Status).toBe("running");
+      expect(c.Image.replace(/^(sha256:)?/, "sha256:")).toBe(a.v2);
+      await answered(a.port, "v2");
+      // The rest of the step is still contained.
+      expect(spawnSync("pgrep", ["-f", `sleep ${straggler}`]).status).toBe(1);
+      const runId = /^run (r-\S+)/m.exec(run.stdout)![1]!;
+      const back = await rollpoint(["--store", a.store, "rollback", runId], { env });
+      expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+      await expectAsBefore(a);
+    });
+  }
 
   it("on Docker, come back with saveImages after the update deleted their image", async () => {
     const a = await app("docker");
