@@ -8,7 +8,16 @@
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -103,23 +112,15 @@ const MARIADB = {
   create(dir, { mariadb: port }) {
     const name = `rp_fault_${randomBytes(5).toString("hex")}`;
     mariadb(port, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    // The suite's shop schema and migration (test/helpers/mariadb.ts reads the same files).
     mariadb(
       port,
-      `CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(80) NOT NULL, KEY by_name (name));
-       CREATE TABLE invoices (id INT PRIMARY KEY AUTO_INCREMENT, customer INT NOT NULL,
-         amount DECIMAL(10,2), FOREIGN KEY (customer) REFERENCES customers (id));
-       INSERT INTO customers (name) VALUES ('ada'), ('grace'), ('linus');
-       INSERT INTO invoices (customer, amount) VALUES (1, 10.50), (1, 20), (2, 99.99), (3, 1);
-       CREATE VIEW big AS SELECT * FROM invoices WHERE amount > 15;
-       CREATE PROCEDURE count_invoices() SELECT COUNT(*) FROM invoices;
-       CREATE TRIGGER no_negative BEFORE INSERT ON invoices FOR EACH ROW SET NEW.amount = ABS(NEW.amount);`,
+      readFileSync(new URL("../test/fixtures/mariadb/shop.sql", import.meta.url), "utf8"),
       name,
     );
-    writeFileSync(
+    copyFileSync(
+      new URL("../test/fixtures/mariadb/migration.sql", import.meta.url),
       join(dir, "server.sql"),
-      `DELETE FROM invoices WHERE id = 4; INSERT INTO customers (name) VALUES ('added');
-ALTER TABLE customers ADD COLUMN phone VARCHAR(20); DROP VIEW big; DROP PROCEDURE count_invoices;
-CREATE TABLE migrations (version INT); INSERT INTO migrations VALUES (2);\n`,
     );
     return {
       step: SQL_STEP,

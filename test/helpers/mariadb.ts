@@ -1,6 +1,11 @@
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { afterEach } from "vitest";
+
+// The shop schema and its migration, shared with the fault campaign (scripts/faults-kinds.mjs).
+const SHOP_SQL = new URL("../fixtures/mariadb/shop.sql", import.meta.url);
+const MIGRATION_SQL = new URL("../fixtures/mariadb/migration.sql", import.meta.url);
 
 /** The MariaDB the tests use: the suite's own (test/setup/mariadb-server.ts). */
 export const MARIADB = {
@@ -83,34 +88,13 @@ export function createShopDatabase(owner?: MariadbAccount): string {
   mariadb(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   created.push(name);
   if (owner) grant(owner, name);
-  mariadb(
-    `CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(80) NOT NULL, KEY by_name (name));
-     CREATE TABLE invoices (id INT PRIMARY KEY AUTO_INCREMENT, customer INT NOT NULL,
-       amount DECIMAL(10,2), FOREIGN KEY (customer) REFERENCES customers (id));
-     INSERT INTO customers (name) VALUES ('ada'), ('grace'), ('linus');
-     INSERT INTO invoices (customer, amount) VALUES (1, 10.50), (1, 20), (2, 99.99), (3, 1);
-     CREATE VIEW big_invoices AS SELECT * FROM invoices WHERE amount > 15;
-     CREATE PROCEDURE count_invoices() SELECT COUNT(*) FROM invoices;
-     CREATE TRIGGER no_negative BEFORE INSERT ON invoices FOR EACH ROW SET NEW.amount = ABS(NEW.amount);
-     CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM invoices WHERE amount = 0;`,
-    name,
-    owner,
-  );
+  mariadb(readFileSync(SHOP_SQL, "utf8"), name, owner);
   return name;
 }
 
 /** The update's damage: schema and data changed every way a migration changes them. */
 export function mutateShopDatabase(name: string): void {
-  mariadb(
-    `DELETE FROM invoices WHERE id = 4;
-     INSERT INTO customers (name) VALUES ('added by the update');
-     ALTER TABLE customers ADD COLUMN phone VARCHAR(20);
-     DROP VIEW big_invoices;
-     DROP PROCEDURE count_invoices;
-     CREATE TABLE migrations (version INT);
-     INSERT INTO migrations VALUES (2);`,
-    name,
-  );
+  mariadb(readFileSync(MIGRATION_SQL, "utf8"), name);
 }
 
 /** The whole database as mariadb-dump prints it: the oracle for "exactly as before". */
