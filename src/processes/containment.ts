@@ -214,19 +214,19 @@ export async function reapRun(ledger: JailLedger, runId: string): Promise<number
   // A runner killed between spawning a command and writing its row cannot leave one unrecorded
   // (the row comes first), but a marker scan costs little and also finds `setsid` escapees.
   const prefix = `${runId}.`;
-  const strays = () => {
-    const marked = new Set(
-      liveProcesses()
-        .filter(
-          (p) =>
-            p.pid !== process.pid &&
-            environmentHas(p.pid, JAIL_VARIABLE, (value) => value.startsWith(prefix)),
-        )
-        .map((p) => p.pid),
+  const strays = () =>
+    withoutEngines(
+      new Set(
+        liveProcesses()
+          .filter(
+            (p) =>
+              p.pid !== process.pid &&
+              environmentHas(p.pid, JAIL_VARIABLE, (value) => value.startsWith(prefix)),
+          )
+          .map((p) => p.pid),
+      ),
+      null,
     );
-    const engines = handedOver(marked);
-    return [...marked].filter((pid) => !engines.has(pid));
-  };
   killed += strays().length;
   await terminate(strays, null, null, GRACE_MS, `run ${runId}`);
   return killed;
@@ -256,9 +256,14 @@ function jailMembers(spec: JailSpec): number[] {
     }
   }
   found.delete(process.pid);
-  const engines = handedOver(found);
-  if (spec.cgroup) for (const pid of engines) leaveCgroup(pid, spec.cgroup);
-  return [...found].filter((pid) => !engines.has(pid));
+  return withoutEngines(found, spec.cgroup);
+}
+
+/** `pids` less what was handed over to a container engine, moved out of `cgroup` if any. */
+function withoutEngines(pids: ReadonlySet<number>, cgroup: string | null): number[] {
+  const engines = handedOver(pids);
+  if (cgroup) for (const pid of engines) leaveCgroup(pid, cgroup);
+  return [...pids].filter((pid) => !engines.has(pid));
 }
 
 /**

@@ -3,6 +3,7 @@
 // DOCKER_HOST, CONTAINER_HOST or containers.conf the caller's environment names.
 
 import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { GlobalRollbackError } from "../../errors.js";
 import type { ContainerEngineName } from "./config.js";
 
@@ -86,7 +87,7 @@ export class Engine {
         throw new EngineCallFailed(
           `${this.name} container ${name} is still ${status} after ${Math.round(timeoutMs / 1000)}s`,
         );
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
   }
 
