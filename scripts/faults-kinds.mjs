@@ -6,7 +6,7 @@
 // own tool: the dump (pg_dump, mariadb-dump), or `inspect` and the volume's files, after the
 // trial must equal the first, byte for byte.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   copyFileSync,
@@ -20,6 +20,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { helpers } from "./faults-servers.mjs";
 
 // A dump's failure (a table changed under it while the host settles) is the caller's to judge:
 // its message goes into the error thrown, not onto the campaign's own output.
@@ -253,6 +254,16 @@ ${engine} run -d --name ${name} --network none --label app=two -v ${name}:/data 
           } catch {
             inspect = "no container";
           }
+          // A state is not a service: a running container must answer (one whose monitor was
+          // killed still reads "running" to inspect, and every exec fails).
+          if (inspect.endsWith(" running")) {
+            try {
+              run("exec", name, "true");
+              inspect += " answers";
+            } catch {
+              inspect += " does not answer";
+            }
+          }
           const files = execFileSync(
             "sh",
             [
@@ -324,6 +335,97 @@ const SYSTEMD = {
   },
 };
 
+// Debian packages of the suite's systemd container (its real dpkg and apt), from a `file:` apt
+// repository of packages built for the trial: app 1.0 is installed with the admin's edit of its
+// conffile beside old 1.0, and the update installs app 2.0, which pulls in lib and removes old
+// (it conflicts). rollpoint calls dpkg where it runs, so the trial's whole host (its tree, its
+// SQLite database, the store) is in the directory bound at the same path in the container, and
+// every command of the trial runs there (`enter`). The oracle is dpkg's own answer (dpkg-query,
+// dpkg --audit) and the package's files.
+const PACKAGES = {
+  server: "systemd",
+  keptAfterCommit: true,
+  // One dpkg: its trials run one at a time (another trial's apt would hold its lock).
+  exclusive: true,
+  base: () => process.env.ROLLPOINT_TEST_SYSTEMD_SHARED,
+  create(dir) {
+    const { buildDeb, writeIndex } = helpers.debs;
+    const { enter, must, dpkgState } = helpers["in-container"];
+    const id = randomBytes(4).toString("hex");
+    const [app, lib, old] = ["app", "lib", "old"].map((p) => `rpf${id}-${p}`);
+    const conf = `/etc/${app}/app.conf`;
+    const repo = join(dir, "repo");
+    mkdirSync(repo);
+    const debs = [
+      buildDeb(repo, {
+        name: app,
+        version: "1.0",
+        files: { [`/usr/share/${app}/version`]: "1.0\n", [conf]: "mode=one\n" },
+        conffiles: [conf],
+      }),
+      buildDeb(repo, { name: old, version: "1.0", files: { [`/usr/share/${old}/data`]: "old\n" } }),
+      buildDeb(repo, { name: lib, version: "1.0", files: { [`/usr/share/${lib}/lib`]: "lib\n" } }),
+      buildDeb(repo, {
+        name: app,
+        version: "2.0",
+        depends: [lib],
+        conflicts: [old],
+        files: { [`/usr/share/${app}/version`]: "2.0\n", [conf]: "mode=two\n" },
+        conffiles: [conf],
+      }),
+    ];
+    writeIndex(repo, debs);
+    const root = `/proc/${process.env.ROLLPOINT_TEST_SYSTEMD_PID}/root`;
+    const list = `/etc/apt/sources.list.d/${app}.list`;
+    writeFileSync(join(root, list), `deb [trusted=yes] file:${repo} ./\n`);
+    // Only this repository: the campaign never fetches the distribution's lists.
+    must([
+      "apt-get",
+      "update",
+      "-o",
+      `Dir::Etc::sourcelist=${list}`,
+      "-o",
+      "Dir::Etc::sourceparts=-",
+      "-o",
+      "APT::Get::List-Cleanup=0",
+    ]);
+    must(["apt-get", "install", "-y", `${app}=1.0`, `${old}=1.0`]);
+    writeFileSync(join(root, conf), "mode=one\nadmin=yes\n");
+    const read = (path) => {
+      try {
+        return readFileSync(join(root, path), "utf8");
+      } catch {
+        return "absent";
+      }
+    };
+    return {
+      packages: app,
+      step: `  - id: upgrade\n    apt: { install: ["${app}=2.0"] }\n`,
+      enter: (argv, env) => [
+        "nsenter",
+        ...enter(
+          argv,
+          Object.entries({ ROLLPOINT_WATCH_DETACHED: "1", ...env }).map(([k, v]) => `${k}=${v}`),
+        ),
+      ],
+      dump: () =>
+        JSON.stringify([
+          dpkgState([app, lib, old]),
+          read(`/usr/share/${app}/version`),
+          read(conf),
+          must(["dpkg", "--audit"]),
+        ]),
+      damage: () => writeFileSync(join(root, `/usr/share/${app}/version`), "damaged\n"),
+      leaks: () => [],
+      drop: () => {
+        // Never fails the trial: its packages' names are its own.
+        spawnSync("nsenter", enter(["dpkg", "--purge", app, lib, old]), { stdio: "ignore" });
+        rmSync(join(root, list), { force: true });
+      },
+    };
+  },
+};
+
 /**
  * The kinds a trial's host may have beside its tree and its SQLite database; `create(dir, ports)`
  * makes the trial's database on the servers at `ports` ({ postgresql, mariadb }).
@@ -335,4 +437,5 @@ export const MEMBER_KINDS = {
   docker: container("docker"),
   podman: container("podman"),
   systemd: SYSTEMD,
+  packages: PACKAGES,
 };

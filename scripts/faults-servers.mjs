@@ -20,6 +20,11 @@ const SETUPS = {
 // `systemctl` wrapper first on PATH), for all jobs: each trial names its own images, containers,
 // volumes and units, and removes them by those names.
 const SHARED = new Set(["engines", "systemd"]);
+// The suite's helpers for what runs inside the systemd container (its dpkg and apt), compiled
+// with the setups: the packages kind builds its .debs and asks dpkg as the suite's tests do.
+const CONTAINER_HELPERS = ["debs", "in-container"];
+/** The compiled helpers, by name, once `startServers` has started the systemd container. */
+export const helpers = {};
 const PORT_VARIABLES = {
   postgresql: "ROLLPOINT_TEST_PGPORT",
   mariadb: "ROLLPOINT_TEST_MARIADB_PORT",
@@ -34,14 +39,19 @@ export async function startServers(names, sets = 1) {
   if (names.length === 0)
     return { ports: Array.from({ length: sets }, () => ({})), stop: async () => {} };
   const out = mkdtempSync(join(tmpdir(), "rollpoint-faults-setup-"));
-  const sources = names.map((name) => join(ROOT, "test/setup", `${SETUPS[name]}.ts`));
+  const sources = [
+    ...names.map((name) => join(ROOT, "test/setup", `${SETUPS[name]}.ts`)),
+    ...(names.includes("systemd")
+      ? CONTAINER_HELPERS.map((h) => join(ROOT, "test/helpers", `${h}.ts`))
+      : []),
+  ];
   execFileSync(
     join(ROOT, "node_modules/.bin/tsc"),
     [
       "--outDir",
       out,
       "--rootDir",
-      join(ROOT, "test/setup"),
+      join(ROOT, "test"),
       "--target",
       "ES2022",
       "--module",
@@ -68,7 +78,7 @@ export async function startServers(names, sets = 1) {
       const set = {};
       for (const name of names) {
         if (SHARED.has(name) && i > 0) continue;
-        const setup = await import(pathToFileURL(join(out, `${SETUPS[name]}.js`)).href);
+        const setup = await import(pathToFileURL(join(out, "setup", `${SETUPS[name]}.js`)).href);
         teardowns.push(await setup.default());
         // Each setup says where its server listens through the environment, as for the suite;
         // the engines' (DOCKER_HOST, CONTAINERS_CONF) is inherited by every command run after.
@@ -76,6 +86,9 @@ export async function startServers(names, sets = 1) {
       }
       ports.push(set);
     }
+    if (names.includes("systemd"))
+      for (const name of CONTAINER_HELPERS)
+        helpers[name] = await import(pathToFileURL(join(out, "helpers", `${name}.js`)).href);
   } catch (error) {
     await stop();
     throw error;

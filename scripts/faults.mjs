@@ -14,7 +14,7 @@
 // damaged store (verify fails after recover), a hang (no end within the bound), and a leak (a
 // temporary file of rollpoint's left in the store after recover).
 //
-//   node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE]
+//   node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE[.gz]] [--shard K/N]
 //                           [--commands run,rollback,restore,recover,prune,watch]
 //                           [--kinds sqlite,postgresql-dump,postgresql-clone,mariadb] [--jobs N]
 // `npm run test:faults` runs the full campaign; `npm run test:faults:sample` the CI sample.
@@ -25,8 +25,10 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { MEMBER_KINDS } from "./faults-kinds.mjs";
 import { startServers } from "./faults-servers.mjs";
+import { codeUnderTest, failed, summarize } from "./faults-summary.mjs";
 
 const require = createRequire(import.meta.url);
 const Database = require("better-sqlite3");
@@ -40,7 +42,14 @@ const args = new Map();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i], process.argv[i + 1]);
 const TRIALS = Number(args.get("--trials") ?? 400);
 const KILLS = Number(args.get("--kills") ?? 100);
-let seed = Number(args.get("--seed") ?? 1);
+const SEED = Number(args.get("--seed") ?? 1);
+let seed = SEED;
+const [shardK, shardOf] = (args.get("--shard") ?? "1/1").split("/").map(Number);
+const SHARD = { k: shardK, of: shardOf };
+if (!(SHARD.of >= 1 && SHARD.k >= 1 && SHARD.k <= SHARD.of)) {
+  process.stderr.write(`--shard ${args.get("--shard")}: expected K/N with 1 <= K <= N\n`);
+  process.exit(3);
+}
 const JSON_OUT = args.get("--json");
 // Trials at once, each with servers of its own: the machine's cores, not more (a trial is about
 // one core: Node, strace, the database clients).
@@ -78,7 +87,8 @@ const CLASSES = [
 const ERRORS = ["EIO", "ENOSPC", "EDQUOT"];
 
 function host(kind, ports) {
-  const dir = mkdtempSync(join(tmpdir(), "rollpoint-faults-"));
+  // A host inside a container is in the directory bound at the same path there.
+  const dir = mkdtempSync(join(MEMBER_KINDS[kind]?.base?.() ?? tmpdir(), "rollpoint-faults-"));
   const app = join(dir, "app");
   const make = (root) => {
     for (const d of ["etc", "lib/x", "var"]) spawnSync("mkdir", ["-p", join(root, d)]);
@@ -107,7 +117,7 @@ function host(kind, ports) {
 name: faults
 rollbackPoint:
   files: [${app}]
-${second?.services ? `  services: [${second.services}]\n` : ""}  databases:
+${second?.services ? `  services: [${second.services}]\n` : ""}${second?.packages ? `  packages: [${second.packages}]\n` : ""}  databases:
     - { name: data, type: sqlite, database: ${db} }
 ${second?.database ? `    - ${second.database}\n` : ""}${second?.containers ? `  containers:\n    - ${second.containers}\n` : ""}steps:
   - id: edit
@@ -146,11 +156,54 @@ function dump(db, second) {
   }
 }
 
-function cli(argv, { env = {}, wrap = [] } = {}) {
+/**
+ * The argv and environment that run the CLI on `h`'s store with `argv`: here, or inside the
+ * container of a member whose host is there (Debian packages: rollpoint calls dpkg where it runs).
+ */
+function node(h, argv, env = {}) {
+  const all = [CLI, "--store", h.store, ...argv];
+  if (!h.second?.enter)
+    return { argv: [process.execPath, ...all], env: { ...process.env, ...env } };
+  return { argv: h.second.enter(["/usr/bin/node", ...all], env), env: process.env };
+}
+
+/**
+ * Start the CLI on `h` (under `wrap`, e.g. strace). `child.killRunner()` SIGKILLs the CLI's own
+ * process, as a crash would, and nothing else: in the container that is nsenter's child (nsenter
+ * forks to enter the PID namespace), not nsenter.
+ */
+function start(h, argv, { env = {}, wrap = [] } = {}) {
+  const run = node(h, argv, env);
+  const [command, ...rest] = [...wrap, ...run.argv];
+  const child = spawn(command, rest, { env: run.env });
+  child.killRunner = () => {
+    let pid = child.pid;
+    if (h.second?.enter && wrap.length === 0) {
+      try {
+        pid =
+          Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]) ||
+          pid;
+      } catch {
+        // nsenter is gone: so is what it ran.
+      }
+    }
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  };
+  return child;
+}
+
+const ended = (child) =>
+  new Promise((resolve) =>
+    child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
+  );
+
+function cli(h, argv, options = {}) {
   return new Promise((resolve) => {
-    const command = wrap.length ? wrap[0] : process.execPath;
-    const all = wrap.length ? [...wrap.slice(1), process.execPath, CLI, ...argv] : [CLI, ...argv];
-    const child = spawn(command, all, { env: { ...process.env, ...env } });
+    const child = start(h, argv, options);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c) => {
@@ -160,7 +213,7 @@ function cli(argv, { env = {}, wrap = [] } = {}) {
       stderr += c;
     });
     const timer = setTimeout(() => {
-      child.kill("SIGKILL");
+      child.killRunner();
       resolve({ code: null, stdout, stderr, hung: true });
     }, HANG_MS);
     child.on("close", (code) => {
@@ -220,20 +273,27 @@ function onlyReleasedClones(verify) {
 }
 
 /**
+ * The processes running the watch of `runId`, by this host's pids (a watch in the container has
+ * another pid there, the one the CLI reports).
+ */
+function watchPids(runId) {
+  return readdirSync("/proc").filter((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      return argv.includes("watch") && argv.includes(runId);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * Until no process runs the watch of `runId` (a watch `recover` started again rolls back on its
  * own, a second or two later): the host is judged once it is over, within 60 s.
  */
 async function watchEnded(runId) {
   for (let i = 0; i < 240; i++) {
-    const alive = readdirSync("/proc").some((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return argv.includes("watch") && argv.includes(runId);
-      } catch {
-        return false;
-      }
-    });
-    if (!alive) return;
+    if (watchPids(runId).length === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
@@ -248,10 +308,10 @@ async function judge(h, said, before, rowsToo, quiet = async () => {}) {
     leak: false,
     detail: "",
   };
-  const recover = await cli(["--store", h.store, "recover"]);
+  const recover = await cli(h, ["recover"]);
   await quiet();
-  const verify = await cli(["--store", h.store, "backups", "verify"]);
-  const again = await cli(["--store", h.store, "recover"]);
+  const verify = await cli(h, ["backups", "verify"]);
+  const again = await cli(h, ["recover"]);
   out.hang = said.hung || recover.hung || verify.hung;
   // A fault while Node loads rollpoint's own code (its module loader's stack, before any of it
   // runs) is Node's, not rollpoint's: counted apart, as a start-up fault.
@@ -344,7 +404,7 @@ const COMMANDS = {
     again: ["rollback", "latest"],
   }),
   rollback: async (h) => {
-    const committed = await cli(["--store", h.store, "--json", "run", h.commits]);
+    const committed = await cli(h, ["--json", "run", h.commits]);
     const { runId } = JSON.parse(committed.stdout);
     return { argv: ["rollback", runId], before: snapshot(h, "before"), again: ["rollback", runId] };
   },
@@ -352,9 +412,7 @@ const COMMANDS = {
   // under the fault or the kill: it must end with the host as before the update, or say not.
   recover: async (h, draw) => {
     const at = `transition#${draw.recoverAt}`;
-    const child = spawn(process.execPath, [CLI, "--store", h.store, "run", h.manifest], {
-      env: { ...process.env, ROLLPOINT_PAUSE_AT: at },
-    });
+    const child = start(h, ["run", h.manifest], { env: { ROLLPOINT_PAUSE_AT: at } });
     await new Promise((resolve) => {
       let stderr = "";
       child.stderr.on("data", (c) => {
@@ -363,16 +421,14 @@ const COMMANDS = {
       });
       child.on("close", resolve);
     });
-    child.kill("SIGKILL");
-    await new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
-    );
+    child.killRunner();
+    await ended(child);
     return { argv: ["recover"], before: await settled(h), again: ["rollback", "latest"] };
   },
   // Two committed runs, then a prune that keeps the last point only. Prune never touches the
   // host, and the point it keeps must still roll the last run back (checked afterwards).
   prune: async (h) => {
-    await cli(["--store", h.store, "run", h.commits]);
+    await cli(h, ["run", h.commits]);
     const mid = snapshot(h, "mid");
     const second = join(h.dir, "second.yaml");
     writeFileSync(
@@ -382,13 +438,13 @@ const COMMANDS = {
         `steps:\n  - id: three\n    shell: echo mode=three > ${h.app}/etc/app.conf\n`,
       ),
     );
-    await cli(["--store", h.store, "run", second]);
+    await cli(h, ["run", second]);
     return {
       argv: ["backups", "prune", "--keep-last", "1"],
       before: snapshot(h, "before"),
       hostUntouched: true,
       afterwards: async () => {
-        const back = await cli(["--store", h.store, "rollback", "latest"]);
+        const back = await cli(h, ["rollback", "latest"]);
         const same = sameAs(h, mid, true);
         return same.ok
           ? ""
@@ -413,9 +469,9 @@ const COMMANDS = {
         `watch:\n  for: 10m\n  interval: 1s\n  checks:\n    - { command: [test, "!", -e, ${h.dir}/broken], once: true }\nsteps:\n`,
       ),
     );
-    const committed = await cli(["--store", h.store, "--json", "run", file]);
-    const { runId, watch } = JSON.parse(committed.stdout);
-    process.kill(watch.pid, "SIGKILL");
+    const committed = await cli(h, ["--json", "run", file]);
+    const { runId } = JSON.parse(committed.stdout);
+    for (const pid of watchPids(runId)) process.kill(Number(pid), "SIGKILL");
     await watchEnded(runId);
     const before = snapshot(h, "before");
     writeFileSync(join(h.dir, "broken"), "");
@@ -427,16 +483,7 @@ const COMMANDS = {
     };
   },
   restore: async (h) => {
-    const created = await cli([
-      "--store",
-      h.store,
-      "--json",
-      "backups",
-      "create",
-      h.app,
-      "--module",
-      "faults",
-    ]);
+    const created = await cli(h, ["--json", "backups", "create", h.app, "--module", "faults"]);
     const id = JSON.parse(created.stdout).backup.backupId;
     spawnSync("sh", [
       "-c",
@@ -451,7 +498,24 @@ const COMMANDS = {
   },
 };
 
+// Trials of an exclusive kind (one dpkg for all) take turns.
+let turn = Promise.resolve();
 async function trial(draw, run) {
+  if (!MEMBER_KINDS[draw.member]?.exclusive) return trialNow(draw, run);
+  const previous = turn;
+  let done;
+  turn = new Promise((resolve) => {
+    done = resolve;
+  });
+  await previous;
+  try {
+    return await trialNow(draw, run);
+  } finally {
+    done();
+  }
+}
+
+async function trialNow(draw, run) {
   const { kind, member, label, command, index } = draw;
   const began = Date.now();
   const h = host(member, draw.ports);
@@ -474,8 +538,8 @@ async function trial(draw, run) {
     }
     // What is left is put right by doing it again without faults (then recover).
     if (prepared.again && !sameAs(h, { dir: h.pristine, rows: h.rows }, rowsToo).ok) {
-      await cli(["--store", h.store, ...prepared.again]);
-      await cli(["--store", h.store, "recover"]);
+      await cli(h, [...prepared.again]);
+      await cli(h, ["recover"]);
       await prepared.quiet?.();
     }
     verdict.unrecoverable =
@@ -522,7 +586,7 @@ async function callsOf(command, member, cls, ports) {
           join(h.dir, "count"),
           "-e",
           `trace=${CLASSES.join(",")}`,
-        ].concat([process.execPath, CLI, "--store", h.store, ...prepared.argv]),
+        ].concat(node(h, prepared.argv).argv),
         { encoding: "utf8" },
       );
       const calls = new Map();
@@ -547,7 +611,7 @@ async function callsOf(command, member, cls, ports) {
 async function selfCheck(member, ports) {
   const h = host(member, ports);
   try {
-    const said = await cli(["--store", h.store, "run", h.manifest]);
+    const said = await cli(h, ["run", h.manifest]);
     const what = h.second ? member : "tree";
     if (h.second) h.second.damage();
     else writeFileSync(join(h.app, "etc/app.conf"), "damaged after the rollback\n");
@@ -577,6 +641,17 @@ const CHOSEN = (
 ).filter((c) => c in COMMANDS || process.exit(3));
 const started = Date.now();
 const draws = [];
+// This shard's trials (indices into draws), and what the run is, for its report.
+let mine = [];
+const RUN = {
+  seed: SEED,
+  trials: TRIALS,
+  kills: KILLS,
+  commands: CHOSEN,
+  kinds: KINDS,
+  shard: `${SHARD.k}/${SHARD.of}`,
+  ...codeUnderTest(),
+};
 let stopping = false;
 // A long campaign stopped (SIGTERM, Ctrl-C) still reports the trials it finished, and stops its
 // servers (which the setups' watchdogs would also do once this process is gone).
@@ -633,7 +708,7 @@ for (let i = 0; i < KILLS; i++) {
 /** Run the command of one drawn trial, under its fault or its kill. */
 function underFault({ member, cls, error, when }) {
   return (h, argv) =>
-    cli(["--store", h.store, ...argv], {
+    cli(h, argv, {
       wrap: [
         "strace",
         ...tracing(member),
@@ -650,9 +725,7 @@ function underFault({ member, cls, error, when }) {
 
 function underKill({ at, delay }) {
   return async (h, argv) => {
-    const child = spawn(process.execPath, [CLI, "--store", h.store, ...argv], {
-      env: at ? { ...process.env, ROLLPOINT_PAUSE_AT: `transition#${at}` } : process.env,
-    });
+    const child = start(h, argv, { env: at ? { ROLLPOINT_PAUSE_AT: `transition#${at}` } : {} });
     let stderr = "";
     let stdout = "";
     child.stdout.on("data", (c) => {
@@ -673,10 +746,8 @@ function underKill({ at, delay }) {
       });
     });
     const ran = child.exitCode !== null;
-    child.kill("SIGKILL");
-    await new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode ? resolve() : child.on("close", resolve),
-    );
+    child.killRunner();
+    await ended(child);
     return {
       code: ran ? child.exitCode : null,
       stdout,
@@ -688,11 +759,14 @@ function underKill({ at, delay }) {
 
 // The jobs share nothing but the draws: each has its own servers (a leftover there is its own
 // trial's) and its own temporary directories.
+// A shard runs every Nth trial of the draws: a long run spread over several sittings, each
+// shard's report merged by scripts/faults-report.mjs.
+mine = draws.map((_, index) => index).filter((index) => index % SHARD.of === SHARD.k - 1);
 let next = 0;
 await Promise.all(
   ports.map(async (serverPorts) => {
-    while (next < draws.length && !stopping) {
-      const index = next++;
+    while (next < mine.length && !stopping) {
+      const index = mine[next++];
       const draw = draws[index];
       const label =
         draw.kind === "fault"
@@ -711,54 +785,21 @@ await Promise.all(
   }),
 );
 
-/** The figures of the trials done (all of them, or those done when the campaign was stopped). */
-function summarize(stopped) {
-  const done = [...results].sort((a, b) => a.index - b.index);
-  const sum = (k) => done.filter((r) => r[k]).length;
-  const count = (key) =>
-    Object.fromEntries(
-      [...new Set(done.map((r) => r[key]))].map((v) => [
-        v,
-        done.filter((r) => r[key] === v).length,
-      ]),
-    );
-  return {
-    trials: done.length,
-    ...(stopped ? { stoppedAfter: `${done.length} of ${draws.length} trials` } : {}),
-    faults: done.filter((r) => r.kind === "fault").length,
-    kills: done.filter((r) => r.kind === "kill").length,
-    exact: sum("exact"),
-    falseClaims: sum("falseClaim"),
-    stackTraces: sum("stack"),
-    damagedStores: sum("damaged"),
-    hangs: sum("hang"),
-    leaks: sum("leak"),
-    unrecoverable: sum("unrecoverable"),
-    offTableExits: sum("offTable"),
-    byCommand: count("command"),
-    byKind: count("member"),
-    startupFaults: sum("startup"),
-    honestFailures: done.filter((r) => !r.exact && !r.falseClaim).length,
-    seconds: Math.round((Date.now() - started) / 1000),
-  };
-}
-
 // What fails the campaign: what loses data or lies about it, and a stack trace or "unexpected
 // error" (an error rollpoint did not foresee is one it cannot be trusted to have handled).
 async function finish(stopped) {
   stopping = true;
-  const summary = summarize(stopped);
+  const summary = {
+    ...summarize(results),
+    ...(stopped ? { stoppedAfter: `${results.length} of ${mine.length} trials` } : {}),
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
   process.stdout.write(`\n${JSON.stringify(summary)}\n`);
-  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ summary, results }, null, 2));
+  if (JSON_OUT) {
+    const text = JSON.stringify({ run: RUN, summary, results });
+    writeFileSync(JSON_OUT, JSON_OUT.endsWith(".gz") ? gzipSync(text) : text);
+  }
   await stopServers();
-  process.exit(
-    summary.falseClaims ||
-      summary.damagedStores ||
-      summary.hangs ||
-      summary.unrecoverable ||
-      summary.stackTraces
-      ? 1
-      : 0,
-  );
+  process.exit(failed(summary) ? 1 : 0);
 }
 await finish(false);

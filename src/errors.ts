@@ -1,3 +1,5 @@
+import { constants as osConstants } from "node:os";
+
 /**
  * Every failure rollpoint reports carries one of these codes. The CLI maps them to exit codes in
  * one place (`src/cli/exit-codes.ts`); `docs/errors.md` explains each.
@@ -73,10 +75,31 @@ export class GlobalRollbackError extends Error {
 export function describeError(error: unknown): string {
   if (error instanceof GlobalRollbackError) return error.message;
   if (error instanceof Error) {
-    const errno = error as NodeJS.ErrnoException;
-    return errno.code && !error.message.includes(errno.code)
-      ? `${errno.code}: ${error.message}`
+    const name = errnoName(error);
+    // libuv's "Unknown system error -122" is the kernel's EDQUOT: said with the kernel's name.
+    const message = name
+      ? error.message.replace(
+          /Unknown system error -\d+(: Unknown system error -\d+)?/,
+          `${name}${STRERROR[name] ? `: ${STRERROR[name]}` : ""}`,
+        )
       : error.message;
+    const code = name ?? (error as NodeJS.ErrnoException).code;
+    return code && !message.includes(code) ? `${code}: ${message}` : message;
   }
   return String(error);
+}
+
+// What libuv has no words for, in the kernel's (strerror) words.
+const STRERROR: Record<string, string> = { EDQUOT: "disk quota exceeded" };
+
+/**
+ * The kernel's name of a system call's error (EIO, ENOSPC...). libuv has none for some (EDQUOT
+ * reaches Node as code "Unknown system error -122"): the errno's name then, from the kernel's table.
+ */
+export function errnoName(error: unknown): string | undefined {
+  const e = error as { code?: unknown; errno?: unknown } | null;
+  if (typeof e?.code === "string" && /^E[A-Z0-9]+$/.test(e.code)) return e.code;
+  if (typeof e?.errno !== "number") return undefined;
+  const errno = -e.errno;
+  return Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
 }

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { Command, CommanderError } from "commander";
-import { describeError, GlobalRollbackError } from "../errors.js";
+import { describeError, errnoName, GlobalRollbackError } from "../errors.js";
 import { claimProcess } from "../util/owned-process.js";
 import { registerBackups } from "./commands/backups/index.js";
 import { registerCompletion } from "./commands/completion.js";
@@ -66,13 +65,8 @@ function systemError(error: unknown): { code: string; syscall: string; path?: st
   // SQLite's word for the same, about the catalog (a database member's names its database).
   if (typeof e?.code === "string" && /^SQLITE_(IOERR|FULL)/.test(e.code))
     return { code: e.code, syscall: "a read or write of the store's catalog" };
-  const errno = (error as { errno?: unknown } | null)?.errno;
-  if (typeof e?.syscall !== "string" || typeof errno !== "number") return undefined;
-  // libuv has no name for some errors (EDQUOT is "Unknown system error -122"): the kernel's.
-  const code =
-    typeof e.code === "string" && /^E[A-Z0-9]+$/.test(e.code)
-      ? e.code
-      : (Object.entries(osConstants.errno).find(([, n]) => n === -errno)?.[0] ?? `errno ${-errno}`);
+  const code = errnoName(error);
+  if (typeof e?.syscall !== "string" || code === undefined) return undefined;
   return { code, syscall: e.syscall, ...(typeof e.path === "string" ? { path: e.path } : {}) };
 }
 

@@ -9,9 +9,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ServiceManager } from "../backups/services/manager.js";
 import { describeError, GlobalRollbackError } from "../errors.js";
 import type { WrittenManifest, WrittenWatch } from "../manifest/types.js";
+import { messageOf } from "../notify/message.js";
+import { notificationsOf, sendNotifications } from "../notify/send.js";
 import { Containment } from "../processes/containment.js";
 import { executeStep } from "../steps/execute.js";
 import type { Store } from "../store/store.js";
+import type { RunRow } from "../store/runs.js";
 import type { WatchRow, WatchState } from "../store/watches.js";
 import { parseDuration } from "../util/duration.js";
 import { rollbackRun } from "./rollback-run.js";
@@ -124,12 +127,16 @@ export async function followWatch(
     log(`check failed: ${failure}`);
     if (!store.catalog.watches.move(runId, ["watching"], "rollingBack", { detail: failure }))
       return { state: state().state };
-    const rollback = await rollBackWhenFree(store, services, runId, log);
+    const begun = await rollBackWhenFree(store, services, runId, log);
+    const rollback = typeof begun === "string" ? undefined : begun;
     const ended: WatchState =
       rollback?.outcome === "watchRolledBack" ? "rolledBack" : "rollbackFailed";
     store.catalog.watches.move(runId, ["rollingBack"], ended, {
-      ...(rollback ? { rollbackRun: rollback.runId } : {}),
+      ...(rollback ? { rollbackRun: rollback.runId } : { detail: `${failure}; ${begun}` }),
     });
+    // A rollback that never began is no run: no driver tells the notifications, the watch does.
+    if (typeof begun === "string")
+      await notifyUnbegun(store, run, `${failure}; ${begun}`, containment, log);
     log(
       `${ended === "rolledBack" ? "rolled back" : "ROLLBACK INCOMPLETE"}${rollback ? ` (run ${rollback.runId})` : ""}`,
     );
@@ -165,12 +172,50 @@ async function probe(
   return null;
 }
 
+/**
+ * Notify the manifest's notifications that the run's rollback could not begin (outcome
+ * rollbackFailed): the update is still there and nothing was restored.
+ */
+async function notifyUnbegun(
+  store: Store,
+  run: RunRow,
+  why: string,
+  containment: Containment,
+  log: (line: string) => void,
+): Promise<void> {
+  const manifest = run.manifest as WrittenManifest;
+  if (!manifest.notify?.length) return;
+  const targets = await notificationsOf(manifest, run.manifestPath ?? "", store.dir);
+  if (!targets) {
+    log(
+      "not notified: the notifications' URLs are kept only in the manifest file, which no longer has them",
+    );
+    return;
+  }
+  const report: RunResult = {
+    runId: run.id,
+    outcome: "rollbackFailed",
+    pointId: run.pointId,
+    error: why,
+    steps: [],
+    undos: [],
+    reverts: run.id,
+  };
+  await sendNotifications(targets, messageOf(manifest, report), {
+    containment,
+    log: (lines) => {
+      for (const line of lines) log(line);
+    },
+  });
+}
+
+/** The rollback's result, or why it could not begin (the store refused, or stayed locked). */
 async function rollBackWhenFree(
   store: Store,
   services: ServiceManager,
   runId: string,
   log: (line: string) => void,
-): Promise<RunResult | undefined> {
+): Promise<RunResult | string> {
   const until = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
@@ -182,8 +227,9 @@ async function rollBackWhenFree(
     } catch (error) {
       const busy = error instanceof GlobalRollbackError && error.code === "STORE_LOCKED";
       if (!busy || Date.now() > until) {
-        log(`could not roll back: ${describeError(error)}`);
-        return undefined;
+        const why = `the rollback could not begin: ${describeError(error)}`;
+        log(why);
+        return why;
       }
       await sleep(2000);
     }

@@ -49,6 +49,8 @@ export function messageOf(
   const message = [
     words,
     ...(failed ? [`failed: ${failed.id}${failed.error ? `: ${failed.error}` : ""}`] : []),
+    // No step failed (a watch whose rollback could not begin, a point not taken): the cause.
+    ...(!failed && report.error ? [`cause: ${report.error}`] : []),
     ...(left.length ? ["left:", ...left.map((l) => `  ${l}`)] : []),
     ...(restored.length ? ["restored:", ...restored.map((l) => `  ${l}`)] : []),
     `run ${report.runId}`,

@@ -119,6 +119,51 @@ describe("watch", () => {
     expect(log).not.toContain("topic-secret");
   });
 
+  it("a rollback that cannot begin (the store refuses its lock's file): exit 2, notified with the cause, and `status` says the update is still there", async () => {
+    const u = await watched(
+      `notify:\n  - { command: [sh, -c, "cat > NOTIFIED"], on: [rollbackFailed] }\n`,
+    );
+    const notified = join(u.dir, "notified");
+    writeFileSync(u.manifest, readFileSync(u.manifest, "utf8").replace("NOTIFIED", notified));
+    const run = await rollpoint(["--store", u.store, "--json", "run", u.manifest], { env: ENV });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { runId, watch } = JSON.parse(run.stdout) as { runId: string; watch: { pid: number } };
+    // The watch's own process is run here, under strace: every rename fails with EDQUOT, so the
+    // lock (written to a temporary file, renamed into place) cannot be taken.
+    process.kill(watch.pid, "SIGKILL");
+    await until("the started watch to be gone", () => !existsSync(`/proc/${watch.pid}`));
+    u.breakIt();
+    const renames = "rename,renameat,renameat2";
+    const followed = spawnSync(
+      "strace",
+      [
+        ...["-f", "-qq", "-o", "/dev/null", "-e", `trace=${renames}`],
+        ...["-e", `inject=${renames}:error=EDQUOT:when=1+`],
+        ...[process.execPath, CLI, "--store", u.store, "watch", "run", runId],
+      ],
+      { encoding: "utf8", env: ENV, timeout: 90_000 },
+    );
+    expect(followed.status, followed.stdout + followed.stderr).toBe(2);
+    expect(followed.stdout).toContain("the rollback could not begin");
+    expect(followed.stdout).toContain("EDQUOT: disk quota exceeded");
+    expect(followed.stdout).not.toContain("Unknown system error");
+    expect(readFileSync(join(u.app, "a.conf"), "utf8")).toBe("v2\n");
+    const message = readFileSync(notified, "utf8");
+    expect(message).toContain("rollbackFailed");
+    expect(message).toContain("cause: watch check 1");
+    expect(message).toContain("the rollback could not begin");
+    const status = await rollpoint(["--store", u.store, "status"], { env: ENV });
+    expect(status.stdout).toContain(`WATCH COULD NOT ROLL BACK ${runId} (app)`);
+    expect(status.stdout).toContain(`\`rollpoint rollback ${runId}\``);
+    // What it says to type puts the update back.
+    const back = await rollpoint(["--store", u.store, "rollback", runId], { env: ENV });
+    expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+    expect(readFileSync(join(u.app, "a.conf"), "utf8")).toBe("v1\n");
+    expect((await rollpoint(["--store", u.store, "status"], { env: ENV })).stdout).not.toContain(
+      "WATCH COULD NOT",
+    );
+  });
+
   it("`watch stop` ends it: the update stays when the check fails later", async () => {
     const u = await watched();
     const run = await rollpoint(["--store", u.store, "--json", "run", u.manifest], { env: ENV });

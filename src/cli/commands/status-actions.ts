@@ -32,6 +32,14 @@ export async function status(o: GlobalOptions): Promise<ExitCode> {
       ...(w.pid ? { pid: w.pid } : {}),
       running: watchProcessAlive(w),
     }));
+    // A watch whose rollback could not begin leaves its run the module's last, "committed": the
+    // update is there although its check failed, and only this says so.
+    const failedWatches = modules.flatMap((m) => {
+      const w = store.catalog.watches.get(m.runId);
+      return w?.state === "rollbackFailed" && !w.rollbackRun
+        ? [{ runId: w.runId, module: w.module, detail: w.detail ?? "" }]
+        : [];
+    });
     emit(
       o,
       {
@@ -40,6 +48,7 @@ export async function status(o: GlobalOptions): Promise<ExitCode> {
         unfinished: unfinished.map((r) => ({ runId: r.id, module: r.module, state: r.state })),
         modules,
         watches,
+        failedWatches,
       },
       () => {
         const lines = [`store ${store.dir}`, `lock: ${lockText(lock)}`];
@@ -52,6 +61,10 @@ export async function status(o: GlobalOptions): Promise<ExitCode> {
         for (const w of watches)
           lines.push(
             `${w.state === "rollingBack" ? "ROLLING BACK" : "watching"} ${w.runId} (${w.module}) until ${w.until}, ${w.unit ? `unit ${w.unit}` : `process ${w.pid}`}${w.running ? "" : ": its process is gone (`rollpoint recover` starts it again)"}`,
+          );
+        for (const w of failedWatches)
+          lines.push(
+            `WATCH COULD NOT ROLL BACK ${w.runId} (${w.module}): ${w.detail}; the update is still there: \`rollpoint rollback ${w.runId}\``,
           );
         lines.push(modules.length ? "last run of each module:" : "no runs yet");
         for (const m of modules)

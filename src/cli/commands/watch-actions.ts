@@ -62,7 +62,10 @@ export async function followWatch(o: GlobalOptions, runId: string): Promise<Exit
   try {
     const end = await follow(store, new SystemdServiceManager(), runId, log, stop.signal);
     emit(o, end, () => `watch of ${runId}: ${end.state}`);
-    return end.rollback ? EXIT_OF_OUTCOME[end.rollback.outcome] : ExitCode.ok;
+    // A rollback that could not begin is rollbackFailed too: the update is there, and the
+    // process's end says so (a watch's unit then shows failed, not succeeded).
+    if (end.rollback) return EXIT_OF_OUTCOME[end.rollback.outcome];
+    return end.state === "rollbackFailed" ? ExitCode.needsIntervention : ExitCode.ok;
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
