@@ -350,7 +350,7 @@ const PACKAGES = {
   base: () => process.env.ROLLPOINT_TEST_SYSTEMD_SHARED,
   create(dir) {
     const { buildDeb, writeIndex } = helpers.debs;
-    const { enter, must, dpkgState } = helpers["in-container"];
+    const { aptUpdateOf, enter, must, dpkgState } = helpers["in-container"];
     const id = randomBytes(4).toString("hex");
     const [app, lib, old] = ["app", "lib", "old"].map((p) => `rpf${id}-${p}`);
     const conf = `/etc/${app}/app.conf`;
@@ -378,17 +378,7 @@ const PACKAGES = {
     const root = `/proc/${process.env.ROLLPOINT_TEST_SYSTEMD_PID}/root`;
     const list = `/etc/apt/sources.list.d/${app}.list`;
     writeFileSync(join(root, list), `deb [trusted=yes] file:${repo} ./\n`);
-    // Only this repository: the campaign never fetches the distribution's lists.
-    must([
-      "apt-get",
-      "update",
-      "-o",
-      `Dir::Etc::sourcelist=${list}`,
-      "-o",
-      "Dir::Etc::sourceparts=-",
-      "-o",
-      "APT::Get::List-Cleanup=0",
-    ]);
+    aptUpdateOf(list);
     must(["apt-get", "install", "-y", `${app}=1.0`, `${old}=1.0`]);
     writeFileSync(join(root, conf), "mode=one\nadmin=yes\n");
     const read = (path) => {

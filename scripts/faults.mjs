@@ -319,9 +319,12 @@ async function judge(h, said, before, rowsToo, quiet = async () => {}) {
   // a fault too: its exit 1 is Node's, not rollpoint's "rolled back".
   // A command's own on-demand modules are loaded before it does anything (src/cli/preload.ts):
   // a fault there is rollpoint's one-line "could not load its own code", exit 4, not start-up.
+  // So is Node failing to read OpenSSL's configuration as it starts (it exits 5, which is not
+  // rollpoint's "locked": rollpoint has not run).
   out.startup =
-    (/node:internal\/modules\//.test(said.stderr) || /\nNode\.js v\d/.test(said.stderr)) &&
-    /open '[^']*\/(dist|node_modules)\//.test(said.stderr);
+    ((/node:internal\/modules\//.test(said.stderr) || /\nNode\.js v\d/.test(said.stderr)) &&
+      /open '[^']*\/(dist|node_modules)\//.test(said.stderr)) ||
+    /^node: OpenSSL configuration error/m.test(said.stderr);
   const traced = [said, recover, verify].find((r) => STACK.test(r.stderr) || STACK.test(r.stdout));
   out.stack = !out.startup && traced !== undefined;
   if (out.stack) {

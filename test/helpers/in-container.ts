@@ -53,3 +53,20 @@ export function dpkgState(names: string[]): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * `apt-get update` of the one source list `list` (a path in the container): a test's own `file:`
+ * repository, never the distribution's lists, and the other lists' files kept.
+ */
+export function aptUpdateOf(list: string): void {
+  must([
+    "apt-get",
+    "update",
+    "-o",
+    `Dir::Etc::sourcelist=${list}`,
+    "-o",
+    "Dir::Etc::sourceparts=-",
+    "-o",
+    "APT::Get::List-Cleanup=0",
+  ]);
+}

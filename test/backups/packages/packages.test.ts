@@ -4,7 +4,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildDeb, writeIndex } from "../../helpers/debs.js";
-import { CLI, dpkgState, enter, inContainer, must } from "../../helpers/in-container.js";
+import {
+  aptUpdateOf,
+  CLI,
+  dpkgState,
+  enter,
+  inContainer,
+  must,
+} from "../../helpers/in-container.js";
 import { realSystemd } from "../../helpers/systemd.js";
 import { until } from "../../helpers/wait.js";
 
@@ -91,18 +98,7 @@ async function shop() {
   const list = `/etc/apt/sources.list.d/${app}.list`;
   writeFileSync(sys.inside(list), `deb [trusted=yes] file:${repo} ./\n`);
   sources.push(sys.inside(list));
-  // Only this repository: the tests never fetch the distribution's lists.
-  const update = () =>
-    must([
-      "apt-get",
-      "update",
-      "-o",
-      `Dir::Etc::sourcelist=${list}`,
-      "-o",
-      "Dir::Etc::sourceparts=-",
-      "-o",
-      "APT::Get::List-Cleanup=0",
-    ]);
+  const update = () => aptUpdateOf(list);
   update();
   installed.push(app, lib, old);
   must(["apt-get", "install", "-y", `${app}=1.0`, `${old}=1.0`]);
