@@ -4,13 +4,15 @@
 // shards of different runs (seed, totals, draws) or of different code (the trees of what was
 // tested; a fix between two shards makes them two runs), and names a missing shard.
 //
-//   node scripts/faults-report.mjs reliability/runs/seed-41-*.json.gz
+//   node scripts/faults-report.mjs [--partial] reliability/runs/seed-41-*.json.gz
 
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { failed, summarize } from "./faults-summary.mjs";
 
-const files = process.argv.slice(2);
+// --partial: the figures of the shards given, without the others (not a full run's figures).
+const partial = process.argv.includes("--partial");
+const files = process.argv.slice(2).filter((a) => a !== "--partial");
 if (files.length === 0) {
   process.stderr.write("usage: faults-report.mjs SHARD.json[.gz]...\n");
   process.exit(3);
@@ -38,7 +40,8 @@ for (const s of shards) {
 const of = Number(first.run.shard.split("/")[1]);
 const have = new Set(shards.map((s) => s.run.shard));
 const missing = Array.from({ length: of }, (_, i) => `${i + 1}/${of}`).filter((k) => !have.has(k));
-if (missing.length) refuse(`shard${missing.length > 1 ? "s" : ""} ${missing.join(", ")} missing`);
+if (missing.length && !partial)
+  refuse(`shard${missing.length > 1 ? "s" : ""} ${missing.join(", ")} missing`);
 if (have.size !== shards.length) refuse("a shard is given twice");
 
 const results = shards.flatMap((s) => s.results);
@@ -68,7 +71,7 @@ function table(key, title) {
 
 process.stdout.write(
   `${[
-    `Seed ${first.run.seed}, ${of} shard${of > 1 ? "s" : ""}, at ${commits} (code ${first.run.trees}), ${summary.trials} trials in ${seconds} s of shards:`,
+    `Seed ${first.run.seed}, ${missing.length ? `shards ${[...have].sort().join(", ")} of ${of} (partial)` : `${of} shard${of > 1 ? "s" : ""}`}, at ${commits} (code ${first.run.trees}), ${summary.trials} trials in ${seconds} s of shards:`,
     "",
     table("command", "command"),
     "",

@@ -7,7 +7,7 @@ import { newId } from "../store/ids.js";
 import type { Store } from "../store/store.js";
 import { checkpoint } from "../util/checkpoint.js";
 import { UnreachableDatabase } from "./databases/unreachable.js";
-import { discardExternal, eachKind, kindOf, memberListsOf } from "./members.js";
+import { discardExternal, eachKind, kindOf, memberListsOf, type PlannedMember } from "./members.js";
 import type { RollbackOperation, RollbackResult } from "./operation.js";
 import type { PointSpec } from "./point-spec.js";
 import { failedOperation, type PreparedRestore, prepareRestore } from "./restore.js";
@@ -153,7 +153,20 @@ export class PointRestore {
    * whole restore here, before anything is touched (UnreachableDatabase says why): every member
    * is then reported, the database as failed and the others as not restored, and it is thrown.
    */
-  async prepareAll(): Promise<void> {
+  async prepareAll(
+    planned?: ReadonlyArray<Pick<PlannedMember, "seq" | "what" | "target">>,
+  ): Promise<void> {
+    // A point that does not hold what the run's plan restores is refused whole, each member
+    // reported, before anything is touched.
+    const mismatch = planned && planMismatch(this.pointId, this.members, planned);
+    if (mismatch) {
+      for (const row of this.membersInRestoreOrder()) {
+        const failed = failedOperation(row, mismatch);
+        this.operations.push(failed);
+        this.prepared.set(this.members.indexOf(row), failed);
+      }
+      throw mismatch;
+    }
     const unreachable: UnreachableDatabase[] = [];
     for (let seq = 0; seq < this.members.length; seq++) {
       await this.prepare(seq, (error) => {
@@ -253,6 +266,27 @@ export class PointRestore {
       operations: [...this.operations],
     };
   }
+}
+
+/**
+ * What is wrong when `members` (a point's, in the order taken) are not, seq for seq, the members
+ * a run's plan restores. The machine restores by seq; a member missing there would be skipped as
+ * "nothing to do" and the rollback would say "as it was" of what it never restored (the campaign
+ * saw it with a packages member that took one row fewer than it planned).
+ */
+function planMismatch(
+  pointId: string,
+  members: readonly BackupRow[],
+  planned: ReadonlyArray<Pick<PlannedMember, "seq" | "what" | "target">>,
+): GlobalRollbackError | undefined {
+  const wrong = planned.filter((m) => members[m.seq]?.type !== m.what);
+  if (wrong.length === 0 && members.length === planned.length) return undefined;
+  const held = members.map((r) => `${r.type} ${r.source}`).join(", ") || "nothing";
+  return new GlobalRollbackError(
+    "RESTORE_FAILED",
+    `not restored: the rollback point ${pointId} does not hold what this run's plan restores (${planned.map((m) => `${m.what} ${m.target}`).join(", ")}); it holds ${held}, and nothing was restored. Restore its members one by one with \`rollpoint backups restore <backup-id>\` (\`rollpoint backups show ${pointId}\` lists them)`,
+    { context: { pointId } },
+  );
 }
 
 /** The members of a complete rollback point, in the order they were taken. */

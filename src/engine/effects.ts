@@ -1,4 +1,4 @@
-import { evidenceLists, memberListsOf } from "../backups/members.js";
+import { evidenceLists, memberListsOf, plannedMembers } from "../backups/members.js";
 import { createPoint } from "../backups/point.js";
 import { describeError } from "../errors.js";
 import { DEFAULTS } from "../manifest/defaults.js";
@@ -112,7 +112,9 @@ export function engineActions(
     // The point's restore, a phase per state; the same PointRestore carries the prepared
     // (verified) members from `verify` to each `restore.<member>` of this process.
     async verifyPoint(pointId) {
-      await recorder.pointRestore(store, services, pointId).prepareAll();
+      await recorder
+        .pointRestore(store, services, pointId)
+        .prepareAll(plannedMembers(memberListsOf(manifest.rollbackPoint ?? {})));
       return true;
     },
     async stopServices(pointId) {

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
@@ -214,5 +215,35 @@ describe("order comes from the store, not the clock", () => {
     expect(latest.exitCode, latest.stderr).toBe(0);
     expect(JSON.parse(latest.stdout).reverts).toBe(secondRun.runId);
     expect(readFileSync(join(h.app, "app.conf"), "utf8")).toBe("v2\n");
+  });
+
+  it("a point that no longer holds a member its plan restores is refused before anything is touched (exit 2), not rolled back 'as it was' without it", async () => {
+    const h = await host();
+    const other = join(h.dir, "other");
+    makeTree(other, { "b.conf": "b1\n" });
+    const file = join(h.dir, "two.yaml");
+    writeFileSync(
+      file,
+      readFileSync(h.manifest("v2"), "utf8")
+        .replace(`files: [${h.app}]`, `files: [${h.app}, ${other}]`)
+        .replace("&& echo new", `&& echo b2 > ${other}/b.conf && echo new`),
+    );
+    const run = JSON.parse((await rollpoint(["--store", h.store, "--json", "run", file])).stdout);
+    expect(run.outcome).toBe("committed");
+    // The point's record of its first member is lost (a damaged catalog, a bug of a kind that
+    // took fewer members than it planned): the plan's seqs no longer meet their members.
+    const catalog = new Database(join(h.store, "catalog.db"));
+    catalog
+      .prepare("UPDATE backups SET point_seq = NULL WHERE point_id = ? AND point_seq = 0")
+      .run(run.pointId);
+    catalog.close();
+    const after = { app: treeState(h.app), other: treeState(other) };
+    const back = await rollpoint(["--store", h.store, "rollback", run.runId]);
+    expect(back.exitCode, back.stdout + back.stderr).toBe(2);
+    expect(back.stdout + back.stderr).toContain(
+      `not restored: the rollback point ${run.pointId} does not hold what this run's plan restores`,
+    );
+    expect(back.stdout).not.toContain("as it was before the update");
+    expect({ app: treeState(h.app), other: treeState(other) }).toEqual(after);
   });
 });

@@ -104,9 +104,7 @@ export const packageMembers: MemberKind<MemberEntries["packages"], Written> = {
   async take(entries, { store, services, label }) {
     if (!entries.length) return;
     const { units } = packagesMeta(await takePackages(store, entries, label()));
-    // Packages that ship no unit have none to return: no services backup (it would be printed
-    // as a nameless member, "already as backed up").
-    if (units?.length) await backupServices(store, services, units, label());
+    await backupServices(store, services, units ?? [], label());
   },
   prepareRestore: preparePackagesRestore,
   async preview(_store, row) {
