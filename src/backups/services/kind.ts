@@ -14,7 +14,10 @@ export async function backupServices(
   label: BackupLabel,
 ): Promise<BackupRow> {
   const units = [...new Set(names.map(unitName))];
-  return recordBackup(store, { type: "service", source: units.join(" ") }, label, async () => ({
+  // Packages that ship no unit still get this member (a point's plan reserves it, and the
+  // rollback checks the point against the plan), so it needs a name that says why it is empty.
+  const source = units.length ? units.join(" ") : "(no units)";
+  return recordBackup(store, { type: "service", source }, label, async () => ({
     entries: [],
     meta: { units: await manager.states(units) },
   }));

@@ -83,6 +83,16 @@ describe("service backups, against a real systemd", () => {
     await rollback.close();
   });
 
+  it("a backup of no units (packages that ship none) is named so, and restores as nothing to do", async () => {
+    const systemd = await realSystemd();
+    const rollback = new GlobalRollback({ backupDir: join(systemd.dir, "store") });
+    const info = await rollback.backupServices([], "pre", "app");
+    expect(info.source).toBe("(no units)");
+    const op = await rollback.restoreBackupDetailed(info.backupId);
+    expect(op).toMatchObject({ outcome: "unchanged", source: "(no units)" });
+    await rollback.close();
+  });
+
   it("names a unit that does not exist", async () => {
     const systemd = await realSystemd();
     const web = systemd.install("web", SLEEPER);
