@@ -27,20 +27,12 @@ export function benchEngine({ dir, cli, runs, median }) {
     // Start-up alone: `rollpoint --version` against Node doing nothing, ten of each per run.
     for (let i = 0; i < 10; i++) {
       rows.node.push(time(() => execFileSync(process.execPath, ["-e", "0"], { stdio: "ignore" })));
-      rows.version.push(
-        time(() => execFileSync(process.execPath, [cli, "--version"], { stdio: "ignore" })),
-      );
+      rows.version.push(time(() => execFileSync(cli, ["--version"], { stdio: "ignore" })));
     }
     const store = join(dir, `engine-store-${run}`);
-    rows.t1.push(
-      time(() =>
-        execFileSync(process.execPath, [cli, "--store", store, "run", m1], { stdio: "ignore" }),
-      ),
-    );
+    rows.t1.push(time(() => execFileSync(cli, ["--store", store, "run", m1], { stdio: "ignore" })));
     rows.t100.push(
-      time(() =>
-        execFileSync(process.execPath, [cli, "--store", store, "run", m100], { stdio: "ignore" }),
-      ),
+      time(() => execFileSync(cli, ["--store", store, "run", m100], { stdio: "ignore" })),
     );
     rows.bash.push(time(() => execFileSync("bash", [script], { stdio: "ignore" })));
   }
@@ -83,7 +75,7 @@ export function benchPlan({ dir, cli, runs, median }) {
     return median(
       Array.from({ length: runs }, () =>
         time(() =>
-          execFileSync(process.execPath, [cli, "--store", store, "plan", file], {
+          execFileSync(cli, ["--store", store, "plan", file], {
             stdio: "ignore",
           }),
         ),

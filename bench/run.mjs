@@ -25,6 +25,8 @@ import { benchPostgres } from "./postgres.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const root = join(here, "..", ".bench");
+// The command as installed (its launcher gives node the flags a program cannot set itself).
+const ROLLPOINT = join(here, "..", "bin", "rollpoint");
 const image = join(root, "fs.img");
 const mnt = join(root, "mnt");
 const SMALL = Number(process.env.BENCH_SMALL_FILES ?? 20000);
@@ -104,16 +106,16 @@ function op(name, store, arg) {
   return { wall, ...result };
 }
 
-/** The CLI with `args`, timed, with its peak RSS (GNU time's %M) and what it printed. */
+/** The rollpoint command (bin/rollpoint, as a user runs it) with `args`, timed, with its peak
+ * RSS (GNU time's %M) and what it printed. */
 function cli(args) {
   let maxRssMb = 0;
   let stdout = "";
   const wall = timeMs(() => {
-    const result = spawnSync(
-      "/usr/bin/time",
-      ["-f", "rss %M", process.execPath, join(here, "..", "dist", "cli", "main.js"), ...args],
-      { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 30 },
-    );
+    const result = spawnSync("/usr/bin/time", ["-f", "rss %M", ROLLPOINT, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 1 << 30,
+    });
     const rss = /rss (\d+)\s*$/.exec(result.stderr.toString());
     if (result.status !== 0 || !rss)
       throw new Error(`rollpoint ${args.join(" ")} failed: ${result.stderr.toString()}`);
@@ -373,8 +375,8 @@ try {
   if (!only || only === "postgres") benchPostgres({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "mariadb") benchMariadb({ dir: mnt, op, runs: RUNS, median });
   if (!only || only === "engine") {
-    benchEngine({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });
-    benchPlan({ dir: mnt, cli: join(here, "..", "dist", "cli", "main.js"), runs: RUNS, median });
+    benchEngine({ dir: mnt, cli: ROLLPOINT, runs: RUNS, median });
+    benchPlan({ dir: mnt, cli: ROLLPOINT, runs: RUNS, median });
   }
 } finally {
   cleanup();
