@@ -65,6 +65,13 @@ function systemError(error: unknown): { code: string; syscall: string; path?: st
   // SQLite's word for the same, about the catalog (a database member's names its database).
   if (typeof e?.code === "string" && /^SQLITE_(IOERR|FULL)/.test(e.code))
     return { code: e.code, syscall: "a read or write of the store's catalog" };
+  // SQLite opens a database read-only when it cannot open it for writing (a full disk, a
+  // read-only mount, an immutable file), and says so only at the first write.
+  if (typeof e?.code === "string" && /^SQLITE_READONLY/.test(e.code))
+    return {
+      code: e.code,
+      syscall: "a write of the store's catalog, which could be opened read-only only",
+    };
   const code = errnoName(error);
   if (typeof e?.syscall !== "string" || code === undefined) return undefined;
   return { code, syscall: e.syscall, ...(typeof e.path === "string" ? { path: e.path } : {}) };

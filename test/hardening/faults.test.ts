@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -27,6 +28,23 @@ describe("faults in the store's small files", () => {
     expect(result.stderr).toContain("lock file");
     expect(result.stderr).toContain("it holds no data: remove it when no rollpoint is running");
     expect(result.stderr).not.toContain("unexpected error");
+  });
+
+  it("a catalog SQLite can open read-only only: exit 2 naming it, not an unexpected error, the backup kept", async () => {
+    // The full fault run's shard 6: a persistent ENOSPC on openat made SQLite fall back to a
+    // read-only catalog, and the prune's first write ended "unexpected error: SQLITE_READONLY".
+    const s = await storeWithBackup();
+    makeImmutable(join(s.store, "catalog.db"));
+    const pruned = await rollpoint(["--store", s.store, "backups", "prune", "--keep-last", "0"]);
+    expect(pruned.exitCode).toBe(2);
+    expect(pruned.stderr).toContain(
+      "the system refused a write of the store's catalog, which could be opened read-only only: SQLITE_READONLY",
+    );
+    expect(pruned.stderr).not.toContain("unexpected error");
+    expect(pruned.stderr.trim().split("\n")).toHaveLength(1);
+    execFileSync("chattr", ["-i", join(s.store, "catalog.db")]);
+    const list = await rollpoint(["--store", s.store, "backups", "list"]);
+    expect(list.stdout).toContain(s.id);
   });
 
   it("a damaged lock.json is taken as a dead holder: its leftovers are cleaned up", async () => {
