@@ -16,7 +16,10 @@ export const watchUnit = (runId: string): string => `rollpoint-watch-${runId}.se
  * given as `storeDir`. `ROLLPOINT_WATCH_DETACHED=1` keeps it a detached process under systemd too.
  */
 export function startWatchProcess(cli: string, storeDir: string, runId: string): WatchProcess {
-  const argv = [process.execPath, cli, "--store", storeDir, "watch", "run", runId];
+  // The launcher's young-generation cap goes on with the runner (a watch lives for hours); the
+  // rest of execArgv is the embedding program's (a test runner's loaders, an inspector port).
+  const heapFlags = process.execArgv.filter((a) => a.startsWith("--max-semi-space-size"));
+  const argv = [process.execPath, ...heapFlags, cli, "--store", storeDir, "watch", "run", runId];
   if (systemdBooted() && process.env.ROLLPOINT_WATCH_DETACHED !== "1") {
     const unit = watchUnit(runId);
     const started = spawnSync(

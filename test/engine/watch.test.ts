@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, rollpoint } from "../helpers/cli.js";
 import { appUpdate } from "../helpers/update.js";
@@ -117,6 +117,21 @@ describe("watch", () => {
     const log = readFileSync(join(u.store, "logs", `${report.runId}.watch.log`), "utf8");
     expect(log).toContain("check failed: watch check 1");
     expect(log).not.toContain("topic-secret");
+  });
+
+  it("a run through the rollpoint command starts its watch with the command's young-generation cap", async () => {
+    const u = await watched();
+    const launcher = join(dirname(CLI), "../../bin/rollpoint");
+    const run = spawnSync(launcher, ["--store", u.store, "--json", "run", u.manifest], {
+      encoding: "utf8",
+      env: ENV,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const { watch } = JSON.parse(run.stdout) as { watch: { pid: number } };
+    const cmdline = readFileSync(`/proc/${watch.pid}/cmdline`, "utf8").split("\0");
+    process.kill(watch.pid, "SIGKILL");
+    expect(cmdline.slice(1, 3)).toEqual(["--max-semi-space-size=1", CLI]);
+    expect(cmdline.slice(3, 6)).toEqual(["--store", u.store, "watch"]);
   });
 
   it("a rollback that cannot begin (the store refuses its lock's file): exit 2, notified with the cause, and `status` says the update is still there", async () => {
