@@ -15,6 +15,7 @@ import {
   type ListingSource,
 } from "./listing-codec.js";
 import { PackIndex } from "./pack-index.js";
+import { boundPageCaches } from "./page-cache.js";
 import type { BackupRow, BackupStatus, BackupType, PointRow } from "./rows.js";
 import { Runs } from "./runs.js";
 import { MIGRATIONS } from "./schema.js";
@@ -86,6 +87,7 @@ export class Catalog {
     this.db.pragma("synchronous = FULL");
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
+    boundPageCaches(this.db);
     this.migrate();
     this.runs = new Runs(this.db);
     this.stepProcesses = new StepProcesses(this.db);

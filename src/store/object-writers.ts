@@ -4,6 +4,7 @@ import { Worker } from "node:worker_threads";
 import { O_PATH } from "../util/o-path.js";
 import type { PutResult } from "./objects.js";
 import { PACK_TARGET, type PackedAt, packAppender, type SealedPack } from "./packs.js";
+import { PAGE_CACHE_PRAGMAS } from "./page-cache.js";
 
 // The worker's program. It is plain JavaScript evaluated by the Worker (eval: true) rather than a
 // separate module, so that it runs the same from the compiled package and from the sources under
@@ -25,6 +26,7 @@ const { objectsDir, packsDir, prefix, target, catalogPath, sqlite } = workerData
 const packAppender = (${packAppender.toString()});
 const Database = createRequire(sqlite)(sqlite);
 const db = new Database(catalogPath, { readonly: true, fileMustExist: true });
+for (const pragma of ${JSON.stringify(PAGE_CACHE_PRAGMAS)}) db.pragma(pragma);
 const known = db.prepare("SELECT 1 FROM packed_objects WHERE hash = ?");
 const appender = packAppender(fs, packsDir, prefix, target);
 const packed = new Set();
