@@ -13,3 +13,15 @@ export function boundHeapGrowth(): void {
   // The old generation grows by 20% of what survived the last full collection, not up to 4×.
   setFlagsFromString("--heap-growing-percent=20");
 }
+
+/**
+ * The launcher caps glibc's malloc arenas for this process (bin/rollpoint); glibc has read the
+ * setting by now. It is taken out of the environment so that the steps, hooks and tools this
+ * process starts get the user's environment, not rollpoint's tuning. A value the user set
+ * themselves is theirs and stays.
+ */
+export function keepArenaCapToThisProcess(): void {
+  if (process.env.ROLLPOINT_ARENAS_FROM_LAUNCHER !== "1") return;
+  delete process.env.MALLOC_ARENA_MAX;
+  delete process.env.ROLLPOINT_ARENAS_FROM_LAUNCHER;
+}

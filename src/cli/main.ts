@@ -13,7 +13,7 @@ import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWatch } from "./commands/watch.js";
 import { EXIT_CODE_OF, ExitCode } from "./exit-codes.js";
-import { boundHeapGrowth } from "./heap.js";
+import { boundHeapGrowth, keepArenaCapToThisProcess } from "./heap.js";
 import { ignoreBrokenOutput } from "./output.js";
 import { loadOnDemandModules } from "./preload.js";
 
@@ -176,4 +176,5 @@ async function main(argv: string[]): Promise<void> {
 ignoreBrokenOutput();
 claimProcess();
 boundHeapGrowth();
+keepArenaCapToThisProcess();
 await main(process.argv);

@@ -68,6 +68,52 @@ describe("the rollpoint command (bin/rollpoint)", () => {
     expect(cmdline.slice(3, 5)).toEqual(["--store", join(dir, "store")]);
   });
 
+  it("caps malloc's arenas for rollpoint, not for the steps it runs, and keeps a user's own setting", async () => {
+    const { dir, rollpoint } = await linked();
+    mkdirSync(join(dir, "app"));
+    writeFileSync(join(dir, "app", "a"), "a\n");
+    const seen = join(dir, "seen");
+    const manifest = join(dir, "m.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: rollpoint/v1\nname: m\nrollbackPoint: { files: [${join(dir, "app")}] }\nsteps:\n  - { id: s, run: ["sh", "-c", 'echo "\${MALLOC_ARENA_MAX-unset} \${ROLLPOINT_ARENAS_FROM_LAUNCHER-unset}" >> ${seen}'] }\n`,
+    );
+    const { MALLOC_ARENA_MAX: _, ...env } = process.env;
+    const run = (extra: Record<string, string>) =>
+      execa(rollpoint, ["--store", join(dir, "store"), "-q", "run", manifest], {
+        env: { ...env, ...extra },
+        extendEnv: false,
+        reject: false,
+      });
+    const mine = await run({});
+    expect(mine.exitCode, mine.stderr).toBe(0);
+    const users = await run({ MALLOC_ARENA_MAX: "4" });
+    expect(users.exitCode, users.stderr).toBe(0);
+    expect(readFileSync(seen, "utf8")).toBe("unset unset\n4 unset\n");
+    // glibc reads the variable from the environment node started with.
+    const child = execa(
+      rollpoint,
+      ["--store", join(dir, "store2"), "backups", "create", "--module", "m", join(dir, "app")],
+      {
+        env: { ...env, ROLLPOINT_PAUSE_AT: "backup:object" },
+        extendEnv: false,
+        reject: false,
+      },
+    );
+    await new Promise<void>((done, fail) => {
+      let stderr = "";
+      child.stderr?.on("data", (c: Buffer) => {
+        stderr += c;
+        if (stderr.includes("paused at")) done();
+      });
+      void child.then((r) => fail(new Error(`ended before its pause: ${r.stderr}`)));
+    });
+    const environ = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
+    child.kill("SIGKILL");
+    await child;
+    expect(environ).toContain("MALLOC_ARENA_MAX=2");
+  });
+
   it("prints the version like the CLI itself", async () => {
     const { rollpoint } = await linked();
     const launched = await execa(rollpoint, ["--version"]);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { snapshotTree } from "../../src/backups/files/backup.js";
@@ -8,7 +8,7 @@ import { lstatPath } from "../../src/backups/files/path-stats.js";
 import { GlobalRollback } from "../../src/index.js";
 import { decodeListing } from "../../src/store/listing-codec.js";
 import { Store } from "../../src/store/store.js";
-import { catalogCount, objectCount } from "../helpers/store.js";
+import { catalogCount, objectCount, packFiles } from "../helpers/store.js";
 import { makeTree, tempDir, treeState } from "../helpers/tree.js";
 
 describe("content-addressed objects", () => {
@@ -125,5 +125,45 @@ describe("the stat shortcut is not trusted for files that may still have been ch
     const settled = await snapshotTree(objects, live, [], previous(ctimeMs + 5_000));
     expect(hashOf(settled)).toBe("0".repeat(64));
     expect(settled.stats.unchanged).toBe(1);
+  });
+
+  it("a first backup on the writer threads packs what the store's packs lack, and nothing they hold", async () => {
+    const dir = await tempDir();
+    const store = join(dir, "store");
+    const files = (from: number, to: number) =>
+      Object.fromEntries(
+        Array.from({ length: to - from }, (_, i) => [
+          `d${(from + i) % 7}/f${from + i}`,
+          `contents ${from + i}\n`,
+        ]),
+      );
+    // More files than the threads start for (backup.ts, PARALLEL_FROM).
+    makeTree(join(dir, "one"), files(0, 1000));
+    makeTree(join(dir, "two"), { ...files(0, 1000), ...files(1000, 1400) });
+    const rollback = new GlobalRollback({ backupDir: store });
+    const one = await rollback.backupFile(join(dir, "one"), "one", "one");
+    expect(one.metadata.stats).toMatchObject({ files: 1000, newObjects: 1000 });
+    const packed = packFiles(store).reduce(
+      (sum, f) => sum + statSync(join(store, "objects", "packs", f)).size,
+      0,
+    );
+    // Another module's first backup: no previous listing, every file read on the threads.
+    const two = await rollback.backupFile(join(dir, "two"), "two", "two");
+    expect(two.metadata.stats).toMatchObject({ files: 1400, newObjects: 400, unchanged: 0 });
+    expect(catalogCount(store, "SELECT count(*) FROM packed_objects")).toBe(1400);
+    // The packs grew by the 400 new contents (and their framing), not by 1,400.
+    const grown =
+      packFiles(store).reduce(
+        (sum, f) => sum + statSync(join(store, "objects", "packs", f)).size,
+        0,
+      ) - packed;
+    const newBytes = Object.values(files(1000, 1400)).reduce((sum, c) => sum + c.length, 0);
+    expect(grown).toBeGreaterThanOrEqual(newBytes);
+    expect(grown).toBeLessThan(newBytes * 3);
+    const before = treeState(join(dir, "two"));
+    rmSync(join(dir, "two"), { recursive: true });
+    await rollback.restoreBackup(two.backupId);
+    expect(treeState(join(dir, "two"))).toEqual(before);
+    await rollback.close();
   });
 });
