@@ -11,20 +11,27 @@ import { gunzipSync } from "node:zlib";
 import { failed, summarize } from "./faults-summary.mjs";
 
 // --partial: the figures of the shards given, without the others (not a full run's figures).
-const partial = process.argv.includes("--partial");
-const files = process.argv.slice(2).filter((a) => a !== "--partial");
-if (files.length === 0) {
-  process.stderr.write("usage: faults-report.mjs SHARD.json[.gz]...\n");
-  process.exit(3);
+const USAGE = "usage: node scripts/faults-report.mjs [--partial] SHARD.json[.gz]...\n";
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(USAGE);
+  process.exit(0);
 }
-const shards = files.map((file) => {
-  const bytes = readFileSync(file);
-  return { file, ...JSON.parse((file.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString()) };
-});
 const refuse = (why) => {
   process.stderr.write(`faults-report: ${why}\n`);
   process.exit(3);
 };
+const partial = process.argv.includes("--partial");
+const files = process.argv.slice(2).filter((a) => a !== "--partial");
+if (files.length === 0) refuse(`no shard given\n${USAGE}`);
+for (const file of files) if (file.startsWith("-")) refuse(`unknown option ${file}\n${USAGE}`);
+const shards = files.map((file) => {
+  try {
+    const bytes = readFileSync(file);
+    return { file, ...JSON.parse((file.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString()) };
+  } catch (error) {
+    return refuse(`${file} is not a shard's report (${error.code ?? error.message})`);
+  }
+});
 const same = ({ seed, trials, kills, commands, kinds, trees }) =>
   JSON.stringify({ seed, trials, kills, commands, kinds, trees });
 const [first] = shards;

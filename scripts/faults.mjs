@@ -38,8 +38,39 @@ const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 // and wait for, whatever the host's init.
 process.env.ROLLPOINT_WATCH_DETACHED = "1";
 
+const USAGE = `usage: node scripts/faults.mjs [--trials N] [--seed S] [--kills N] [--json FILE[.gz]]
+         [--shard K/N] [--commands run,rollback,restore,recover,prune,watch]
+         [--kinds sqlite,${Object.keys(MEMBER_KINDS).join(",")}] [--jobs N]
+Starts servers of its own and runs the trials; docs/reliability.md says what is counted.
+`;
+const refuseArgs = (why) => {
+  process.stderr.write(`faults: ${why}\n${USAGE}`);
+  process.exit(3);
+};
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const OPTIONS = [
+  "--trials",
+  "--kills",
+  "--seed",
+  "--json",
+  "--shard",
+  "--commands",
+  "--kinds",
+  "--jobs",
+];
 const args = new Map();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i], process.argv[i + 1]);
+for (let i = 2; i < process.argv.length; i += 2) {
+  const [option, value] = [process.argv[i], process.argv[i + 1]];
+  if (!OPTIONS.includes(option)) refuseArgs(`unknown option ${option}`);
+  if (value === undefined) refuseArgs(`${option} needs a value`);
+  args.set(option, value);
+}
+for (const option of ["--trials", "--kills", "--seed", "--jobs"])
+  if (args.has(option) && !/^\d+$/.test(args.get(option)))
+    refuseArgs(`${option} ${args.get(option)}: expected a whole number`);
 const TRIALS = Number(args.get("--trials") ?? 400);
 const KILLS = Number(args.get("--kills") ?? 100);
 const SEED = Number(args.get("--seed") ?? 1);
@@ -59,7 +90,7 @@ const HANG_MS = 90_000;
 // when the kind drawn says so (the campaign starts the servers itself, as `npm test` does).
 const KINDS = (args.get("--kinds") ?? ["sqlite", ...Object.keys(MEMBER_KINDS)].join(","))
   .split(",")
-  .filter((k) => k === "sqlite" || k in MEMBER_KINDS || process.exit(3));
+  .filter((k) => k === "sqlite" || k in MEMBER_KINDS || refuseArgs(`--kinds: unknown kind ${k}`));
 
 // A small deterministic generator: a figure can be rerun with its seed.
 function random() {
@@ -641,7 +672,7 @@ const CHOSEN = (
     "prune",
     "watch",
   ]
-).filter((c) => c in COMMANDS || process.exit(3));
+).filter((c) => c in COMMANDS || refuseArgs(`--commands: unknown command ${c}`));
 const started = Date.now();
 const draws = [];
 // This shard's trials (indices into draws), and what the run is, for its report.
