@@ -72,7 +72,10 @@ const PARALLEL_FROM = 256;
 const WINDOW = 4096;
 
 function readCheck(path: WalkedPath): ReadCheck {
-  return { ...path.stats, path: path.abs };
+  // Field by field: a spread of the PathStats gave every check a hidden class of its own (a map
+  // and descriptors a check, 3 MB of a first backup's two windows; heap snapshot, 2026-12-07).
+  const { dev, ino, size, mtimeNs, ctimeNs } = path.stats;
+  return { path: path.abs, dev, ino, size, mtimeNs, ctimeNs };
 }
 
 /** A walked path on its way into the listing. */
