@@ -4,8 +4,11 @@ import { entryOf, type Tuple, tupleOf } from "../../store/listing-codec.js";
 import type { RestoreAction } from "./restore-plan.js";
 
 // A plan's actions kept in memory up to this many; past it, all of them go to a file in the
-// store's temporary directory (a restore into an empty directory writes every path).
-const IN_MEMORY = 20_000;
+// store's temporary directory (a restore into an empty directory writes every path). Every
+// directory of the tree is an action (its "leave"), so a restore of 200,000 files in 11,000
+// directories held 11,000 actions, their entries and stats: 10 MB of its 106 MB peak, against
+// 4,096 (the file costs no measurable time: written once, read once, sequentially).
+const IN_MEMORY = 4_096;
 
 // Spools never applied (a point whose next member failed to verify): removed at exit.
 const spilled = new Set<string>();
