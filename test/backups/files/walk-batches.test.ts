@@ -86,23 +86,72 @@ describe("the walk's lstat of a directory's names", () => {
     }
   });
 
-  it("a large walk has a read-ahead thread while it runs, and none once it ends", async () => {
+  it("a large walk has a read-ahead (ls, a child process) while it runs, and none once it ends", async () => {
     const root = mkdtempSync(join(tmpdir(), "rp-ahead-"));
-    for (let d = 0; d < 10; d++) {
+    // More paths than ls may go ahead of the walk (20,000) and its pipe holds: it is still there.
+    for (let d = 0; d < 40; d++) {
       mkdirSync(join(root, `d${d}`));
-      for (let i = 0; i < 600; i++) writeFileSync(join(root, `d${d}`, `f${i}`), "");
+      for (let i = 0; i < 1000; i++) writeFileSync(join(root, `d${d}`, `f${i}`), "");
     }
-    const threads = () => readdirSync("/proc/self/task").length;
-    const before = threads();
-    let during = 0;
+    // This process's children that are ls reading the tree (after sh execs it).
+    const readers = () =>
+      readdirSync("/proc")
+        .filter((pid) => /^\d+$/.test(pid))
+        .filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            return (
+              ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(root)
+            );
+          } catch {
+            return false;
+          }
+        });
+    const fifos = () => readdirSync(tmpdir()).filter((n) => n.startsWith("rollpoint-ahead-"));
+    const fifosBefore = fifos();
+    let during: string[] = [];
+    let running = "";
     let paths = 0;
+    const command = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
     for (const _ of walkLazily(root, compileExcludes([])) ?? []) {
-      if (++paths === 5500) during = threads();
+      if (++paths !== 5500) continue;
+      // sh execs ls: on a busy machine that may take a moment.
+      for (let i = 0; i < 100; i++) {
+        during = readers();
+        running = during.length === 1 ? command(during[0]!) : "";
+        if (running === "ls") break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
     }
-    expect(paths).toBe(1 + 10 + 6000);
-    expect(during).toBeGreaterThan(before);
-    // terminate() ends the thread soon after; it never outlives the walk for long.
-    for (let i = 0; i < 100 && threads() > before; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(threads()).toBe(before);
+    expect(paths).toBe(1 + 40 + 40_000);
+    expect(during).toHaveLength(1);
+    expect(running).toBe("ls");
+    // Killed when the walk ends (a zombie until this process's loop reaps it).
+    for (
+      let i = 0;
+      i < 100 && readers().some((pid) => !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    expect(
+      readers().filter((pid) => !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))),
+    ).toEqual([]);
+    // The FIFO's private directory is gone as soon as both ends are open.
+    expect(fifos()).toEqual(fifosBefore);
+  });
+
+  it("without ls on PATH, a large walk goes on without a read-ahead", () => {
+    const root = mkdtempSync(join(tmpdir(), "rp-ahead-"));
+    for (let i = 0; i < 5000; i++) writeFileSync(join(root, `f${i}`), "");
+    const path = process.env.PATH;
+    process.env.PATH = mkdtempSync(join(tmpdir(), "rp-nopath-"));
+    try {
+      let paths = 0;
+      for (const _ of walkLazily(root, compileExcludes([])) ?? []) paths++;
+      expect(paths).toBe(5001);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
