@@ -113,7 +113,8 @@ describe("the walk's lstat of a directory's names", () => {
     let during: string[] = [];
     let running = "";
     let paths = 0;
-    const command = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+    const command = (pid: string) =>
+      readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
     for (const _ of walkLazily(root, compileExcludes([])) ?? []) {
       if (++paths !== 5500) continue;
       // sh execs ls: on a busy machine that may take a moment.
