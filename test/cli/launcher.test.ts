@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
+import { startPausedAt } from "../helpers/paused.js";
 import { tempDir } from "../helpers/tree.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -47,22 +48,15 @@ describe("the rollpoint command (bin/rollpoint)", () => {
     const { dir, rollpoint } = await linked();
     mkdirSync(join(dir, "tree"));
     writeFileSync(join(dir, "tree", "a"), "a\n");
-    const child = execa(
-      rollpoint,
+    const { child, exited } = await startPausedAt(
+      "backup:object",
       ["--store", join(dir, "store"), "backups", "create", "--module", "m", join(dir, "tree")],
-      { env: { ROLLPOINT_PAUSE_AT: "backup:object" }, reject: false },
+      process.env,
+      [rollpoint],
     );
-    await new Promise<void>((done, fail) => {
-      let stderr = "";
-      child.stderr?.on("data", (c: Buffer) => {
-        stderr += c;
-        if (stderr.includes("paused at")) done();
-      });
-      void child.then((r) => fail(new Error(`ended before its pause: ${r.stderr}`)));
-    });
     const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
     child.kill("SIGKILL");
-    await child;
+    await exited;
     expect(cmdline.slice(1, 3)).toEqual(["--max-semi-space-size=1", MAIN]);
     expect(cmdline[0]).toMatch(/node$/);
     expect(cmdline.slice(3, 5)).toEqual(["--store", join(dir, "store")]);
@@ -91,26 +85,15 @@ describe("the rollpoint command (bin/rollpoint)", () => {
     expect(users.exitCode, users.stderr).toBe(0);
     expect(readFileSync(seen, "utf8")).toBe("unset unset\n4 unset\n");
     // glibc reads the variable from the environment node started with.
-    const child = execa(
-      rollpoint,
+    const { child, exited } = await startPausedAt(
+      "backup:object",
       ["--store", join(dir, "store2"), "backups", "create", "--module", "m", join(dir, "app")],
-      {
-        env: { ...env, ROLLPOINT_PAUSE_AT: "backup:object" },
-        extendEnv: false,
-        reject: false,
-      },
+      env,
+      [rollpoint],
     );
-    await new Promise<void>((done, fail) => {
-      let stderr = "";
-      child.stderr?.on("data", (c: Buffer) => {
-        stderr += c;
-        if (stderr.includes("paused at")) done();
-      });
-      void child.then((r) => fail(new Error(`ended before its pause: ${r.stderr}`)));
-    });
     const environ = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
     child.kill("SIGKILL");
-    await child;
+    await exited;
     expect(environ).toContain("MALLOC_ARENA_MAX=2");
   });
 

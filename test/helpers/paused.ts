@@ -21,14 +21,17 @@ export interface PausedRun {
 
 /**
  * Start the built CLI with `ROLLPOINT_PAUSE_AT=point` and resolve once it reports that it is
- * parked there: the test then kills it at exactly that instant.
+ * parked there: the test then kills it at exactly that instant. `command` runs it another way
+ * (the `rollpoint` launcher) instead of `node dist/cli/main.js`.
  */
 export async function startPausedAt(
   point: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  command: string[] = [process.execPath, CLI],
 ): Promise<PausedRun> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const [program, ...before] = command as [string, ...string[]];
+  const child = spawn(program, [...before, ...args], {
     env: { ...env, ROLLPOINT_PAUSE_AT: point },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -71,7 +71,8 @@ export class MetadataReadAhead {
         this.stop(); // ls has finished (or failed)
         return;
       }
-      for (let i = 0; i < got; i++) if (this.buffer[i] === 10) this.lines++;
+      const read = this.buffer.subarray(0, got);
+      for (let at = read.indexOf(10); at !== -1; at = read.indexOf(10, at + 1)) this.lines++;
     }
   }
 

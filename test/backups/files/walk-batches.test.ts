@@ -142,7 +142,7 @@ describe("the walk's lstat of a directory's names", () => {
     expect(fifos()).toEqual(fifosBefore);
   });
 
-  it("without ls on PATH, a large walk goes on without a read-ahead", () => {
+  it("without ls (nor sh, mkfifo) on PATH, a large walk goes on without a read-ahead", () => {
     const root = mkdtempSync(join(tmpdir(), "rp-ahead-"));
     for (let i = 0; i < 5000; i++) writeFileSync(join(root, `f${i}`), "");
     const path = process.env.PATH;
