@@ -20,7 +20,6 @@ import { checkpoint } from "../util/checkpoint.js";
 import type { ReferencedHashes } from "./catalog.js";
 import { syncDirectory, syncPaths } from "./durable.js";
 import { contentHasher, type Digest, digestFor, hashFile, pieces, piecesSync } from "./hash.js";
-import { type ReadCheck, SmallFileWriters, type WriterPut } from "./object-writers.js";
 import type { PackIndex } from "./pack-index.js";
 import {
   PACK_NAME,
@@ -30,6 +29,7 @@ import {
   packAppender,
   type SealedPack,
 } from "./packs.js";
+import { PooledReads, type ReadCheck } from "./pooled-reads.js";
 
 const BLOCK = 4096;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
@@ -67,7 +67,7 @@ export interface PutResult {
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
 const SHARD_PATTERN = /^[0-9a-f]{2}$/;
 
-/** Small files stored by worker threads: submit paths, then take their results in order. */
+/** Small files read several at once: submit paths, then take their results in order. */
 export interface ParallelPuts {
   submit(file: ReadCheck): void;
   /**
@@ -75,8 +75,9 @@ export interface ParallelPuts {
    * was not what the walk saw (read it again, checked).
    */
   drain(count?: number): Promise<Array<PutResult | { retry: true }>>;
-  /** The same for what no drain took, then the threads' packs sealed. */
+  /** The same for what no drain took. */
   finish(): Promise<Array<PutResult | { retry: true }>>;
+  /** Read nothing more; resolves once no read is in flight. */
   close(): Promise<void>;
 }
 
@@ -129,7 +130,10 @@ export class ObjectStore {
 
   /** Store a small file's contents (read whole) in a pack; see {@link SMALL_FILE}. */
   putSmallFile(source: string): PutResult {
-    const data = readFileSync(source);
+    return this.putBytes(readFileSync(source));
+  }
+
+  private putBytes(data: Buffer): PutResult {
     const hash = createHash("sha256").update(data).digest("hex");
     if (this.has(hash)) return { hash, size: data.length, written: false };
     this.appender ??= packAppender(fs, this.packsDir, newPackPrefix(), PACK_TARGET);
@@ -139,36 +143,11 @@ export class ObjectStore {
   }
 
   /**
-   * Worker threads that read, hash and pack small files, for the thousands of a first backup.
-   * Their results are this store's: recorded with the next {@link makeDurable}.
+   * The thousands of small files of a first backup, read on libuv's thread pool and packed on
+   * this thread (pooled-reads.ts); recorded with the next {@link makeDurable}.
    */
   parallelPuts(): ParallelPuts {
-    const writers = new SmallFileWriters({
-      objectsDir: this.dir,
-      packsDir: this.packsDir,
-      catalogPath: this.index.catalogPath,
-      prefixes: () => newPackPrefix(),
-    });
-    const taken = (results: WriterPut[]) =>
-      results.map((result) => {
-        if ("retry" in result) return result;
-        const { at, ...put } = result;
-        // Two threads may both have packed the same new contents: the first copy is the one.
-        if (!at || this.index.staged(put.hash)) return { ...put, written: false };
-        this.index.stage(put.hash, at);
-        return put;
-      });
-    return {
-      submit: (path) => writers.submit(path),
-      close: () => writers.close(),
-      drain: async (count) => taken(await writers.drain(count)),
-      finish: async () => {
-        const { results, sealed } = await writers.finish();
-        this.sealed.push(...sealed);
-        if (sealed.length) this.unsyncedDirs.add(this.packsDir);
-        return taken(results);
-      },
-    };
+    return new PooledReads((data) => this.putBytes(data));
   }
 
   /**

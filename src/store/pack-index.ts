@@ -22,11 +22,6 @@ export class PackIndex {
     );
   }
 
-  /** The catalog file, for the object writer threads' own read-only lookups. */
-  get catalogPath(): string {
-    return this.db.name;
-  }
-
   find(hash: string): PackedAt | undefined {
     return this.findStatement.get(hash);
   }

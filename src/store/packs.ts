@@ -24,10 +24,8 @@ export const PACK_NAME = /^p-[0-9a-f]{16}-[0-9]+\.pack$/;
  * a backup durable costs one fsync per pack (tens of MB) rather than one per object or a
  * syncfs(2) of the whole file system, which also flushes whatever anyone else wrote there.
  *
- * This function is the one implementation of appending, for the main thread and for the object
- * writer threads alike: the threads receive it as source text (`packAppender.toString()`), so it
- * uses nothing but its arguments. A pack is append-only; `seal` fsyncs it, and only a sealed
- * pack's ranges are ever recorded in the catalog, so a torn pack is never read as good data.
+ * A pack is append-only; `seal` fsyncs it, and only a sealed pack's ranges are ever recorded in
+ * the catalog, so a torn pack is never read as good data.
  */
 export function packAppender(fs: typeof nodeFs, dir: string, prefix: string, target: number) {
   let fd = -1;

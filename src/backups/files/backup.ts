@@ -1,13 +1,13 @@
 import { GlobalRollbackError } from "../../errors.js";
 import type { StoredListing } from "../../store/catalog.js";
 import { type EncodedListing, FrameMemo, ListingEncoder } from "../../store/listing-codec.js";
-import type { ReadCheck } from "../../store/object-writers.js";
 import {
   type ObjectStore,
   type ParallelPuts,
   type PutResult,
   SMALL_FILE,
 } from "../../store/objects.js";
+import type { ReadCheck } from "../../store/pooled-reads.js";
 import { checkpoint } from "../../util/checkpoint.js";
 import { pausePoint } from "../../util/pause-point.js";
 import { forEachLimited } from "../../util/pool.js";
@@ -65,7 +65,6 @@ export interface TreeSnapshot {
 // Large files stream through the thread pool; two at once keep one core hashing while the other
 // file's next chunk is read, without thrashing a spinning disk.
 const LARGE_FILE_CONCURRENCY = 2;
-const PARALLEL_FROM = 256;
 // Paths walked before their contents, flags and attributes are settled and they go into the
 // listing: what a backup holds at once, whatever the size of the tree. Big enough that the
 // helper programs (lsattr, getfattr) run a few thousand paths per process, as before.
@@ -83,11 +82,11 @@ interface Pending {
   entry: Entry;
   /** Its stat identity is not the previous listing's: flags and attributes are read. */
   unsettled: boolean;
-  /** Read by a worker thread: the check to read it again with, if the thread could not. */
-  threaded?: ReadCheck;
+  /** Read on the thread pool: the check to read it again with, if the pool could not. */
+  pooled?: ReadCheck;
   /** A large file, read when its window is settled. */
   large?: ReadCheck;
-  /** A small file of a first backup that no thread reads, read when its window is settled. */
+  /** A small file of a first backup not read on the pool, read when its window is settled. */
   small?: ReadCheck;
   /** Several names in the tree: `dev:ino`. */
   inode?: string;
@@ -97,7 +96,7 @@ interface Pending {
  * Record `source` (a file, a tree, or nothing) into a listing, storing each regular file's
  * contents as an object. Files whose stat identity matches `previous` (see `sameStatIdentity`)
  * keep their recorded hash without being read again. In a first backup, where every file is new,
- * small files go to worker threads once there are a few hundred of them.
+ * small files are read on the thread pool (pooled-reads.ts) while the walk goes on.
  * Streamed: the walk is merged with the previous listing (both in walk order, walk-order.ts),
  * and every WINDOW paths are settled (contents stored, flags and attributes read) and written to
  * the listing's encoder, so memory is bounded by the window and the tree's depth, not its size.
@@ -150,8 +149,7 @@ export async function snapshotTree(
   let hardLinks = 0;
   let window: Pending[] = [];
   let previousWindow: Pending[] = [];
-  let threadable = 0;
-  let writers: ParallelPuts | undefined;
+  let reads: ParallelPuts | undefined;
   let tree: PinnedTree | undefined;
   let root = source;
   let flagsUnavailable: string | undefined;
@@ -181,15 +179,14 @@ export async function snapshotTree(
             stats.unchanged++;
           } else if (entry.size > SMALL_FILE) {
             item.large = readCheck(path);
-          } else if (!previous && !hasRawBytes(path.abs) && ++threadable >= PARALLEL_FROM) {
-            // Threads are started only once there is enough work to repay their start-up; a
-            // thread is given a path as text, so a name of raw bytes is read here, as bytes.
-            writers ??= objects.parallelPuts();
-            item.threaded = readCheck(path);
-            writers.submit(item.threaded);
+          } else if (!previous && !hasRawBytes(path.abs)) {
+            // The pool is given a path as text: a name of raw bytes is read below, as bytes.
+            reads ??= objects.parallelPuts();
+            item.pooled = readCheck(path);
+            reads.submit(item.pooled);
           } else if (!previous) {
-            // A first backup reads what the threads do not take once its window is walked, as
-            // the threads do: the walk is not held up by reads, nor a read by the walk.
+            // A first backup reads what the pool does not take once its window is walked, as
+            // the pool does: the walk is not held up by reads, nor a read by the walk.
             item.small = readCheck(path);
           } else {
             // Through the walk's open directory: the inode the walk saw, or nothing.
@@ -218,7 +215,7 @@ export async function snapshotTree(
       window.push(item);
       if (window.length >= WINDOW) {
         await checkpoint(signal, `reading ${shownName(source)}`);
-        // The window before this one is settled while the threads read this one's files.
+        // The window before this one is settled while the pool reads this one's files.
         await settle(previousWindow);
         previousWindow = window;
         window = [];
@@ -227,12 +224,12 @@ export async function snapshotTree(
     await settle(previousWindow);
     await settle(window);
     before?.finish();
-    if (writers) {
-      for (const result of await writers.finish())
-        if (!("retry" in result)) throw new Error("an object writer returned a file twice");
+    if (reads) {
+      for (const result of await reads.finish())
+        if (!("retry" in result)) throw new Error("the pooled reads returned a file twice");
     }
   } finally {
-    await writers?.close();
+    await reads?.close();
     tree?.close();
   }
   if (flagsUnavailable) warnings.push(flagsUnavailable);
@@ -241,22 +238,22 @@ export async function snapshotTree(
   return { listing: encoder.finish(), absent: false, hardLinks, stats, warnings };
 
   /**
-   * Finish the window: the threads' results taken (a file they could not read is read here),
+   * Finish the window: the pool's results taken (a file it could not read is read here),
    * large files read, flags and extended attributes read through the tree's open directories
    * (pinned.ts), hard links named, and every entry still there written to the listing.
    */
   async function settle(items: Pending[]): Promise<void> {
     if (items.length === 0) return;
-    const threaded = items.filter((i) => i.threaded).length;
-    if (writers && threaded) {
-      const results = await writers.drain(threaded);
+    const pooled = items.filter((i) => i.pooled).length;
+    if (reads && pooled) {
+      const results = await reads.drain(pooled);
       let next = 0;
       for (const item of items) {
-        if (!item.threaded) continue;
+        if (!item.pooled) continue;
         const result = results[next++];
         if (result && !("retry" in result)) record(item.entry, result);
-        // Not read by a thread (the file was not what the walk saw): here, checked.
-        else await readFile(item.entry, item.threaded, (at) => objects.putSmallFile(at));
+        // Not read by the pool (the file was not what the walk saw): here, checked.
+        else await readFile(item.entry, item.pooled, (at) => objects.putSmallFile(at));
         pausePoint("backup:object");
       }
     }

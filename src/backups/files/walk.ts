@@ -44,9 +44,8 @@ export interface WalkOptions {
   /** Whether to read a directory's contents (a restore does not read what it removes whole). */
   descend?: (rel: string) => boolean;
   /**
-   * Whether a large walk may start a read-ahead thread (read-ahead.ts; the default). A first
-   * backup does not: its time goes to reading contents, and the thread's heap would come on top
-   * of the writer threads' at its peak.
+   * Whether a large walk may start a read-ahead (read-ahead.ts; the default). A first
+   * backup does not: its time goes to reading contents, which the read-ahead would compete with.
    */
   readAhead?: boolean;
 }
@@ -111,7 +110,7 @@ interface OpenDir {
   statsFrom: number;
 }
 
-/** Paths walked before a read-ahead thread starts: below that the walk is over sooner. */
+/** Paths walked before a read-ahead starts: below that the walk is over sooner. */
 const READ_AHEAD_FROM = 4096;
 
 /** How many names of one directory are lstat'ed in one go (what a walk holds per open directory). */
@@ -124,7 +123,7 @@ function* walking(
   { descend, readAhead: mayReadAhead = true }: WalkOptions,
 ): Generator<WalkedPath> {
   const stack: OpenDir[] = [];
-  // Started only for a tree large enough to repay a thread (read-ahead.ts).
+  // Started only for a tree large enough to repay a child process (read-ahead.ts).
   let readAhead: MetadataReadAhead | undefined;
   let walked = 0;
   try {
