@@ -25,6 +25,9 @@ const RETRY = { retry: true } as const;
 // libuv's pool has four threads unless UV_THREADPOOL_SIZE says otherwise: a few reads queued
 // behind each keep them busy while the main thread hashes and packs what came back.
 const IN_FLIGHT = 16;
+// And at most this many bytes being read at once (a file larger than this is read alone): small
+// files go up to a mebibyte each, and sixteen of those would be a tenth of a backup's peak.
+const IN_FLIGHT_BYTES = 4 << 20;
 
 function same(stats: BigIntStats, check: ReadCheck): boolean {
   return (
@@ -53,6 +56,7 @@ export class PooledReads implements ParallelPuts {
   private jobs: Job[] = [];
   private started = 0;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private closed = false;
   /** The drain or close waiting for a read to end. */
   private wake: (() => void) | undefined;
@@ -98,10 +102,13 @@ export class PooledReads implements ParallelPuts {
 
   private pump(): void {
     while (!this.closed && this.inFlight < IN_FLIGHT && this.started < this.jobs.length) {
-      const job = this.jobs[this.started++]!;
+      const job = this.jobs[this.started]!;
+      if (this.inFlight > 0 && this.inFlightBytes + job.check.size > IN_FLIGHT_BYTES) return;
+      this.started++;
       const fd = openChecked(job.check);
       if (typeof fd === "number") {
         this.inFlight++;
+        this.inFlightBytes += job.check.size;
         this.read(job, fd);
       } else {
         job.outcome = fd;
@@ -138,6 +145,7 @@ export class PooledReads implements ParallelPuts {
         }
         job.outcome = outcome;
         this.inFlight--;
+        this.inFlightBytes -= check.size;
         this.wakeUp();
         this.pump();
       });

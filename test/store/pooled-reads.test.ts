@@ -51,6 +51,17 @@ describe("small files read on the thread pool", () => {
     await pool.close();
   });
 
+  it("reads files of a mebibyte, more than it reads at once, each whole", async () => {
+    const dir = await tempDir();
+    const { pool, taken } = recordingPool();
+    const texts = Array.from({ length: 12 }, (_, i) => String.fromCharCode(97 + i).repeat(1 << 20));
+    for (const [i, text] of texts.entries()) writeFileSync(join(dir, `f${i}`), text);
+    for (let i = 0; i < texts.length; i++) pool.submit(checkOf(join(dir, `f${i}`)));
+    const results = await pool.finish();
+    expect(results.map((r) => taken.get((r as PutResult).hash))).toEqual(texts);
+    await pool.close();
+  });
+
   it("reads nothing that is not, unchanged, the file the walk saw", async () => {
     const dir = await tempDir();
     const { pool, taken } = recordingPool();
