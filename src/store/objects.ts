@@ -144,10 +144,15 @@ export class ObjectStore {
 
   /**
    * The thousands of small files of a first backup, read on libuv's thread pool and packed on
-   * this thread (pooled-reads.ts); recorded with the next {@link makeDurable}.
+   * this thread (pooled-reads.ts); recorded with the next {@link makeDurable}. `stored` is told
+   * of each object as it is stored (the backup's pause point), not when its result is taken.
    */
-  parallelPuts(): ParallelPuts {
-    return new PooledReads((data) => this.putBytes(data));
+  parallelPuts(stored: () => void = () => {}): ParallelPuts {
+    return new PooledReads((data) => {
+      const put = this.putBytes(data);
+      stored();
+      return put;
+    });
   }
 
   /**

@@ -181,7 +181,8 @@ export async function snapshotTree(
             item.large = readCheck(path);
           } else if (!previous && !hasRawBytes(path.abs)) {
             // The pool is given a path as text: a name of raw bytes is read below, as bytes.
-            reads ??= objects.parallelPuts();
+            // Paused as each object is stored: the pool stores a window's before it is settled.
+            reads ??= objects.parallelPuts(() => pausePoint("backup:object"));
             item.pooled = readCheck(path);
             reads.submit(item.pooled);
           } else if (!previous) {
@@ -251,9 +252,12 @@ export async function snapshotTree(
       for (const item of items) {
         if (!item.pooled) continue;
         const result = results[next++];
-        if (result && !("retry" in result)) record(item.entry, result);
+        if (result && !("retry" in result)) {
+          record(item.entry, result);
+          continue;
+        }
         // Not read by the pool (the file was not what the walk saw): here, checked.
-        else await readFile(item.entry, item.pooled, (at) => objects.putSmallFile(at));
+        await readFile(item.entry, item.pooled, (at) => objects.putSmallFile(at));
         pausePoint("backup:object");
       }
     }
