@@ -204,4 +204,28 @@ describe("listing encoding", () => {
       /"\.\.\/etc\/passwd" is not a plain relative path/,
     );
   });
+
+  it("takes a path with dots inside its names and refuses one that could leave the root", () => {
+    const decodes = (rel: string) => {
+      const { data, sha } = encodeListing([{ ...sample[2]!, rel }]);
+      return decodeListing(data, "b", sha)[0]!.rel;
+    };
+    for (const rel of ["a", "a/b", ".a", "a.", "...", "..a/b", "a/..b", "a/.b/c", "a/b..", "é/ü"])
+      expect(decodes(rel)).toBe(rel);
+    for (const rel of [
+      "/a",
+      "a/",
+      "a//b",
+      ".",
+      "..",
+      "./a",
+      "a/.",
+      "a/..",
+      "a/../b",
+      "a/./b",
+      "../x",
+      "a\0b",
+    ])
+      expect(() => decodes(rel), rel).toThrow(/is not a plain relative path inside the backup/);
+  });
 });
