@@ -173,10 +173,11 @@ function* walking(
       const abs = dir.abs === "/" ? `/${name}` : `${dir.abs}/${name}`;
       // After lstat: a pattern with a trailing slash matches directories only.
       if (exclude(rel, stats.isDirectory())) continue;
-      yield new Walked(rel, abs, stats, dir.fd, bytes);
+      const path = new Walked(rel, abs, stats, dir.fd, bytes);
+      yield path;
       if (!stats.isDirectory() || !(descend?.(rel) ?? true)) continue;
       if (stack.length >= MAX_DEPTH) throw new TooDeep(abs);
-      const opened = openChecked(nameIn(`/proc/self/fd/${dir.fd}`, bytes), stats);
+      const opened = openChecked(path.at, stats);
       if (opened !== undefined) stack.push(listDir(opened, rel, abs));
     }
   } finally {
